@@ -1,0 +1,35 @@
+# The project's verbs. Each sets up .venv on first use (and again when setup.cfg changes).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.ready
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# The demo's bearer token; the example app makes a random one when this is empty.
+DEMO_BEARER_TOKEN ?= demo-admin-token
+
+.PHONY: run test lint format clean
+
+$(READY): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(READY)
+	IMPORT_ABORT_DEMO_TOKEN=$(DEMO_BEARER_TOKEN) $(BIN)/python -m example_app --host $(HOST) --port $(PORT)
+
+test: lint
+	$(BIN)/python -m pytest
+
+lint: $(READY)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict flask_import_abort
+
+format: $(READY)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

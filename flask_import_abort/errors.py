@@ -1,0 +1,179 @@
+"""Errors of the endpoint, their catalog of codes, and their errorModel bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from http.client import responses as _status_phrases
+from typing import Any
+
+from flask import Response, current_app
+from werkzeug.exceptions import HTTPException
+
+#: Statuses that RFC 9110 defines; the others point at the RFC that does, or IANA's registry.
+_RFC9110_STATUSES = frozenset({*range(400, 418), 421, 422, 426, *range(500, 506)})
+_OTHER_STATUS_URIS = {
+    428: "https://www.rfc-editor.org/rfc/rfc6585#section-3",
+    429: "https://www.rfc-editor.org/rfc/rfc6585#section-4",
+    431: "https://www.rfc-editor.org/rfc/rfc6585#section-5",
+    451: "https://www.rfc-editor.org/rfc/rfc7725#section-3",
+    511: "https://www.rfc-editor.org/rfc/rfc6585#section-6",
+}
+_IANA_STATUS_REGISTRY = "https://www.iana.org/assignments/http-status-codes"
+
+
+def status_type_uri(status: int) -> str:
+    """The URI of the definition of an HTTP status, for errorModel's ``type``."""
+    if status in _RFC9110_STATUSES:
+        return f"https://www.rfc-editor.org/rfc/rfc9110#status.{status}"
+    return _OTHER_STATUS_URIS.get(status, _IANA_STATUS_REGISTRY)
+
+
+class ImportAbortError(HTTPException):
+    """An error the endpoint answers with an errorModel body.
+
+    Each subclass is one row of the catalog: its HTTP status (``code``), its ``error_code``
+    and its default ``message``. An authorizer or a registry may raise them, or any other
+    werkzeug ``HTTPException``.
+    """
+
+    code = 500
+    error_code = "30010"
+    message = "The import process could not be aborted because of an internal error."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        dev_message: str | None = None,
+        more_info: str | None = None,
+        error_path: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message or self.message)
+        self.dev_message = dev_message
+        self.more_info = more_info
+        self.error_path = error_path
+        self.extra_headers = list(headers)
+
+    def error_model(self) -> dict[str, Any]:
+        """The errorModel fields of this error, the optional ones only where they say something."""
+        body = {
+            "status": str(self.code),
+            "errorCode": self.error_code,
+            "message": self.description,
+            "type": status_type_uri(self.code),
+            "devMessage": self.dev_message,
+            "moreInfo": self.more_info,
+            "o:errorPath": self.error_path,
+        }
+        return {key: value for key, value in body.items() if value is not None}
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [("Content-Type", "application/json"), *self.extra_headers]
+
+
+class InvalidToken(ImportAbortError):
+    code = 400
+    error_code = "30001"
+    message = "The import process token is not valid."
+
+
+class MalformedJson(ImportAbortError):
+    code = 400
+    error_code = "30002"
+    message = "The request body is not valid JSON."
+
+
+class BodyNotAnObject(ImportAbortError):
+    code = 400
+    error_code = "30003"
+    message = "The request body must be a JSON object."
+
+
+class UnsupportedBodyType(ImportAbortError):
+    code = 415
+    error_code = "30004"
+    message = "The request body must be JSON: send it as application/json, or send no body."
+
+
+class BodyTooLarge(ImportAbortError):
+    code = 413
+    error_code = "30005"
+    message = "The request body is too large."
+
+
+class NotAuthenticated(ImportAbortError):
+    """OCC's own answer to a call without valid credentials; its clients log in again on it."""
+
+    code = 401
+    error_code = "00001000"
+    message = "The user is not authenticated."
+
+
+class NotAllowed(ImportAbortError):
+    code = 403
+    error_code = "30006"
+    message = "You are not allowed to abort import processes."
+
+
+class ImportNotFound(ImportAbortError):
+    code = 404
+    error_code = "30007"
+    message = "No import process has that token."
+
+
+class MethodNotAllowed(ImportAbortError):
+    code = 405
+    error_code = "30009"
+    message = "Use POST to abort an import process."
+
+
+class ImportFinished(ImportAbortError):
+    code = 409
+    error_code = "30008"
+    message = "The import process has already finished, so it can no longer be aborted."
+
+
+class InternalError(ImportAbortError):
+    """Something failed inside; the details go to the log, never into the body."""
+
+
+#: The errorCode of an ``HTTPException`` that is not one of ours, by its status.
+_FOREIGN_ERROR_CODES = {
+    401: NotAuthenticated.error_code,
+    403: NotAllowed.error_code,
+    413: BodyTooLarge.error_code,
+    500: InternalError.error_code,
+}
+FOREIGN_ERROR_CODE = "30011"
+
+
+def foreign_error_model(error: HTTPException) -> dict[str, Any]:
+    """The errorModel of a werkzeug ``HTTPException`` raised by an authorizer or a registry."""
+    status = error.code or 500
+    message = error.description or _status_phrases.get(status, "Error")
+    return {
+        "status": str(status),
+        "errorCode": _FOREIGN_ERROR_CODES.get(status, FOREIGN_ERROR_CODE),
+        "message": message,
+        "type": status_type_uri(status),
+    }
+
+
+def error_response(error: HTTPException) -> Response:
+    """Render any ``HTTPException`` as an errorModel JSON response, keeping its headers."""
+    if isinstance(error, ImportAbortError):
+        body = error.error_model()
+        headers = error.extra_headers
+    else:
+        body = foreign_error_model(error)
+        source = error.response.headers.items() if error.response else error.get_headers()
+        headers = [
+            (name, value)
+            for name, value in source
+            if name.lower() not in ("content-type", "content-length")
+        ]
+    return current_app.response_class(
+        json.dumps(body), status=int(body["status"]), headers=headers, mimetype="application/json"
+    )

@@ -1,0 +1,70 @@
+"""The operation's OpenAPI description: in the host's document, or in one the plugin serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, Response, current_app, json
+from flask_smorest import Api
+from flask_smorest.spec.plugins import FlaskPlugin
+
+from .schemas import SCHEMA_NAMES, ErrorModel
+from .state import EXTENSION_KEY, EndpointState
+from .views import ERROR_RESPONSE, SECURITY_SCHEME, blp
+
+OPENAPI_VERSION = "3.0.3"
+OPENAPI_ENDPOINT = "import_abort_openapi"
+
+
+def add_components(spec: APISpec) -> None:
+    """Register what the operation refers to, leaving alone any name the document already has."""
+    components = spec.components
+    for name, schema in SCHEMA_NAMES.items():
+        if name not in components.schemas:
+            components.schema(name, schema=schema)
+    oas3 = spec.openapi_version.major >= 3
+    if ERROR_RESPONSE not in components.responses:
+        response: dict[str, Any] = {"description": "The error response"}
+        if oas3:
+            response["content"] = {"application/json": {"schema": ErrorModel}}
+        else:
+            response["schema"] = ErrorModel
+        components.response(ERROR_RESPONSE, response)
+    if SECURITY_SCHEME not in components.security_schemes:
+        scheme = (
+            {"type": "http", "scheme": "bearer"}
+            if oas3
+            else {"type": "apiKey", "in": "header", "name": "Authorization"}
+        )
+        components.security_scheme(SECURITY_SCHEME, scheme)
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """A document of the abort operation alone, as the blueprint is registered on ``app``."""
+    from . import __version__
+
+    spec = APISpec(
+        title="Import Process abort",
+        version=__version__,
+        openapi_version=OPENAPI_VERSION,
+        plugins=[FlaskPlugin(), MarshmallowPlugin()],
+    )
+    add_components(spec)
+    # An Api that is never attached to an app: flask-smorest reads its documentation defaults,
+    # and the host keeps its error handlers.
+    doc_defaults = Api()
+    names = [name for name, blueprint in app.blueprints.items() if blueprint is blp]
+    for name in names:
+        blp.register_views_in_doc(doc_defaults, app, spec, name=name, parameters=None)
+    return spec.to_dict()
+
+
+def serve_spec() -> Response:
+    """The plugin's own OpenAPI document, rendered once per app."""
+    state: EndpointState = current_app.extensions[EXTENSION_KEY]
+    body = state.openapi_cache.get("json")
+    if body is None:
+        body = state.openapi_cache["json"] = json.dumps(build_spec(current_app)).encode()
+    return current_app.response_class(body, mimetype="application/json")

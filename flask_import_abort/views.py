@@ -1,0 +1,270 @@
+"""The blueprint and its abort route."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint as FlaskBlueprint
+from flask import Request, Response, current_app, request
+from flask_smorest import Blueprint
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import errors
+from .registry import AbortOutcome
+from .schemas import AbortImportProcessRequest, AbortImportProcessResponse, ErrorModel
+from .signals import abort_answered
+from .state import EXTENSION_KEY, EndpointState
+
+log = logging.getLogger("flask_import_abort")
+
+DEFAULT_URL_PREFIX = "/ccadmin/v1/importProcess"
+ABORT_RULE = "/<token>/abort"
+#: Names in the OpenAPI document that the operation refers to (see ``openapi.py``).
+ERROR_RESPONSE = "errorModel"
+SECURITY_SCHEME = "bearerAuth"
+
+#: The body of every successful answer, made once.
+SUCCESS_BODY = json.dumps(AbortImportProcessResponse().dump({"success": True})).encode()
+ALLOW = "OPTIONS, POST"
+
+blp = Blueprint(
+    "import_abort",
+    __name__,
+    url_prefix=DEFAULT_URL_PREFIX,
+    description="Abort an import process (Oracle Commerce Cloud's abortImportProcess).",
+)
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def _documented_by(*decorators: Callable[[Any], Any]) -> Callable[[View], View]:
+    """Take the documentation that flask-smorest's decorators gather, without their wrappers.
+
+    Each of those decorators wraps the view in a function that runs on every request. The
+    route keeps what they document (flask-smorest reads it from ``_apidoc``) and calls the
+    view itself, so a request pays for none of them.
+    """
+
+    def decorate(view: View) -> View:
+        documented = view
+        for decorator in reversed(decorators):
+            documented = decorator(documented)
+        view._apidoc = documented._apidoc  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def _error(status: int, description: str) -> Any:
+    return blp.alt_response(status, schema=ErrorModel, description=description)
+
+
+@_documented_by(
+    blp.doc(
+        operationId="abortImportProcess",
+        security=[{SECURITY_SCHEME: []}],
+        responses={"default": ERROR_RESPONSE},
+    ),
+    blp.arguments(
+        AbortImportProcessRequest,
+        location="json",
+        required=False,
+        error_status_code=400,
+        description="Optional: no body, an empty body, or a JSON object (its keys are ignored).",
+    ),
+    blp.response(
+        200,
+        AbortImportProcessResponse,
+        description="Following model is returned when operation succeeds.",
+        example={"success": True},
+    ),
+    _error(400, "The token or the body is malformed."),
+    _error(401, "No valid credentials (OCC's errorCode 00001000)."),
+    _error(403, "The credentials do not allow aborting imports."),
+    _error(404, "No import process has that token."),
+    _error(405, "Only POST is allowed on this URL (the answer carries Allow)."),
+    _error(409, "The import process has already succeeded or failed."),
+    _error(413, "The body is larger than IMPORT_ABORT_MAX_BODY_BYTES."),
+    _error(415, "A non-empty body that is not JSON."),
+    _error(500, "The registry failed; details are in the server log only."),
+)
+def abort_import_process(token: str) -> Response:
+    """Abort Import Process
+
+    Abort an import process. The import stops after the batch of records it is processing,
+    and may leave partial data behind. `success: true` means the abort command was passed to
+    the import process; poll the process until its progress is `aborted`.
+    """
+    state: EndpointState = current_app.extensions[EXTENSION_KEY]
+    try:
+        if state.check is not None:
+            state.check(request)
+        check_token(token, state.token_max_length)
+        check_body(request, state.max_body_bytes)
+        outcome = state.registry.abort(token)
+    except HTTPException as error:
+        return errors.error_response(error)
+    except Exception:
+        log.exception("abort of import process %s failed", _for_log(token))
+        return errors.error_response(errors.InternalError())
+    return _answer(token, outcome)
+
+
+# OPTIONS is answered by the rule below; Flask reads this where flask-smorest's route drops it.
+abort_import_process.provide_automatic_options = False  # type: ignore[attr-defined]
+blp.add_url_rule(
+    ABORT_RULE,
+    view_func=abort_import_process,
+    methods=["POST"],
+    parameters=[
+        {
+            "in": "path",
+            "name": "token",
+            "description": "Token corresponding to the import process. At most "
+            "IMPORT_ABORT_TOKEN_MAX_LENGTH characters (256 by default), none of them "
+            "whitespace or control characters.",
+        }
+    ],
+)
+
+
+def _answer(token: str, outcome: AbortOutcome) -> Response:
+    if outcome is AbortOutcome.REQUESTED or outcome is AbortOutcome.ALREADY_REQUESTED:
+        response = current_app.response_class(SUCCESS_BODY, mimetype="application/json")
+    elif outcome is AbortOutcome.NOT_FOUND:
+        response = errors.error_response(errors.ImportNotFound(error_path="token"))
+    elif outcome is AbortOutcome.FINISHED:
+        response = errors.error_response(errors.ImportFinished(error_path="token"))
+    else:
+        log.error(
+            "the import registry answered %r for import process %s, not an AbortOutcome",
+            outcome,
+            _for_log(token),
+        )
+        return errors.error_response(errors.InternalError())
+    log.info("abort of import process %s: %s", _for_log(token), outcome.value)
+    if abort_answered.receivers:
+        abort_answered.send(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            token=token,
+            outcome=outcome,
+        )
+    return response
+
+
+def method_not_allowed(token: str) -> Response:
+    """Any other method on the abort URL: 405 errorModel, or the allowed methods for OPTIONS."""
+    if request.method == "OPTIONS":
+        return current_app.response_class(status=200, headers={"Allow": ALLOW})
+    return errors.error_response(
+        errors.MethodNotAllowed(more_info=f"Allowed methods: {ALLOW}.", headers=[("Allow", ALLOW)])
+    )
+
+
+# Routing answers an unknown method with a 405 of the host's before any blueprint is known, so
+# the abort URL has a rule of its own for every other method. It is a plain Flask rule: the
+# OpenAPI document should list POST alone.
+FlaskBlueprint.add_url_rule(
+    blp,
+    ABORT_RULE,
+    "method_not_allowed",
+    method_not_allowed,
+    methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+    provide_automatic_options=False,
+)
+
+
+def check_token(token: str, max_length: int) -> None:
+    """Refuse tokens that are too long or hold whitespace, control or undecodable characters."""
+    if len(token) > max_length:
+        raise errors.InvalidToken(
+            dev_message=f"The token is {len(token)} characters long; at most {max_length} "
+            "are allowed.",
+            error_path="token",
+        )
+    # str.isprintable is False for every control, format and separator character but " ".
+    if not token.isprintable() or " " in token or "\ufffd" in token:
+        raise errors.InvalidToken(
+            dev_message="The token holds whitespace, control characters, or bytes that are "
+            "not UTF-8.",
+            error_path="token",
+        )
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 past ``limit`` bytes without reading more than ``limit + 1``."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise errors.BodyTooLarge(
+            dev_message=f"Content-Length is {length}; at most {limit} bytes are accepted.",
+            error_path="body",
+        )
+    if length == 0 or (length is None and not request.environ.get("wsgi.input_terminated")):
+        return b""
+    try:
+        data = request.stream.read(limit + 1)
+    except RequestEntityTooLarge:
+        data = None  # the host's MAX_CONTENT_LENGTH is lower than ours
+    if data is None or len(data) > limit:
+        raise errors.BodyTooLarge(
+            dev_message=f"The body is longer than the {limit} bytes accepted.", error_path="body"
+        )
+    return data
+
+
+def check_body(request: Request, limit: int) -> None:
+    """Accept no body, an empty one whatever its type, or a JSON object; refuse the rest."""
+    data = read_body(request, limit)
+    if not data:
+        return
+    mimetype = request.mimetype
+    if mimetype and not _is_json(mimetype):
+        raise errors.UnsupportedBodyType(
+            more_info="Send Content-Type: application/json, or no body at all.", error_path="body"
+        )
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise errors.MalformedJson(
+            dev_message="The JSON is nested too deeply.", error_path="body"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise errors.MalformedJson(
+            dev_message=f"{error.msg} at line {error.lineno}, column {error.colno}.",
+            error_path="body",
+        ) from None
+    except ValueError:  # not UTF-8, or a number with too many digits
+        raise errors.MalformedJson(
+            dev_message="The body is not UTF-8, or holds a number too long to read.",
+            error_path="body",
+        ) from None
+    if not isinstance(value, dict):
+        raise errors.BodyNotAnObject(
+            dev_message=f"The body is a JSON {_json_type(value)}.", error_path="body"
+        )
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def _for_log(token: str) -> str:
+    """The token as a log line may carry it: quoted, non-printables escaped, at most 100 long."""
+    return repr(token[:100]) + ("..." if len(token) > 100 else "")

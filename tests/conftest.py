@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_import_abort import AbortOutcome, ImportAbort, ImportState, InMemoryImportRegistry
+from flask_import_abort.schemas import ErrorModel
+
+PREFIX = "/ccadmin/v1/importProcess"
+SECRET = "test-admin-token"
+AUTH = {"Authorization": f"Bearer {SECRET}"}
+
+
+def abort_url(token: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}/{token}/abort"
+
+
+class SpyRegistry:
+    """Answers a set outcome (or raises), and counts every call."""
+
+    def __init__(self, outcome: Any = AbortOutcome.REQUESTED) -> None:
+        self.outcome = outcome
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def abort(self, token: str) -> AbortOutcome:
+        with self._lock:
+            self.calls.append(token)
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome  # type: ignore[no-any-return]
+
+
+def assert_error_model(response: Any, status: int, error_code: str | None = None) -> dict[str, Any]:
+    """The response is an errorModel answer with that status, valid against its schema."""
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert ErrorModel().validate(body) == {}
+    assert body["status"] == str(status)
+    assert body["errorCode"].isdigit()
+    assert body["message"].strip()
+    assert body["type"].startswith("https://")
+    if error_code is not None:
+        assert body["errorCode"] == error_code
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def registry() -> InMemoryImportRegistry:
+    registry = InMemoryImportRegistry()
+    registry.add(ImportState.PENDING, token="pending_1")
+    registry.add(ImportState.PROCESSING, token="ezzPxcPRmJIlXYCyOTQNT9HMacA_10000")
+    registry.add(ImportState.SUCCEEDED, token="succeeded_1")
+    registry.add(ImportState.FAILED, token="failed_1")
+    return registry
+
+
+@pytest.fixture
+def spy() -> SpyRegistry:
+    return SpyRegistry()
+
+
+@pytest.fixture
+def make_app() -> Callable[..., Flask]:
+    """A host app with the plugin mounted; keyword arguments go to ImportAbort."""
+
+    def make(config: dict[str, Any] | None = None, **kwargs: Any) -> Flask:
+        app = Flask("host")
+        app.config.update(TESTING=True, IMPORT_ABORT_BEARER_TOKENS=[SECRET], **(config or {}))
+        ImportAbort(app, **kwargs)
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], registry: InMemoryImportRegistry) -> Flask:
+    return make_app(registry=registry)
+
+
+@pytest.fixture
+def spy_client(make_app: Callable[..., Flask], spy: SpyRegistry) -> Iterator[FlaskClient]:
+    with make_app(registry=spy).test_client() as client:
+        yield client
