@@ -99,11 +99,12 @@ def abort_import_process(token: str) -> Response:
     the import process; poll the process until its progress is `aborted`.
     """
     state: EndpointState = current_app.extensions[EXTENSION_KEY]
+    current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
     try:
         if state.check is not None:
-            state.check(request)
+            state.check(current_request)
         check_token(token, state.token_max_length)
-        check_body(request, state.max_body_bytes)
+        check_body(current_request, state.max_body_bytes)
         outcome = state.registry.abort(token)
     except HTTPException as error:
         return errors.error_response(error)
