@@ -17,7 +17,7 @@ $(READY): setup.cfg pyproject.toml
 	touch $@
 
 run: $(READY)
-	IMPORT_ABORT_DEMO_TOKEN=$(DEMO_BEARER_TOKEN) $(BIN)/python -m example_app --host $(HOST) --port $(PORT)
+	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) $(BIN)/python -m example_app --host $(HOST) --port $(PORT)
 
 test: lint
 	$(BIN)/python -m pytest

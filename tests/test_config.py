@@ -35,17 +35,6 @@ def test_defaults_are_set_on_app_config_where_missing() -> None:
             assert app.config[key] == default, key
 
 
-def test_every_config_key_is_documented_in_the_readme() -> None:
-    from pathlib import Path
-
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    keys = {value for name, value in vars(Config).items() if name.isupper()}
-
-    assert keys == set(DEFAULTS)
-    for key in keys:
-        assert f"`{key}`" in readme, key
-
-
 def test_registry_from_config_object() -> None:
     spy = SpyRegistry()
     app = _app(IMPORT_ABORT_REGISTRY=spy, IMPORT_ABORT_BEARER_TOKENS=[SECRET])

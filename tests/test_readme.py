@@ -1,0 +1,50 @@
+"""The README's tables say what the code does."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from flask_import_abort import Config, errors
+from flask_import_abort.extension import DEFAULTS
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+CATALOG = [
+    cls
+    for cls in vars(errors).values()
+    if isinstance(cls, type) and issubclass(cls, errors.ImportAbortError)
+]
+
+
+def _section(title: str) -> str:
+    match = re.search(rf"^## {title}\n(.*?)(?=^## )", README, re.M | re.S)
+    assert match, title
+    return match.group(1)
+
+
+def test_every_config_key_has_one_row_in_the_configuration_table() -> None:
+    keys = {value for name, value in vars(Config).items() if name.isupper()}
+    rows = re.findall(r"^\| `(IMPORT_ABORT_\w+)` \|", _section("Configuration"), re.M)
+
+    assert keys == set(DEFAULTS)
+    assert sorted(rows) == sorted(keys)
+
+
+@pytest.mark.parametrize("error", CATALOG, ids=lambda cls: cls.__name__)
+def test_every_catalog_error_has_its_row_in_the_errors_table(
+    error: type[errors.ImportAbortError],
+) -> None:
+    row = f"| {error.code} | `{error.error_code}` | {error.message} |"
+
+    assert row in _section("Errors")
+
+
+def test_error_codes_are_unique_numeric_strings() -> None:
+    codes = [cls.error_code for cls in CATALOG if cls is not errors.ImportAbortError]
+    codes.append(errors.FOREIGN_ERROR_CODE)
+
+    assert len(codes) == len(set(codes))
+    assert all(code.isdigit() for code in codes)
+    assert f"| any | `{errors.FOREIGN_ERROR_CODE}` |" in _section("Errors")
