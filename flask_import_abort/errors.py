@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from http.client import responses as _status_phrases
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, has_app_context
 from werkzeug.exceptions import HTTPException
 
 #: Statuses that RFC 9110 defines; the others point at the RFC that does, or IANA's registry.
@@ -69,8 +69,9 @@ class ImportAbortError(HTTPException):
         }
         return {key: value for key, value in body.items() if value is not None}
 
-    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [("Content-Type", "application/json"), *self.extra_headers]
+    def get_response(self, *args: Any, **kwargs: Any) -> Response:
+        """The errorModel answer, wherever the error is raised."""
+        return _json_response(self.error_model(), self.code, self.extra_headers)
 
 
 class InvalidToken(ImportAbortError):
@@ -164,16 +165,21 @@ def foreign_error_model(error: HTTPException) -> dict[str, Any]:
 def error_response(error: HTTPException) -> Response:
     """Render any ``HTTPException`` as an errorModel JSON response, keeping its headers."""
     if isinstance(error, ImportAbortError):
-        body = error.error_model()
-        headers = error.extra_headers
-    else:
-        body = foreign_error_model(error)
-        source = error.response.headers.items() if error.response else error.get_headers()
-        headers = [
-            (name, value)
-            for name, value in source
-            if name.lower() not in ("content-type", "content-length")
-        ]
-    return current_app.response_class(
-        json.dumps(body), status=int(body["status"]), headers=headers, mimetype="application/json"
+        return error.get_response()
+    body = foreign_error_model(error)
+    source = error.response.headers.items() if error.response else error.get_headers()
+    headers = [
+        (name, value)
+        for name, value in source
+        if name.lower() not in ("content-type", "content-length")
+    ]
+    return _json_response(body, int(body["status"]), headers)
+
+
+def _json_response(
+    body: dict[str, Any], status: int, headers: Iterable[tuple[str, str]]
+) -> Response:
+    response_class = current_app.response_class if has_app_context() else Response
+    return response_class(
+        json.dumps(body), status=status, headers=list(headers), mimetype="application/json"
     )

@@ -498,3 +498,22 @@ def test_url_prefix_is_configurable_and_default_url_is_left_to_the_host(
     assert client.post(abort_url("t1", prefix="/admin/imports"), headers=AUTH).status_code == 200
     assert client.post(abort_url("t1"), headers=AUTH).status_code == 404
     assert spy.calls == ["t1"]
+
+
+# Catalog errors raised elsewhere
+
+
+def test_catalog_errors_render_as_error_model_wherever_they_are_raised(app: Any) -> None:
+    from flask_import_abort.errors import ImportNotFound, NotAuthenticated
+
+    @app.post("/host/imports/<token>/cancel")
+    def cancel(token: str) -> str:
+        raise NotAuthenticated(headers=[("WWW-Authenticate", "Bearer")])
+
+    response = app.test_client().post("/host/imports/t1/cancel")
+
+    assert_error_model(response, 401, "00001000")
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    outside_any_app = ImportNotFound().get_response()
+    assert outside_any_app.status_code == 404
+    assert outside_any_app.get_json()["errorCode"] == "30007"

@@ -1,0 +1,98 @@
+"""Checks of the token and the body, made before the registry is called."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from . import errors
+
+
+def check_token(token: str, max_length: int) -> None:
+    """Refuse tokens that are too long or hold whitespace, control or undecodable characters."""
+    if len(token) > max_length:
+        raise errors.InvalidToken(
+            dev_message=f"The token is {len(token)} characters long; at most {max_length} "
+            "are allowed.",
+            error_path="token",
+        )
+    # str.isprintable is False for every control, format and separator character but " ".
+    if not token.isprintable() or " " in token or "\ufffd" in token:
+        raise errors.InvalidToken(
+            dev_message="The token holds whitespace, control characters, or bytes that are "
+            "not UTF-8.",
+            error_path="token",
+        )
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 past ``limit`` bytes without reading more than ``limit + 1``."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise errors.BodyTooLarge(
+            dev_message=f"Content-Length is {length}; at most {limit} bytes are accepted.",
+            error_path="body",
+        )
+    if length == 0 or (length is None and not request.environ.get("wsgi.input_terminated")):
+        return b""
+    try:
+        data = request.stream.read(limit + 1)
+    except RequestEntityTooLarge:
+        data = None  # the host's MAX_CONTENT_LENGTH is lower than ours
+    if data is None or len(data) > limit:
+        raise errors.BodyTooLarge(
+            dev_message=f"The body is longer than the {limit} bytes accepted.", error_path="body"
+        )
+    return data
+
+
+def check_body(request: Request, limit: int) -> None:
+    """Accept no body, an empty one whatever its type, or a JSON object; refuse the rest."""
+    data = read_body(request, limit)
+    if not data:
+        return
+    mimetype = request.mimetype
+    if mimetype and not _is_json(mimetype):
+        raise errors.UnsupportedBodyType(
+            more_info="Send Content-Type: application/json, or no body at all.", error_path="body"
+        )
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise errors.MalformedJson(
+            dev_message="The JSON is nested too deeply.", error_path="body"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise errors.MalformedJson(
+            dev_message=f"{error.msg} at line {error.lineno}, column {error.colno}.",
+            error_path="body",
+        ) from None
+    except ValueError:  # not UTF-8, or a number with too many digits
+        raise errors.MalformedJson(
+            dev_message="The body is not UTF-8, or holds a number too long to read.",
+            error_path="body",
+        ) from None
+    if not isinstance(value, dict):
+        raise errors.BodyNotAnObject(
+            dev_message=f"The body is a JSON {_json_type(value)}.", error_path="body"
+        )
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
