@@ -51,6 +51,16 @@ def assert_error_model(response: Any, status: int, error_code: str | None = None
     return body  # type: ignore[no-any-return]
 
 
+def assert_answers_every_outcome(client: FlaskClient, running: str, finished: str) -> None:
+    """The plugin answers on ``client`` as its contract says, for one token of each kind."""
+    assert client.post(abort_url(running), headers=AUTH).get_json() == {"success": True}
+    assert_error_model(client.post(abort_url(finished), headers=AUTH), 409, "30008")
+    assert_error_model(client.post(abort_url("no_such_import"), headers=AUTH), 404, "30007")
+    assert_error_model(client.post(abort_url(running)), 401, "00001000")
+    assert_error_model(client.get(abort_url(running)), 405, "30009")
+    assert_error_model(client.delete(abort_url(running)), 405, "30009")
+
+
 @pytest.fixture
 def registry() -> InMemoryImportRegistry:
     registry = InMemoryImportRegistry()

@@ -13,7 +13,7 @@ from werkzeug.utils import ImportStringError
 from flask_import_abort import AbortOutcome, Config, ImportAbort, InMemoryImportRegistry, blp
 from flask_import_abort.extension import DEFAULTS
 
-from .conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_error_model
+from .conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_answers_every_outcome
 
 #: A registry that config can name by import string.
 shared_spy = SpyRegistry()
@@ -175,11 +175,7 @@ def test_blueprint_registered_by_hand_behaves_as_the_extension(
     by_hand.register_blueprint(blp)
     client = by_hand.test_client()
 
-    assert client.post(abort_url("pending_1"), headers=AUTH).get_json() == {"success": True}
-    assert_error_model(client.post(abort_url("succeeded_1"), headers=AUTH), 409, "30008")
-    assert_error_model(client.post(abort_url("nope"), headers=AUTH), 404, "30007")
-    assert_error_model(client.post(abort_url("nope")), 401, "00001000")
-    assert_error_model(client.get(abort_url("nope")), 405, "30009")
+    assert_answers_every_outcome(client, running="pending_1", finished="succeeded_1")
     assert client.get("/import-abort/openapi.json").get_json()["paths"]
 
 

@@ -13,7 +13,13 @@ from werkzeug.exceptions import HTTPException
 
 from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry
 
-from .conftest import AUTH, SECRET, abort_url, assert_error_model
+from .conftest import (
+    AUTH,
+    SECRET,
+    abort_url,
+    assert_answers_every_outcome,
+    assert_error_model,
+)
 
 #: Requests a host answers on its own, including URLs next to the plugin's.
 HOST_REQUESTS = [
@@ -142,13 +148,7 @@ def _assert_same_host_answers(without: Flask, with_plugin: Flask, requests: list
 
 
 def _assert_plugin_answers_in_error_model(app: Flask) -> None:
-    client = app.test_client()
-    assert client.post(abort_url("known_1"), headers=AUTH).get_json() == {"success": True}
-    assert_error_model(client.post(abort_url("nope"), headers=AUTH), 404, "30007")
-    assert_error_model(client.post(abort_url("done_1"), headers=AUTH), 409, "30008")
-    assert_error_model(client.post(abort_url("known_1")), 401, "00001000")
-    assert_error_model(client.get(abort_url("known_1")), 405, "30009")
-    assert_error_model(client.delete(abort_url("known_1")), 405, "30009")
+    assert_answers_every_outcome(app.test_client(), running="known_1", finished="done_1")
 
 
 def test_plain_host_keeps_its_routes_and_html_error_pages() -> None:
