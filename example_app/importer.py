@@ -44,13 +44,12 @@ class ProductImport:
     done_batches: int = 0
     start_time: str | None = None
     end_time: str | None = None
-    _thread: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> threading.Thread:
         """Run the import in a background thread."""
-        self._thread = threading.Thread(target=self.run, name=f"import-{self.token}", daemon=True)
-        self._thread.start()
-        return self._thread
+        thread = threading.Thread(target=self.run, name=f"import-{self.token}", daemon=True)
+        thread.start()
+        return thread
 
     def run(self) -> None:
         if not self.registry.start(self.token):
