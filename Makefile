@@ -13,7 +13,7 @@ DEMO_BEARER_TOKEN ?= demo-admin-token
 $(READY): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sql]'
 	touch $@
 
 run: $(READY)

@@ -1,6 +1,10 @@
 """A host app that mounts flask-import-abort, with a demo import to abort.
 
 make run        # or: DEMO_BEARER_TOKEN=... python -m example_app
+
+With ``DEMO_DATABASE_URL`` set (say ``FLASK_DEMO_DATABASE_URL=sqlite:////tmp/imports.db``) the
+app keeps no import of its own: it answers aborts of the processes in that database, which
+import workers in other processes register and run (see the README's Registries section).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 from flask import Flask, abort, jsonify
 
 from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry
+from flask_import_abort.registries.sql import SQLImportRegistry
 
 from .importer import ProductImport
 
@@ -37,10 +42,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env()  # FLASK_IMPORT_ABORT_MAX_BODY_BYTES=1024, ...
     app.config.update(config or {})
     app.config["DEMO_BEARER_TOKEN"] = app.config["DEMO_BEARER_TOKEN"] or secrets.token_urlsafe(24)
+    app.config["IMPORT_ABORT_BEARER_TOKENS"] = [app.config["DEMO_BEARER_TOKEN"]]
+
+    if app.config.get("DEMO_DATABASE_URL"):
+        shared = SQLImportRegistry(app.config["DEMO_DATABASE_URL"])
+        shared.create_table()
+        ImportAbort(app, registry=shared)
+        return app
 
     # The whole wiring of the plugin: a registry and who may call.
     registry = InMemoryImportRegistry()
-    app.config["IMPORT_ABORT_BEARER_TOKENS"] = [app.config["DEMO_BEARER_TOKEN"]]
     ImportAbort(app, registry=registry)
 
     for token, state in OTHER_IMPORTS.items():

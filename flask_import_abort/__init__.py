@@ -5,9 +5,10 @@ __version__ = "0.1.0"
 from .errors import ImportAbortError
 from .extension import Config, ImportAbort
 from .registries.memory import InMemoryImportRegistry
-from .registry import AbortOutcome, ImportRegistry, ImportState
+from .registry import AbortOutcome, ImportRegistry, ImportState, WorkerRegistry
 from .signals import abort_answered
 from .views import blp
+from .worker import ImportRun, run_import
 
 __all__ = [
     "AbortOutcome",
@@ -15,9 +16,12 @@ __all__ = [
     "ImportAbort",
     "ImportAbortError",
     "ImportRegistry",
+    "ImportRun",
     "ImportState",
     "InMemoryImportRegistry",
+    "WorkerRegistry",
     "__version__",
     "abort_answered",
     "blp",
+    "run_import",
 ]

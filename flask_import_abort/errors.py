@@ -136,6 +136,18 @@ class ImportFinished(ImportAbortError):
     message = "The import process has already finished, so it can no longer be aborted."
 
 
+class RegistryUnavailable(ImportAbortError):
+    """The registry's store cannot be reached now; the answer says when to try again."""
+
+    code = 503
+    error_code = "30012"
+    message = "The import processes cannot be reached right now; try again later."
+
+    def __init__(self, retry_after: int, **kwargs: Any) -> None:
+        headers = [("Retry-After", str(retry_after)), *kwargs.pop("headers", ())]
+        super().__init__(headers=headers, **kwargs)
+
+
 class InternalError(ImportAbortError):
     """Something failed inside; the details go to the log, never into the body."""
 

@@ -91,6 +91,7 @@ def _error(status: int, description: str) -> Any:
     _error(413, "The body is larger than IMPORT_ABORT_MAX_BODY_BYTES."),
     _error(415, "A non-empty body that is not JSON."),
     _error(500, "The registry failed; details are in the server log only."),
+    _error(503, "The registry's store is unreachable or locked; the answer carries Retry-After."),
 )
 def abort_import_process(token: str) -> Response:
     """Abort Import Process

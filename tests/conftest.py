@@ -9,7 +9,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_import_abort import AbortOutcome, ImportAbort, ImportState, InMemoryImportRegistry
+from flask_import_abort.registry import WorkerRegistry
 from flask_import_abort.schemas import ErrorModel
+
+from .databases import require_postgres, sql_registry
 
 PREFIX = "/ccadmin/v1/importProcess"
 SECRET = "test-admin-token"
@@ -98,3 +101,23 @@ def app(make_app: Callable[..., Flask], registry: InMemoryImportRegistry) -> Fla
 def spy_client(make_app: Callable[..., Flask], spy: SpyRegistry) -> Iterator[FlaskClient]:
     with make_app(registry=spy).test_client() as client:
         yield client
+
+
+def _database(kind: str, tmp_path: Any) -> str:
+    return f"sqlite:///{tmp_path / 'imports.db'}" if kind == "sqlite" else require_postgres()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A SQLite file of this test's own, or the PostgreSQL server."""
+    return _database(request.param, tmp_path)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def worker_registry(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[WorkerRegistry]:
+    """Each registry the package ships, empty."""
+    if request.param == "memory":
+        yield InMemoryImportRegistry()
+        return
+    with sql_registry(_database(request.param, tmp_path)) as registry:
+        yield registry

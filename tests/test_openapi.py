@@ -11,7 +11,7 @@ from flask_smorest import Api
 from flask_import_abort import ImportAbort, InMemoryImportRegistry
 
 PATH = "/ccadmin/v1/importProcess/{token}/abort"
-ERROR_STATUSES = ["400", "401", "403", "404", "405", "409", "413", "415", "500"]
+ERROR_STATUSES = ["400", "401", "403", "404", "405", "409", "413", "415", "500", "503"]
 ERROR_MODEL_DESCRIPTIONS = {
     "devMessage": "An optional non-localized message containing technical information for "
     "developers",

@@ -1,5 +1,10 @@
-"""Registries the package ships, for hosts that keep no import state of their own."""
+"""Registries the package ships, for hosts that keep no import state of their own.
 
-from .memory import InMemoryImportRegistry, InvalidTransition, ProcessSnapshot
+``InMemoryImportRegistry`` is here; ``SQLImportRegistry`` is in
+``flask_import_abort.registries.sql`` (extra ``[sql]``).
+"""
 
-__all__ = ["InMemoryImportRegistry", "InvalidTransition", "ProcessSnapshot"]
+from ..registry import InvalidTransition, ProcessSnapshot, UnknownImport
+from .memory import InMemoryImportRegistry
+
+__all__ = ["InMemoryImportRegistry", "InvalidTransition", "ProcessSnapshot", "UnknownImport"]

@@ -1,0 +1,124 @@
+"""The databases the SQL registry is tested on: a SQLite file always, PostgreSQL when reachable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import pytest
+import sqlalchemy
+
+from flask_import_abort.registries.sql import SQLImportRegistry
+
+POSTGRES_URL = os.environ.get(
+    "IMPORT_ABORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+#: CI sets this: there the PostgreSQL tests must run, never skip.
+POSTGRES_REQUIRED = os.environ.get("IMPORT_ABORT_REQUIRE_POSTGRES") == "1"
+HOW_TO_RUN = (
+    "start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or "
+    "point IMPORT_ABORT_TEST_POSTGRES_URL at one; `bash .ci/run` starts it and requires it"
+)
+
+_reachable: dict[str, str | None] = {}
+
+
+def require_postgres() -> str:
+    """The PostgreSQL URL; the test skips (fails in CI) when no server answers there."""
+    if POSTGRES_URL not in _reachable:
+        engine = sqlalchemy.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            _reachable[POSTGRES_URL] = None
+        except sqlalchemy.exc.OperationalError as error:
+            _reachable[POSTGRES_URL] = str(error.orig).strip().splitlines()[0]
+        finally:
+            engine.dispose()
+    problem = _reachable[POSTGRES_URL]
+    if problem is not None:
+        message = f"PostgreSQL at {POSTGRES_URL} is not reachable ({problem}): {HOW_TO_RUN}"
+        if POSTGRES_REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    return POSTGRES_URL
+
+
+def unique_table_name() -> str:
+    return f"import_processes_{secrets.token_hex(4)}"
+
+
+@contextmanager
+def sql_registry(url: str, **kwargs: object) -> Iterator[SQLImportRegistry]:
+    """A registry on a table of its own, dropped afterwards."""
+    registry = SQLImportRegistry(url, table_name=unique_table_name(), **kwargs)  # type: ignore[arg-type]
+    registry.create_table()
+    try:
+        yield registry
+    finally:
+        registry.engine.dispose()
+        registry.table.drop(registry.engine, checkfirst=True)
+        registry.engine.dispose()
+
+
+class TcpProxy:
+    """A TCP relay to a server, which can go away and come back on the same port."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        """Refuse new connections and cut the open ones, as a server that went down."""
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+            listener, self._listener = self._listener, None
+        for sock in [*sockets, *([listener] if listener else [])]:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
