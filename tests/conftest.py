@@ -79,17 +79,17 @@ def spy() -> SpyRegistry:
     return SpyRegistry()
 
 
+def host(config: dict[str, Any] | None = None, **kwargs: Any) -> Flask:
+    """A host app with the plugin mounted; keyword arguments go to ImportAbort."""
+    app = Flask("host")
+    app.config.update(TESTING=True, IMPORT_ABORT_BEARER_TOKENS=[SECRET], **(config or {}))
+    ImportAbort(app, **kwargs)
+    return app
+
+
 @pytest.fixture
 def make_app() -> Callable[..., Flask]:
-    """A host app with the plugin mounted; keyword arguments go to ImportAbort."""
-
-    def make(config: dict[str, Any] | None = None, **kwargs: Any) -> Flask:
-        app = Flask("host")
-        app.config.update(TESTING=True, IMPORT_ABORT_BEARER_TOKENS=[SECRET], **(config or {}))
-        ImportAbort(app, **kwargs)
-        return app
-
-    return make
+    return host
 
 
 @pytest.fixture

@@ -9,3 +9,8 @@ logconfig_dict = {
         "gunicorn.access": {"level": "WARNING", "propagate": True},
     },
 }
+
+
+def post_worker_init(worker: object) -> None:
+    """Say when a worker has loaded the app, so a test starts once every worker can answer."""
+    worker.log.info("worker ready to answer")  # type: ignore[attr-defined]

@@ -7,10 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.client import HTTPConnection
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -50,6 +53,14 @@ class Server:
         return self.log.read_text(errors="replace").splitlines()
 
 
+def _wait_for_workers(server: Server, workers: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while sum("worker ready to answer" in line for line in server.log_lines()) < workers:
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("gunicorn's workers did not start:\n" + server.log.read_text())
+        time.sleep(0.05)
+
+
 @contextmanager
 def gunicorn(
     app: str, log: Path, *, workers: int, threads: int = 4, env: dict[str, str] | None = None
@@ -80,7 +91,9 @@ def gunicorn(
         )
     try:
         wait_for_port(port, process)
-        yield Server(port, log, process)
+        server = Server(port, log, process)
+        _wait_for_workers(server, workers)
+        yield server
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -88,3 +101,29 @@ def gunicorn(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def post(host: str, path: str, headers: Mapping[str, str]) -> tuple[str, int, bytes]:
+    """POST ``path`` on a connection of its own: the path, the status and the body."""
+    connection = HTTPConnection(host, timeout=30)
+    try:
+        connection.request("POST", path, headers=dict(headers))
+        response = connection.getresponse()
+        return path, response.status, response.read()
+    finally:
+        connection.close()
+
+
+def fire(
+    host: str, paths: list[str], *, headers: Mapping[str, str], clients: int = 50
+) -> list[tuple[str, int, bytes]]:
+    """POST every path, ``clients`` threads at once, each taking its share of the paths."""
+    start = threading.Barrier(clients)
+
+    def client(share: list[str]) -> list[tuple[str, int, bytes]]:
+        start.wait()
+        return [post(host, path, headers) for path in share]
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        shares = list(pool.map(client, [paths[i::clients] for i in range(clients)]))
+    return [answer for share in shares for answer in share]

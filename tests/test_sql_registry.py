@@ -1,0 +1,393 @@
+"""The SQL registry: its table, its wiring, its faults, and many processes sharing it."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, create_engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
+
+from flask_import_abort import ImportAbort, ImportState
+from flask_import_abort.registries.sql import SQLImportRegistry, import_process_table
+
+from . import databases
+from .conftest import (
+    AUTH,
+    SECRET,
+    abort_url,
+    assert_answers_every_outcome,
+    assert_error_model,
+    host,
+)
+from .databases import POSTGRES_URL, TcpProxy, require_postgres, sql_registry, unique_table_name
+from .import_worker import products_table
+from .servers import ROOT, fire, free_port, gunicorn
+
+
+def _running(registry: SQLImportRegistry) -> str:
+    token = registry.register()
+    registry.start(token)
+    return token
+
+
+def _finished(registry: SQLImportRegistry, state: ImportState = ImportState.SUCCEEDED) -> str:
+    token = _running(registry)
+    registry.finish(token, state)
+    return token
+
+
+# The table.
+
+
+def test_the_table_holds_the_documented_columns_keyed_by_token() -> None:
+    table = import_process_table(MetaData())
+
+    assert table.name == "import_processes"
+    assert [column.name for column in table.primary_key] == ["token"]
+    assert [column.name for column in table.columns] == [
+        "token",
+        "state",
+        "abort_requested_at",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "processed_count",
+        "total_count",
+    ]
+    assert [index.columns.keys() for index in table.indexes] == [["created_at"]]
+
+
+def test_abort_and_should_stop_find_the_row_by_primary_key_on_sqlite(tmp_path: Path) -> None:
+    with sql_registry(f"sqlite:///{tmp_path / 'imports.db'}") as registry:
+        name = registry.table.name
+        with registry.engine.connect() as connection:
+            plans = [
+                " ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+                for sql in (
+                    f"UPDATE {name} SET abort_requested_at = 1 WHERE token = 'x' "
+                    "AND state IN ('pending') AND abort_requested_at IS NULL",
+                    f"SELECT abort_requested_at FROM {name} WHERE token = 'x'",
+                )
+            ]
+
+    for plan in plans:
+        assert re.search(r"SEARCH \S+ USING (INDEX sqlite_autoindex|PRIMARY KEY)", plan), plan
+
+
+def test_create_table_puts_a_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "imports.db"
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        SQLImportRegistry(engine).create_table()
+    finally:
+        engine.dispose()
+
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_create_table_is_harmless_when_several_processes_do_it_at_once(database_url: str) -> None:
+    name = unique_table_name()
+    registries = [SQLImportRegistry(database_url, table_name=name) for _ in range(6)]
+    barrier = threading.Barrier(len(registries))
+    errors: list[BaseException] = []
+
+    def create(registry: SQLImportRegistry) -> None:
+        barrier.wait()
+        try:
+            registry.create_table()
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=create, args=(r,)) for r in registries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert inspect(registries[0].engine).has_table(name)
+        registries[0].create_table()  # and once more, later
+    finally:
+        registries[0].table.drop(registries[0].engine)
+        for registry in registries:
+            registry.engine.dispose()
+
+
+# Wiring: an engine, a URL, or Flask-SQLAlchemy's db.
+
+
+def test_the_endpoint_answers_every_outcome_from_the_sql_registry(database_url: str) -> None:
+    with sql_registry(database_url) as registry:
+        running, finished = _running(registry), _finished(registry)
+
+        assert_answers_every_outcome(host(registry=registry).test_client(), running, finished)
+
+        assert registry.should_stop(running)
+        assert registry.snapshot(finished).state is ImportState.SUCCEEDED
+
+
+def test_a_registry_takes_an_engine_of_the_host(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'host.db'}")
+    registry = SQLImportRegistry(engine, table_name="imports")
+    registry.create_table()
+    token = _running(registry)
+
+    response = host(registry=registry).test_client().post(abort_url(token), headers=AUTH)
+
+    assert response.get_json() == {"success": True}
+    assert registry.engine is engine
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM imports")) == 1
+    engine.dispose()
+
+
+def test_a_registry_on_flask_sqlalchemy_joins_its_metadata_and_uses_its_engine(
+    tmp_path: Path,
+) -> None:
+    app = Flask("host", instance_path=str(tmp_path))
+    app.config.update(
+        TESTING=True,
+        IMPORT_ABORT_BEARER_TOKENS=[SECRET],
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'host.db'}",
+    )
+    db = SQLAlchemy(app)
+    registry = SQLImportRegistry(db)
+    ImportAbort(app, registry=registry)
+    with app.app_context():
+        db.create_all()  # as a host's own schema set-up (or its migrations) would
+        token = _running(registry)
+        assert registry.engine is db.engine
+
+    response = app.test_client().post(abort_url(token), headers=AUTH)
+
+    assert db.metadata.tables["import_processes"] is registry.table
+    assert response.get_json() == {"success": True}
+    with app.app_context():
+        assert registry.should_stop(token)
+        db.engine.dispose()
+
+
+# Faults of the database: 503 with Retry-After, nothing written, and back without a restart.
+
+
+def test_a_locked_sqlite_database_is_503_with_retry_after_then_aborts_work_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "imports.db"
+    with sql_registry(f"sqlite:///{path}", lock_timeout=0.2, retry_after=7) as registry:
+        client = host(registry=registry).test_client()
+        token = _running(registry)
+        before = registry.snapshot(token)
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # another process writing, for longer than we wait
+
+        with caplog.at_level(logging.WARNING, logger="flask_import_abort"):
+            locked = client.post(abort_url(token), headers=AUTH)
+        locker.execute("ROLLBACK")
+        locker.close()
+
+        assert_error_model(locked, 503, "30012")
+        assert locked.headers["Retry-After"] == "7"
+        assert registry.snapshot(token) == before
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        assert "database is locked" in caplog.records[0].getMessage()
+        assert client.post(abort_url(token), headers=AUTH).get_json() == {"success": True}
+        assert registry.should_stop(token)
+
+
+def test_a_row_locked_on_postgresql_is_503_then_aborts_work_again() -> None:
+    with sql_registry(require_postgres(), lock_timeout=0.3) as registry:
+        client = host(registry=registry).test_client()
+        token = _running(registry)
+        before = registry.snapshot(token)
+        locker = create_engine(POSTGRES_URL)
+        with locker.connect() as connection:
+            connection.execute(select(registry.table).where(registry.table.c.token == token))
+            connection.execute(
+                select(registry.table).where(registry.table.c.token == token).with_for_update()
+            )
+            locked = client.post(abort_url(token), headers=AUTH)
+            connection.rollback()
+        locker.dispose()
+
+        assert_error_model(locked, 503, "30012")
+        assert locked.headers["Retry-After"] == "5"
+        assert registry.snapshot(token) == before
+        assert client.post(abort_url(token), headers=AUTH).get_json() == {"success": True}
+
+
+def test_postgresql_unreachable_is_503_then_aborts_work_again_without_a_restart() -> None:
+    server = make_url(require_postgres())
+    proxy = TcpProxy((server.host or "127.0.0.1", server.port or 5432))
+    proxy.start()
+    try:
+        with sql_registry(server.set(port=proxy.port), lock_timeout=1) as registry:
+            client = host(registry=registry).test_client()
+            first, second = _running(registry), _running(registry)
+            assert client.post(abort_url(first), headers=AUTH).status_code == 200
+
+            proxy.stop()  # the pooled connection is cut and new ones are refused
+            down = [client.post(abort_url(second), headers=AUTH) for _ in range(3)]
+            proxy.start()
+            back = client.post(abort_url(second), headers=AUTH)
+
+            for response in down:
+                assert_error_model(response, 503, "30012")
+                assert response.headers["Retry-After"] == "5"
+            assert back.get_json() == {"success": True}
+            assert registry.should_stop(second)
+    finally:
+        proxy.stop()
+
+
+def test_a_dropped_connection_is_replaced_within_the_same_request() -> None:
+    server = make_url(require_postgres())
+    proxy = TcpProxy((server.host or "127.0.0.1", server.port or 5432))
+    proxy.start()
+    try:
+        with sql_registry(server.set(port=proxy.port), lock_timeout=1) as registry:
+            client = host(registry=registry).test_client()
+            token = _running(registry)
+            assert registry.should_stop(token) is False  # a connection now waits in the pool
+
+            proxy.stop()  # as a database restart: the pooled connection is gone...
+            proxy.start()  # ...and the database is back
+            response = client.post(abort_url(token), headers=AUTH)
+
+            assert response.get_json() == {"success": True}
+            assert registry.should_stop(token)
+    finally:
+        proxy.stop()
+
+
+# Other processes: a worker that stops, and many web workers aborting at once.
+
+
+def test_a_worker_in_another_process_stops_within_one_batch_and_keeps_its_rows(
+    database_url: str,
+) -> None:
+    batches, size = 200, 25
+    with sql_registry(database_url) as registry:
+        token = registry.register(total=batches * size)
+        products = products_table(f"products_{registry.table.name}")
+        worker = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "tests.import_worker", database_url, registry.table.name),
+                *(token, products.name, str(batches), str(size), "0.05"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while registry.snapshot(token).processed < 3 * size:
+                assert time.monotonic() < deadline, "the worker wrote nothing"
+                time.sleep(0.01)
+
+            response = host(registry=registry).test_client().post(abort_url(token), headers=AUTH)
+            with registry.engine.connect() as connection:
+                rows_at_abort = connection.scalar(select(func.count()).select_from(products))
+            output, _ = worker.communicate(timeout=20)
+
+            with registry.engine.connect() as connection:
+                rows = connection.scalar(select(func.count()).select_from(products))
+            snapshot = registry.snapshot(token)
+        finally:
+            worker.kill()
+            worker.wait()
+            products.drop(registry.engine, checkfirst=True)
+
+    assert response.get_json() == {"success": True}
+    assert output.strip() == "aborted"
+    assert snapshot.state is ImportState.ABORTED
+    assert 3 * size <= rows_at_abort <= rows <= rows_at_abort + size  # at most the batch in hand
+    assert snapshot.processed == rows  # every batch written is still there, and counted
+    assert snapshot.percentage < 100
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_four_gunicorn_workers_abort_each_process_exactly_once(
+    database: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'imports.db'}" if database == "sqlite" else require_postgres()
+    registry = SQLImportRegistry(url)  # the example app's table
+    registry.table.drop(registry.engine, checkfirst=True)
+    registry.create_table()
+    running = [_running(registry) for _ in range(40)]
+    finished = [
+        _finished(registry, state)
+        for state in [ImportState.SUCCEEDED] * 5 + [ImportState.FAILED] * 5
+    ]
+    before = {token: registry.snapshot(token) for token in finished}
+    paths = [abort_url(token) for token in running + finished for _ in range(4)]
+    random.Random(4).shuffle(paths)
+    env = {"FLASK_DEMO_DATABASE_URL": url, "DEMO_BEARER_TOKEN": SECRET}
+
+    try:
+        with gunicorn(
+            "example_app:create_app()", tmp_path / "gunicorn.log", workers=4, env=env
+        ) as server:
+            answers = fire(server.host, paths, headers=AUTH)
+            lines = server.log_lines()
+        statuses = Counter(status for _, status, _ in answers)
+        by_path = {
+            path: {(status, body) for p, status, body in answers if p == path} for path in paths
+        }
+        logged = Counter(
+            (match["token"], match["outcome"])
+            for line in lines
+            if (
+                match := re.search(
+                    r"abort of import process '(?P<token>[^']+)': (?P<outcome>\w+)", line
+                )
+            )
+        )
+        pids = {
+            re.search(r"\[(\d+)\]", line)[1] for line in lines if "abort of import process" in line
+        }
+
+        assert statuses == {200: 160, 409: 40}
+        for token in running:
+            assert by_path[abort_url(token)] == {(200, b'{"success": true}')}
+            assert logged[token, "requested"] == 1
+            assert logged[token, "already_requested"] == 3
+            assert registry.should_stop(token)
+        for token in finished:
+            assert logged[token, "finished"] == 4
+            assert registry.snapshot(token) == before[token]
+        assert len(pids) >= 2, "the answers came from one worker only"
+    finally:
+        registry.table.drop(registry.engine, checkfirst=True)
+        registry.engine.dispose()
+
+
+# Where PostgreSQL is missing.
+
+
+@pytest.mark.parametrize(
+    ("required", "outcome"), [(False, pytest.skip.Exception), (True, pytest.fail.Exception)]
+)
+def test_without_postgresql_its_tests_skip_saying_how_to_run_them_but_fail_in_ci(
+    monkeypatch: pytest.MonkeyPatch, required: bool, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr(
+        databases, "POSTGRES_URL", f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/test"
+    )
+    monkeypatch.setattr(databases, "POSTGRES_REQUIRED", required)
+
+    with pytest.raises(outcome, match=r"not reachable .*IMPORT_ABORT_TEST_POSTGRES_URL.*\.ci/run"):
+        databases.require_postgres()
