@@ -11,7 +11,8 @@ from . import errors
 
 
 def check_token(token: str, max_length: int) -> None:
-    """Refuse tokens that are too long or hold whitespace, control or undecodable characters."""
+    """Refuse tokens that are too long, hold whitespace, control or undecodable characters, or
+    are a dot segment."""
     if len(token) > max_length:
         raise errors.InvalidToken(
             dev_message=f"The token is {len(token)} characters long; at most {max_length} "
@@ -24,6 +25,11 @@ def check_token(token: str, max_length: int) -> None:
             dev_message="The token holds whitespace, control characters, or bytes that are "
             "not UTF-8.",
             error_path="token",
+        )
+    if token in (".", ".."):
+        # A dot segment: proxies and clients resolve it away, so no real token is one.
+        raise errors.InvalidToken(
+            dev_message="The token is a dot segment ('.' or '..').", error_path="token"
         )
 
 

@@ -128,7 +128,7 @@ blp.add_url_rule(
             "name": "token",
             "description": "Token corresponding to the import process. At most "
             "IMPORT_ABORT_TOKEN_MAX_LENGTH characters (256 by default), none of them "
-            "whitespace or control characters.",
+            "whitespace or control characters; not `.` or `..`.",
         }
     ],
 )

@@ -309,3 +309,17 @@ def test_run_import_is_the_loop_in_one_line(worker_registry: WorkerRegistry) -> 
     )
     assert written == ["ab", "cd"]
     assert worker_registry.snapshot(token).processed == 4
+
+
+@pytest.mark.parametrize("state", [ImportState.PROCESSING, ImportState.PAUSED, ImportState.FAILED])
+def test_start_moves_pending_processes_only(
+    worker_registry: WorkerRegistry, state: ImportState
+) -> None:
+    token = _running(worker_registry)
+    if state is not ImportState.PROCESSING:
+        worker_registry.set_state(token, state)
+    before = worker_registry.snapshot(token)
+
+    with pytest.raises(InvalidTransition):
+        worker_registry.start(token)
+    assert worker_registry.snapshot(token) == before

@@ -95,6 +95,8 @@ class InMemoryImportRegistry:
             process = self._get(token)
             if process.state is ImportState.ABORTED:
                 return False
+            if process.state is not ImportState.PENDING:
+                raise InvalidTransition(f"import process {token!r} is {process.state.value}")
             self._move(token, process, ImportState.PROCESSING)
             return True
 

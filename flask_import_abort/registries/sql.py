@@ -177,6 +177,11 @@ class SQLImportRegistry:
                 finished_at=case((pending, now), else_=columns.finished_at),
             )
         )
+        self._start = (
+            update(table)
+            .where(by_token, columns.state == ImportState.PENDING.value)
+            .values(state=ImportState.PROCESSING.value, started_at=now)
+        )
         self._read = select(table).where(by_token)
         self._read_flag = select(columns.abort_requested_at).where(by_token)
         self._progress = (
@@ -256,7 +261,7 @@ class SQLImportRegistry:
     def start(self, token: str) -> bool:
         """Move a pending process to ``processing``; False if it was aborted before it began."""
         try:
-            self.set_state(token, ImportState.PROCESSING)
+            self._change(token, self._start, {"key": token, "now": _now()}, "start")
         except InvalidTransition:
             if self.snapshot(token).state is ImportState.ABORTED:
                 return False

@@ -1,0 +1,105 @@
+"""Generated requests, from the plugin's own OpenAPI document, all get answers it describes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    Failure,
+    FailureGroup,
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from example_app import create_app
+from flask_import_abort import InMemoryImportRegistry
+
+from .conftest import SECRET, host
+
+#: Cases per run of each test below; four runs make 1,200 cases per `make test`.
+CASES = 300
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+AUTHORIZED = {"Authorization": f"Bearer {SECRET}"}
+
+
+def fuzz(
+    app: Flask, mode: GenerationMode, headers: dict[str, str]
+) -> tuple[Counter[int], list[str]]:
+    """Send ``CASES`` generated requests to the abort operation; the statuses and the failures."""
+    schema = schemathesis.openapi.from_wsgi(app.config["IMPORT_ABORT_OPENAPI_URL"], app)
+    operation = schema["/ccadmin/v1/importProcess/{token}/abort"]["POST"]
+    statuses: Counter[int] = Counter()
+    failures: list[str] = []
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=CASES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def send(case: Any) -> None:
+        response = case.call(headers=headers)
+        statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except (Failure, FailureGroup) as failure:
+            failures.append(f"{response.status_code} for {case.as_curl_command()}: {failure}")
+
+    send()
+    return statuses, failures
+
+
+@pytest.fixture
+def example_app() -> Flask:
+    return create_app({"DEMO_BEARER_TOKEN": SECRET})
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_generated_authorized_requests_get_documented_answers(
+    example_app: Flask, mode: GenerationMode
+) -> None:
+    statuses, failures = fuzz(example_app, mode, AUTHORIZED)
+
+    assert failures == []
+    assert statuses.total() == CASES
+    assert statuses.keys() <= {200, 400, 401, 404, 409, 413, 415}
+    assert statuses[404] > 0  # generated tokens reached the registry
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_generated_unauthorized_requests_are_all_documented_401s(
+    example_app: Flask, mode: GenerationMode
+) -> None:
+    statuses, failures = fuzz(example_app, mode, {})
+
+    assert failures == []
+    assert statuses == {401: CASES}
+
+
+class _Broken(InMemoryImportRegistry):
+    def abort(self, token: str) -> Any:
+        return "aborted, probably"
+
+
+def test_the_fuzzing_reports_answers_the_document_forbids() -> None:
+    statuses, failures = fuzz(host(registry=_Broken()), GenerationMode.POSITIVE, AUTHORIZED)
+
+    assert statuses[500] > 0
+    assert failures
+    assert all("Server error" in failure for failure in failures if failure.startswith("500"))
