@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from flask import Request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.wsgi import LimitedStream
 
 from . import errors
 
@@ -39,10 +41,17 @@ def _is_json(mimetype: str) -> bool:
     )
 
 
+#: A body refused as too large is still read and thrown away up to this many bytes, so that the
+#: server can keep the connection open for the client's next request; past it, the server closes.
+DISCARD_BYTES = 1024 * 1024
+
+
 def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 past ``limit`` bytes without reading more than ``limit + 1``."""
+    """The body, refused with 413 past ``limit`` bytes without keeping more than ``limit + 1``."""
     length = request.content_length
     if length is not None and length > limit:
+        if length <= DISCARD_BYTES:
+            _discard(LimitedStream(request.environ["wsgi.input"], length))
         raise errors.BodyTooLarge(
             dev_message=f"Content-Length is {length}; at most {limit} bytes are accepted.",
             error_path="body",
@@ -54,10 +63,26 @@ def read_body(request: Request, limit: int) -> bytes:
     except RequestEntityTooLarge:
         data = None  # the host's MAX_CONTENT_LENGTH is lower than ours
     if data is None or len(data) > limit:
+        if data is not None and length is None:
+            _discard(request.stream)
         raise errors.BodyTooLarge(
             dev_message=f"The body is longer than the {limit} bytes accepted.", error_path="body"
         )
     return data
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes | None: ...
+
+
+def _discard(stream: _Readable) -> None:
+    """Read and drop what is left of a refused body, up to ``DISCARD_BYTES``."""
+    left = DISCARD_BYTES
+    try:
+        while left > 0 and (chunk := stream.read(min(left, 64 * 1024))):
+            left -= len(chunk)
+    except (OSError, ValueError, RequestEntityTooLarge, ClientDisconnected):
+        pass  # the answer is 413 all the same; the server closes the connection
 
 
 def check_body(request: Request, limit: int) -> None:

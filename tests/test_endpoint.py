@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 
 from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
+from flask_import_abort.checks import DISCARD_BYTES
 from flask_import_abort.errors import ImportAbortError
 
 from .conftest import AUTH, SpyRegistry, abort_url, assert_error_model
@@ -243,11 +244,11 @@ def test_body_over_the_limit_is_413_without_reading_it(
     assert spy.calls == []
 
 
-def test_chunked_body_over_the_limit_is_413_after_reading_one_byte_past_it(
+def test_chunked_body_over_the_limit_is_413_and_read_no_further_than_the_discard_bound(
     make_app: Any, spy: SpyRegistry
 ) -> None:
     client = make_app(registry=spy, max_body_bytes=1024).test_client()
-    stream = _ExplodingStream(allowed=64 * 1024)
+    stream = _ExplodingStream(allowed=2 * DISCARD_BYTES)  # endless, unless the reading stops
 
     response = client.post(
         abort_url("t1"),
@@ -258,7 +259,26 @@ def test_chunked_body_over_the_limit_is_413_after_reading_one_byte_past_it(
     )
 
     assert_error_model(response, 413, "30005")
-    assert 1024 < stream.read_bytes <= 64 * 1024
+    assert DISCARD_BYTES <= stream.read_bytes <= 1025 + DISCARD_BYTES + 64 * 1024
+    assert spy.calls == []
+
+
+@pytest.mark.parametrize("length", [65_537, DISCARD_BYTES])
+def test_a_refused_body_of_moderate_size_is_read_to_its_end_so_the_connection_can_stay_open(
+    spy_client: FlaskClient, spy: SpyRegistry, length: int
+) -> None:
+    stream = io.BytesIO(b" " * length + b"next request")
+
+    response = spy_client.post(
+        abort_url("t1"),
+        headers=AUTH,
+        input_stream=stream,
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": str(length)},
+    )
+
+    assert_error_model(response, 413, "30005")
+    assert stream.tell() == length  # all of it, and not a byte of what follows
     assert spy.calls == []
 
 

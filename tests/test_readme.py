@@ -10,6 +10,8 @@ import pytest
 from flask_import_abort import Config, errors
 from flask_import_abort.extension import DEFAULTS
 
+from . import test_fuzz, test_hostile, test_load
+
 README = (Path(__file__).parent.parent / "README.md").read_text()
 CATALOG = [
     cls
@@ -48,3 +50,12 @@ def test_error_codes_are_unique_numeric_strings() -> None:
     assert len(codes) == len(set(codes))
     assert all(code.isdigit() for code in codes)
     assert f"| any | `{errors.FOREIGN_ERROR_CODE}` |" in _section("Errors")
+
+
+def test_the_security_section_states_the_sizes_the_tests_run() -> None:
+    security = _section("Security")
+    load = test_load.CONNECTIONS * (test_load.REQUESTS_PER_CONNECTION + 1)
+
+    assert f"{4 * test_fuzz.CASES:,} generated requests" in security
+    assert f"{len(test_hostile.CORPUS)} requests" in security
+    assert f"{load:,} requests over {2 * test_load.CONNECTIONS} connections" in security

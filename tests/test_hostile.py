@@ -1,0 +1,210 @@
+"""Hostile requests: each gets its expected answer, and none goes further than it may."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from flask_import_abort import AbortOutcome
+
+from .conftest import AUTH, PREFIX, SECRET, SpyRegistry, assert_error_model, host
+
+VALID = "import_1"
+JSON = "application/json"
+CHUNKED = (("HTTP_TRANSFER_ENCODING", "chunked"), ("wsgi.input_terminated", True))
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    status: int
+    #: The errorCode of the answer; None where the host answers (its own 404 page).
+    code: str | None
+    #: The token's path segment exactly as sent, percent-encoding and all.
+    segment: str = VALID
+    method: str = "POST"
+    headers: tuple[tuple[str, str], ...] = tuple(AUTH.items())
+    body: bytes | None = None
+    content_type: str | None = None
+    environ: tuple[tuple[str, Any], ...] = ()
+    #: The token the registry is asked about; None where it must not be called at all.
+    reaches: str | None = None
+
+
+def _nested(depth: int, opening: str, closing: str) -> bytes:
+    return (opening * depth + "1" + closing * depth).encode()
+
+
+CORPUS = [
+    # Tokens.
+    Hostile("token of 10 KB", 400, "30001", segment="a" * 10_240),
+    Hostile("token one past the limit", 400, "30001", segment="a" * 257),
+    Hostile("NUL", 400, "30001", segment="%00"),
+    Hostile("NUL inside", 400, "30001", segment="abc%00def"),
+    Hostile("line feed", 400, "30001", segment="%0a"),
+    Hostile("CRLF header injection", 400, "30001", segment="x%0d%0aSet-Cookie:%20evil=1"),
+    Hostile("CRLF then a page", 400, "30001", segment="%0d%0a%0d%0a%3Chtml%3E"),
+    Hostile("log line forgery", 400, "30001", segment="t%0aINFO%20abort%20ok"),
+    Hostile("dot dot", 400, "30001", segment="%2e%2e"),
+    Hostile("dot", 400, "30001", segment="%2e"),
+    Hostile("encoded slash", 404, None, segment="a%2Fb"),
+    Hostile("path traversal", 404, None, segment="..%2F..%2Fetc%2Fpasswd"),
+    Hostile("quotes", 404, "30007", segment="%27%22", reaches="'\""),
+    Hostile("script tag", 404, "30007", segment="%3Cscript%3Ealert(1)", reaches="<script>alert(1)"),
+    Hostile("SQL with spaces", 400, "30001", segment="x%27%20OR%20%271%27=%271"),
+    Hostile("SQL without spaces", 404, "30007", segment="1%27;DROP--", reaches="1';DROP--"),
+    Hostile("emoji", 404, "30007", segment="%F0%9F%98%80", reaches="\U0001f600"),
+    Hostile("right-to-left mark", 400, "30001", segment="abc%E2%80%8F"),
+    Hostile("right-to-left override", 400, "30001", segment="%E2%80%AEcba"),
+    Hostile("zero-width space", 400, "30001", segment="a%E2%80%8Bb"),
+    Hostile("next-line control", 400, "30001", segment="a%C2%85b"),
+    Hostile("overlong UTF-8 dot", 400, "30001", segment="%C0%AE%C0%AE"),
+    Hostile("overlong UTF-8 slash", 400, "30001", segment="%C0%AF"),
+    Hostile("byte that is never UTF-8", 400, "30001", segment="a%FFb"),
+    Hostile("space", 400, "30001", segment="a%20b"),
+    Hostile("tab", 400, "30001", segment="a%09b"),
+    # Bodies.
+    Hostile("array", 400, "30003", body=b"[]", content_type=JSON),
+    Hostile("string", 400, "30003", body=b'"abort"', content_type=JSON),
+    Hostile("number", 400, "30003", body=b"42", content_type=JSON),
+    Hostile("null", 400, "30003", body=b"null", content_type=JSON),
+    Hostile("true", 400, "30003", body=b"true", content_type=JSON),
+    Hostile(
+        "10,000 nested objects", 400, "30002", body=_nested(10_000, '{"a":', "}"), content_type=JSON
+    ),
+    Hostile(
+        "10,000 nested arrays", 400, "30002", body=_nested(10_000, "[", "]"), content_type=JSON
+    ),
+    Hostile(
+        "duplicate keys", 404, "30007", body=b'{"a": 1, "a": 2}', content_type=JSON, reaches=VALID
+    ),
+    Hostile("invalid UTF-8", 400, "30002", body=b'{"a": "\xff\xfe"}', content_type=JSON),
+    Hostile("truncated JSON", 400, "30002", body=b'{"a": ', content_type=JSON),
+    Hostile(
+        "100 MB declared, a few bytes sent",
+        413,
+        "30005",
+        body=b"{}",
+        content_type=JSON,
+        environ=(("CONTENT_LENGTH", str(100 * 1024 * 1024)),),
+    ),
+    Hostile(
+        "chunked object",
+        404,
+        "30007",
+        body=b"{}",
+        content_type=JSON,
+        environ=CHUNKED,
+        reaches=VALID,
+    ),
+    Hostile(
+        "chunked, past the limit",
+        413,
+        "30005",
+        body=b" " * 70_000 + b"{}",
+        content_type=JSON,
+        environ=CHUNKED,
+    ),
+    Hostile("past the limit", 413, "30005", body=b" " * 65_536 + b"{}", content_type=JSON),
+    Hostile("text body", 415, "30004", body=b"abort", content_type="text/plain"),
+    Hostile(
+        "form body", 415, "30004", body=b"a=1", content_type="application/x-www-form-urlencoded"
+    ),
+    # Credentials.
+    Hostile("no Authorization", 401, "00001000", headers=()),
+    Hostile("empty Authorization", 401, "00001000", headers=(("Authorization", ""),)),
+    Hostile("Bearer without a token", 401, "00001000", headers=(("Authorization", "Bearer"),)),
+    Hostile("Bearer and a space", 401, "00001000", headers=(("Authorization", "Bearer "),)),
+    Hostile("another scheme", 401, "00001000", headers=(("Authorization", "Basic dGVzdDp0ZXN0"),)),
+    Hostile(
+        "the secret as Basic", 401, "00001000", headers=(("Authorization", f"Basic {SECRET}"),)
+    ),
+    Hostile(
+        "a 64 KB token", 401, "00001000", headers=(("Authorization", "Bearer " + "A" * 65_536),)
+    ),
+    Hostile(
+        "the secret and more", 401, "00001000", headers=(("Authorization", f"Bearer {SECRET} x"),)
+    ),
+    Hostile("two Authorization headers", 401, "00001000", headers=tuple(AUTH.items()) * 2),
+    # Methods.
+    Hostile(
+        "GET overridden to POST",
+        405,
+        "30009",
+        method="GET",
+        headers=(*AUTH.items(), ("X-HTTP-Method-Override", "POST")),
+    ),
+    Hostile(
+        "POST overridden to GET",
+        404,
+        "30007",
+        headers=(*AUTH.items(), ("X-HTTP-Method-Override", "GET")),
+        reaches=VALID,
+    ),
+    Hostile(
+        "POST overridden to DELETE",
+        404,
+        "30007",
+        headers=(*AUTH.items(), ("X-HTTP-Method-Override", "DELETE")),
+        reaches=VALID,
+    ),
+    Hostile("PUT", 405, "30009", method="PUT"),
+    Hostile("TRACE", 405, "30009", method="TRACE"),
+]
+
+
+@pytest.fixture
+def spy() -> SpyRegistry:
+    return SpyRegistry(AbortOutcome.NOT_FOUND)
+
+
+@pytest.fixture
+def client(spy: SpyRegistry) -> FlaskClient:
+    return host(registry=spy).test_client()
+
+
+def send(client: FlaskClient, case: Hostile) -> Any:
+    return client.open(
+        f"{PREFIX}/{case.segment}/abort",
+        method=case.method,
+        headers=list(case.headers),
+        data=case.body,
+        content_type=case.content_type,
+        environ_overrides=dict(case.environ),
+    )
+
+
+def test_the_corpus_is_large_and_every_case_named_once() -> None:
+    assert len(CORPUS) >= 40
+    assert len({case.name for case in CORPUS}) == len(CORPUS)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[case.name for case in CORPUS])
+def test_hostile_request_gets_its_answer_and_reaches_the_registry_only_when_it_may(
+    client: FlaskClient, spy: SpyRegistry, case: Hostile, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        response = send(client, case)
+
+    if case.code is None:
+        assert response.status_code == case.status
+        assert response.mimetype == "text/html"  # the host's own page, as without the plugin
+    else:
+        assert_error_model(response, case.status, case.code)
+    assert spy.calls == ([] if case.reaches is None else [case.reaches])
+
+    body = response.get_data(as_text=True)
+    assert len(body) < 1024
+    for sent in [case.segment, *(value for _, value in case.headers)]:
+        if len(sent) > 8:  # no echo of what was sent, not even of a part of it
+            assert sent[:100] not in body
+            assert sent[-100:] not in body
+    for record in caplog.records:
+        message = record.getMessage()
+        assert "\n" not in message
+        assert "\r" not in message
+        assert len(message) < 400
