@@ -174,6 +174,7 @@ def test_a_registry_on_flask_sqlalchemy_joins_its_metadata_and_uses_its_engine(
     response = app.test_client().post(abort_url(token), headers=AUTH)
 
     assert db.metadata.tables["import_processes"] is registry.table
+    assert SQLImportRegistry(db).table is registry.table  # a second one shares it
     assert response.get_json() == {"success": True}
     with app.app_context():
         assert registry.should_stop(token)

@@ -135,12 +135,9 @@ class SQLImportRegistry:
             db = bind
             self._engine = lambda: db.engine
             metadata = db.metadata if metadata is None else metadata
-        existing = (metadata.tables if metadata is not None else {}).get(table_name)
-        self.table = (
-            existing
-            if existing is not None
-            else import_process_table(metadata or MetaData(), table_name)
-        )
+        metadata = MetaData() if metadata is None else metadata
+        existing = metadata.tables.get(table_name)  # a second registry on the same metadata
+        self.table = import_process_table(metadata, table_name) if existing is None else existing
         self.retry_after = retry_after
         self._prepare_statements()
 
