@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -230,48 +232,49 @@ def test_a_row_locked_on_postgresql_is_503_then_aborts_work_again() -> None:
         assert client.post(abort_url(token), headers=AUTH).get_json() == {"success": True}
 
 
-def test_postgresql_unreachable_is_503_then_aborts_work_again_without_a_restart() -> None:
+@contextmanager
+def _behind_a_proxy() -> Iterator[tuple[TcpProxy, SQLImportRegistry]]:
+    """A registry reaching PostgreSQL through a relay the test can cut and restore."""
     server = make_url(require_postgres())
     proxy = TcpProxy((server.host or "127.0.0.1", server.port or 5432))
     proxy.start()
     try:
         with sql_registry(server.set(port=proxy.port), lock_timeout=1) as registry:
-            client = host(registry=registry).test_client()
-            first, second = _running(registry), _running(registry)
-            assert client.post(abort_url(first), headers=AUTH).status_code == 200
-
-            proxy.stop()  # the pooled connection is cut and new ones are refused
-            down = [client.post(abort_url(second), headers=AUTH) for _ in range(3)]
-            proxy.start()
-            back = client.post(abort_url(second), headers=AUTH)
-
-            for response in down:
-                assert_error_model(response, 503, "30012")
-                assert response.headers["Retry-After"] == "5"
-            assert back.get_json() == {"success": True}
-            assert registry.should_stop(second)
+            yield proxy, registry
     finally:
         proxy.stop()
+
+
+def test_postgresql_unreachable_is_503_then_aborts_work_again_without_a_restart() -> None:
+    with _behind_a_proxy() as (proxy, registry):
+        client = host(registry=registry).test_client()
+        first, second = _running(registry), _running(registry)
+        assert client.post(abort_url(first), headers=AUTH).status_code == 200
+
+        proxy.stop()  # the pooled connection is cut and new ones are refused
+        down = [client.post(abort_url(second), headers=AUTH) for _ in range(3)]
+        proxy.start()
+        back = client.post(abort_url(second), headers=AUTH)
+
+        for response in down:
+            assert_error_model(response, 503, "30012")
+            assert response.headers["Retry-After"] == "5"
+        assert back.get_json() == {"success": True}
+        assert registry.should_stop(second)
 
 
 def test_a_dropped_connection_is_replaced_within_the_same_request() -> None:
-    server = make_url(require_postgres())
-    proxy = TcpProxy((server.host or "127.0.0.1", server.port or 5432))
-    proxy.start()
-    try:
-        with sql_registry(server.set(port=proxy.port), lock_timeout=1) as registry:
-            client = host(registry=registry).test_client()
-            token = _running(registry)
-            assert registry.should_stop(token) is False  # a connection now waits in the pool
+    with _behind_a_proxy() as (proxy, registry):
+        client = host(registry=registry).test_client()
+        token = _running(registry)
+        assert registry.should_stop(token) is False  # a connection now waits in the pool
 
-            proxy.stop()  # as a database restart: the pooled connection is gone...
-            proxy.start()  # ...and the database is back
-            response = client.post(abort_url(token), headers=AUTH)
+        proxy.stop()  # as a database restart: the pooled connection is gone...
+        proxy.start()  # ...and the database is back
+        response = client.post(abort_url(token), headers=AUTH)
 
-            assert response.get_json() == {"success": True}
-            assert registry.should_stop(token)
-    finally:
-        proxy.stop()
+        assert response.get_json() == {"success": True}
+        assert registry.should_stop(token)
 
 
 # Other processes: a worker that stops, and many web workers aborting at once.
