@@ -7,6 +7,8 @@ one machine; PostgreSQL serves several machines.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -149,8 +151,9 @@ class SQLImportRegistry:
     def create_table(self) -> None:
         """Create the table if it is missing; safe when several processes do it at once."""
         engine = self.engine
-        if engine.dialect.name == "sqlite":
-            _use_wal(engine)
+        if engine.dialect.name == "sqlite" and _is_file(engine.url):
+            with engine.connect() as connection:
+                _use_wal(connection.connection.dbapi_connection)
         try:
             self.table.create(engine, checkfirst=True)
         except DBAPIError:
@@ -344,8 +347,8 @@ def _values(states: Iterable[ImportState]) -> list[str]:
 def _create_engine(url: URL, lock_timeout: float) -> Engine:
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": lock_timeout})
-        if url.database not in (None, "", ":memory:"):
-            event.listen(engine, "connect", _wal_on_connect)
+        if _is_file(url):
+            event.listen(engine, "connect", lambda connection, _: _use_wal(connection))
         return engine
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql":
@@ -354,14 +357,24 @@ def _create_engine(url: URL, lock_timeout: float) -> Engine:
     return create_engine(url, connect_args=connect_args)
 
 
-def _wal_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _is_file(url: URL) -> bool:
+    return url.database not in (None, "", ":memory:")
+
+
+def _use_wal(dbapi_connection: Any, patience: float = 5.0) -> None:
+    """Put a SQLite file in WAL mode, which it keeps; other processes may be doing it too."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
-
-
-def _use_wal(engine: Engine) -> None:
-    if engine.url.database in (None, "", ":memory:"):
-        return
-    with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    deadline = time.monotonic() + patience
+    try:
+        while True:
+            try:
+                if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                    return
+                cursor.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                # The switch needs the file to itself, and SQLite does not wait for that.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+    finally:
+        cursor.close()
