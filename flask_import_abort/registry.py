@@ -62,6 +62,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def token_for_log(token: str) -> str:
+    """The token as a log line may carry it: quoted, non-printables escaped, at most 100 long."""
+    return repr(token[:100]) + ("..." if len(token) > 100 else "")
+
+
 class UnknownImport(KeyError):
     """No import process has that token."""
 

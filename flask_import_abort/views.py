@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import errors
 from .checks import check_body, check_token
-from .registry import AbortOutcome
+from .registry import AbortOutcome, token_for_log
 from .schemas import AbortImportProcessRequest, AbortImportProcessResponse, ErrorModel
 from .signals import abort_answered
 from .state import EXTENSION_KEY, EndpointState
@@ -111,7 +111,7 @@ def abort_import_process(token: str) -> Response:
     except HTTPException as error:
         return errors.error_response(error)
     except Exception:
-        log.exception("abort of import process %s failed", _for_log(token))
+        log.exception("abort of import process %s failed", token_for_log(token))
         return errors.error_response(errors.InternalError())
     return _answer(token, outcome)
 
@@ -145,10 +145,10 @@ def _answer(token: str, outcome: AbortOutcome) -> Response:
         log.error(
             "the import registry answered %r for import process %s, not an AbortOutcome",
             outcome,
-            _for_log(token),
+            token_for_log(token),
         )
         return errors.error_response(errors.InternalError())
-    log.info("abort of import process %s: %s", _for_log(token), outcome.value)
+    log.info("abort of import process %s: %s", token_for_log(token), outcome.value)
     if abort_answered.receivers:
         abort_answered.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]
@@ -178,8 +178,3 @@ FlaskBlueprint.add_url_rule(
     methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
     provide_automatic_options=False,
 )
-
-
-def _for_log(token: str) -> str:
-    """The token as a log line may carry it: quoted, non-printables escaped, at most 100 long."""
-    return repr(token[:100]) + ("..." if len(token) > 100 else "")

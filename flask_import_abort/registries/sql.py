@@ -47,6 +47,7 @@ from ..registry import (
     ProcessSnapshot,
     UnknownImport,
     new_token,
+    token_for_log,
 )
 
 log = logging.getLogger("flask_import_abort")
@@ -214,8 +215,8 @@ class SQLImportRegistry:
                 return self._abort_once(token)
         except _UNAVAILABLE as error:
             log.warning(
-                "import registry unavailable for abort of import process %.100r: %s",
-                token,
+                "import registry unavailable for abort of import process %s: %s",
+                token_for_log(token),
                 str(getattr(error, "orig", error)).strip().replace("\n", " ")[:200],
             )
             raise RegistryUnavailable(self.retry_after) from error
