@@ -150,3 +150,7 @@ class WorkerRegistry(ImportRegistry, Protocol):
     def snapshot(self, token: str) -> ProcessSnapshot:
         """The process as it is now."""
         ...
+
+    def recent(self, limit: int = 50) -> list[ProcessSnapshot]:
+        """The ``limit`` processes registered last, newest first: what a dashboard lists."""
+        ...

@@ -122,6 +122,21 @@ def test_finished_process_is_finished_and_left_untouched(
     assert not worker_registry.should_stop(token)
 
 
+def test_recent_lists_the_last_registered_processes_newest_first(
+    worker_registry: WorkerRegistry,
+) -> None:
+    assert worker_registry.recent() == []
+    tokens = [worker_registry.register(total=n) for n in range(5)]
+    worker_registry.abort(tokens[1])
+
+    listed = worker_registry.recent(3)
+
+    assert [snapshot.token for snapshot in listed] == tokens[:1:-1]
+    assert listed == [worker_registry.snapshot(token) for token in tokens[:1:-1]]
+    assert [s.token for s in worker_registry.recent()] == tokens[::-1]
+    assert worker_registry.recent(0) == []
+
+
 def test_the_life_cycle_is_recorded_with_its_times(worker_registry: WorkerRegistry) -> None:
     token = _running(worker_registry, total=300)
     started = worker_registry.snapshot(token).started_at

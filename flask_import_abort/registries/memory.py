@@ -129,6 +129,15 @@ class InMemoryImportRegistry:
             process = self._get(token)
             return ProcessSnapshot(token=token, **dataclasses.asdict(process))
 
+    def recent(self, limit: int = 50) -> list[ProcessSnapshot]:
+        """The ``limit`` processes registered last, newest first."""
+        with self._lock:
+            newest = list(self._processes.items())[: -limit - 1 : -1] if limit > 0 else []
+            return [
+                ProcessSnapshot(token=token, **dataclasses.asdict(process))
+                for token, process in newest
+            ]
+
     def state(self, token: str) -> ImportState:
         """The process's current state."""
         return self._get(token).state

@@ -184,6 +184,7 @@ class SQLImportRegistry:
             .values(state=ImportState.PROCESSING.value, started_at=now)
         )
         self._read = select(table).where(by_token)
+        self._recent = select(table).order_by(columns.created_at.desc()).limit(bindparam("limit"))
         self._read_flag = select(columns.abort_requested_at).where(by_token)
         self._progress = (
             update(table)
@@ -302,6 +303,12 @@ class SQLImportRegistry:
         if row is None:
             raise UnknownImport(token)
         return _snapshot(row)
+
+    def recent(self, limit: int = 50) -> list[ProcessSnapshot]:
+        """The ``limit`` processes registered last, newest first: one read on the index."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(self._recent, {"limit": max(limit, 0)}).all()
+        return [_snapshot(row) for row in rows]
 
     def _change(self, token: str, statement: Any, parameters: dict[str, Any], move: str) -> None:
         with self.engine.begin() as connection:
