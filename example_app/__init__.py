@@ -1,78 +1,58 @@
-"""A host app that mounts flask-import-abort, with a demo import to abort.
+"""A host app that mounts flask-import-abort: real product imports, their dashboard, and abort.
 
 make run        # or: DEMO_BEARER_TOKEN=... python -m example_app
 
-With ``DEMO_DATABASE_URL`` set (say ``FLASK_DEMO_DATABASE_URL=sqlite:////tmp/imports.db``) the
-app keeps no import of its own: it answers aborts of the processes in that database, which
-import workers in other processes register and run (see the README's Registries section).
+Every ``DEMO_*`` setting may also come from the environment as ``FLASK_DEMO_*``.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, jsonify
+from flask import Flask
+from sqlalchemy import MetaData
 
-from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry
+from flask_import_abort import ImportAbort
 from flask_import_abort.registries.sql import SQLImportRegistry
 
-from .importer import ProductImport
-
-#: The running demo import's token: the one on OCC's reference page.
-RUNNING_IMPORT = "ezzPxcPRmJIlXYCyOTQNT9HMacA_10000"
-#: Demo processes that are not running, one for each answer the endpoint gives.
-OTHER_IMPORTS = {
-    "demoPending_10001": ImportState.PENDING,
-    "demoSucceeded_10002": ImportState.SUCCEEDED,
-    "demoFailed_10003": ImportState.FAILED,
-}
+from .importer import Importer
+from .occ import api, dashboard
+from .products import DATA, products_table
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """The demo host. Its import starts with ``app.extensions["demo_import"].start()``."""
+    """The demo host: its import processes live in ``DEMO_DATABASE_URL``."""
     app = Flask(__name__)
     app.config.update(
         DEMO_BEARER_TOKEN=os.environ.get("DEMO_BEARER_TOKEN"),  # a random one when not set
-        DEMO_BATCHES=600,
-        DEMO_BATCH_SIZE=100,
-        DEMO_BATCH_SECONDS=0.5,
+        DEMO_DATABASE_URL=f"sqlite:///{Path(app.instance_path, 'imports.db')}",
+        DEMO_IMPORT_FOLDER=str(DATA),
+        DEMO_BATCH_SIZE=500,
+        DEMO_BATCH_PAUSE=0.5,
     )
-    app.config.from_prefixed_env()  # FLASK_IMPORT_ABORT_MAX_BODY_BYTES=1024, ...
+    app.config.from_prefixed_env()  # FLASK_DEMO_BATCH_PAUSE=2, FLASK_IMPORT_ABORT_..., ...
     app.config.update(config or {})
-    app.config["DEMO_BEARER_TOKEN"] = app.config["DEMO_BEARER_TOKEN"] or secrets.token_urlsafe(24)
-    app.config["IMPORT_ABORT_BEARER_TOKENS"] = [app.config["DEMO_BEARER_TOKEN"]]
+    token = app.config["DEMO_BEARER_TOKEN"] or secrets.token_urlsafe(24)
+    app.config["DEMO_BEARER_TOKEN"] = token
+    os.makedirs(app.instance_path, exist_ok=True)
 
-    if app.config.get("DEMO_DATABASE_URL"):
-        shared = SQLImportRegistry(app.config["DEMO_DATABASE_URL"])
-        shared.create_table()
-        ImportAbort(app, registry=shared)
-        return app
+    # The plugin: the registry the imports are kept in, and who may abort them.
+    registry = SQLImportRegistry(app.config["DEMO_DATABASE_URL"])  # the imports' table
+    app.config["IMPORT_ABORT_BEARER_TOKENS"] = [token]  # who may abort
+    ImportAbort(app, registry=registry)  # the endpoint
 
-    # The whole wiring of the plugin: a registry and who may call.
-    registry = InMemoryImportRegistry()
-    ImportAbort(app, registry=registry)
-
-    for token, state in OTHER_IMPORTS.items():
-        registry.add(state, token=token)
-    demo = ProductImport(
+    # The host's own part: the importer that registers and runs imports, its endpoints, its page.
+    importer = Importer(
         registry,
-        registry.add(token=RUNNING_IMPORT),
-        batches=int(app.config["DEMO_BATCHES"]),
+        products_table(MetaData()),
         batch_size=int(app.config["DEMO_BATCH_SIZE"]),
-        batch_seconds=float(app.config["DEMO_BATCH_SECONDS"]),
+        pause=float(app.config["DEMO_BATCH_PAUSE"]),
     )
-    app.extensions["demo_import"] = demo
-
-    @app.get("/ccadmin/v1/importProcess/<token>")
-    def get_import_process(token: str) -> Any:
-        """The host's own getImportProcess, to watch the import stop."""
-        if token == demo.token:
-            return jsonify(demo.status())
-        if token not in OTHER_IMPORTS:
-            abort(404)
-        state = registry.state(token)
-        return jsonify(completed=state.is_final, progress=state.value)
-
+    importer.create_tables()
+    app.extensions["demo_importer"] = importer
+    app.register_blueprint(api)
+    app.register_blueprint(dashboard)
     return app

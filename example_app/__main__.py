@@ -1,11 +1,11 @@
-"""Serve the demo host on 127.0.0.1 and start its import."""
+"""Serve the demo host and its dashboard on 127.0.0.1."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-from . import RUNNING_IMPORT, create_app
+from . import create_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,25 +14,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per page refresh
 
     app = create_app()
-    demo = app.extensions["demo_import"]
-    base = f"http://{args.host}:{args.port}{app.config['IMPORT_ABORT_URL_PREFIX']}"
+    importer = app.extensions["demo_importer"]
+    for token in importer.fail_interrupted():
+        logging.getLogger("example_app").warning("import %s was cut off by a stop: failed", token)
+    site = f"http://{args.host}:{args.port}"
     token = app.config["DEMO_BEARER_TOKEN"]
     print(
-        f"\nflask-import-abort demo on http://{args.host}:{args.port}\n"
+        f"\nflask-import-abort demo: open {site}/#token={token}\n"
         f"Demo bearer token: {token}\n"
-        f"Import {RUNNING_IMPORT} is running: {demo.batches} batches of {demo.batch_size} "
-        f"products, {demo.batch_seconds} s each.\n\n"
-        f"Abort it:\n"
-        f'  curl -X POST -H "Authorization: Bearer {token}" {base}/{RUNNING_IMPORT}/abort\n'
-        f"Watch it stop after its current batch:\n"
-        f"  curl {base}/{RUNNING_IMPORT}\n"
-        f"The operation's OpenAPI document: http://{args.host}:{args.port}"
-        f"{app.config['IMPORT_ABORT_OPENAPI_URL']}\n",
+        f"Imports of {importer.batch_size} products a batch, {importer.pause} s a batch, "
+        f"kept in {app.config['DEMO_DATABASE_URL']}\n\n"
+        f"Or by hand: start an import, then abort it with the processId it answers:\n"
+        f'  curl -H "Authorization: Bearer {token}" -H "Content-Type: application/json" '
+        f'-d \'{{"fileName": "products.json", "mode": "standalone", "id": "Products", '
+        f'"format": "json"}}\' {site}/ccadmin/v1/importProcess\n'
+        f'  curl -X POST -H "Authorization: Bearer {token}" '
+        f"{site}/ccadmin/v1/importProcess/<processId>/abort\n"
+        f"The abort operation's OpenAPI document: {site}{app.config['IMPORT_ABORT_OPENAPI_URL']}\n",
         flush=True,
     )
-    demo.start()
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
 
 

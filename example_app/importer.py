@@ -1,97 +1,102 @@
-"""A demo import: products written into a catalog batch by batch, stopping when asked."""
+"""The host's import worker: a products file written batch by batch, through the worker API."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from flask_import_abort import ImportState, InMemoryImportRegistry
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.schema import CreateTable
+
+from flask_import_abort import ImportState, run_import
+from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.registry import ABORTABLE_STATES
+
+from .products import read_products
 
 log = logging.getLogger("example_app.importer")
 
 
-def product(number: int) -> dict[str, Any]:
-    """The demo catalog's product number ``number``, the same on every run."""
-    return {
-        "id": f"prod_{number:06d}",
-        "displayName": f"Demo product {number}",
-        "listPrice": round(5 + (number * 7919 % 10_000) / 100, 2),
-    }
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def batches(records: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """``records`` in slices of ``size``."""
+    for start in range(0, len(records), size):
+        yield records[start : start + size]
 
 
 @dataclass
-class ProductImport:
-    """One import process: ``batches`` batches of ``batch_size`` products into ``catalog``.
+class Importer:
+    """Runs product imports in background threads, each registered in ``registry``.
 
-    Between batches it asks the registry whether it should stop, as OCC's imports do: an
-    abort lets the batch in progress finish, and the batches written stay written.
+    Each batch takes ``pause`` seconds (the time a real import spends validating and pricing
+    it) and is then written in one transaction, so an abort leaves whole batches behind.
     """
 
-    registry: InMemoryImportRegistry
-    token: str
-    batches: int
+    registry: SQLImportRegistry
+    products: Table
     batch_size: int
-    batch_seconds: float
-    catalog: list[dict[str, Any]] = field(default_factory=list)
-    done_batches: int = 0
-    start_time: str | None = None
-    end_time: str | None = None
+    pause: float
 
-    def start(self) -> threading.Thread:
-        """Run the import in a background thread."""
-        thread = threading.Thread(target=self.run, name=f"import-{self.token}", daemon=True)
+    def create_tables(self) -> None:
+        self.registry.create_table()
+        with self.registry.engine.begin() as connection:
+            connection.execute(CreateTable(self.products, if_not_exists=True))
+
+    def start(self, path: Path) -> str:
+        """Register an import of the file at ``path``, start it, and return its process id."""
+        records = read_products(path)
+        token = self.registry.register(total=len(records))
+        thread = threading.Thread(
+            target=self._run, args=(token, records), name=f"import-{token[:8]}", daemon=True
+        )
         thread.start()
-        return thread
+        return token
 
-    def run(self) -> None:
-        if not self.registry.start(self.token):
-            log.info("import %s was aborted before it started", self.token)
-            return
-        self.start_time = _now()
+    def _run(self, token: str, records: list[dict[str, Any]]) -> None:
+        write = functools.partial(self._write, token)
         try:
-            end = self._write_batches()
-        except Exception:
-            log.exception("import %s failed", self.token)
-            end = ImportState.FAILED
-        self.end_time = _now()
-        self.registry.set_state(self.token, end)
+            state = run_import(self.registry, token, batches(records, self.batch_size), write)
+        except Exception:  # ImportRun recorded it failed; the traceback goes to the log
+            log.exception("import %s failed", token)
+            return
+        log.info("import %s ended %s", token, state.value)
 
-    def _write_batches(self) -> ImportState:
-        for batch in range(self.batches):
-            if self.registry.should_stop(self.token):
-                log.info(
-                    "import %s: abort honoured after batch %d of %d; %d products stay written",
-                    self.token,
-                    self.done_batches,
-                    self.batches,
-                    len(self.catalog),
-                )
-                return ImportState.ABORTED
-            first = batch * self.batch_size
-            records = [product(number) for number in range(first, first + self.batch_size)]
-            time.sleep(self.batch_seconds)  # the time a real batch takes to validate and store
-            self.catalog.extend(records)
-            self.done_batches += 1
-            if self.done_batches % 10 == 0:
-                log.info("import %s: batch %d of %d written", self.token, batch + 1, self.batches)
-        return ImportState.SUCCEEDED
+    def _write(self, token: str, batch: Sequence[dict[str, Any]]) -> None:
+        time.sleep(self.pause)
+        rows = [
+            {
+                "process_id": token,
+                "product_id": product["id"],
+                "display_name": product["displayName"],
+                "list_price_cents": round(product["listPrice"] * 100),
+                "stock": product["stock"],
+            }
+            for product in batch
+        ]
+        with self.registry.engine.begin() as connection:
+            connection.execute(insert(self.products), rows)
 
-    def status(self) -> dict[str, Any]:
-        """The process as OCC's getImportProcess describes one."""
-        state = self.registry.state(self.token)
-        return {
-            "completed": state.is_final,
-            "completedPercentage": 100 * self.done_batches // self.batches,
-            "progress": state.value,
-            "startTime": self.start_time,
-            "endTime": self.end_time,
-            "recordsWritten": len(self.catalog),
-        }
+    def records_written(self, tokens: Sequence[str]) -> dict[str, int]:
+        """How many products each process has in the table now."""
+        column = self.products.c.process_id
+        query = select(column, func.count()).where(column.in_(tokens)).group_by(column)
+        with self.registry.engine.connect() as connection:
+            return {row[0]: row[1] for row in connection.execute(query)}
+
+    def fail_interrupted(self) -> list[str]:
+        """Record as failed the imports a stopped server left unfinished; their ids."""
+        interrupted = [
+            snapshot.token
+            for snapshot in self.registry.recent(10_000)
+            if snapshot.state in ABORTABLE_STATES
+        ]
+        for token in interrupted:
+            pending = self.registry.snapshot(token).state is ImportState.PENDING
+            if not pending or self.registry.start(token):
+                self.registry.finish(token, ImportState.FAILED)
+        return interrupted

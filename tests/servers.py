@@ -67,23 +67,28 @@ def gunicorn(
 ) -> Iterator[Server]:
     """Serve ``app`` (``module:factory()``) with gunicorn's gthread workers until the block ends."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--config",
-        str(GUNICORN_CONF),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        app,
-    ]
+    options = ["--config", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}"]
+    options += ["--workers", str(workers), "--threads", str(threads)]
+    with _serve(["-m", "gunicorn", *options, app], port, log, env) as server:
+        _wait_for_workers(server, workers)
+        yield server
+
+
+@contextmanager
+def demo(log: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Serve the example app as `make run` does, on a free port, until the block ends."""
+    port = free_port()
+    with _serve(["-m", "example_app", "--port", str(port)], port, log, env) as server:
+        yield server
+
+
+@contextmanager
+def _serve(
+    arguments: list[str], port: int, log: Path, env: dict[str, str] | None
+) -> Iterator[Server]:
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            command,
+            [sys.executable, *arguments],
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stdout=sink,
@@ -91,9 +96,7 @@ def gunicorn(
         )
     try:
         wait_for_port(port, process)
-        server = Server(port, log, process)
-        _wait_for_workers(server, workers)
-        yield server
+        yield Server(port, log, process)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

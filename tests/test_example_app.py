@@ -1,166 +1,269 @@
-"""The example app: a real import, aborted through the endpoint, stops after its batch."""
+"""The example app: OCC's import flow on a real SQLite file, aborted after the current batch."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
 
-from example_app import OTHER_IMPORTS, RUNNING_IMPORT, create_app
-from example_app.importer import ProductImport, product
+from example_app import create_app
+from example_app.importer import Importer
+from example_app.make_products import main as make_products
+from example_app.products import COUNT, PRODUCTS_FILE, product, read_products
 from flask_import_abort import ImportState
 
 from .conftest import abort_url, assert_error_model
+from .servers import ROOT, demo
 
-ROOT = Path(__file__).parent.parent
+TOKEN = "demo-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+IMPORT = {"fileName": "products.json", "mode": "standalone", "id": "Products", "format": "json"}
+PROCESSES = "/ccadmin/v1/importProcess"
 
 
 @pytest.fixture
-def demo_app() -> Flask:
-    return create_app(
-        {
-            "DEMO_BEARER_TOKEN": "demo-test-token",
-            "DEMO_BATCHES": 500,
-            "DEMO_BATCH_SIZE": 10,
-            "DEMO_BATCH_SECONDS": 0.02,
-        }
-    )
+def make_demo(tmp_path: Path) -> Callable[..., Flask]:
+    def make(**config: Any) -> Flask:
+        return create_app(
+            {
+                "DEMO_BEARER_TOKEN": TOKEN,
+                "DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
+                **config,
+            }
+        )
+
+    return make
 
 
-def _wait_for(condition: Any, timeout: float = 10.0) -> None:
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (answer := condition()):
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
+        time.sleep(0.01)
+    return answer
 
 
-def test_abort_stops_the_running_import_after_its_current_batch(demo_app: Flask) -> None:
-    demo: ProductImport = demo_app.extensions["demo_import"]
-    thread = demo.start()
-    _wait_for(lambda: demo.done_batches >= 3)
-    client = demo_app.test_client()
-
-    response = client.post(
-        abort_url(RUNNING_IMPORT), headers={"Authorization": "Bearer demo-test-token"}
-    )
-    batches_at_abort = demo.done_batches
-    thread.join(timeout=10)
-
-    assert response.get_json() == {"success": True}
-    assert not thread.is_alive()
-    assert demo.registry.state(RUNNING_IMPORT) is ImportState.ABORTED
-    # The batch in progress when the abort came is finished, and no other is begun.
-    assert demo.done_batches in (batches_at_abort, batches_at_abort + 1)
-    assert demo.done_batches < demo.batches
-    # What was written before the abort stays written.
-    assert demo.catalog == [product(n) for n in range(demo.done_batches * demo.batch_size)]
-    status = client.get(f"/ccadmin/v1/importProcess/{RUNNING_IMPORT}").get_json()
-    assert status["progress"] == "aborted"
-    assert status["completed"] is True
-    assert status["completedPercentage"] == 100 * demo.done_batches // demo.batches
-    assert status["recordsWritten"] == len(demo.catalog)
+def start_import(client: FlaskClient) -> str:
+    response = client.post(PROCESSES, json=IMPORT, headers=AUTH)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "submitted"
+    token: str = body["processId"]
+    return token
 
 
-def test_a_finished_demo_import_records_succeeded(demo_app: Flask) -> None:
-    demo: ProductImport = demo_app.extensions["demo_import"]
-    demo.batches, demo.batch_seconds = 3, 0
-
-    demo.run()
-
-    assert demo.registry.state(RUNNING_IMPORT) is ImportState.SUCCEEDED
-    assert len(demo.catalog) == 3 * demo.batch_size
-    assert_error_model(
-        demo_app.test_client().post(
-            abort_url(RUNNING_IMPORT), headers={"Authorization": "Bearer demo-test-token"}
-        ),
-        409,
-        "30008",
-    )
+def process(client: FlaskClient, token: str) -> dict[str, Any]:
+    response = client.get(f"{PROCESSES}/{token}", headers=AUTH)
+    assert response.status_code == 200
+    found: dict[str, Any] = response.get_json()
+    return found
 
 
-def test_demo_processes_answer_each_outcome(demo_app: Flask) -> None:
-    client = demo_app.test_client()
-    auth = {"Authorization": "Bearer demo-test-token"}
+def stored_products(app: Flask, token: str) -> list[str]:
+    importer: Importer = app.extensions["demo_importer"]
+    table = importer.products
+    query = select(table.c.product_id).where(table.c.process_id == token)
+    with importer.registry.engine.connect() as connection:
+        return sorted(connection.execute(query).scalars())
 
-    assert client.post(abort_url("demoPending_10001"), headers=auth).status_code == 200
-    assert client.get("/ccadmin/v1/importProcess/demoPending_10001").get_json()["progress"] == (
-        "aborted"
-    )
-    assert_error_model(client.post(abort_url("demoSucceeded_10002"), headers=auth), 409)
-    assert_error_model(client.post(abort_url("demoFailed_10003"), headers=auth), 409)
-    assert_error_model(client.post(abort_url("demoUnknown"), headers=auth), 404)
-    assert_error_model(client.post(abort_url("demoPending_10001")), 401, "00001000")
-    assert set(OTHER_IMPORTS) < set(demo_app.extensions["demo_import"].registry.tokens())
+
+def test_an_import_writes_every_product_of_the_file_and_succeeds(
+    make_demo: Callable[..., Flask],
+) -> None:
+    app = make_demo(DEMO_BATCH_PAUSE=0)
+    client = app.test_client()
+
+    token = start_import(client)
+    final = wait_for(lambda: (found := process(client, token))["completed"] and found)
+
+    assert final["progress"] == "succeeded"
+    assert final["completedPercentage"] == 100
+    assert final["recordsWritten"] == final["recordsTotal"] == COUNT
+    assert final["startTime"] <= final["endTime"]
+    assert final["links"] == [{"rel": "self", "href": f"{PROCESSES}/{token}"}]
+    assert stored_products(app, token) == [product(n)["id"] for n in range(COUNT)]
+
+
+def test_an_aborted_import_stops_after_its_batch_keeps_what_it_wrote_and_says_aborted(
+    make_demo: Callable[..., Flask],
+) -> None:
+    app = make_demo(DEMO_BATCH_SIZE=100, DEMO_BATCH_PAUSE=0.02)
+    client = app.test_client()
+    token = start_import(client)
+    wait_for(lambda: process(client, token)["recordsWritten"] >= 300)
+
+    answer = client.post(abort_url(token), headers=AUTH)
+    at_abort = process(client, token)["recordsWritten"]
+    final = wait_for(lambda: (found := process(client, token))["completed"] and found)
+
+    assert answer.get_json() == {"success": True}
+    assert final["progress"] == "aborted"
+    written = final["recordsWritten"]
+    assert at_abort <= written <= at_abort + 100  # the batch in hand is finished, no other begun
+    assert written % 100 == 0
+    assert final["completedPercentage"] == 100 * written // COUNT < 100
+    assert stored_products(app, token) == [product(n)["id"] for n in range(written)]
+    # Aborting again is harmless and changes nothing.
+    assert client.post(abort_url(token), headers=AUTH).get_json() == {"success": True}
+    assert process(client, token) == final
+
+
+def test_aborting_a_finished_import_is_409_and_changes_nothing(
+    make_demo: Callable[..., Flask],
+) -> None:
+    app = make_demo(DEMO_BATCH_PAUSE=0)
+    client = app.test_client()
+    token = start_import(client)
+    final = wait_for(lambda: (found := process(client, token))["completed"] and found)
+
+    assert_error_model(client.post(abort_url(token), headers=AUTH), 409, "30008")
+    assert process(client, token) == final
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"fileName=products.json", "The body must be a JSON object."),
+        (b'["products.json"]', "The body must be a JSON object."),
+        (json.dumps({**IMPORT, "fileName": None}), "fileName: Field may not be null."),
+        (json.dumps({k: v for k, v in IMPORT.items() if k != "fileName"}), "fileName: Missing"),
+        (json.dumps({**IMPORT, "mode": "replace"}), "mode: Must be one of: standalone."),
+        (json.dumps({**IMPORT, "id": "Collections"}), "id: Must be one of: Products."),
+        (json.dumps({**IMPORT, "format": "csv"}), "format: Must be one of: json."),
+        (json.dumps({**IMPORT, "fileName": "none.json"}), "No import file is named 'none.json'."),
+        (json.dumps({**IMPORT, "fileName": "../products.py"}), "No import file is named"),
+        (json.dumps({**IMPORT, "fileName": "/etc/passwd"}), "No import file is named"),
+        (json.dumps({**IMPORT, "fileName": "x" * 300}), "fileName: Length must be between"),
+    ],
+)
+def test_execute_import_refuses_a_bad_body_with_an_error_model_and_starts_nothing(
+    make_demo: Callable[..., Flask], body: str | bytes, message: str
+) -> None:
+    app = make_demo()
+    headers = {**AUTH, "Content-Type": "application/json"}
+
+    error = assert_error_model(app.test_client().post(PROCESSES, data=body, headers=headers), 400)
+
+    assert error["message"].startswith(message)
+    assert app.extensions["demo_importer"].registry.recent() == []
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}]
+)
+def test_the_hosts_endpoints_need_the_demo_bearer_token_as_the_abort_does(
+    make_demo: Callable[..., Flask], headers: dict[str, str]
+) -> None:
+    client = make_demo().test_client()
+
+    for response in (
+        client.post(PROCESSES, json=IMPORT, headers=headers),
+        client.get(PROCESSES, headers=headers),
+        client.get(f"{PROCESSES}/any", headers=headers),
+        client.post(abort_url("any"), headers=headers),
+    ):
+        error = assert_error_model(response, 401, "00001000")
+        assert error["message"] == "The user is not authenticated."
+    assert client.application.extensions["demo_importer"].registry.recent() == []
+
+
+def test_an_unknown_process_is_404_with_an_error_model(make_demo: Callable[..., Flask]) -> None:
+    client = make_demo().test_client()
+
+    assert_error_model(client.get(f"{PROCESSES}/no_such_process", headers=AUTH), 404)
+    assert_error_model(client.post(abort_url("no_such_process"), headers=AUTH), 404, "30007")
+
+
+def test_the_list_holds_the_latest_processes_newest_first(make_demo: Callable[..., Flask]) -> None:
+    app = make_demo()
+    registry = app.extensions["demo_importer"].registry
+    tokens = [registry.register(total=10) for _ in range(3)]
+    client = app.test_client()
+
+    listed = client.get(PROCESSES, headers=AUTH).get_json()["items"]
+    two = client.get(f"{PROCESSES}?limit=2", headers=AUTH).get_json()["items"]
+
+    assert [item["processId"] for item in listed] == tokens[::-1]
+    assert [item["processId"] for item in two] == tokens[:0:-1]
+    assert listed[0] == process(client, tokens[-1])
+    assert listed[0]["progress"] == "pending"
+    assert (listed[0]["recordsWritten"], listed[0]["recordsTotal"]) == (0, 10)
+
+
+def test_imports_a_stopped_server_left_unfinished_are_recorded_failed(
+    make_demo: Callable[..., Flask],
+) -> None:
+    importer: Importer = make_demo().extensions["demo_importer"]
+    registry = importer.registry
+    pending, running, done = (registry.register() for _ in range(3))
+    registry.start(running)
+    registry.start(done)
+    registry.finish(done, ImportState.SUCCEEDED)
+
+    assert sorted(importer.fail_interrupted()) == sorted([pending, running])
+    assert registry.snapshot(pending).state is ImportState.FAILED
+    assert registry.snapshot(running).state is ImportState.FAILED
+    assert registry.snapshot(done).state is ImportState.SUCCEEDED
+
+
+def test_the_dashboard_is_served_by_the_app_with_nothing_from_elsewhere(
+    make_demo: Callable[..., Flask],
+) -> None:
+    client = make_demo().test_client()
+
+    page = client.get("/")
+    assets = [client.get("/static/dashboard.js"), client.get("/static/dashboard.css")]
+
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    assert all(asset.status_code == 200 for asset in assets)
+    for text in [page.text] + [asset.text for asset in assets]:
+        assert "http:" not in text
+        assert "https:" not in text
+        assert "//" not in text.replace("// ", "")  # no protocol-relative address either
+    for asset in assets:
+        asset.close()
 
 
 def test_without_a_configured_token_each_app_makes_a_random_one(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, make_demo: Callable[..., Flask]
 ) -> None:
     monkeypatch.delenv("DEMO_BEARER_TOKEN", raising=False)
-    first, second = create_app(), create_app()
+    first, second = make_demo(DEMO_BEARER_TOKEN=None), make_demo(DEMO_BEARER_TOKEN=None)
 
     assert first.config["DEMO_BEARER_TOKEN"] != second.config["DEMO_BEARER_TOKEN"]
     assert len(first.config["DEMO_BEARER_TOKEN"]) >= 32
     assert first.config["IMPORT_ABORT_BEARER_TOKENS"] == [first.config["DEMO_BEARER_TOKEN"]]
 
 
+def test_the_shipped_products_file_is_the_scripts_output_byte_for_byte(tmp_path: Path) -> None:
+    make_products(["--output", str(tmp_path / "products.json")])
+
+    assert (tmp_path / "products.json").read_bytes() == PRODUCTS_FILE.read_bytes()
+    products = read_products(PRODUCTS_FILE)
+    assert len(products) == COUNT >= 20_000
+    assert len({item["id"] for item in products}) == COUNT
+
+
 # The demo as `make run` serves it, over real HTTP
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def served_demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DEMO_BEARER_TOKEN": "demo-admin-token",
-        "FLASK_DEMO_BATCH_SECONDS": "0.05",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "example_app", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(lambda: _reachable(base), timeout=20)
-        yield base, server
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _reachable(base: str) -> bool:
-    try:
-        urllib.request.urlopen(f"{base}/import-abort/openapi.json", timeout=1)
-    except OSError:
-        return False
-    return True
-
-
-def _call(url: str, method: str = "GET", token: str | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(url, method=method)
+def call(url: str, method: str = "GET", body: Any = None, token: str | None = TOKEN) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
+    if data:
+        request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -168,34 +271,55 @@ def _call(url: str, method: str = "GET", token: str | None = None) -> tuple[int,
         return error.code, json.loads(error.read())
 
 
-def test_served_demo_is_aborted_with_the_readme_curl_line(
-    served_demo: tuple[str, subprocess.Popen[str]],
-) -> None:
-    base, server = served_demo
-    status_url = f"{base}/ccadmin/v1/importProcess/{RUNNING_IMPORT}"
-    _wait_for(lambda: _call(status_url)[1]["recordsWritten"] > 0)
+def test_the_served_demo_follows_occs_flow_with_the_readme_curl_lines(tmp_path: Path) -> None:
+    env = {
+        "DEMO_BEARER_TOKEN": TOKEN,
+        "FLASK_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
+        "FLASK_DEMO_BATCH_PAUSE": "0.05",
+    }
+    with demo(tmp_path / "demo.log", env) as server:
+        base = f"http://{server.host}{PROCESSES}"
+        code, submitted = call(base, "POST", IMPORT)
+        status_url = f"{base}/{submitted['processId']}"
+        wait_for(lambda: call(status_url)[1]["recordsWritten"] > 0)
 
-    code, body = _call(f"{status_url}/abort", "POST", "demo-admin-token")
-    _wait_for(lambda: _call(status_url)[1]["progress"] == "aborted")
+        aborted = call(f"{status_url}/abort", "POST")
+        final = wait_for(lambda: (found := call(status_url)[1])["completed"] and found)
+        again = call(f"{status_url}/abort", "POST")
+        anonymous = call(f"{status_url}/abort", "POST", token=None)
+        output = server.log.read_text()
 
-    assert (code, body) == (200, {"success": True})
-    final = _call(status_url)[1]
-    assert final["completed"] is True
-    assert 0 < final["recordsWritten"] < 600 * 100
-    assert _call(f"{status_url}/abort", "POST", "demo-admin-token") == (200, {"success": True})
-    assert _call(f"{status_url}/abort", "POST")[0] == 401
-    server.terminate()
-    output = server.communicate(timeout=10)[0]
-    assert "Demo bearer token: demo-admin-token" in output
-    assert "abort honoured after batch" in output
+    assert (code, submitted["status"]) == (200, "submitted")
+    assert aborted == again == (200, {"success": True})
+    assert anonymous[0] == 401
+    assert final["progress"] == "aborted"
+    assert 0 < final["recordsWritten"] < COUNT
+    assert f"open http://{server.host}/#token={TOKEN}" in output
+    assert f"Demo bearer token: {TOKEN}" in output
+    assert "stops on request after" in output
 
 
-def test_readme_curl_line_is_the_one_the_demo_prints() -> None:
+def test_the_readme_shows_the_wiring_the_example_has() -> None:
     readme = (ROOT / "README.md").read_text()
-    line = (
-        'curl -X POST -H "Authorization: Bearer demo-admin-token" '
-        f"http://127.0.0.1:5000/ccadmin/v1/importProcess/{RUNNING_IMPORT}/abort"
-    )
+    source = (ROOT / "example_app" / "__init__.py").read_text()
+    wiring = readme.split("### How the example is built")[1].split("```python")[1].split("```")[0]
 
-    assert line in readme
-    assert "DEMO_BEARER_TOKEN ?= demo-admin-token" in (ROOT / "Makefile").read_text()
+    for line in wiring.strip().splitlines():
+        code, _, comment = line.partition("  #")
+        assert f"{code.strip()}  #{comment}" in source
+
+
+def test_the_readme_gives_the_page_and_curl_lines_the_demo_prints() -> None:
+    readme = (ROOT / "README.md").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+
+    assert "DEMO_BEARER_TOKEN ?= demo-admin-token" in makefile
+    assert "http://127.0.0.1:5000/#token=demo-admin-token" in readme
+    assert (
+        'curl -H "Authorization: Bearer demo-admin-token" -H "Content-Type: application/json" '
+        "-d '" + json.dumps(IMPORT) + "' http://127.0.0.1:5000/ccadmin/v1/importProcess"
+    ) in readme
+    assert (
+        'curl -X POST -H "Authorization: Bearer demo-admin-token" '
+        "http://127.0.0.1:5000/ccadmin/v1/importProcess/<processId>/abort"
+    ) in readme

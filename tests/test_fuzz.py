@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,8 +67,9 @@ def fuzz(
 
 
 @pytest.fixture
-def example_app() -> Flask:
-    return create_app({"DEMO_BEARER_TOKEN": SECRET})
+def example_app(tmp_path: Path) -> Flask:
+    database = f"sqlite:///{tmp_path / 'imports.db'}"
+    return create_app({"DEMO_BEARER_TOKEN": SECRET, "DEMO_DATABASE_URL": database})
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

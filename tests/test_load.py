@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 from pathlib import Path
 
-from example_app import OTHER_IMPORTS, RUNNING_IMPORT
+from flask_import_abort import ImportState
+from flask_import_abort.registries.sql import SQLImportRegistry
 
 from .conftest import AUTH, SECRET, abort_url
 from .servers import gunicorn
@@ -18,7 +19,7 @@ from .servers import gunicorn
 CONNECTIONS = 32
 REQUESTS_PER_CONNECTION = 100
 JSON = {"Content-Type": "application/json"}
-PENDING, SUCCEEDED = list(OTHER_IMPORTS)[:2]
+RUNNING_IMPORT, PENDING, SUCCEEDED = "load_running_1", "load_pending_2", "load_succeeded_3"
 
 #: (method, path, headers, body, the status it must get)
 MIX: list[tuple[str, str, dict[str, str], bytes | None, int]] = [
@@ -86,10 +87,23 @@ def lying_content_length(port: int) -> Counter[str]:
     return Counter({"expected" if status_line.split()[1:2] == [b"413"] else repr(status_line): 1})
 
 
+def seed(registry: SQLImportRegistry) -> None:
+    """The processes the mix aborts: one running, one pending, one succeeded."""
+    registry.create_table()
+    for token in (RUNNING_IMPORT, PENDING, SUCCEEDED):
+        registry.register(token=token)
+    registry.start(RUNNING_IMPORT)
+    registry.start(SUCCEEDED)
+    registry.finish(SUCCEEDED, ImportState.SUCCEEDED)
+    registry.engine.dispose()
+
+
 def test_gunicorn_serves_a_mixed_hostile_load_without_a_5xx_or_a_dropped_connection(
     tmp_path: Path,
 ) -> None:
-    env = {"DEMO_BEARER_TOKEN": SECRET}
+    url = f"sqlite:///{tmp_path / 'imports.db'}"
+    seed(SQLImportRegistry(url))
+    env = {"DEMO_BEARER_TOKEN": SECRET, "FLASK_DEMO_DATABASE_URL": url}
     with gunicorn(
         "example_app:create_app()", tmp_path / "gunicorn.log", workers=2, env=env
     ) as server:

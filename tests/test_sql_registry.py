@@ -21,6 +21,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
+from example_app.products import products_table as demo_products_table
 from flask_import_abort import ImportAbort, ImportState
 from flask_import_abort.registries.sql import SQLImportRegistry, import_process_table
 
@@ -375,6 +376,8 @@ def test_four_gunicorn_workers_abort_each_process_exactly_once(
             assert registry.snapshot(token) == before[token]
         assert len(pids) >= 2, "the answers came from one worker only"
     finally:
+        # The example app made its products table beside the registry's.
+        demo_products_table(registry.table.metadata).drop(registry.engine, checkfirst=True)
         registry.table.drop(registry.engine, checkfirst=True)
         registry.engine.dispose()
 

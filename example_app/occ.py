@@ -1,0 +1,129 @@
+"""The host's own OCC-shaped import endpoints beside the plugin's abort, and its dashboard.
+
+executeImport       POST /ccadmin/v1/importProcess
+getImportProcess    GET  /ccadmin/v1/importProcess/<processId>
+the demo's list     GET  /ccadmin/v1/importProcess?limit=20   (newest first)
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from werkzeug.security import safe_join
+
+from flask_import_abort import ImportAbortError
+from flask_import_abort.errors import NotAuthenticated
+from flask_import_abort.registry import ProcessSnapshot, UnknownImport
+
+from .importer import Importer
+
+PREFIX = "/ccadmin/v1/importProcess"
+api = Blueprint("occ_imports", __name__)
+dashboard = Blueprint("dashboard", __name__)
+
+
+class ExecuteImportSchema(Schema):
+    """executeImport's body: the demo imports products, standalone, from a JSON file."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    fileName = fields.String(required=True, validate=validate.Length(1, 255))
+    mode = fields.String(required=True, validate=validate.OneOf(["standalone"]))
+    id = fields.String(required=True, validate=validate.OneOf(["Products"]))
+    format = fields.String(required=True, validate=validate.OneOf(["json"]))
+
+
+class InvalidImportRequest(ImportAbortError):
+    """The host's own errors answer in errorModel too, by subclassing the package's."""
+
+    code = 400
+    error_code = "91001"
+    message = "The import request is not valid."
+
+
+class UnknownProcess(ImportAbortError):
+    code = 404
+    error_code = "91002"
+    message = "No import process has that id."
+
+
+def importer() -> Importer:
+    found: Importer = current_app.extensions["demo_importer"]
+    return found
+
+
+@api.before_request
+def require_admin() -> None:
+    """The host's own check, with the bearer token the plugin is configured with too."""
+    expected = f"Bearer {current_app.config['DEMO_BEARER_TOKEN']}".encode()
+    presented = request.headers.get("Authorization", "").encode("latin-1", "replace")
+    if not hmac.compare_digest(presented, expected):
+        raise NotAuthenticated(headers=[("WWW-Authenticate", "Bearer")])
+
+
+@api.post(PREFIX)
+def execute_import() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidImportRequest("The body must be a JSON object.")
+    try:
+        job = ExecuteImportSchema().load(body)
+    except ValidationError as invalid:
+        field, messages = next(iter(invalid.normalized_messages().items()))
+        raise InvalidImportRequest(f"{field}: {' '.join(map(str, messages))}") from None
+    path = safe_join(current_app.config["DEMO_IMPORT_FOLDER"], job["fileName"])
+    if path is None or not Path(path).is_file():
+        raise InvalidImportRequest(f"No import file is named {job['fileName'][:100]!r}.")
+    return jsonify(processId=importer().start(Path(path)), status="submitted")
+
+
+@api.get(PREFIX)
+def list_import_processes() -> Any:
+    limit = max(1, min(request.args.get("limit", 20, type=int), 100))
+    snapshots = importer().registry.recent(limit)
+    written = importer().records_written([snapshot.token for snapshot in snapshots])
+    items = [describe(snapshot, written.get(snapshot.token, 0)) for snapshot in snapshots]
+    return jsonify(items=items)
+
+
+@api.get(f"{PREFIX}/<token>")
+def get_import_process(token: str) -> Any:
+    try:
+        snapshot = importer().registry.snapshot(token)
+    except UnknownImport:
+        raise UnknownProcess() from None
+    return jsonify(describe(snapshot, importer().records_written([token]).get(token, 0)))
+
+
+def describe(snapshot: ProcessSnapshot, written: int) -> dict[str, Any]:
+    """An import process as getImportProcess answers, with the demo's record counts."""
+    return {
+        "processId": snapshot.token,
+        "completed": snapshot.state.is_final,
+        "completedPercentage": snapshot.percentage,
+        "progress": snapshot.state.value,
+        "startTime": _iso(snapshot.started_at),
+        "endTime": _iso(snapshot.finished_at),
+        "abortRequested": snapshot.abort_requested,
+        "recordsTotal": snapshot.total,
+        "recordsWritten": written,
+        "links": [
+            {"rel": "self", "href": url_for(".get_import_process", token=snapshot.token)},
+        ],
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds")
+
+
+@dashboard.get("/")
+def index() -> str:
+    """The page: plain HTML, CSS and JavaScript that call the endpoints above and the abort."""
+    return render_template("dashboard.html")
