@@ -8,6 +8,10 @@ PORT ?= 5000
 # The demo's bearer token; the example app makes a random one when this is empty.
 DEMO_BEARER_TOKEN ?= demo-admin-token
 
+# The browser the dashboard's test drives: Debian's package, never one Playwright downloads.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: run test lint format clean
 
 $(READY): setup.cfg pyproject.toml
@@ -19,8 +23,13 @@ $(READY): setup.cfg pyproject.toml
 run: $(READY)
 	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) $(BIN)/python -m example_app --host $(HOST) --port $(PORT)
 
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+	|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y chromium)
 
 lint: $(READY)
 	$(BIN)/ruff check .

@@ -1,0 +1,144 @@
+// The demo's dashboard: it calls the same endpoints as any client, with the bearer token.
+"use strict";
+
+const API = "/ccadmin/v1/importProcess";
+const ABORTABLE = new Set(["pending", "processing", "paused", "blocked"]);
+const REFRESH_MS = 500;
+const TOKEN_KEY = "demoBearerToken";
+let refreshTimer = null;
+
+class ApiError extends Error {}
+
+function bearerToken() {
+  return sessionStorage.getItem(TOKEN_KEY) || "";
+}
+
+// The token may come in the address's fragment (#token=...), which is never sent to a server.
+function takeTokenFromAddress() {
+  const match = /[#&]token=([^&]*)/.exec(location.hash);
+  if (match) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  document.getElementById("token").value = bearerToken();
+}
+
+async function call(method, path, body) {
+  const headers = { Authorization: `Bearer ${bearerToken()}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = answer && answer.message ? answer.message : response.statusText;
+    throw new ApiError(`${response.status}: ${message}`);
+  }
+  return answer;
+}
+
+function notify(text, isError = false) {
+  const notice = document.getElementById("notice");
+  notice.textContent = text;
+  notice.classList.toggle("error", isError);
+  notice.hidden = false;
+}
+
+function cell(row, className, ...children) {
+  const td = row.insertCell();
+  td.className = `col-${className}`;
+  td.append(...children);
+  return td;
+}
+
+function element(tag, properties) {
+  return Object.assign(document.createElement(tag), properties);
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleTimeString() : "";
+}
+
+function render(processes) {
+  const body = document.querySelector("#processes tbody");
+  body.replaceChildren();
+  for (const process of processes) {
+    const row = body.insertRow();
+    row.dataset.processId = process.processId;
+    row.dataset.progress = process.progress;
+    const stopping = process.abortRequested && !process.completed;
+    cell(row, "id", element("code", { textContent: process.processId }));
+    cell(row, "state", element("span", {
+      className: `state ${process.progress}`,
+      textContent: stopping ? `${process.progress}, stopping` : process.progress,
+    }));
+    cell(row, "progress",
+      element("progress", { max: 100, value: process.completedPercentage }),
+      element("span", { className: "percentage", textContent: `${process.completedPercentage} %` }));
+    const total = process.recordsTotal === null ? "" : ` / ${process.recordsTotal}`;
+    cell(row, "records", element("span", { className: "written", textContent: process.recordsWritten }), total);
+    cell(row, "started", when(process.startTime));
+    cell(row, "ended", when(process.endTime));
+    const actions = cell(row, "actions");
+    if (ABORTABLE.has(process.progress) && !process.abortRequested) {
+      const button = element("button", { className: "abort", type: "button", textContent: "Abort" });
+      button.addEventListener("click", () => abortProcess(process.processId));
+      actions.append(button);
+    }
+  }
+  document.getElementById("empty").hidden = processes.length > 0;
+}
+
+async function refresh() {
+  clearTimeout(refreshTimer);
+  try {
+    const { items } = await call("GET", `${API}?limit=20`);
+    render(items);
+    if (items.some((process) => !process.completed)) {
+      refreshTimer = setTimeout(refresh, REFRESH_MS);
+    }
+  } catch (error) {
+    notify(error.message, true);
+  }
+}
+
+async function startImport(fileName) {
+  try {
+    const job = { fileName, mode: "standalone", id: "Products", format: "json" };
+    const { processId } = await call("POST", API, job);
+    notify(`Import ${processId} submitted.`);
+  } catch (error) {
+    notify(error.message, true);
+  }
+  await refresh();
+}
+
+async function abortProcess(processId) {
+  try {
+    await call("POST", `${API}/${encodeURIComponent(processId)}/abort`);
+    notify(`Abort of ${processId} passed on: an import stops after the batch it is writing.`);
+  } catch (error) {
+    notify(error.message, true);
+  }
+  await refresh();
+}
+
+function onSubmit(id, action) {
+  document.getElementById(id).addEventListener("submit", (event) => {
+    event.preventDefault();
+    action();
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  takeTokenFromAddress();
+  onSubmit("credentials", () => {
+    sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value.trim());
+    refresh();
+  });
+  onSubmit("start", () => startImport(document.getElementById("file-name").value.trim()));
+  onSubmit("abort-by-id", () => abortProcess(document.getElementById("process-id").value.trim()));
+  refresh();
+});

@@ -1,0 +1,189 @@
+"""The dashboard, driven in headless Chromium as a person would: start, watch, abort."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from sqlalchemy import MetaData, create_engine, func, select
+
+from example_app.products import COUNT, products_table
+from flask_import_abort.errors import ImportFinished
+
+from .servers import ROOT, Server, demo
+
+CHROMIUM = "/usr/bin/chromium"
+#: Where each step's screenshot is kept, for a look at a failing run.
+ARTIFACTS = ROOT / "tests" / "artifacts" / "dashboard"
+TOKEN = "demo-browser-token"
+#: 40 batches of 500 products, 0.1 s each: about 4 s an import.
+BATCH_PAUSE = 0.1
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    env = {
+        "DEMO_BEARER_TOKEN": TOKEN,
+        "FLASK_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
+        "FLASK_DEMO_BATCH_PAUSE": str(BATCH_PAUSE),
+    }
+    with demo(tmp_path / "demo.log", env) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 600})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+class Steps:
+    """Numbered screenshots of one test, in tests/artifacts/dashboard/."""
+
+    def __init__(self, page: Page, name: str) -> None:
+        self.page, self.name, self.count = page, name, 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for old in ARTIFACTS.glob(f"{name}-*.png"):
+            old.unlink()
+
+    def shot(self, step: str) -> None:
+        self.count += 1
+        path = ARTIFACTS / f"{self.name}-{self.count:02d}-{step}.png"
+        self.page.screenshot(path=path, full_page=True)
+
+
+def percentage(row: Locator) -> int:
+    return int(row.locator(".percentage").inner_text().removesuffix(" %"))
+
+
+def written(row: Locator) -> int:
+    return int(row.locator(".written").inner_text())
+
+
+def stored(database: str, process_id: str) -> int:
+    """Products the import wrote, counted in the database itself."""
+    table = products_table(MetaData())
+    engine = create_engine(database)
+    try:
+        with engine.connect() as connection:
+            query = select(func.count()).where(table.c.process_id == process_id)
+            return int(connection.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_a_person_starts_an_import_watches_it_and_aborts_it(
+    server: Server, page: Page, tmp_path: Path
+) -> None:
+    steps = Steps(page, "abort")
+    database = f"sqlite:///{tmp_path / 'imports.db'}"
+    notice = page.locator("#notice")
+    rows = page.locator("#processes tbody tr")
+
+    page.goto(f"http://{server.host}/#token={TOKEN}")
+    expect(page.locator("#empty")).to_be_visible()
+    steps.shot("empty")
+
+    # Start an import and see its bar move while the page refreshes itself.
+    page.get_by_role("button", name="Start import").click()
+    expect(notice).to_contain_text("submitted")
+    expect(rows).to_have_count(1)
+    row = rows.first
+    process_id = row.get_attribute("data-process-id")
+    assert process_id is not None
+    assert process_id in notice.inner_text()
+    expect(row.locator(".percentage")).not_to_have_text("0 %")
+    first = percentage(row)
+    expect(row.locator(".percentage")).not_to_have_text(f"{first} %")
+    assert first < percentage(row) < 100
+    expect(row).to_have_attribute("data-progress", "processing")
+    steps.shot("running")
+
+    # Abort it: the import stops after its current batch and keeps what it wrote.
+    row.get_by_role("button", name="Abort").click()
+    expect(notice).to_contain_text(f"Abort of {process_id} passed on")
+    expect(row).to_have_attribute("data-progress", "aborted")
+    expect(row.get_by_role("button", name="Abort")).to_have_count(0)
+    kept = written(row)
+    assert 0 < kept < COUNT
+    assert kept % 500 == 0  # whole batches only
+    assert percentage(row) == 100 * kept // COUNT < 100
+    assert stored(database, process_id) == kept
+    page.wait_for_timeout(3 * BATCH_PAUSE * 1000)  # no batch is written after it stopped
+    assert stored(database, process_id) == kept
+    steps.shot("aborted")
+
+    # Abort it again, by its id: the harmless answer, and nothing changes.
+    page.fill("#process-id", process_id)
+    page.locator("#abort-by-id").get_by_role("button", name="Abort").click()
+    expect(notice).to_have_text(re.compile(f"Abort of {process_id} passed on"))
+    expect(notice).not_to_have_class(re.compile("error"))
+    expect(row).to_have_attribute("data-progress", "aborted")
+    assert written(row) == kept == stored(database, process_id)
+    steps.shot("aborted-again")
+
+    # A second import runs to its end; aborting it then is refused, and the page says why.
+    page.get_by_role("button", name="Start import").click()
+    finished = rows.first
+    expect(finished).to_have_attribute("data-progress", "succeeded", timeout=30_000)
+    finished_id = finished.get_attribute("data-process-id")
+    assert finished_id is not None
+    assert finished_id != process_id
+    assert percentage(finished) == 100
+    assert written(finished) == COUNT == stored(database, finished_id)
+    page.fill("#process-id", finished_id)
+    page.locator("#abort-by-id").get_by_role("button", name="Abort").click()
+    expect(notice).to_have_text(f"409: {ImportFinished.message}")
+    expect(notice).to_have_class(re.compile("error"))
+    expect(finished).to_have_attribute("data-progress", "succeeded")
+    steps.shot("finished-409")
+
+
+def test_the_page_shows_the_apis_message_when_the_token_is_missing_or_wrong(
+    server: Server, page: Page
+) -> None:
+    steps = Steps(page, "token")
+    notice = page.locator("#notice")
+
+    page.goto(f"http://{server.host}/")
+    expect(notice).to_have_text("401: The user is not authenticated.")
+    expect(notice).to_have_class(re.compile("error"))
+    page.get_by_role("button", name="Start import").click()
+    expect(notice).to_have_text("401: The user is not authenticated.")
+    expect(page.locator("#processes tbody tr")).to_have_count(0)
+    steps.shot("no-token")
+
+    page.fill("#token", TOKEN)
+    page.get_by_role("button", name="Use").click()
+    expect(page.locator("#empty")).to_be_visible()
+    page.fill("#file-name", "../setup.cfg")
+    page.get_by_role("button", name="Start import").click()
+    expect(notice).to_have_text("400: No import file is named '../setup.cfg'.")
+    expect(page.locator("#processes tbody tr")).to_have_count(0)
+    steps.shot("bad-file")
