@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from http.client import responses as _status_phrases
@@ -56,22 +57,49 @@ class ImportAbortError(HTTPException):
         self.error_path = error_path
         self.extra_headers = list(headers)
 
+    def _fields(self) -> tuple[int, str, str, str | None, str | None, str | None]:
+        return (
+            self.code,
+            self.error_code,
+            str(self.description),
+            self.dev_message,
+            self.more_info,
+            self.error_path,
+        )
+
     def error_model(self) -> dict[str, Any]:
         """The errorModel fields of this error, the optional ones only where they say something."""
-        body = {
-            "status": str(self.code),
-            "errorCode": self.error_code,
-            "message": self.description,
-            "type": status_type_uri(self.code),
-            "devMessage": self.dev_message,
-            "moreInfo": self.more_info,
-            "o:errorPath": self.error_path,
-        }
-        return {key: value for key, value in body.items() if value is not None}
+        return _error_model(*self._fields())
 
     def get_response(self, *args: Any, **kwargs: Any) -> Response:
         """The errorModel answer, wherever the error is raised."""
-        return _json_response(self.error_model(), self.code, self.extra_headers)
+        return _json_response(_error_body(*self._fields()), self.code, self.extra_headers)
+
+
+def _error_model(
+    status: int,
+    error_code: str,
+    message: str,
+    dev_message: str | None,
+    more_info: str | None,
+    error_path: str | None,
+) -> dict[str, Any]:
+    body = {
+        "status": str(status),
+        "errorCode": error_code,
+        "message": message,
+        "type": status_type_uri(status),
+        "devMessage": dev_message,
+        "moreInfo": more_info,
+        "o:errorPath": error_path,
+    }
+    return {key: value for key, value in body.items() if value is not None}
+
+
+@functools.lru_cache(maxsize=256)
+def _error_body(*fields: Any) -> bytes:
+    """An errorModel body as JSON, made once for each set of fields (most answers repeat)."""
+    return json.dumps(_error_model(*fields)).encode()
 
 
 class InvalidToken(ImportAbortError):
@@ -185,13 +213,9 @@ def error_response(error: HTTPException) -> Response:
         for name, value in source
         if name.lower() not in ("content-type", "content-length")
     ]
-    return _json_response(body, int(body["status"]), headers)
+    return _json_response(json.dumps(body).encode(), int(body["status"]), headers)
 
 
-def _json_response(
-    body: dict[str, Any], status: int, headers: Iterable[tuple[str, str]]
-) -> Response:
+def _json_response(body: bytes, status: int, headers: Iterable[tuple[str, str]]) -> Response:
     response_class = current_app.response_class if has_app_context() else Response
-    return response_class(
-        json.dumps(body), status=status, headers=list(headers), mimetype="application/json"
-    )
+    return response_class(body, status=status, headers=list(headers), mimetype="application/json")

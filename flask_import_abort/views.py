@@ -29,6 +29,9 @@ SECURITY_SCHEME = "bearerAuth"
 
 #: The body of every successful answer, made once.
 SUCCESS_BODY = json.dumps(AbortImportProcessResponse().dump({"success": True})).encode()
+#: The registry's two refusals, each the same every time (raised nowhere, only rendered).
+NOT_FOUND = errors.ImportNotFound(error_path="token")
+FINISHED = errors.ImportFinished(error_path="token")
 ALLOW = "OPTIONS, POST"
 
 blp = Blueprint(
@@ -138,9 +141,9 @@ def _answer(token: str, outcome: AbortOutcome) -> Response:
     if outcome is AbortOutcome.REQUESTED or outcome is AbortOutcome.ALREADY_REQUESTED:
         response = current_app.response_class(SUCCESS_BODY, mimetype="application/json")
     elif outcome is AbortOutcome.NOT_FOUND:
-        response = errors.error_response(errors.ImportNotFound(error_path="token"))
+        response = NOT_FOUND.get_response()
     elif outcome is AbortOutcome.FINISHED:
-        response = errors.error_response(errors.ImportFinished(error_path="token"))
+        response = FINISHED.get_response()
     else:
         log.error(
             "the import registry answered %r for import process %s, not an AbortOutcome",
@@ -148,7 +151,8 @@ def _answer(token: str, outcome: AbortOutcome) -> Response:
             token_for_log(token),
         )
         return errors.error_response(errors.InternalError())
-    log.info("abort of import process %s: %s", token_for_log(token), outcome.value)
+    if log.isEnabledFor(logging.INFO):
+        log.info("abort of import process %s: %s", token_for_log(token), outcome.value)
     if abort_answered.receivers:
         abort_answered.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]
