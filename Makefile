@@ -8,11 +8,13 @@ PORT ?= 5000
 # The demo's bearer token; the example app makes a random one when this is empty.
 DEMO_BEARER_TOKEN ?= demo-admin-token
 
-# The browser the dashboard's test drives: Debian's package, never one Playwright downloads.
+# Debian's packages: the browser the dashboard's test drives (Playwright never downloads one),
+# and the load generator of the benchmarks.
 CHROMIUM := /usr/bin/chromium
+WRK := /usr/bin/wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format clean
+.PHONY: run test bench lint format clean
 
 $(READY): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +28,16 @@ run: $(READY)
 test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest
 
-$(CHROMIUM):
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+# Figures, not tests: prints a table and keeps it as JSON in bench/results/. BENCH_ARGS=--quick
+# for a short smoke run.
+bench: $(READY) $(WRK)
+	bash .ci/postgres
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+$(CHROMIUM) $(WRK):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(notdir $@) \
 	|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y chromium)
+	    apt-get install -y $(notdir $@))
 
 lint: $(READY)
 	$(BIN)/ruff check .

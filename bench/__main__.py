@@ -1,0 +1,130 @@
+"""make bench: every benchmark, a table on stdout, and the figures as JSON in bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from . import endtoend, inprocess, scaling, stopping
+
+RESULTS = Path(__file__).with_name("results")
+#: What each ratio should reach, as the README's Performance section states it.
+TARGETS = {
+    "inprocess success": 0.90,
+    "inprocess 404": 0.85,
+    "inprocess 401": 0.85,
+    "endtoend": 0.97,
+    "scaling": 1.3,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds: a smoke run")
+    parser.add_argument(
+        "--only", nargs="+", choices=["inprocess", "endtoend", "scaling", "stopping"]
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    sections = args.only or ["inprocess", "endtoend", "scaling", "stopping"]
+    report: dict[str, Any] = {"machine": machine(), "quick": quick, "targets": TARGETS}
+    started = time.monotonic()
+    if "inprocess" in sections:
+        report["inprocess"] = inprocess.run(
+            rounds=5 if quick else 15, calls=500 if quick else 2_000
+        )
+        print_inprocess(report["inprocess"])
+    if "endtoend" in sections:
+        report["endtoend"] = endtoend.run(rounds=1 if quick else 16, seconds=1 if quick else 2)
+        print_endtoend(report["endtoend"])
+    if "scaling" in sections:
+        report["scaling"] = scaling.run(rounds=3 if quick else 12, calls=20 if quick else 50)
+        print_scaling(report["scaling"])
+    if "stopping" in sections:
+        report["stopping"] = stopping.run(trials=2 if quick else 10)
+        print_stopping(report["stopping"])
+    report["seconds"] = round(time.monotonic() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for path in (RESULTS / f"bench-{stamp}.json", RESULTS / "latest.json"):
+        path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{report['seconds']} s; figures in {RESULTS / f'bench-{stamp}.json'}")
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "packages": {
+            name: version(name)
+            for name in ("flask", "werkzeug", "flask-smorest", "sqlalchemy", "gunicorn")
+        },
+    }
+
+
+def _mark(ratio: float, target: float, at_most: bool = False) -> str:
+    met = ratio <= target if at_most else ratio >= target
+    return f"{ratio:5.3f}  {'≤' if at_most else '≥'} {target:.2f}  {'met' if met else 'MISSED'}"
+
+
+def _quartiles(row: dict[str, Any]) -> str:
+    return f"  rounds {row['q1']:.2f}-{row['q3']:.2f}"
+
+
+def print_inprocess(results: dict[str, Any]) -> None:
+    print("\nIn-process, through app.wsgi_app: µs per request (median of interleaved rounds)")
+    print(f"{'path':8} {'plugin':>8} {'bare':>8}  ratio  target      {'smorest':>8} {'floor':>7}")
+    for kind, row in results.items():
+        extra = ""
+        if "smorest" in row:
+            extra = f"{row['smorest']['us_per_request']:8.1f} {row['floor']['us_per_request']:7.2f}"
+        print(
+            f"{kind:8} {row['plugin']['us_per_request']:8.1f} {row['bare']['us_per_request']:8.1f}"
+            f"  {_mark(row['ratio'], TARGETS[f'inprocess {kind}'])}  {extra}{_quartiles(row)}"
+        )
+
+
+def print_endtoend(results: dict[str, Any]) -> None:
+    print("\nEnd to end, gunicorn gthread + wrk: requests/s, p50 and p99 in ms (medians of runs)")
+    print(f"{'path':8} {'plugin rps  p50   p99':>22} {'bare rps  p50   p99':>22}  ratio  target")
+    for kind, row in results.items():
+        cells = [
+            f"{row[name]['rps']:8.0f} {row[name]['p50_ms']:5.2f} {row[name]['p99_ms']:5.2f}"
+            for name in ("plugin", "bare")
+        ]
+        floor = f"   floor {row['floor']['rps']:.0f} rps" if "floor" in row else ""
+        mark = _mark(row["ratio"], TARGETS["endtoend"])
+        print(f"{kind:8} {cells[0]:>22} {cells[1]:>22}  {mark}{_quartiles(row)}{floor}")
+
+
+def print_scaling(results: dict[str, Any]) -> None:
+    sizes = [str(size) for size in scaling.SIZES]
+    print("\nSQL registry: µs per requested abort by stored processes (median of rounds)")
+    print(f"{'database':11}" + "".join(f"{int(size):>11,}" for size in sizes) + "  ratio  target")
+    for database, row in results.items():
+        cells = "".join(f"{row[size]['us_per_abort']:11.0f}" for size in sizes)
+        print(f"{database:11}{cells}  {_mark(row['ratio'], TARGETS['scaling'], at_most=True)}")
+
+
+def print_stopping(results: dict[str, Any]) -> None:
+    print("\nAbort-to-stop: from the abort's answer to the worker recording aborted, in ms")
+    print(
+        f"{'registry, batch':20} {'median':>7} {'max':>7} {'bound':>7}  (a batch + a poll interval)"
+    )
+    for name, row in results.items():
+        met = "met" if row["max_ms"] <= row["bound_ms"] else "MISSED"
+        print(
+            f"{name:20} {row['median_ms']:7.1f} {row['max_ms']:7.1f} {row['bound_ms']:7.1f}  {met}"
+        )
+
+
+if __name__ == "__main__":
+    main()

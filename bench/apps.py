@@ -1,0 +1,133 @@
+"""The routes measured: the plugin's abort against the best hand-written Flask view.
+
+Each is an app of its own serving ``POST /ccadmin/v1/importProcess/<token>/abort``, so routing
+costs all of them the same; the plugin's and the bare one share one registry instance:
+
+- ``plugin``: the route ``ImportAbort`` mounts.
+- ``bare``: a view with the same bearer check (the plugin's own matcher), the same registry
+  call, and ``jsonify`` of equivalent answers, and nothing else.
+- ``smorest``: a flask-smorest route that only dumps ``{"success": true}`` through its
+  response schema, for scale.
+- ``floor``: :func:`raw_wsgi`, a WSGI callable returning the success bytes, with no Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask_smorest import Api, Blueprint
+from marshmallow import Schema, fields
+
+from flask_import_abort import AbortOutcome, ImportAbort, ImportState, InMemoryImportRegistry
+from flask_import_abort.auth import BearerTokens
+from flask_import_abort.registry import ImportRegistry
+
+SECRET = "bench-admin-token"
+AUTH = f"Bearer {SECRET}"
+RUNNING = "bench_running_1"
+UNKNOWN = "bench_unknown_2"
+PATH = "/ccadmin/v1/importProcess/{token}/abort"
+RULE = PATH.replace("{token}", "<token>")
+SUCCESS = b'{"success": true}'
+#: What the bare view answers for an unknown process and for missing credentials: the same
+#: fields the plugin's errorModel carries, so both send bodies of the same kind and size.
+BARE_NOT_FOUND = {
+    "status": "404",
+    "errorCode": "30007",
+    "message": "No import process has that token.",
+    "type": "https://www.rfc-editor.org/rfc/rfc9110#status.404",
+    "o:errorPath": "token",
+}
+BARE_NOT_AUTHENTICATED = {
+    "status": "401",
+    "errorCode": "00001000",
+    "message": "The user is not authenticated.",
+    "type": "https://www.rfc-editor.org/rfc/rfc9110#status.401",
+    "moreInfo": "Send Authorization: Bearer <access token>.",
+}
+
+
+class Success(Schema):
+    success = fields.Boolean(required=True)
+
+
+def running_registry() -> InMemoryImportRegistry:
+    """A registry with one running process, ``RUNNING``; aborting it again answers success."""
+    registry = InMemoryImportRegistry()
+    registry.add(ImportState.PROCESSING, token=RUNNING)
+    return registry
+
+
+def plugin_app(registry: ImportRegistry) -> Flask:
+    app = Flask(__name__)
+    app.config["IMPORT_ABORT_BEARER_TOKENS"] = [SECRET]
+    ImportAbort(app, registry=registry)
+    return app
+
+
+def bare_app(registry: ImportRegistry) -> Flask:
+    app = Flask(__name__)
+    tokens = BearerTokens([SECRET])
+
+    @app.post(RULE)
+    def abort_import_process(token: str) -> Any:
+        authorization = request.headers.get("Authorization")
+        if not tokens.match(authorization):
+            challenge = 'Bearer error="invalid_token"' if authorization else "Bearer"
+            return jsonify(BARE_NOT_AUTHENTICATED), 401, {"WWW-Authenticate": challenge}
+        if registry.abort(token) is AbortOutcome.NOT_FOUND:
+            return jsonify(BARE_NOT_FOUND), 404
+        return jsonify(success=True)
+
+    return app
+
+
+def smorest_app() -> Flask:
+    app = Flask(__name__)
+    app.config.update(API_TITLE="bench", API_VERSION="1", OPENAPI_VERSION="3.0.3")
+    api = Api(app)
+    blp = Blueprint("smorest", __name__)
+
+    @blp.post(RULE)
+    @blp.response(200, Success)
+    def abort_import_process(token: str) -> dict[str, bool]:
+        return {"success": True}
+
+    api.register_blueprint(blp)
+    return app
+
+
+StartResponse = Callable[..., Any]
+
+
+def raw_wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """The floor: the success answer's bytes from a bare WSGI callable."""
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(SUCCESS)))]
+    )
+    return [SUCCESS]
+
+
+def variants(registry: ImportRegistry | None = None) -> dict[str, Callable[..., Any]]:
+    """Every variant's WSGI callable, by name; the plugin and bare ones on ``registry``."""
+    registry = running_registry() if registry is None else registry
+    return {
+        "plugin": plugin_app(registry).wsgi_app,
+        "bare": bare_app(registry).wsgi_app,
+        "smorest": smorest_app().wsgi_app,
+        "floor": raw_wsgi,
+    }
+
+
+def served() -> Callable[..., Iterable[bytes]]:
+    """What gunicorn serves: ``/<variant>/ccadmin/...`` goes to that variant, the prefix cut."""
+    apps = variants()
+
+    def dispatch(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        _, variant, rest = environ["PATH_INFO"].split("/", 2)
+        environ["PATH_INFO"] = "/" + rest
+        return apps[variant](environ, start_response)  # type: ignore[no-any-return]
+
+    return dispatch

@@ -1,0 +1,78 @@
+"""In-process cost per request: each route called through ``app.wsgi_app``, no server between."""
+
+from __future__ import annotations
+
+import gc
+import io
+import time
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.test import EnvironBuilder
+
+from . import apps
+from .stats import interleaved, median, paired_ratio, spread
+
+#: path kind -> (token, Authorization or None, status, the variants measured)
+PATHS = {
+    "success": (apps.RUNNING, apps.AUTH, 200, ("plugin", "bare", "smorest", "floor")),
+    "404": (apps.UNKNOWN, apps.AUTH, 404, ("plugin", "bare")),
+    "401": (apps.RUNNING, None, 401, ("plugin", "bare")),
+}
+
+
+def environ(path: str, authorization: str | None) -> dict[str, Any]:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    built: dict[str, Any] = EnvironBuilder(path=path, method="POST", headers=headers).get_environ()
+    return built
+
+
+def caller(
+    wsgi: Callable[..., Any], base: dict[str, Any], status: int, calls: int
+) -> Callable[[], float]:
+    """A measure: microseconds per request over ``calls`` requests, each from a fresh environ."""
+    expected = str(status)
+    seen: list[str] = []
+
+    def start_response(status_line: str, headers: Any, exc_info: Any = None) -> None:
+        seen.append(status_line)
+
+    def measure() -> float:
+        gc.collect()
+        started = time.perf_counter_ns()
+        for _ in range(calls):
+            env = base.copy()
+            env["wsgi.input"] = io.BytesIO()
+            body = wsgi(env, start_response)
+            b"".join(body)
+            if hasattr(body, "close"):
+                body.close()
+        elapsed = time.perf_counter_ns() - started
+        if not all(line.startswith(expected) for line in seen):
+            raise AssertionError(f"expected {expected}, got {set(seen)}")
+        seen.clear()
+        return elapsed / calls / 1000
+
+    return measure
+
+
+def run(rounds: int = 15, calls: int = 2_000) -> dict[str, Any]:
+    """Each path's variants, interleaved: microseconds per request, and plugin / bare."""
+    wsgi = apps.variants()
+    results: dict[str, Any] = {}
+    for kind, (token, authorization, status, names) in PATHS.items():
+        request = environ(apps.PATH.format(token=token), authorization)
+        measures = {name: caller(wsgi[name], request, status, calls) for name in names}
+        for measure in measures.values():  # warm up: imports, caches, the first abort
+            measure()
+        samples = interleaved(measures, rounds)
+        row: dict[str, Any] = {
+            name: {"us_per_request": median(values), "spread": spread(values), "samples": values}
+            for name, values in samples.items()
+        }
+        # Throughput ratios: time of the bare view over time of the other, round by round.
+        row.update(paired_ratio(samples["bare"], samples["plugin"]))
+        if "smorest" in row:
+            row["smorest_ratio"] = paired_ratio(samples["bare"], samples["smorest"])["ratio"]
+        results[kind] = row
+    return results

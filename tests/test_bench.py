@@ -1,0 +1,88 @@
+"""The benchmarks' baseline does the plugin's work, and their tools read what they measure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from werkzeug.test import Client
+
+from bench import apps, endtoend
+from flask_import_abort import ImportState, InMemoryImportRegistry
+
+
+@pytest.mark.parametrize(
+    ("token", "headers", "status"),
+    [
+        (apps.RUNNING, {"Authorization": apps.AUTH}, 200),
+        (apps.UNKNOWN, {"Authorization": apps.AUTH}, 404),
+        (apps.RUNNING, {}, 401),
+        (apps.RUNNING, {"Authorization": "Bearer wrong"}, 401),
+    ],
+)
+def test_the_bare_baseline_answers_as_the_plugin_does(
+    token: str, headers: dict[str, str], status: int
+) -> None:
+    variants = apps.variants()
+    plugin = Client(variants["plugin"]).post(apps.PATH.format(token=token), headers=headers)
+    bare = Client(variants["bare"]).post(apps.PATH.format(token=token), headers=headers)
+
+    assert plugin.status_code == bare.status_code == status
+    assert json.loads(plugin.data) == json.loads(bare.data)
+    assert plugin.headers.get("WWW-Authenticate") == bare.headers.get("WWW-Authenticate")
+
+
+def test_the_plugin_and_the_baseline_share_one_registry() -> None:
+    registry = InMemoryImportRegistry()
+    first, second = (registry.add(ImportState.PENDING) for _ in range(2))
+    variants = apps.variants(registry)
+    auth = {"Authorization": apps.AUTH}
+
+    Client(variants["bare"]).post(apps.PATH.format(token=first), headers=auth)
+    Client(variants["plugin"]).post(apps.PATH.format(token=second), headers=auth)
+
+    assert registry.state(first) is registry.state(second) is ImportState.ABORTED
+
+
+def test_the_served_app_sends_each_prefix_to_its_variant() -> None:
+    client = Client(apps.served())
+    path = apps.PATH.format(token=apps.RUNNING)
+    auth = {"Authorization": apps.AUTH}
+
+    for variant in ("plugin", "bare", "smorest", "floor"):
+        response = client.post(f"/{variant}{path}", headers=auth)
+        assert (response.status_code, json.loads(response.data)) == (200, {"success": True})
+    assert client.post(f"/plugin{path}").status_code == 401  # the plugin checks, the floor not
+    assert client.post(f"/floor{path}").status_code == 200
+
+
+WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:8000/plugin/x
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.51ms    1.10ms  14.02ms   90.12%
+  Latency Distribution
+     50%  850.00us
+     75%    2.61ms
+     90%    3.40ms
+     99%    1.20s
+  3201 requests in 2.00s, 512.20KB read
+  Non-2xx or 3xx responses: 12
+Requests/sec:   1600.50
+Transfer/sec:    256.10KB
+"""
+
+
+def test_wrks_report_is_read_with_its_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_run(*args: object, **kwargs: object) -> object:
+        return type("Done", (), {"stdout": WRK_OUTPUT})()
+
+    monkeypatch.setattr(endtoend.subprocess, "run", fake_run)
+
+    assert endtoend.wrk("http://x", None, 2, 4) == {
+        "rps": 1600.5,
+        "p50_ms": 0.85,
+        "p99_ms": 1200.0,
+        "requests": 3201,
+        "non_2xx": 12,
+        "socket_errors": None,
+    }
