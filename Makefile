@@ -9,9 +9,10 @@ PORT ?= 5000
 DEMO_BEARER_TOKEN ?= demo-admin-token
 
 # Debian's packages: the browser the dashboard's test drives (Playwright never downloads one),
-# and the load generator of the benchmarks.
+# and the benchmarks' load generator and instruction counter.
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
+VALGRIND := /usr/bin/valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test bench lint format clean
@@ -30,11 +31,11 @@ test: lint $(CHROMIUM)
 
 # Figures, not tests: prints a table and keeps it as JSON in bench/results/. BENCH_ARGS=--quick
 # for a short smoke run.
-bench: $(READY) $(WRK)
+bench: $(READY) $(WRK) $(VALGRIND)
 	bash .ci/postgres
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-$(CHROMIUM) $(WRK):
+$(CHROMIUM) $(WRK) $(VALGRIND):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(notdir $@) \
 	|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y $(notdir $@))

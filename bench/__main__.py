@@ -12,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from . import endtoend, inprocess, scaling, stopping
+from . import endtoend, inprocess, instructions, scaling, stopping
 
 RESULTS = Path(__file__).with_name("results")
 #: What each ratio should reach, as the README's Performance section states it.
@@ -20,6 +20,9 @@ TARGETS = {
     "inprocess success": 0.90,
     "inprocess 404": 0.85,
     "inprocess 401": 0.85,
+    "instructions success": 0.90,
+    "instructions 404": 0.85,
+    "instructions 401": 0.85,
     "endtoend": 0.97,
     "scaling": 1.3,
 }
@@ -29,11 +32,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds: a smoke run")
     parser.add_argument(
-        "--only", nargs="+", choices=["inprocess", "endtoend", "scaling", "stopping"]
+        "--only",
+        nargs="+",
+        choices=["inprocess", "instructions", "endtoend", "scaling", "stopping"],
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    sections = args.only or ["inprocess", "endtoend", "scaling", "stopping"]
+    sections = args.only or ["inprocess", "instructions", "endtoend", "scaling", "stopping"]
     report: dict[str, Any] = {"machine": machine(), "quick": quick, "targets": TARGETS}
     started = time.monotonic()
     if "inprocess" in sections:
@@ -41,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
             rounds=5 if quick else 15, calls=500 if quick else 2_000
         )
         print_inprocess(report["inprocess"])
+    if "instructions" in sections:
+        report["instructions"] = instructions.run(calls=100 if quick else 500)
+        print_instructions(report["instructions"])
     if "endtoend" in sections:
         report["endtoend"] = endtoend.run(rounds=1 if quick else 16, seconds=1 if quick else 2)
         print_endtoend(report["endtoend"])
@@ -89,6 +97,20 @@ def print_inprocess(results: dict[str, Any]) -> None:
         print(
             f"{kind:8} {row['plugin']['us_per_request']:8.1f} {row['bare']['us_per_request']:8.1f}"
             f"  {_mark(row['ratio'], TARGETS[f'inprocess {kind}'])}  {extra}{_quartiles(row)}"
+        )
+
+
+def print_instructions(results: dict[str, Any]) -> None:
+    print("\nIn-process, counted by callgrind: instructions per request (the same every run)")
+    print(f"{'path':8} {'plugin':>8} {'bare':>8}  ratio  target       {'smorest':>8} {'floor':>7}")
+    for kind, row in results.items():
+        extra = ""
+        if "smorest" in row:
+            extra = f"{row['smorest']['instructions']:8.0f} {row['floor']['instructions']:7.0f}"
+        mark = _mark(row["ratio"], TARGETS[f"instructions {kind}"])
+        print(
+            f"{kind:8} {row['plugin']['instructions']:8.0f} {row['bare']['instructions']:8.0f}"
+            f"  {mark}  {extra}"
         )
 
 
