@@ -47,16 +47,16 @@ def main(argv: list[str] | None = None) -> None:
         )
         print_inprocess(report["inprocess"])
     if "instructions" in sections:
-        report["instructions"] = instructions.run(calls=100 if quick else 500)
+        report["instructions"] = instructions.run(calls=100) if quick else instructions.run()
         print_instructions(report["instructions"])
     if "endtoend" in sections:
-        report["endtoend"] = endtoend.run(rounds=1 if quick else 16, seconds=1 if quick else 2)
+        report["endtoend"] = endtoend.run(rounds=1, seconds=1) if quick else endtoend.run()
         print_endtoend(report["endtoend"])
     if "scaling" in sections:
-        report["scaling"] = scaling.run(rounds=3 if quick else 12, calls=20 if quick else 50)
+        report["scaling"] = scaling.run(rounds=3, calls=20) if quick else scaling.run()
         print_scaling(report["scaling"])
     if "stopping" in sections:
-        report["stopping"] = stopping.run(trials=2 if quick else 10)
+        report["stopping"] = stopping.run(trials=2) if quick else stopping.run()
         print_stopping(report["stopping"])
     report["seconds"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)

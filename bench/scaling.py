@@ -88,7 +88,7 @@ def measure_database(url: str, rounds: int, calls: int) -> dict[str, Any]:
     return row
 
 
-def run(rounds: int = 10, calls: int = 50) -> dict[str, Any]:
+def run(rounds: int = 12, calls: int = 50) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as folder:
         results["sqlite"] = measure_database(
