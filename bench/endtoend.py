@@ -76,7 +76,7 @@ def status_of(url: str, authorization: str | None) -> int:
         return error.code
 
 
-def wrk(url: str, authorization: str | None, seconds: float, connections: int) -> dict[str, Any]:
+def wrk(url: str, authorization: str | None, seconds: int, connections: int) -> dict[str, Any]:
     """One wrk run: requests/s, p50 and p99 in ms, and how many answers were not 2xx/3xx."""
     command = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     command += ["-s", str(LUA), url]
@@ -111,7 +111,7 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run(rounds: int = 30, seconds: float = 2.0, connections: int = 4) -> dict[str, Any]:
+def run(rounds: int = 30, seconds: int = 2, connections: int = 4) -> dict[str, Any]:
     """Plugin and bare under wrk in turn, round after round, on each path; the floor after."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is missing: install Debian's wrk package (make bench does)")
