@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.__main__ import TARGETS
 from flask_import_abort import Config, errors
 from flask_import_abort.extension import DEFAULTS
 
@@ -59,3 +60,18 @@ def test_the_security_section_states_the_sizes_the_tests_run() -> None:
     assert f"{4 * test_fuzz.CASES:,} generated requests" in security
     assert f"{len(test_hostile.CORPUS)} requests" in security
     assert f"{load:,} requests over {2 * test_load.CONNECTIONS} connections" in security
+
+
+def test_the_performance_section_states_the_benchmarks_targets() -> None:
+    labels = {"inprocess": "In-process", "instructions": "Instructions", "endtoend": "End to end"}
+    section = _section("Performance")
+    for key, target in TARGETS.items():
+        kind, _, path = key.partition(" ")
+        if kind == "scaling":
+            rows = re.findall(r"^\| Scaling, \w+ \|.*\| ≤ ([\d.]+) \|$", section, re.M)
+            assert [float(found) for found in rows] == [target, target]
+            continue
+        for found_path in [path] if path else ["success", "404", "401"]:
+            row = re.search(rf"^\| {labels[kind]}, {found_path}:.*\| ≥ ([\d.]+) \|$", section, re.M)
+            assert row, key
+            assert float(row[1]) == target
