@@ -45,10 +45,20 @@ def main(argv: list[str] | None = None) -> None:
         report["inprocess"] = inprocess.run(
             rounds=5 if quick else 15, calls=500 if quick else 2_000
         )
-        print_inprocess(report["inprocess"])
+        print_per_request(
+            "In-process, through app.wsgi_app: µs per request (median of interleaved rounds)",
+            report["inprocess"],
+            "us_per_request",
+            "inprocess",
+        )
     if "instructions" in sections:
         report["instructions"] = instructions.run(calls=100) if quick else instructions.run()
-        print_instructions(report["instructions"])
+        print_per_request(
+            "In-process, counted by callgrind: instructions per request (the same every run)",
+            report["instructions"],
+            "instructions",
+            "instructions",
+        )
     if "endtoend" in sections:
         report["endtoend"] = endtoend.run(rounds=1, seconds=1) if quick else endtoend.run()
         print_endtoend(report["endtoend"])
@@ -87,31 +97,19 @@ def _quartiles(row: dict[str, Any]) -> str:
     return f"  rounds {row['q1']:.2f}-{row['q3']:.2f}"
 
 
-def print_inprocess(results: dict[str, Any]) -> None:
-    print("\nIn-process, through app.wsgi_app: µs per request (median of interleaved rounds)")
-    print(f"{'path':8} {'plugin':>8} {'bare':>8}  ratio  target      {'smorest':>8} {'floor':>7}")
-    for kind, row in results.items():
-        extra = ""
-        if "smorest" in row:
-            extra = f"{row['smorest']['us_per_request']:8.1f} {row['floor']['us_per_request']:7.2f}"
-        print(
-            f"{kind:8} {row['plugin']['us_per_request']:8.1f} {row['bare']['us_per_request']:8.1f}"
-            f"  {_mark(row['ratio'], TARGETS[f'inprocess {kind}'])}  {extra}{_quartiles(row)}"
-        )
-
-
-def print_instructions(results: dict[str, Any]) -> None:
-    print("\nIn-process, counted by callgrind: instructions per request (the same every run)")
+def print_per_request(title: str, results: dict[str, Any], metric: str, target: str) -> None:
+    """The in-process table: ``metric`` per request of plugin and bare, on each path."""
+    digits, floor_digits = (1, 2) if metric == "us_per_request" else (0, 0)
+    print(f"\n{title}")
     print(f"{'path':8} {'plugin':>8} {'bare':>8}  ratio  target       {'smorest':>8} {'floor':>7}")
     for kind, row in results.items():
+        cells = [f"{row[name][metric]:8.{digits}f}" for name in ("plugin", "bare")]
         extra = ""
         if "smorest" in row:
-            extra = f"{row['smorest']['instructions']:8.0f} {row['floor']['instructions']:7.0f}"
-        mark = _mark(row["ratio"], TARGETS[f"instructions {kind}"])
-        print(
-            f"{kind:8} {row['plugin']['instructions']:8.0f} {row['bare']['instructions']:8.0f}"
-            f"  {mark}  {extra}"
-        )
+            extra = f"{row['smorest'][metric]:8.{digits}f} {row['floor'][metric]:7.{floor_digits}f}"
+        spread = _quartiles(row) if "q1" in row else ""
+        mark = _mark(row["ratio"], TARGETS[f"{target} {kind}"])
+        print(f"{kind:8} {cells[0]} {cells[1]}  {mark}  {extra}{spread}")
 
 
 def print_endtoend(results: dict[str, Any]) -> None:

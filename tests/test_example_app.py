@@ -76,6 +76,13 @@ def stored_products(app: Flask, token: str) -> list[str]:
         return sorted(connection.execute(query).scalars())
 
 
+def wait_until_completed(client: FlaskClient, token: str) -> dict[str, Any]:
+    found: dict[str, Any] = wait_for(
+        lambda: (answer := process(client, token))["completed"] and answer
+    )
+    return found
+
+
 def test_an_import_writes_every_product_of_the_file_and_succeeds(
     make_demo: Callable[..., Flask],
 ) -> None:
@@ -83,7 +90,7 @@ def test_an_import_writes_every_product_of_the_file_and_succeeds(
     client = app.test_client()
 
     token = start_import(client)
-    final = wait_for(lambda: (found := process(client, token))["completed"] and found)
+    final = wait_until_completed(client, token)
 
     assert final["progress"] == "succeeded"
     assert final["completedPercentage"] == 100
@@ -103,7 +110,7 @@ def test_an_aborted_import_stops_after_its_batch_keeps_what_it_wrote_and_says_ab
 
     answer = client.post(abort_url(token), headers=AUTH)
     at_abort = process(client, token)["recordsWritten"]
-    final = wait_for(lambda: (found := process(client, token))["completed"] and found)
+    final = wait_until_completed(client, token)
 
     assert answer.get_json() == {"success": True}
     assert final["progress"] == "aborted"
@@ -120,10 +127,9 @@ def test_an_aborted_import_stops_after_its_batch_keeps_what_it_wrote_and_says_ab
 def test_aborting_a_finished_import_is_409_and_changes_nothing(
     make_demo: Callable[..., Flask],
 ) -> None:
-    app = make_demo(DEMO_BATCH_PAUSE=0)
-    client = app.test_client()
-    token = start_import(client)
-    final = wait_for(lambda: (found := process(client, token))["completed"] and found)
+    client = make_demo(DEMO_BATCH_PAUSE=0).test_client()
+    final = wait_until_completed(client, start_import(client))
+    token = final["processId"]
 
     assert_error_model(client.post(abort_url(token), headers=AUTH), 409, "30008")
     assert process(client, token) == final
