@@ -42,9 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {"machine": machine(), "quick": quick, "targets": TARGETS}
     started = time.monotonic()
     if "inprocess" in sections:
-        report["inprocess"] = inprocess.run(
-            rounds=5 if quick else 15, calls=500 if quick else 2_000
-        )
+        report["inprocess"] = inprocess.run(rounds=5, calls=500) if quick else inprocess.run()
         print_per_request(
             "In-process, through app.wsgi_app: µs per request (median of interleaved rounds)",
             report["inprocess"],

@@ -57,9 +57,7 @@ def gunicorn(threads: int = 4) -> Iterator[str]:
 
 def _answers(base: str) -> bool:
     try:
-        urllib.request.urlopen(urllib.request.Request(f"{base}/floor/x", method="POST"), timeout=1)
-    except urllib.error.HTTPError:
-        return True
+        status_of(f"{base}/floor/x", None)
     except OSError:
         return False
     return True
