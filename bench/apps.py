@@ -20,9 +20,14 @@ from flask import Flask, jsonify, request
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
 
-from flask_import_abort import AbortOutcome, ImportAbort, ImportState, InMemoryImportRegistry
+from flask_import_abort import (
+    AbortOutcome,
+    ImportAbort,
+    ImportRegistry,
+    ImportState,
+    InMemoryImportRegistry,
+)
 from flask_import_abort.auth import BearerTokens
-from flask_import_abort.registry import ImportRegistry
 
 SECRET = "bench-admin-token"
 AUTH = f"Bearer {SECRET}"

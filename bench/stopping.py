@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from flask_import_abort import ImportState, InMemoryImportRegistry, run_import
+from flask_import_abort import ImportState, InMemoryImportRegistry, WorkerRegistry, run_import
 from flask_import_abort.registries.sql import SQLImportRegistry
-from flask_import_abort.registry import WorkerRegistry
 
 from . import apps
 from .inprocess import environ

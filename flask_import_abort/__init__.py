@@ -1,27 +1,77 @@
-"""Oracle Commerce Cloud's abortImportProcess endpoint for any Flask app."""
+"""Oracle Commerce Cloud's abortImportProcess endpoint for any Flask app.
 
-__version__ = "0.1.0"
+Every name a host or an import worker uses is here. The public modules beside it are
+``flask_import_abort.errors`` (the error catalog) and ``flask_import_abort.registries.sql``
+(extra ``[sql]``); the others are internal.
+"""
 
-from .errors import ImportAbortError
-from .extension import Config, ImportAbort
+__version__ = "0.2.0"
+
+from .auth import BearerTokens
+from .contract import AbortOutcome, ImportRegistry
+from .errors import (
+    BodyNotAnObject,
+    BodyTooLarge,
+    ImportAbortError,
+    ImportFinished,
+    ImportNotFound,
+    InternalError,
+    InvalidToken,
+    MalformedJson,
+    MethodNotAllowed,
+    NotAllowed,
+    NotAuthenticated,
+    RegistryUnavailable,
+    UnsupportedBodyType,
+)
+from .extension import ImportAbort
+from .lifecycle import (
+    ABORTABLE_STATES,
+    RUNNING_STATES,
+    ImportState,
+    InvalidTransition,
+    ProcessSnapshot,
+    UnknownImport,
+    WorkerRegistry,
+)
 from .registries.memory import InMemoryImportRegistry
-from .registry import AbortOutcome, ImportRegistry, ImportState, WorkerRegistry
+from .settings import Config, Settings, settings_of
 from .signals import abort_answered
 from .views import blp
 from .worker import ImportRun, run_import
 
 __all__ = [
+    "ABORTABLE_STATES",
+    "RUNNING_STATES",
     "AbortOutcome",
+    "BearerTokens",
+    "BodyNotAnObject",
+    "BodyTooLarge",
     "Config",
     "ImportAbort",
     "ImportAbortError",
+    "ImportFinished",
+    "ImportNotFound",
     "ImportRegistry",
     "ImportRun",
     "ImportState",
     "InMemoryImportRegistry",
+    "InternalError",
+    "InvalidToken",
+    "InvalidTransition",
+    "MalformedJson",
+    "MethodNotAllowed",
+    "NotAllowed",
+    "NotAuthenticated",
+    "ProcessSnapshot",
+    "RegistryUnavailable",
+    "Settings",
+    "UnknownImport",
+    "UnsupportedBodyType",
     "WorkerRegistry",
     "__version__",
     "abort_answered",
     "blp",
     "run_import",
+    "settings_of",
 ]

@@ -8,14 +8,15 @@ from collections.abc import Callable, Iterable
 
 from flask import Request
 
-from .errors import NotAuthenticated
+from .errors import ImportAbortError, NotAuthenticated
 
-#: A host's check: True lets the request through; False leaves it to the other ways in (and
-#: to a 401 when none lets it through); raising ``werkzeug.exceptions.Forbidden`` answers 403.
-Authorizer = Callable[[Request], bool]
+#: A host's check: exactly True lets the request through; anything else (False, None, an
+#: object it meant to raise) leaves it to the other ways in, and to a 401 when none lets it
+#: through. Raising ``werkzeug.exceptions.Forbidden`` answers 403.
+Authorizer = Callable[[Request], object]
 
-#: What the view calls: returns when the request may go on, raises an error otherwise.
-Check = Callable[[Request], None]
+#: What the view calls: None when the request may go on, else the error to answer with.
+Check = Callable[[Request], ImportAbortError | None]
 
 
 def _digest(secret: bytes) -> bytes:
@@ -23,7 +24,11 @@ def _digest(secret: bytes) -> bytes:
 
 
 class BearerTokens:
-    """A set of bearer tokens, matched in time that depends on neither their values nor lengths."""
+    """A set of bearer tokens, matched in time that depends on neither their values nor lengths.
+
+    The scheme is matched without regard to case (``Bearer``, ``bearer``), as RFC 9110 says
+    of every authentication scheme.
+    """
 
     def __init__(self, tokens: Iterable[str]) -> None:
         self._digests = tuple(_digest(token.encode()) for token in tokens)
@@ -47,12 +52,15 @@ class BearerTokens:
         return matched
 
 
-def _not_authenticated(authorization: str | None) -> NotAuthenticated:
-    challenge = 'Bearer error="invalid_token"' if authorization else "Bearer"
-    return NotAuthenticated(
-        more_info="Send Authorization: Bearer <access token>.",
-        headers=[("WWW-Authenticate", challenge)],
-    )
+#: The 401 answers, made once: to a request without credentials, and to one with wrong ones.
+NO_CREDENTIALS = NotAuthenticated(
+    more_info="Send Authorization: Bearer <access token>.",
+    headers=[("WWW-Authenticate", "Bearer")],
+)
+WRONG_CREDENTIALS = NotAuthenticated(
+    more_info="Send Authorization: Bearer <access token>.",
+    headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')],
+)
 
 
 def build_check(
@@ -63,12 +71,12 @@ def build_check(
         return None
     tokens = BearerTokens(bearer_tokens)
 
-    def check(request: Request) -> None:
+    def check(request: Request) -> ImportAbortError | None:
         authorization = request.environ.get("HTTP_AUTHORIZATION")
         if tokens.match(authorization):
-            return
-        if authorizer is not None and authorizer(request):
-            return
-        raise _not_authenticated(authorization)
+            return None
+        if authorizer is not None and authorizer(request) is True:
+            return None
+        return WRONG_CREDENTIALS if authorization else NO_CREDENTIALS
 
     return check

@@ -1,4 +1,4 @@
-"""Checks of the token and the body, made before the registry is called."""
+"""Internal: checks of the token and the body, made before the registry is called."""
 
 from __future__ import annotations
 
@@ -10,29 +10,14 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream
 
 from . import errors
+from .tokens import token_problem
 
 
 def check_token(token: str, max_length: int) -> None:
-    """Refuse tokens that are too long, hold whitespace, control or undecodable characters, or
-    are a dot segment."""
-    if len(token) > max_length:
-        raise errors.InvalidToken(
-            dev_message=f"The token is {len(token)} characters long; at most {max_length} "
-            "are allowed.",
-            error_path="token",
-        )
-    # str.isprintable is False for every control, format and separator character but " ".
-    if not token.isprintable() or " " in token or "\ufffd" in token:
-        raise errors.InvalidToken(
-            dev_message="The token holds whitespace, control characters, or bytes that are "
-            "not UTF-8.",
-            error_path="token",
-        )
-    if token in (".", ".."):
-        # A dot segment: proxies and clients resolve it away, so no real token is one.
-        raise errors.InvalidToken(
-            dev_message="The token is a dot segment ('.' or '..').", error_path="token"
-        )
+    """Refuse a token no process could have (see ``tokens.token_problem``)."""
+    problem = token_problem(token, max_length)
+    if problem is not None:
+        raise errors.InvalidToken(dev_message=problem, error_path="token")
 
 
 def _is_json(mimetype: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable
 from http.client import responses as _status_phrases
@@ -56,50 +55,33 @@ class ImportAbortError(HTTPException):
         self.more_info = more_info
         self.error_path = error_path
         self.extra_headers = list(headers)
+        self._body: bytes | None = None
 
-    def _fields(self) -> tuple[int, str, str, str | None, str | None, str | None]:
-        return (
-            self.code,
-            self.error_code,
-            str(self.description),
-            self.dev_message,
-            self.more_info,
-            self.error_path,
-        )
+    def body(self) -> bytes:
+        """The errorModel body as JSON, made on first use and kept with the error.
 
-    def error_model(self) -> dict[str, Any]:
-        """The errorModel fields of this error, the optional ones only where they say something."""
-        return _error_model(*self._fields())
+        The optional fields appear only where they say something.
+        """
+        if self._body is None:
+            fields = {
+                "status": str(self.code),
+                "errorCode": self.error_code,
+                "message": str(self.description),
+                "type": status_type_uri(self.code),
+                "devMessage": self.dev_message,
+                "moreInfo": self.more_info,
+                "o:errorPath": self.error_path,
+            }
+            model = {key: value for key, value in fields.items() if value is not None}
+            self._body = json.dumps(model).encode()
+        return self._body
 
     def get_response(self, *args: Any, **kwargs: Any) -> Response:
         """The errorModel answer, wherever the error is raised."""
-        return _json_response(_error_body(*self._fields()), self.code, self.extra_headers)
-
-
-def _error_model(
-    status: int,
-    error_code: str,
-    message: str,
-    dev_message: str | None,
-    more_info: str | None,
-    error_path: str | None,
-) -> dict[str, Any]:
-    body = {
-        "status": str(status),
-        "errorCode": error_code,
-        "message": message,
-        "type": status_type_uri(status),
-        "devMessage": dev_message,
-        "moreInfo": more_info,
-        "o:errorPath": error_path,
-    }
-    return {key: value for key, value in body.items() if value is not None}
-
-
-@functools.lru_cache(maxsize=256)
-def _error_body(*fields: Any) -> bytes:
-    """An errorModel body as JSON, made once for each set of fields (most answers repeat)."""
-    return json.dumps(_error_model(*fields)).encode()
+        response_class = current_app.response_class if has_app_context() else Response
+        return response_class(
+            self.body(), status=self.code, headers=self.extra_headers, mimetype="application/json"
+        )
 
 
 class InvalidToken(ImportAbortError):
@@ -190,32 +172,26 @@ _FOREIGN_ERROR_CODES = {
 FOREIGN_ERROR_CODE = "30011"
 
 
-def foreign_error_model(error: HTTPException) -> dict[str, Any]:
-    """The errorModel of a werkzeug ``HTTPException`` raised by an authorizer or a registry."""
-    status = error.code or 500
-    message = error.description or _status_phrases.get(status, "Error")
-    return {
-        "status": str(status),
-        "errorCode": _FOREIGN_ERROR_CODES.get(status, FOREIGN_ERROR_CODE),
-        "message": message,
-        "type": status_type_uri(status),
-    }
+class _ForeignError(ImportAbortError):
+    """A werkzeug ``HTTPException`` that is not one of ours, raised by an authorizer or a
+    registry: its status, description and headers in an errorModel."""
+
+    def __init__(self, error: HTTPException) -> None:
+        self.code = status = error.code or 500
+        self.error_code = _FOREIGN_ERROR_CODES.get(status, FOREIGN_ERROR_CODE)
+        source = error.response.headers.items() if error.response else error.get_headers()
+        super().__init__(
+            error.description or _status_phrases.get(status, "Error"),
+            headers=[
+                (name, value)
+                for name, value in source
+                if name.lower() not in ("content-type", "content-length")
+            ],
+        )
 
 
 def error_response(error: HTTPException) -> Response:
     """Render any ``HTTPException`` as an errorModel JSON response, keeping its headers."""
-    if isinstance(error, ImportAbortError):
-        return error.get_response()
-    body = foreign_error_model(error)
-    source = error.response.headers.items() if error.response else error.get_headers()
-    headers = [
-        (name, value)
-        for name, value in source
-        if name.lower() not in ("content-type", "content-length")
-    ]
-    return _json_response(json.dumps(body).encode(), int(body["status"]), headers)
-
-
-def _json_response(body: bytes, status: int, headers: Iterable[tuple[str, str]]) -> Response:
-    response_class = current_app.response_class if has_app_context() else Response
-    return response_class(body, status=status, headers=list(headers), mimetype="application/json")
+    if not isinstance(error, ImportAbortError):
+        error = _ForeignError(error)
+    return error.get_response()

@@ -1,17 +1,19 @@
-"""The operation's OpenAPI description: in the host's document, or in one the plugin serves."""
+"""Internal: the operation's OpenAPI description, in the host's document or one of its own."""
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response, current_app, json
+from flask.sansio.blueprints import BlueprintSetupState
 from flask_smorest import Api
 from flask_smorest.spec.plugins import FlaskPlugin
 
 from .schemas import SCHEMA_NAMES, ErrorModel
-from .state import EXTENSION_KEY, EndpointState
+from .settings import settings_of
 from .views import ERROR_RESPONSE, SECURITY_SCHEME, blp
 
 OPENAPI_VERSION = "3.0.3"
@@ -43,11 +45,9 @@ def add_components(spec: APISpec) -> None:
 
 def build_spec(app: Flask) -> dict[str, Any]:
     """A document of the abort operation alone, as the blueprint is registered on ``app``."""
-    from . import __version__
-
     spec = APISpec(
         title="Import Process abort",
-        version=__version__,
+        version=_installed_version(),
         openapi_version=OPENAPI_VERSION,
         plugins=[FlaskPlugin(), MarshmallowPlugin()],
     )
@@ -63,8 +63,29 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
 def serve_spec() -> Response:
     """The plugin's own OpenAPI document, rendered once per app."""
-    state: EndpointState = current_app.extensions[EXTENSION_KEY]
-    body = state.openapi_cache.get("json")
+    cache = settings_of(current_app).openapi_cache
+    body = cache.get("json")
     if body is None:
-        body = state.openapi_cache["json"] = json.dumps(build_spec(current_app)).encode()
+        body = cache["json"] = json.dumps(build_spec(current_app)).encode()
     return current_app.response_class(body, mimetype="application/json")
+
+
+def _installed_version() -> str:
+    try:
+        return version("flask-import-abort")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
+def _document(setup: BlueprintSetupState) -> None:
+    """On the blueprint's first registration on an app: join the host's ``Api`` document when
+    it registered the blueprint, else serve the plugin's own (unless turned off)."""
+    app = setup.app
+    host_api = app.extensions.get("flask-smorest", {}).get("blp_name_to_api", {}).get(setup.name)
+    if host_api is not None:
+        add_components(host_api.spec)
+    elif (url := settings_of(app).openapi_url) is not None:
+        app.add_url_rule(url, endpoint=OPENAPI_ENDPOINT, view_func=serve_spec)
+
+
+blp.record_once(_document)

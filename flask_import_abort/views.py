@@ -1,7 +1,8 @@
-"""The blueprint and its abort route."""
+"""Internal: the blueprint and its abort route."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -9,19 +10,25 @@ from typing import Any, TypeVar
 
 from flask import Blueprint as FlaskBlueprint
 from flask import Request, Response, current_app, request
+from flask.sansio.app import App
 from flask_smorest import Blueprint
 from werkzeug.exceptions import HTTPException
 
-from . import errors
+from . import errors, settings
 from .checks import check_body, check_token
-from .registry import AbortOutcome, token_for_log
+from .contract import AbortOutcome
 from .schemas import AbortImportProcessRequest, AbortImportProcessResponse, ErrorModel
 from .signals import abort_answered
-from .state import EXTENSION_KEY, EndpointState
+from .tokens import token_for_log
 
 log = logging.getLogger("flask_import_abort")
 
-DEFAULT_URL_PREFIX = "/ccadmin/v1/importProcess"
+#: What a registry or an authorizer may raise that still answers a 500 errorModel: every
+#: ``Exception``, and the two ``BaseException`` s a library raises on its own (an async
+#: registry's cancelled task, a generator closed early). ``KeyboardInterrupt``, ``SystemExit``
+#: and the others (say gevent's ``GreenletExit``) are how a server stops a worker: they go on.
+FAILURES = (Exception, asyncio.CancelledError, GeneratorExit)
+
 ABORT_RULE = "/<token>/abort"
 #: Names in the OpenAPI document that the operation refers to (see ``openapi.py``).
 ERROR_RESPONSE = "errorModel"
@@ -33,11 +40,38 @@ SUCCESS_BODY = json.dumps(AbortImportProcessResponse().dump({"success": True})).
 NOT_FOUND = errors.ImportNotFound(error_path="token")
 FINISHED = errors.ImportFinished(error_path="token")
 ALLOW = "OPTIONS, POST"
+METHOD_NOT_ALLOWED = errors.MethodNotAllowed(
+    more_info=f"Allowed methods: {ALLOW}.", headers=[("Allow", ALLOW)]
+)
 
-blp = Blueprint(
+
+class AbortBlueprint(Blueprint):  # type: ignore[misc]
+    """The plugin's blueprint: registered once per app, it sets the plugin up on it."""
+
+    def register(self, app: App, options: dict[str, Any]) -> None:
+        """Read the app's settings (unless ``ImportAbort`` did), then add the routes under the
+        settings' URL prefix. A second registration on the same app is a ``RuntimeError``."""
+        if any(blueprint is self for blueprint in app.blueprints.values()):
+            raise RuntimeError(
+                "flask-import-abort's blueprint is registered on this app already; register "
+                "it once per app (a second name would mount a second abort route)."
+            )
+        url_prefix = options.get("url_prefix")
+        found = app.extensions.get(settings.EXTENSION_KEY)
+        if found is None:
+            found = settings.install(app, url_prefix=url_prefix)
+        elif url_prefix is not None and url_prefix.rstrip("/") != found.url_prefix:
+            raise ValueError(
+                f"register_blueprint(url_prefix={url_prefix!r}) disagrees with the plugin's "
+                f"{settings.Config.URL_PREFIX} {found.url_prefix!r}: set one of them."
+            )
+        super().register(app, {**options, "url_prefix": found.url_prefix})
+
+
+blp = AbortBlueprint(
     "import_abort",
     __name__,
-    url_prefix=DEFAULT_URL_PREFIX,
+    url_prefix=settings.DEFAULT_URL_PREFIX,
     description="Abort an import process (Oracle Commerce Cloud's abortImportProcess).",
 )
 
@@ -103,19 +137,21 @@ def abort_import_process(token: str) -> Response:
     and may leave partial data behind. `success: true` means the abort command was passed to
     the import process; poll the process until its progress is `aborted`.
     """
-    state: EndpointState = current_app.extensions[EXTENSION_KEY]
+    setup = settings.settings_of(current_app)
     current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
     try:
-        if state.check is not None:
-            state.check(current_request)
-        check_token(token, state.token_max_length)
-        check_body(current_request, state.max_body_bytes)
-        outcome = state.registry.abort(token)
+        if setup.check is not None:
+            refusal = setup.check(current_request)
+            if refusal is not None:
+                return refusal.get_response()
+        check_token(token, setup.token_max_length)
+        check_body(current_request, setup.max_body_bytes)
+        outcome = setup.registry.abort(token)
     except HTTPException as error:
         return errors.error_response(error)
-    except Exception:
+    except FAILURES:
         log.exception("abort of import process %s failed", token_for_log(token))
-        return errors.error_response(errors.InternalError())
+        return errors.InternalError().get_response()
     return _answer(token, outcome)
 
 
@@ -150,15 +186,21 @@ def _answer(token: str, outcome: AbortOutcome) -> Response:
             outcome,
             token_for_log(token),
         )
-        return errors.error_response(errors.InternalError())
+        return errors.InternalError().get_response()
     if log.isEnabledFor(logging.INFO):
         log.info("abort of import process %s: %s", token_for_log(token), outcome.value)
     if abort_answered.receivers:
-        abort_answered.send(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            token=token,
-            outcome=outcome,
-        )
+        try:
+            abort_answered.send(
+                current_app._get_current_object(),  # type: ignore[attr-defined]
+                token=token,
+                outcome=outcome,
+            )
+        except FAILURES:
+            # The abort was answered; a receiver's failure is the host's to read in the log.
+            log.exception(
+                "a receiver of abort_answered failed for import process %s", token_for_log(token)
+            )
     return response
 
 
@@ -166,9 +208,7 @@ def method_not_allowed(token: str) -> Response:
     """Any other method on the abort URL: 405 errorModel, or the allowed methods for OPTIONS."""
     if request.method == "OPTIONS":
         return current_app.response_class(status=200, headers={"Allow": ALLOW})
-    return errors.error_response(
-        errors.MethodNotAllowed(more_info=f"Allowed methods: {ALLOW}.", headers=[("Allow", ALLOW)])
-    )
+    return METHOD_NOT_ALLOWED.get_response()
 
 
 # Routing answers an unknown method with a 405 of the host's before any blueprint is known, so

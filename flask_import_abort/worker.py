@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from types import TracebackType
 from typing import TypeVar
 
-from .registry import ImportState, WorkerRegistry
+from .lifecycle import ImportState, WorkerRegistry
 
 log = logging.getLogger("flask_import_abort.worker")
 

@@ -8,8 +8,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_import_abort import AbortOutcome, ImportAbort, ImportState, InMemoryImportRegistry
-from flask_import_abort.registry import WorkerRegistry
+from flask_import_abort import (
+    AbortOutcome,
+    ImportAbort,
+    ImportState,
+    InMemoryImportRegistry,
+    WorkerRegistry,
+)
 from flask_import_abort.schemas import ErrorModel
 
 from .databases import require_postgres, sql_registry

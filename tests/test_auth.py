@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -208,3 +209,82 @@ def test_authorization_runs_before_token_and_body_checks(spy_client: Any, spy: S
 
     assert_error_model(response, 401, "00001000")
     assert spy.calls == []
+
+
+class NotAllowedAnswer:
+    """What an authorizer might return when it meant to raise."""
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [False, None, "no", "", 1, NotAllowedAnswer(), Forbidden(), [True], "True"],
+    ids=repr,
+)
+def test_an_authorizer_lets_a_call_through_only_by_answering_exactly_true(
+    spy: SpyRegistry, answer: object
+) -> None:
+    client = _host(spy, IMPORT_ABORT_AUTHORIZE=lambda request: answer).test_client()
+
+    assert_error_model(client.post(abort_url("t1")), 401, "00001000")
+    assert spy.calls == []
+
+
+def test_an_authorizer_answering_true_lets_the_call_through(spy: SpyRegistry) -> None:
+    client = _host(spy, IMPORT_ABORT_AUTHORIZE=lambda request: True).test_client()
+
+    assert client.post(abort_url("t1")).status_code == 200
+    assert spy.calls == ["t1"]
+
+
+@pytest.mark.parametrize(
+    "raised", [asyncio.CancelledError(), GeneratorExit()], ids=lambda error: type(error).__name__
+)
+def test_an_authorizer_raising_a_library_base_exception_is_a_500_error_model(
+    spy: SpyRegistry, raised: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    def authorize(request: Request) -> bool:
+        raise raised
+
+    client = _host(spy, IMPORT_ABORT_AUTHORIZE=authorize).test_client()
+    with caplog.at_level(logging.ERROR, logger="flask_import_abort"):
+        response = client.post(abort_url("t1"))
+
+    assert_error_model(response, 500, "30010")
+    assert len(caplog.records) == 1
+    assert spy.calls == []
+
+
+def test_anonymous_access_logs_one_warning_at_start_up(
+    spy: SpyRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="flask_import_abort"):
+        _host(spy, IMPORT_ABORT_ALLOW_ANONYMOUS=True)
+
+    assert len(caplog.records) == 1
+    assert "IMPORT_ABORT_ALLOW_ANONYMOUS is on" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("environ", "status"), [("false", 401), ("true", 200)], ids=["false", "true"]
+)
+def test_anonymous_access_from_the_environment_is_what_the_variable_says(
+    spy: SpyRegistry, monkeypatch: pytest.MonkeyPatch, environ: str, status: int
+) -> None:
+    monkeypatch.setenv("FLASK_IMPORT_ABORT_ALLOW_ANONYMOUS", environ)
+    app = Flask("host")
+    app.config.from_prefixed_env()
+    ImportAbort(app, registry=spy)
+
+    assert app.test_client().post(abort_url("t1")).status_code == status
+
+
+@pytest.mark.parametrize("value", ["false", "False", "true", "no", "0", "", 0, 1, None])
+def test_anonymous_access_that_is_not_a_boolean_fails_at_init_app_naming_the_key(
+    spy: SpyRegistry, value: object
+) -> None:
+    app = Flask("host")
+    app.config["IMPORT_ABORT_ALLOW_ANONYMOUS"] = value
+
+    with pytest.raises(TypeError, match="IMPORT_ABORT_ALLOW_ANONYMOUS must be True or False"):
+        ImportAbort(app, registry=spy)
+    assert "import_abort" not in app.extensions

@@ -8,10 +8,16 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_smorest import Api
-from werkzeug.utils import ImportStringError
 
-from flask_import_abort import AbortOutcome, Config, ImportAbort, InMemoryImportRegistry, blp
-from flask_import_abort.extension import DEFAULTS
+from flask_import_abort import (
+    AbortOutcome,
+    Config,
+    ImportAbort,
+    InMemoryImportRegistry,
+    blp,
+    settings_of,
+)
+from flask_import_abort.settings import DEFAULTS
 
 from .conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_answers_every_outcome
 
@@ -118,9 +124,29 @@ def test_registry_without_abort_fails_at_init_app(registry: Any, message: str) -
         ImportAbort(_app(), registry=registry)
 
 
-def test_registry_import_string_that_does_not_import_fails_at_init_app() -> None:
-    with pytest.raises(ImportStringError):
-        ImportAbort(_app(IMPORT_ABORT_REGISTRY="tests.no_such_module:registry"))
+@pytest.mark.parametrize("key", ["IMPORT_ABORT_REGISTRY", "IMPORT_ABORT_AUTHORIZE"])
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("", "is an empty string"),
+        ("   ", "is an empty string"),
+        ("tests.no_such_module:registry", "does not import: ModuleNotFoundError"),
+        ("tests.test_config:no_such_name", "does not import"),
+        ("not a module path", "does not import"),
+    ],
+)
+def test_an_import_string_that_does_not_import_fails_at_init_app_naming_the_key(
+    key: str, value: str, says: str
+) -> None:
+    app = (
+        _app(**{key: value}, IMPORT_ABORT_REGISTRY=SpyRegistry())
+        if key.endswith("AUTHORIZE")
+        else _app(**{key: value})
+    )
+
+    with pytest.raises(ValueError, match=f"{key}.*{says}"):
+        ImportAbort(app)
+    assert "import_abort" not in app.extensions
 
 
 def test_second_init_app_on_the_same_app_is_a_clear_error() -> None:
@@ -219,3 +245,113 @@ def test_anonymous_setting_is_read_once_at_init_app(caplog: pytest.LogCaptureFix
 
     assert app.test_client().post(abort_url("t1")).status_code == 401
     assert spy.calls == []
+
+
+def test_settings_from_the_environment_are_read_through_from_prefixed_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLASK_IMPORT_ABORT_REGISTRY", "tests.test_config:shared_spy")
+    monkeypatch.setenv("FLASK_IMPORT_ABORT_BEARER_TOKENS", '["one", "two"]')
+    monkeypatch.setenv("FLASK_IMPORT_ABORT_URL_PREFIX", "/env/imports")
+    monkeypatch.setenv("FLASK_IMPORT_ABORT_TOKEN_MAX_LENGTH", "8")
+    shared_spy.calls.clear()
+    app = _app()
+    app.config.from_prefixed_env()
+    ImportAbort(app)
+    client = app.test_client()
+
+    assert (
+        client.post("/env/imports/t1/abort", headers={"Authorization": "Bearer two"}).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/env/imports/123456789/abort", headers={"Authorization": "Bearer one"}
+        ).status_code
+        == 400
+    )
+    assert shared_spy.calls == ["t1"]
+
+
+def test_a_number_as_bearer_tokens_from_the_environment_fails_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLASK_IMPORT_ABORT_BEARER_TOKENS", "12345")
+    app = _app()
+    app.config.from_prefixed_env()
+
+    with pytest.raises(TypeError, match="IMPORT_ABORT_BEARER_TOKENS must be a string or a list"):
+        ImportAbort(app, registry=SpyRegistry())
+
+
+@pytest.mark.parametrize("prefix", ["/t/<tenant>", "/t/<int:tenant>/imports"])
+def test_a_url_prefix_with_a_converter_is_refused_at_init_app(prefix: str) -> None:
+    with pytest.raises(ValueError, match=r"IMPORT_ABORT_URL_PREFIX.*converter"):
+        ImportAbort(_app(IMPORT_ABORT_URL_PREFIX=prefix), registry=SpyRegistry())
+
+
+def test_the_blueprint_registered_a_second_time_under_another_name_is_a_clear_error() -> None:
+    app = _app(IMPORT_ABORT_REGISTRY=SpyRegistry())
+    app.register_blueprint(blp)
+
+    with pytest.raises(RuntimeError, match="registered on this app already"):
+        app.register_blueprint(blp, name="import_abort_again")
+    abort_rules = [rule for rule in app.url_map.iter_rules() if rule.rule.endswith("/abort")]
+    assert {rule.endpoint.partition(".")[0] for rule in abort_rules} == {"import_abort"}
+
+
+def test_the_extension_then_the_blueprint_again_is_a_clear_error() -> None:
+    app = _app()
+    ImportAbort(app, registry=SpyRegistry())
+
+    with pytest.raises(RuntimeError, match="registered on this app already"):
+        app.register_blueprint(blp, name="second", url_prefix="/second")
+
+
+def test_a_blueprint_registered_by_hand_mounts_under_the_configured_prefix() -> None:
+    spy = SpyRegistry()
+    app = _app(
+        IMPORT_ABORT_REGISTRY=spy,
+        IMPORT_ABORT_BEARER_TOKENS=[SECRET],
+        IMPORT_ABORT_URL_PREFIX="/configured",
+    )
+    app.register_blueprint(blp)
+    client = app.test_client()
+
+    assert client.post("/configured/t1/abort", headers=AUTH).status_code == 200
+    assert client.post(abort_url("t1"), headers=AUTH).status_code == 404
+    assert spy.calls == ["t1"]
+
+
+def test_a_register_blueprint_prefix_becomes_the_setting_when_none_is_configured() -> None:
+    app = _app(IMPORT_ABORT_REGISTRY=SpyRegistry())
+    app.register_blueprint(blp, url_prefix="/admin/imports/")
+
+    assert app.extensions["import_abort"].url_prefix == "/admin/imports"
+    assert app.config["IMPORT_ABORT_URL_PREFIX"] == "/ccadmin/v1/importProcess"  # the default
+
+
+def test_a_register_blueprint_prefix_that_disagrees_with_the_configured_one_fails() -> None:
+    app = _app(IMPORT_ABORT_REGISTRY=SpyRegistry(), IMPORT_ABORT_URL_PREFIX="/configured")
+
+    with pytest.raises(ValueError, match=r"url_prefix='/other'.*IMPORT_ABORT_URL_PREFIX"):
+        app.register_blueprint(blp, url_prefix="/other")
+    assert not any(rule.rule.endswith("/abort") for rule in app.url_map.iter_rules())
+
+
+def test_a_host_api_that_is_not_initialised_fails_early_and_clearly() -> None:
+    app = _app(API_TITLE="Host", API_VERSION="1", OPENAPI_VERSION="3.0.3")
+    api = Api()
+
+    with pytest.raises(RuntimeError, match=r"not initialised on this app: call Api\(app\)"):
+        ImportAbort(app, registry=SpyRegistry(), api=api)
+    assert "import_abort" not in app.extensions
+
+
+def test_the_settings_of_an_app_hold_its_registry() -> None:
+    spy = SpyRegistry()
+    app = _app(IMPORT_ABORT_ALLOW_ANONYMOUS=True)
+    ImportAbort(app, registry=spy)
+
+    assert settings_of(app).registry is spy
+    assert app.extensions["import_abort"].registry is spy

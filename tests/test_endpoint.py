@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import Any
@@ -463,6 +464,34 @@ def test_bare_http_exception_from_registry_is_500(
     assert_error_model(spy_client.post(abort_url("t1"), headers=AUTH), 500, "30010")
 
 
+@pytest.mark.parametrize(
+    "raised", [asyncio.CancelledError(), GeneratorExit()], ids=lambda error: type(error).__name__
+)
+def test_a_library_base_exception_from_the_registry_is_a_500_error_model_logged_once(
+    spy_client: FlaskClient, spy: SpyRegistry, caplog: pytest.LogCaptureFixture, raised: Any
+) -> None:
+    spy.outcome = raised
+
+    with caplog.at_level(logging.ERROR, logger="flask_import_abort"):
+        response = spy_client.post(abort_url("t1"), headers=AUTH)
+
+    assert_error_model(response, 500, "30010")
+    assert [record.exc_info[1] for record in caplog.records if record.exc_info] == [raised]
+
+
+@pytest.mark.parametrize(
+    "raised", [KeyboardInterrupt(), SystemExit(3)], ids=lambda error: type(error).__name__
+)
+def test_a_servers_own_stop_from_the_registry_goes_on_unanswered(
+    spy_client: FlaskClient, spy: SpyRegistry, raised: BaseException
+) -> None:
+    spy.outcome = raised
+
+    with pytest.raises(type(raised)) as stopped:
+        spy_client.post(abort_url("t1"), headers=AUTH)
+    assert stopped.value is raised
+
+
 def test_next_request_after_a_registry_fault_succeeds(
     spy_client: FlaskClient, spy: SpyRegistry
 ) -> None:
@@ -503,6 +532,31 @@ def test_abort_answered_signal_carries_app_token_and_outcome(app: Any, client: F
         (app, RUNNING, AbortOutcome.REQUESTED),
         (app, "succeeded_1", AbortOutcome.FINISHED),
     ]
+
+
+@pytest.mark.parametrize(
+    "raised", [RuntimeError("receiver bug"), asyncio.CancelledError()], ids=repr
+)
+def test_a_signal_receiver_that_raises_is_logged_and_the_answer_stays_the_registrys(
+    app: Any, client: FlaskClient, caplog: pytest.LogCaptureFixture, raised: BaseException
+) -> None:
+    from flask_import_abort import abort_answered
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        raise raised
+
+    with (
+        abort_answered.connected_to(receiver, app),
+        caplog.at_level(logging.ERROR, logger="flask_import_abort"),
+    ):
+        made = client.post(abort_url(RUNNING), headers=AUTH)
+        finished = client.post(abort_url("succeeded_1"), headers=AUTH)
+
+    assert made.status_code == 200
+    assert made.get_json() == {"success": True}
+    assert_error_model(finished, 409, "30008")
+    assert [record.exc_info[1] for record in caplog.records if record.exc_info] == [raised] * 2
+    assert all("abort_answered" in record.getMessage() for record in caplog.records)
 
 
 # URL

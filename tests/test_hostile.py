@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_import_abort import AbortOutcome
+from flask_import_abort import AbortOutcome, ImportAbort
 
 from .conftest import AUTH, PREFIX, SECRET, SpyRegistry, assert_error_model, host
 
@@ -208,3 +209,48 @@ def test_hostile_request_gets_its_answer_and_reaches_the_registry_only_when_it_m
         assert "\n" not in message
         assert "\r" not in message
         assert len(message) < 400
+
+
+@dataclass(frozen=True)
+class HostileSetting:
+    """A setting as an environment, a secrets file or a typo gives it: refused at init_app."""
+
+    name: str
+    key: str
+    value: Any
+    error: type[Exception]
+
+
+SETTINGS_CORPUS = [
+    HostileSetting("anonymous as the string false", "ALLOW_ANONYMOUS", "false", TypeError),
+    HostileSetting("anonymous as the string False", "ALLOW_ANONYMOUS", "False", TypeError),
+    HostileSetting("anonymous as the string 0", "ALLOW_ANONYMOUS", "0", TypeError),
+    HostileSetting("anonymous as the number 1", "ALLOW_ANONYMOUS", 1, TypeError),
+    HostileSetting("token with a trailing newline", "BEARER_TOKENS", [f"{SECRET}\n"], ValueError),
+    HostileSetting("token with a leading space", "BEARER_TOKENS", [f" {SECRET}"], ValueError),
+    HostileSetting("one token string with a newline", "BEARER_TOKENS", f"{SECRET}\n", ValueError),
+    HostileSetting("token with a space inside", "BEARER_TOKENS", ["two words"], ValueError),
+    HostileSetting("token as a number", "BEARER_TOKENS", 12345, TypeError),
+    HostileSetting("tokens as a number in a list", "BEARER_TOKENS", [12345], ValueError),
+    HostileSetting("an empty registry string", "REGISTRY", "", ValueError),
+    HostileSetting("a registry that does not import", "REGISTRY", "no.such:thing", ValueError),
+    HostileSetting("a prefix with a converter", "URL_PREFIX", "/t/<tenant>", ValueError),
+    HostileSetting("a prefix with a typed converter", "URL_PREFIX", "/t/<int:id>", ValueError),
+    HostileSetting("a relative prefix", "URL_PREFIX", "ccadmin", ValueError),
+    HostileSetting("a zero token length", "TOKEN_MAX_LENGTH", 0, ValueError),
+    HostileSetting("a token length as a string", "TOKEN_MAX_LENGTH", "256", ValueError),
+]
+
+
+@pytest.mark.parametrize("case", SETTINGS_CORPUS, ids=[case.name for case in SETTINGS_CORPUS])
+def test_hostile_setting_fails_at_init_app_naming_its_key_and_mounts_nothing(
+    case: HostileSetting,
+) -> None:
+    app = Flask("host")
+    app.config[f"IMPORT_ABORT_{case.key}"] = case.value
+    registry = None if case.key == "REGISTRY" else SpyRegistry()
+
+    with pytest.raises(case.error, match=f"IMPORT_ABORT_{case.key}"):
+        ImportAbort(app, registry=registry)
+    assert "import_abort" not in app.extensions
+    assert not any(rule.rule.endswith("/abort") for rule in app.url_map.iter_rules())

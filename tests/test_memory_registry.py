@@ -37,3 +37,10 @@ def test_tokens_lists_processes_oldest_first(registry: InMemoryImportRegistry) -
     tokens = [registry.add() for _ in range(3)] + [registry.register() for _ in range(2)]
 
     assert registry.tokens() == tokens
+
+
+def test_add_refuses_a_token_the_endpoint_could_never_abort(
+    registry: InMemoryImportRegistry,
+) -> None:
+    with pytest.raises(ValueError, match="'/'"):
+        registry.add(ImportState.PROCESSING, token="2026/11/import-7")

@@ -13,8 +13,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from flask_import_abort import ImportState, InMemoryImportRegistry
-from flask_import_abort.registry import InvalidTransition
+from flask_import_abort import ImportState, InMemoryImportRegistry, InvalidTransition
 
 from .conftest import AUTH, abort_url, host
 

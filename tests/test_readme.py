@@ -9,7 +9,7 @@ import pytest
 
 from bench.__main__ import TARGETS
 from flask_import_abort import Config, errors
-from flask_import_abort.extension import DEFAULTS
+from flask_import_abort.settings import DEFAULTS
 
 from . import test_fuzz, test_hostile, test_load
 
@@ -17,7 +17,9 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 CATALOG = [
     cls
     for cls in vars(errors).values()
-    if isinstance(cls, type) and issubclass(cls, errors.ImportAbortError)
+    if isinstance(cls, type)
+    and issubclass(cls, errors.ImportAbortError)
+    and not cls.__name__.startswith("_")
 ]
 
 

@@ -8,13 +8,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from flask_import_abort import AbortOutcome, ImportRegistry, ImportState
-from flask_import_abort.registry import (
+from flask_import_abort import (
+    AbortOutcome,
+    ImportRegistry,
+    ImportRun,
+    ImportState,
     InvalidTransition,
     UnknownImport,
     WorkerRegistry,
+    run_import,
 )
-from flask_import_abort.worker import ImportRun, run_import
 
 
 def _running(registry: WorkerRegistry, total: int | None = None) -> str:
@@ -58,6 +61,27 @@ def test_a_token_is_registered_once(worker_registry: WorkerRegistry) -> None:
 
     with pytest.raises(ValueError, match="exists already"):
         worker_registry.register(token="demo_1")
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["2026/11/import-7", "nightly import", "", "tab\there", "line\nfeed", ".", "..", "a" * 257],
+    ids=repr,
+)
+def test_a_token_the_endpoint_could_never_abort_is_refused_at_register(
+    worker_registry: WorkerRegistry, token: str
+) -> None:
+    with pytest.raises(ValueError, match="The endpoint could never abort"):
+        worker_registry.register(token=token)
+    assert worker_registry.recent() == []
+
+
+def test_a_token_the_endpoint_can_abort_is_registered_as_given(
+    worker_registry: WorkerRegistry,
+) -> None:
+    for token in ("ezzPxcPRmJIlXYCyOTQNT9HMacA_10000", "2026-11.import:7", "a" * 256):
+        assert worker_registry.register(token=token) == token
+        assert worker_registry.abort(token) is AbortOutcome.REQUESTED
 
 
 def test_unknown_token_is_not_found_and_unknown_to_the_worker_api(

@@ -1,10 +1,5 @@
 """Registries the package ships, for hosts that keep no import state of their own.
 
-``InMemoryImportRegistry`` is here; ``SQLImportRegistry`` is in
-``flask_import_abort.registries.sql`` (extra ``[sql]``).
+``InMemoryImportRegistry`` (``flask_import_abort.registries.memory``, also at the package root)
+and ``SQLImportRegistry`` (``flask_import_abort.registries.sql``, extra ``[sql]``).
 """
-
-from ..registry import InvalidTransition, ProcessSnapshot, UnknownImport
-from .memory import InMemoryImportRegistry
-
-__all__ = ["InMemoryImportRegistry", "InvalidTransition", "ProcessSnapshot", "UnknownImport"]

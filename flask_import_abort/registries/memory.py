@@ -7,17 +7,17 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..registry import (
+from ..contract import AbortOutcome
+from ..lifecycle import (
     ABORTABLE_STATES,
     MOVES,
     RUNNING_STATES,
-    AbortOutcome,
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
     UnknownImport,
-    new_token,
 )
+from ..tokens import new_token, registrable_token
 
 
 def _now() -> datetime:
@@ -63,7 +63,7 @@ class InMemoryImportRegistry:
         return self._insert(token, _Process(ImportState.PENDING, created_at=_now(), total=total))
 
     def _insert(self, token: str | None, process: _Process) -> str:
-        token = new_token() if token is None else token
+        token = new_token() if token is None else registrable_token(token)
         with self._lock:
             if token in self._processes:
                 raise ValueError(f"an import process with token {token!r} exists already")

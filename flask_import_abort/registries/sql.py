@@ -13,6 +13,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+try:
+    import sqlalchemy  # noqa: F401
+except ImportError as missing:
+    raise ImportError(
+        "flask_import_abort.registries.sql needs SQLAlchemy 2: "
+        "pip install 'flask-import-abort[sql]'"
+    ) from missing
+
 from sqlalchemy import (
     Column,
     DateTime,
@@ -30,31 +38,31 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..errors import RegistryUnavailable
-from ..registry import (
+from ..contract import AbortOutcome
+from ..errors import InternalError, RegistryUnavailable
+from ..lifecycle import (
     ABORTABLE_STATES,
     RUNNING_STATES,
     SOURCES,
-    AbortOutcome,
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
     UnknownImport,
-    new_token,
-    token_for_log,
 )
+from ..tokens import DEFAULT_MAX_LENGTH, new_token, registrable_token, token_for_log
 
 log = logging.getLogger("flask_import_abort")
 
 DEFAULT_TABLE_NAME = "import_processes"
 #: The longest token the table holds; as long as the endpoint's default limit.
-TOKEN_LENGTH = 256
+TOKEN_LENGTH = DEFAULT_MAX_LENGTH
 
 
 class FlaskSQLAlchemyLike(Protocol):
@@ -130,10 +138,13 @@ class SQLImportRegistry:
         retry_after: int = 5,
     ) -> None:
         self._engine: Callable[[], Engine]
+        #: The engine made from a URL, which :meth:`close` disposes of; None for the host's.
+        self._own_engine: Engine | None = None
         if isinstance(bind, Engine):
             self._engine = _constant(bind)
         elif isinstance(bind, str | URL):
-            self._engine = _constant(_create_engine(make_url(bind), lock_timeout))
+            self._own_engine = _create_engine(make_url(bind), lock_timeout)
+            self._engine = _constant(self._own_engine)
         else:
             db = bind
             self._engine = lambda: db.engine
@@ -149,18 +160,25 @@ class SQLImportRegistry:
         """The engine the registry runs its statements on."""
         return self._engine()
 
+    def close(self) -> None:
+        """Close the connections of the engine the registry made from a URL.
+
+        A registry on the host's engine or ``db`` leaves them to the host. The registry may be
+        used again afterwards: the engine opens new connections when asked.
+        """
+        if self._own_engine is not None:
+            self._own_engine.dispose()
+
+    def __enter__(self) -> SQLImportRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def create_table(self) -> None:
-        """Create the table if it is missing; safe when several processes do it at once."""
-        engine = self.engine
-        if engine.dialect.name == "sqlite" and _is_file(engine.url):
-            with engine.connect() as connection:
-                _use_wal(connection.connection.dbapi_connection)
-        try:
-            self.table.create(engine, checkfirst=True)
-        except DBAPIError:
-            # Another process created it between the check and the CREATE.
-            if not inspect(engine).has_table(self.table.name):
-                raise
+        """Create the table if it is missing; safe when any number of processes, on any number
+        of machines, do it at once (see :func:`create_tables`)."""
+        create_tables(self.engine, self.table)
 
     def _prepare_statements(self) -> None:
         table = self.table
@@ -214,7 +232,16 @@ class SQLImportRegistry:
                 # The database dropped a pooled connection (say it restarted): the pool has
                 # started over, and asking again is harmless, as a repeated abort is.
                 return self._abort_once(token)
-        except _UNAVAILABLE as error:
+        except (DBAPIError, PoolTimeout) as error:
+            if isinstance(error, DBAPIError) and _is_missing_table(error):
+                log.error(
+                    "import registry: the table %r does not exist; call the registry's "
+                    "create_table() once at set-up, or create it with your migrations",
+                    self.table.name,
+                )
+                raise InternalError() from error
+            if not isinstance(error, _UNAVAILABLE):
+                raise
             log.warning(
                 "import registry unavailable for abort of import process %s: %s",
                 token_for_log(token),
@@ -245,7 +272,7 @@ class SQLImportRegistry:
 
     def register(self, *, total: int | None = None, token: str | None = None) -> str:
         """Record a new ``pending`` process and return its token (a random one by default)."""
-        token = new_token() if token is None else token
+        token = new_token() if token is None else registrable_token(token)
         values = {
             "token": token,
             "state": ImportState.PENDING.value,
@@ -316,6 +343,40 @@ class SQLImportRegistry:
         if not changed:
             state = self.snapshot(token).state  # UnknownImport when there is no such process
             raise InvalidTransition(f"import process {token!r} is {state.value}: cannot {move}")
+
+
+def create_tables(engine: Engine, *tables: Table) -> None:
+    """Create the ``tables`` that are missing, safely from any number of processes at once.
+
+    On PostgreSQL the creations wait for each other on a transaction-level advisory lock, so
+    workers booting together on a fresh database never collide on the catalog. On SQLite a
+    file is put in WAL mode first; a ``CREATE`` that loses a race to another process finds the
+    table there.
+    """
+    if engine.dialect.name == "sqlite" and _is_file(engine.url):
+        with engine.connect() as connection:
+            _use_wal(connection.connection.dbapi_connection)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(_SCHEMA_LOCK)
+            for table in tables:
+                table.create(connection, checkfirst=True)
+    except DBAPIError:
+        # Another process created one between the check and the CREATE.
+        existing = inspect(engine)
+        if not all(existing.has_table(table.name, schema=table.schema) for table in tables):
+            raise
+
+
+#: Held by a PostgreSQL transaction that creates the tables, until it ends.
+_SCHEMA_LOCK = text("SELECT pg_advisory_xact_lock(7306245671403851293)")
+
+
+def _is_missing_table(error: DBAPIError) -> bool:
+    """Whether the database said that the registry's table does not exist."""
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return sqlstate == "42P01" or str(error.orig).startswith("no such table")
 
 
 def _snapshot(row: Row[Any]) -> ProcessSnapshot:

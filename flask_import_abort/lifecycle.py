@@ -1,25 +1,23 @@
-"""The contract between the endpoint and the host's import processes."""
+"""The life cycle of an import process, as every registry the package ships keeps it."""
 
 from __future__ import annotations
 
 import enum
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from .contract import ImportRegistry
 
-class AbortOutcome(enum.Enum):
-    """What a registry did when asked to abort an import process."""
-
-    #: The abort command was passed to the process now.
-    REQUESTED = "requested"
-    #: An abort was passed before, or the process already ended aborted.
-    ALREADY_REQUESTED = "already_requested"
-    #: The process already succeeded or failed; its state was left untouched.
-    FINISHED = "finished"
-    #: No process has that token.
-    NOT_FOUND = "not_found"
+__all__ = [
+    "ABORTABLE_STATES",
+    "RUNNING_STATES",
+    "ImportState",
+    "InvalidTransition",
+    "ProcessSnapshot",
+    "UnknownImport",
+    "WorkerRegistry",
+]
 
 
 class ImportState(str, enum.Enum):
@@ -57,16 +55,6 @@ SOURCES = {
 }
 
 
-def new_token() -> str:
-    """A token for a new import process: 256 random bits, URL-safe (43 characters)."""
-    return secrets.token_urlsafe(32)
-
-
-def token_for_log(token: str) -> str:
-    """The token as a log line may carry it: quoted, non-printables escaped, at most 100 long."""
-    return repr(token[:100]) + ("..." if len(token) > 100 else "")
-
-
 class UnknownImport(KeyError):
     """No import process has that token."""
 
@@ -98,19 +86,6 @@ class ProcessSnapshot:
         if not self.total:
             return 0
         return min(100, 100 * self.processed // self.total)
-
-
-@runtime_checkable
-class ImportRegistry(Protocol):
-    """What the host implements so the endpoint can reach its import processes.
-
-    ``abort`` is called once per authorized, valid request, from the request's thread. It
-    passes the abort command to the process and says what it did; it does not wait for the
-    import to stop. Raise a werkzeug ``HTTPException`` (say ``ServiceUnavailable`` with
-    ``retry_after``) to answer with that status; any other exception answers 500.
-    """
-
-    def abort(self, token: str) -> AbortOutcome: ...
 
 
 @runtime_checkable

@@ -1,0 +1,34 @@
+"""What a host implements so the endpoint can reach its import processes."""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol, runtime_checkable
+
+__all__ = ["AbortOutcome", "ImportRegistry"]
+
+
+class AbortOutcome(enum.Enum):
+    """What a registry did when asked to abort an import process."""
+
+    #: The abort command was passed to the process now.
+    REQUESTED = "requested"
+    #: An abort was passed before, or the process already ended aborted.
+    ALREADY_REQUESTED = "already_requested"
+    #: The process already succeeded or failed; its state was left untouched.
+    FINISHED = "finished"
+    #: No process has that token.
+    NOT_FOUND = "not_found"
+
+
+@runtime_checkable
+class ImportRegistry(Protocol):
+    """What the host implements so the endpoint can reach its import processes.
+
+    ``abort`` is called once per authorized, valid request, from the request's thread. It
+    passes the abort command to the process and says what it did; it does not wait for the
+    import to stop. Raise a werkzeug ``HTTPException`` (say ``ServiceUnavailable`` with
+    ``retry_after``) to answer with that status; any other exception answers 500.
+    """
+
+    def abort(self, token: str) -> AbortOutcome: ...

@@ -1,0 +1,234 @@
+"""The configuration: its keys and defaults, their validation, and the settings of each app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask.sansio.app import App
+from werkzeug.utils import import_string
+
+from .auth import Authorizer, Check, build_check
+from .contract import ImportRegistry
+
+__all__ = ["DEFAULTS", "EXTENSION_KEY", "Config", "Settings", "settings_of"]
+
+log = logging.getLogger("flask_import_abort")
+
+#: Where an app's settings live: ``app.extensions[EXTENSION_KEY]``.
+EXTENSION_KEY = "import_abort"
+DEFAULT_URL_PREFIX = "/ccadmin/v1/importProcess"
+
+
+class Config:
+    """The configuration keys, each with its default in :data:`DEFAULTS`."""
+
+    REGISTRY = "IMPORT_ABORT_REGISTRY"
+    URL_PREFIX = "IMPORT_ABORT_URL_PREFIX"
+    AUTHORIZE = "IMPORT_ABORT_AUTHORIZE"
+    BEARER_TOKENS = "IMPORT_ABORT_BEARER_TOKENS"
+    ALLOW_ANONYMOUS = "IMPORT_ABORT_ALLOW_ANONYMOUS"
+    TOKEN_MAX_LENGTH = "IMPORT_ABORT_TOKEN_MAX_LENGTH"  # noqa: S105 (a key, not a secret)
+    MAX_BODY_BYTES = "IMPORT_ABORT_MAX_BODY_BYTES"
+    OPENAPI_URL = "IMPORT_ABORT_OPENAPI_URL"
+
+
+DEFAULTS: Mapping[str, Any] = {
+    Config.REGISTRY: None,
+    Config.URL_PREFIX: DEFAULT_URL_PREFIX,
+    Config.AUTHORIZE: None,
+    Config.BEARER_TOKENS: (),
+    Config.ALLOW_ANONYMOUS: False,
+    Config.TOKEN_MAX_LENGTH: 256,
+    Config.MAX_BODY_BYTES: 64 * 1024,
+    Config.OPENAPI_URL: "/import-abort/openapi.json",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the endpoint needs on each request, resolved once per app: its
+    ``app.extensions["import_abort"]``."""
+
+    registry: ImportRegistry
+    #: None when anonymous access is allowed.
+    check: Check | None
+    token_max_length: int
+    max_body_bytes: int
+    #: Where the route is mounted; "" for the root.
+    url_prefix: str
+    #: None when the plugin serves no OpenAPI document of its own.
+    openapi_url: str | None
+    #: The plugin's own OpenAPI document, rendered on first request.
+    openapi_cache: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+
+
+def settings_of(app: App) -> Settings:
+    """The settings of an app the plugin is set up on."""
+    settings: Settings = app.extensions[EXTENSION_KEY]
+    return settings
+
+
+def install(
+    app: App,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    registry: ImportRegistry | str | None = None,
+    url_prefix: str | None = None,
+) -> Settings:
+    """Read and check the settings of ``app`` once, and keep them on it.
+
+    ``overrides`` win over ``app.config``; ``registry`` wins over both. ``url_prefix`` is the
+    one a blueprint is being registered with, which must agree with a configured prefix.
+    Raises ``RuntimeError`` when the app is set up already or has no registry, and
+    ``TypeError`` or ``ValueError`` naming the key of a setting that is wrong.
+    """
+    if EXTENSION_KEY in app.extensions:
+        raise RuntimeError(
+            "flask-import-abort is already set up on this app: call ImportAbort.init_app, "
+            "or register its blueprint, once per app."
+        )
+    overrides = overrides or {}
+    prefix_configured = Config.URL_PREFIX in overrides or Config.URL_PREFIX in app.config
+    for key, default in DEFAULTS.items():
+        app.config.setdefault(key, default)
+    setting = {key: overrides.get(key, app.config[key]) for key in DEFAULTS}
+
+    authorize = _authorizer(setting[Config.AUTHORIZE])
+    bearer_tokens = _bearer_tokens(setting[Config.BEARER_TOKENS])
+    allow_anonymous = _boolean(setting, Config.ALLOW_ANONYMOUS)
+    prefix = _path(setting[Config.URL_PREFIX], Config.URL_PREFIX).rstrip("/")
+    if url_prefix is not None:
+        registered = _path(url_prefix, "register_blueprint(url_prefix=...)").rstrip("/")
+        if prefix_configured and registered != prefix:
+            raise ValueError(
+                f"register_blueprint(url_prefix={url_prefix!r}) disagrees with "
+                f"{Config.URL_PREFIX} = {setting[Config.URL_PREFIX]!r}: set one of them."
+            )
+        prefix = registered
+    settings = Settings(
+        registry=_registry(registry if registry is not None else setting[Config.REGISTRY]),
+        check=build_check(authorize, bearer_tokens, allow_anonymous),
+        token_max_length=_whole_number(setting, Config.TOKEN_MAX_LENGTH, minimum=1),
+        max_body_bytes=_whole_number(setting, Config.MAX_BODY_BYTES, minimum=0),
+        url_prefix=prefix,
+        openapi_url=_path(setting[Config.OPENAPI_URL], Config.OPENAPI_URL) or None,
+    )
+    if allow_anonymous:
+        log.warning(
+            "flask-import-abort: %s is on, so anyone who reaches %s/<token>/abort may abort "
+            "any import.",
+            Config.ALLOW_ANONYMOUS,
+            prefix,
+        )
+    elif not (authorize or bearer_tokens):
+        log.warning(
+            "flask-import-abort: no access is configured, so every abort request is refused "
+            "with 401. Set %s, %s, or %s = True.",
+            Config.BEARER_TOKENS,
+            Config.AUTHORIZE,
+            Config.ALLOW_ANONYMOUS,
+        )
+    app.extensions[EXTENSION_KEY] = settings
+    return settings
+
+
+def _imported(value: str, key: str) -> Any:
+    """The object a ``"module:attribute"`` string names; a failure names the key."""
+    if not value.strip():
+        raise ValueError(f"{key} is an empty string; give the object or its 'module:attribute'.")
+    try:
+        return import_string(value)
+    except ImportError as error:  # werkzeug's ImportStringError is one
+        cause = getattr(error, "exception", error)
+        raise ValueError(
+            f"{key} = {value!r} does not import: {type(cause).__name__}: {cause}"
+        ) from error
+
+
+def _registry(value: object) -> ImportRegistry:
+    if value is None:
+        raise RuntimeError(
+            "flask-import-abort needs an import registry: pass ImportAbort(app, registry=...) "
+            f"or set {Config.REGISTRY} to a registry or its 'module:attribute' import string."
+        )
+    registry = _imported(value, Config.REGISTRY) if isinstance(value, str) else value
+    if isinstance(registry, type):
+        raise TypeError(
+            f"{Config.REGISTRY} is the class {registry.__name__}; give an instance of it."
+        )
+    if not isinstance(registry, ImportRegistry) or not callable(registry.abort):
+        raise TypeError(
+            f"{Config.REGISTRY} must have an abort(token) method; "
+            f"{type(registry).__name__} has none."
+        )
+    return registry
+
+
+def _authorizer(value: object) -> Authorizer | None:
+    authorizer = _imported(value, Config.AUTHORIZE) if isinstance(value, str) else value
+    if authorizer is not None and not callable(authorizer):
+        raise TypeError(f"{Config.AUTHORIZE} must be a callable taking the request.")
+    return authorizer
+
+
+def _bearer_tokens(value: object) -> tuple[str, ...]:
+    key = Config.BEARER_TOKENS
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        tokens: tuple[object, ...] = (value,)
+    elif isinstance(value, list | tuple | set | frozenset):
+        tokens = tuple(value)
+    else:
+        raise TypeError(
+            f"{key} must be a string or a list of strings; got {type(value).__name__}. "
+            f"From the environment, quote a number: FLASK_{key}='\"12345\"'."
+        )
+    for token in tokens:
+        if not isinstance(token, str) or not token:
+            raise ValueError(f"{key} must hold non-empty strings; got {token!r}.")
+        if token != token.strip():
+            raise ValueError(
+                f"{key} holds a token with whitespace around it (a secrets file's trailing "
+                "newline?): it could never match. Strip it."
+            )
+        if not (token.isascii() and token.isprintable()) or " " in token:
+            raise ValueError(
+                f"{key} holds a token with spaces, control or non-ASCII characters: an "
+                "Authorization header could never carry it."
+            )
+    return tokens  # type: ignore[return-value]
+
+
+def _boolean(setting: Mapping[str, Any], key: str) -> bool:
+    value = setting[key]
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"{key} must be True or False; got {value!r} ({type(value).__name__}). From the "
+            f"environment, FLASK_{key}=true or false gives a boolean through "
+            "app.config.from_prefixed_env()."
+        )
+    return value
+
+
+def _whole_number(setting: Mapping[str, Any], key: str, *, minimum: int) -> int:
+    value = setting[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{key} must be a whole number of at least {minimum}; got {value!r}.")
+    return value
+
+
+def _path(value: object, key: str) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValueError(f"{key} must be a path that starts with '/'; got {value!r}.")
+    if "<" in value or ">" in value:
+        raise ValueError(
+            f"{key} = {value!r} holds a URL converter (<...>); the plugin's routes take a "
+            "fixed path."
+        )
+    return value
