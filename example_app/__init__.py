@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import MetaData
 
-from flask_import_abort import ImportAbort
+from flask_import_abort import BearerTokens, ImportAbort
 from flask_import_abort.registries.sql import SQLImportRegistry
 
 from .importer import Importer
@@ -53,6 +53,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     importer.create_tables()
     app.extensions["demo_importer"] = importer
+    app.extensions["demo_admins"] = BearerTokens(app.config["IMPORT_ABORT_BEARER_TOKENS"])
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Close the connections of the app's registry, once the app serves no more."""
+    app.extensions["demo_importer"].registry.close()

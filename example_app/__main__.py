@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from . import create_app
+from . import close_app, create_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         f"The abort operation's OpenAPI document: {site}{app.config['IMPORT_ABORT_OPENAPI_URL']}\n",
         flush=True,
     )
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    try:
+        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    finally:
+        close_app(app)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select
-from sqlalchemy.schema import CreateTable
 
-from flask_import_abort import ImportState, run_import
-from flask_import_abort.registries.sql import SQLImportRegistry
-from flask_import_abort.registry import ABORTABLE_STATES
+from flask_import_abort import ABORTABLE_STATES, ImportState, run_import
+from flask_import_abort.registries.sql import SQLImportRegistry, create_tables
 
 from .products import read_products
 
@@ -43,9 +41,8 @@ class Importer:
     pause: float
 
     def create_tables(self) -> None:
-        self.registry.create_table()
-        with self.registry.engine.begin() as connection:
-            connection.execute(CreateTable(self.products, if_not_exists=True))
+        """The registry's table and the products', safely from every booting worker at once."""
+        create_tables(self.registry.engine, self.registry.table, self.products)
 
     def start(self, path: Path) -> str:
         """Register an import of the file at ``path``, start it, and return its process id."""

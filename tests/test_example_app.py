@@ -6,7 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from example_app import create_app
+from example_app import close_app, create_app
 from example_app.importer import Importer
 from example_app.make_products import main as make_products
 from example_app.products import COUNT, PRODUCTS_FILE, product, read_products
@@ -31,17 +31,23 @@ PROCESSES = "/ccadmin/v1/importProcess"
 
 
 @pytest.fixture
-def make_demo(tmp_path: Path) -> Callable[..., Flask]:
+def make_demo(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    made: list[Flask] = []
+
     def make(**config: Any) -> Flask:
-        return create_app(
+        app = create_app(
             {
                 "DEMO_BEARER_TOKEN": TOKEN,
                 "DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
                 **config,
             }
         )
+        made.append(app)
+        return app
 
-    return make
+    yield make
+    for app in made:
+        close_app(app)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from example_app import create_app
+from example_app import close_app, create_app
 from flask_import_abort import InMemoryImportRegistry
 
 from .conftest import SECRET, host
@@ -67,9 +68,11 @@ def fuzz(
 
 
 @pytest.fixture
-def example_app(tmp_path: Path) -> Flask:
+def example_app(tmp_path: Path) -> Iterator[Flask]:
     database = f"sqlite:///{tmp_path / 'imports.db'}"
-    return create_app({"DEMO_BEARER_TOKEN": SECRET, "DEMO_DATABASE_URL": database})
+    app = create_app({"DEMO_BEARER_TOKEN": SECRET, "DEMO_DATABASE_URL": database})
+    yield app
+    close_app(app)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,7 +97,7 @@ def test_create_table_puts_a_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
     finally:
         engine.dispose()
 
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -127,6 +127,58 @@ def test_create_table_is_harmless_when_several_processes_do_it_at_once(database_
         registries[0].table.drop(registries[0].engine)
         for registry in registries:
             registry.engine.dispose()
+
+
+@contextmanager
+def _fresh_database(kind: str, tmp_path: Path, name: str) -> Iterator[str]:
+    """A database with nothing in it: a new SQLite file, or a new PostgreSQL database."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / f'{name}.db'}"
+        return
+    server = make_url(require_postgres())
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    database = f"boot_{name}_{unique_table_name()[-8:]}"
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
+        try:
+            yield server.set(database=database).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE "{database}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_many_workers_booting_at_once_on_a_fresh_database_all_boot(
+    kind: str, tmp_path: Path
+) -> None:
+    workers, rounds = 8, 2
+    for round_ in range(rounds):
+        with _fresh_database(kind, tmp_path, f"round{round_}") as url:
+            start_at = time.time() + 4.0  # every process has imported by then
+            booting = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "tests.boot_app", url, str(start_at)],
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(workers)
+            ]
+            results = [process.communicate(timeout=60) for process in booting]
+
+            failures = [err for (out, err) in results if out.strip() != "booted"]
+            assert failures == [], failures[0][-2000:]
+            engine = create_engine(url)
+            try:
+                assert {"import_processes", "demo_products"} <= set(
+                    inspect(engine).get_table_names()
+                )
+            finally:
+                engine.dispose()
 
 
 # Wiring: an engine, a URL, or Flask-SQLAlchemy's db.
@@ -182,6 +234,67 @@ def test_a_registry_on_flask_sqlalchemy_joins_its_metadata_and_uses_its_engine(
     with app.app_context():
         assert registry.should_stop(token)
         db.engine.dispose()
+
+
+def test_a_registry_whose_table_was_never_created_is_a_500_and_one_error_naming_create_table(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with SQLImportRegistry(database_url, table_name=unique_table_name()) as registry:
+        client = host(registry=registry).test_client()
+
+        with caplog.at_level(logging.WARNING, logger="flask_import_abort"):
+            answers = [client.post(abort_url("t1"), headers=AUTH) for _ in range(2)]
+
+    for response in answers:
+        assert_error_model(response, 500, "30010")
+        assert "Retry-After" not in response.headers
+    assert [record.levelname for record in caplog.records] == ["ERROR", "ERROR"]
+    assert all("create_table()" in record.getMessage() for record in caplog.records)
+
+
+def test_a_registry_made_from_a_url_closes_its_engine_and_opens_it_again_when_asked(
+    tmp_path: Path,
+) -> None:
+    registry = SQLImportRegistry(f"sqlite:///{tmp_path / 'imports.db'}")
+    registry.create_table()
+    token = _running(registry)
+    pool = registry.engine.pool
+    assert pool.checkedin() == 1
+
+    registry.close()
+
+    assert registry.engine.pool is not pool
+    assert registry.engine.pool.checkedin() == 0
+    assert registry.should_stop(token) is False  # usable again
+    registry.close()
+
+
+def test_a_registry_on_the_hosts_engine_leaves_its_connections_to_the_host(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'host.db'}")
+    with SQLImportRegistry(engine) as registry:
+        registry.create_table()
+        _running(registry)
+    try:
+        assert engine.pool.checkedin() == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_sql_module_without_its_extra_says_which_extra_to_install() -> None:
+    code = (
+        "import sys; sys.modules['sqlalchemy'] = None\n"
+        "try:\n"
+        "    import flask_import_abort.registries.sql\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+
+    assert "pip install 'flask-import-abort[sql]'" in run.stdout
 
 
 # Faults of the database: 503 with Retry-After, nothing written, and back without a restart.
