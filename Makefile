@@ -1,12 +1,23 @@
-# The project's verbs. Each sets up .venv on first use (and again when setup.cfg changes).
+# The project's verbs. Each sets up what it needs on first use (and again when setup.cfg changes):
+# `make run` a .venv with what the example app needs, `make test` a venv of the test toolchain for
+# each Python the package claims.
 PYTHON ?= python3
 VENV ?= .venv
-BIN := $(VENV)/bin
-READY := $(VENV)/.ready
 HOST ?= 127.0.0.1
 PORT ?= 5000
 # The demo's bearer token; the example app makes a random one when this is empty.
 DEMO_BEARER_TOKEN ?= demo-admin-token
+
+# The oldest and the newest Python the package claims (setup.cfg's classifiers): make test runs
+# the whole suite on each, lint and the package build on the newest. They are looked up in
+# pyenv's versions, then on PATH.
+TEST_PYTHONS ?= 3.10 3.13
+NEWEST := $(lastword $(TEST_PYTHONS))
+PYENV_ROOT ?= $(HOME)/.pyenv
+python_for = $(or $(firstword $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python$(1))),$(shell command -v python$(1)),$(error no Python $(1): install it with pyenv, or set TEST_PYTHONS))
+test_venv = .venv-test-$(1)
+TEST_READY := $(foreach version,$(TEST_PYTHONS),$(call test_venv,$(version))/.ready)
+TOOLS := $(call test_venv,$(NEWEST))/bin
 
 # Debian's packages: the browser the dashboard's test drives (Playwright never downloads one),
 # and the benchmarks' load generator and instruction counter.
@@ -15,39 +26,54 @@ WRK := /usr/bin/wrk
 VALGRIND := /usr/bin/valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint format clean
+.PHONY: run test package bench lint format clean
 
-$(READY): setup.cfg pyproject.toml
+$(VENV)/.ready: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,sql]'
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[sql]' gunicorn
 	touch $@
 
-run: $(READY)
-	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) $(BIN)/python -m example_app --host $(HOST) --port $(PORT)
+.venv-test-%/.ready: setup.cfg pyproject.toml
+	$(call python_for,$*) -m venv $(call test_venv,$*)
+	$(call test_venv,$*)/bin/python -m pip install --quiet --upgrade pip
+	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql]'
+	touch $@
 
-test: lint $(CHROMIUM)
-	$(BIN)/python -m pytest
+run: $(VENV)/.ready
+	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
+
+test: lint package $(CHROMIUM) $(TEST_READY)
+	@for version in $(TEST_PYTHONS); do \
+	    echo "== the test suite on Python $$version"; \
+	    $(call test_venv,$$version)/bin/python -m pytest || exit 1; \
+	done
+
+# The sdist and the wheel in dist/, checked as a package index reads them.
+package: $(TEST_READY)
+	rm -rf dist
+	$(TOOLS)/python -m build --no-isolation --outdir dist . > /dev/null
+	$(TOOLS)/twine check --strict dist/*
 
 # Figures, not tests: prints a table and keeps it as JSON in bench/results/. BENCH_ARGS=--quick
 # for a short smoke run.
-bench: $(READY) $(WRK) $(VALGRIND)
+bench: $(TEST_READY) $(WRK) $(VALGRIND)
 	bash .ci/postgres
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(TOOLS)/python -m bench $(BENCH_ARGS)
 
 $(CHROMIUM) $(WRK) $(VALGRIND):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(notdir $@) \
 	|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y $(notdir $@))
 
-lint: $(READY)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict flask_import_abort
+lint: $(TEST_READY)
+	$(TOOLS)/ruff check .
+	$(TOOLS)/ruff format --check .
+	$(TOOLS)/mypy --strict flask_import_abort
 
-format: $(READY)
-	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format .
+format: $(TEST_READY)
+	$(TOOLS)/ruff check --fix .
+	$(TOOLS)/ruff format .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-test-* build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Who may call the endpoint: a host authorizer, configured bearer tokens, or anyone."""
+"""Internal: who may call the endpoint: a host authorizer, configured bearer tokens, or anyone."""
 
 from __future__ import annotations
 

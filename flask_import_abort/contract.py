@@ -1,4 +1,4 @@
-"""What a host implements so the endpoint can reach its import processes."""
+"""Internal: what a host implements so the endpoint can reach its import processes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ImportAbort extension: the one-line way to mount the abort endpoint on an app."""
+"""Internal: the ImportAbort extension, the one-line way to mount the endpoint on an app."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The life cycle of an import process, as every registry the package ships keeps it."""
+"""Internal: the life cycle of an import process, as every shipped registry keeps it."""
 
 from __future__ import annotations
 

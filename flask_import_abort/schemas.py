@@ -1,4 +1,4 @@
-"""The bodies of abortImportProcess: request, response and errorModel, named as OCC names them."""
+"""Internal: the request, response and errorModel schemas, named as OCC names them."""
 
 from __future__ import annotations
 

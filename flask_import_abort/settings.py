@@ -1,4 +1,4 @@
-"""The configuration: its keys and defaults, their validation, and the settings of each app."""
+"""Internal: the configuration keys, their defaults and validation, and each app's settings."""
 
 from __future__ import annotations
 

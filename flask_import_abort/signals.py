@@ -1,4 +1,4 @@
-"""Blinker signals sent by the endpoint."""
+"""Internal: blinker signals sent by the endpoint."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The import side: run a process batch by batch until it is done or asked to stop."""
+"""Internal: the import side: run a process batch by batch until it is done or asked to stop."""
 
 from __future__ import annotations
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask, Request
+from flask import Flask, Request, session
 from werkzeug.exceptions import Forbidden
 
 from flask_import_abort import ImportAbort
@@ -288,3 +291,39 @@ def test_anonymous_access_that_is_not_a_boolean_fails_at_init_app_naming_the_key
     with pytest.raises(TypeError, match="IMPORT_ABORT_ALLOW_ANONYMOUS must be True or False"):
         ImportAbort(app, registry=spy)
     assert "import_abort" not in app.extensions
+
+
+def _readme_recipe(section: str) -> str:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    found = re.search(rf"^## {section}\n.*?```python\n(.*?)```", readme, re.M | re.S)
+    assert found, section
+    return textwrap.dedent(found[1])
+
+
+def test_the_readmes_csrf_recipe_refuses_a_cross_site_form_and_lets_json_through(
+    spy: SpyRegistry,
+) -> None:
+    app = Flask("host")
+    app.config.update(TESTING=True, SECRET_KEY="test-only")
+    exec(_readme_recipe("Deploying"), {"app": app})  # noqa: S102 - the README's own lines
+    ImportAbort(app, registry=spy)
+
+    @app.post("/sign-in")
+    def sign_in() -> str:
+        session["is_admin"] = True
+        return "signed in"
+
+    client = app.test_client()
+    assert client.post(abort_url("t1"), content_type="application/json").status_code == 401
+    client.post("/sign-in")
+    forged = [
+        client.post(abort_url("t1"), content_type=kind)
+        for kind in ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+    ]
+    allowed = client.post(abort_url("t2"), content_type="application/json")
+
+    for response in forged:
+        assert_error_model(response, 401, "00001000")
+    assert allowed.get_json() == {"success": True}
+    assert spy.calls == ["t2"]
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Strict"

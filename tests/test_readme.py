@@ -7,13 +7,18 @@ from pathlib import Path
 
 import pytest
 
+import flask_import_abort
 from bench.__main__ import TARGETS
 from flask_import_abort import Config, errors
 from flask_import_abort.settings import DEFAULTS
 
 from . import test_fuzz, test_hostile, test_load
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+PACKAGE = ROOT / "flask_import_abort"
+#: The modules a host may import from besides the package root.
+PUBLIC_MODULES = {"__init__.py", "errors.py", "registries/__init__.py", "registries/sql.py"}
 CATALOG = [
     cls
     for cls in vars(errors).values()
@@ -61,12 +66,13 @@ def test_the_security_section_states_the_sizes_the_tests_run() -> None:
 
     assert f"{4 * test_fuzz.CASES:,} generated requests" in security
     assert f"{len(test_hostile.CORPUS)} requests" in security
+    assert f"{len(test_hostile.SETTINGS_CORPUS)} settings" in security
     assert f"{load:,} requests over {2 * test_load.CONNECTIONS} connections" in security
 
 
-def test_the_performance_section_states_the_benchmarks_targets() -> None:
+def test_the_benchmarks_page_states_the_benchmarks_targets() -> None:
     labels = {"inprocess": "In-process", "instructions": "Instructions", "endtoend": "End to end"}
-    section = _section("Performance")
+    section = (ROOT / "bench" / "README.md").read_text()
     for key, target in TARGETS.items():
         kind, _, path = key.partition(" ")
         if kind == "scaling":
@@ -77,3 +83,24 @@ def test_the_performance_section_states_the_benchmarks_targets() -> None:
             row = re.search(rf"^\| {labels[kind]}, {found_path}:.*\| ≥ ([\d.]+) \|$", section, re.M)
             assert row, key
             assert float(row[1]) == target
+
+
+def test_the_api_section_names_every_public_name() -> None:
+    api = _section("API")
+    table = " ".join(re.findall(r"^\| (.*?) \|", api, re.M))
+
+    for name in flask_import_abort.__all__:
+        if name != "__version__":
+            assert f"`{name}" in table, name
+
+
+def test_the_api_section_draws_every_module_and_each_internal_one_says_so() -> None:
+    api = _section("API")
+    modules = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py"))
+
+    for module in modules:
+        name = Path(module).name
+        assert name in api or module.startswith("registries/"), module
+        if module not in PUBLIC_MODULES:
+            docstring = (PACKAGE / module).read_text().split('"""')[1]
+            assert docstring.startswith("Internal:"), module

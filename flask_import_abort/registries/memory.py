@@ -1,4 +1,4 @@
-"""A thread-safe registry that keeps import processes in this process's memory."""
+"""Internal: a thread-safe registry that keeps import processes in this process's memory."""
 
 from __future__ import annotations
 

@@ -36,7 +36,6 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
-    inspect,
     select,
     text,
     update,
@@ -350,23 +349,25 @@ def create_tables(engine: Engine, *tables: Table) -> None:
 
     On PostgreSQL the creations wait for each other on a transaction-level advisory lock, so
     workers booting together on a fresh database never collide on the catalog. On SQLite a
-    file is put in WAL mode first; a ``CREATE`` that loses a race to another process finds the
-    table there.
+    file is put in WAL mode first, and a ``CREATE`` that loses a race to another process is
+    tried again, which then finds the table there.
     """
     if engine.dialect.name == "sqlite" and _is_file(engine.url):
         with engine.connect() as connection:
             _use_wal(connection.connection.dbapi_connection)
-    try:
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(_SCHEMA_LOCK)
-            for table in tables:
-                table.create(connection, checkfirst=True)
-    except DBAPIError:
-        # Another process created one between the check and the CREATE.
-        existing = inspect(engine)
-        if not all(existing.has_table(table.name, schema=table.schema) for table in tables):
-            raise
+    for attempt in range(len(tables) + 1):
+        try:
+            with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(_SCHEMA_LOCK)
+                for table in tables:
+                    table.create(connection, checkfirst=True)
+            return
+        except DBAPIError:
+            # Another process created a table between the check and the CREATE: check again,
+            # once for each table that could have been taken so.
+            if attempt == len(tables):
+                raise
 
 
 #: Held by a PostgreSQL transaction that creates the tables, until it ends.

@@ -1,0 +1,119 @@
+"""The package as a package index gets it: its files, its metadata, and a fresh install of it."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import subprocess
+import sys
+import tarfile
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import flask_import_abort
+
+from .servers import ROOT
+
+SETUP = configparser.ConfigParser()
+SETUP.read(ROOT / "setup.cfg")
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sdist and the wheel, built from this checkout as ``make package`` builds them."""
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def _wheel(dist: Path) -> Path:
+    (wheel,) = dist.glob("flask_import_abort-*.whl")
+    return wheel
+
+
+def test_the_wheel_holds_the_package_its_types_and_licence_and_nothing_else(dist: Path) -> None:
+    names = zipfile.ZipFile(_wheel(dist)).namelist()
+
+    tops = {name.split("/")[0] for name in names}
+    assert tops == {
+        "flask_import_abort",
+        f"flask_import_abort-{flask_import_abort.__version__}.dist-info",
+    }
+    assert "flask_import_abort/py.typed" in names
+    assert "flask_import_abort/registries/sql.py" in names
+    assert any(
+        name.endswith("dist-info/licenses/LICENSE") or name.endswith("/LICENSE") for name in names
+    )
+
+
+def test_the_sdist_ships_no_tests_it_could_not_run(dist: Path) -> None:
+    (sdist,) = dist.glob("flask_import_abort-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
+
+    assert not [name for name in names if name.startswith(("tests/", "example_app/", "bench/"))]
+    for needed in ("LICENSE", "CHANGELOG.md", "README.md", "docs/pypi.md", "setup.cfg"):
+        assert needed in names
+
+
+def test_a_fresh_virtualenv_installs_the_wheel_and_imports_every_public_name(
+    dist: Path, tmp_path: Path
+) -> None:
+    env = tmp_path / "venv"
+    venv.create(env, with_pip=True)
+    python = env / "bin" / "python"
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", f"{_wheel(dist)}[sql]"],
+        check=True,
+        capture_output=True,
+    )
+    script = (
+        "import importlib.metadata, flask_import_abort as package\n"
+        "missing = [name for name in package.__all__ if not hasattr(package, name)]\n"
+        "assert not missing, missing\n"
+        "from flask_import_abort.registries.sql import SQLImportRegistry, create_tables\n"
+        "from flask_import_abort import errors\n"
+        "print(package.__file__)\n"
+        "print(importlib.metadata.version('flask-import-abort'))\n"
+    )
+
+    run = subprocess.run(
+        [python, "-c", script], cwd=tmp_path, check=True, capture_output=True, text=True
+    )
+
+    where, installed = run.stdout.split()
+    assert where.startswith(str(env))  # the installed copy, not this checkout
+    assert installed == flask_import_abort.__version__
+
+
+def test_the_classifiers_name_every_python_from_the_oldest_to_the_newest_tested() -> None:
+    classifiers = SETUP["metadata"]["classifiers"].split("\n")
+    versions = sorted(
+        int(minor) for minor in re.findall(r"Python :: 3\.(\d+)$", "\n".join(classifiers), re.M)
+    )
+    tested = re.search(r"^TEST_PYTHONS \?= (.+)$", (ROOT / "Makefile").read_text(), re.M)
+
+    assert tested is not None
+    oldest, newest = (f"3.{versions[0]}", f"3.{versions[-1]}")
+    assert tested[1].split() == [oldest, newest]
+    assert versions == list(range(versions[0], versions[-1] + 1))
+    assert SETUP["options"]["python_requires"] == f">={oldest}"
+    assert SETUP["metadata"]["license_expression"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_the_package_index_description_has_no_link_that_only_works_in_the_repository() -> None:
+    description = (ROOT / SETUP["metadata"]["long_description"].removeprefix("file: ")).read_text()
+
+    assert not re.search(r"\]\((?!https://)", description)  # images and links are absolute
+    readme = (ROOT / "README.md").read_text()
+    quick_start = re.search(r"## Quick start\n.*?```python\n(.*?)```", description, re.S)
+    assert quick_start is not None
+    assert quick_start[1] in readme
