@@ -8,7 +8,7 @@ Every name a host or an import worker uses is here. The public modules beside it
 __version__ = "0.2.0"
 
 from .auth import BearerTokens
-from .contract import AbortOutcome, ImportRegistry
+from .contract import AbortOutcome, AbortRequest, ImportRegistry
 from .errors import (
     BodyNotAnObject,
     BodyTooLarge,
@@ -27,13 +27,16 @@ from .errors import (
 from .extension import ImportAbort
 from .lifecycle import (
     ABORTABLE_STATES,
+    DEFAULT_LEASE,
     RUNNING_STATES,
+    EndReason,
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
     UnknownImport,
     WorkerRegistry,
 )
+from .reaping import Reaper, reap
 from .registries.memory import InMemoryImportRegistry
 from .settings import Config, Settings, settings_of
 from .signals import abort_answered
@@ -42,12 +45,15 @@ from .worker import ImportRun, run_import
 
 __all__ = [
     "ABORTABLE_STATES",
+    "DEFAULT_LEASE",
     "RUNNING_STATES",
     "AbortOutcome",
+    "AbortRequest",
     "BearerTokens",
     "BodyNotAnObject",
     "BodyTooLarge",
     "Config",
+    "EndReason",
     "ImportAbort",
     "ImportAbortError",
     "ImportFinished",
@@ -64,6 +70,7 @@ __all__ = [
     "NotAllowed",
     "NotAuthenticated",
     "ProcessSnapshot",
+    "Reaper",
     "RegistryUnavailable",
     "Settings",
     "UnknownImport",
@@ -72,6 +79,7 @@ __all__ = [
     "__version__",
     "abort_answered",
     "blp",
+    "reap",
     "run_import",
     "settings_of",
 ]

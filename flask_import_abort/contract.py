@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AbortOutcome", "ImportRegistry"]
+__all__ = ["AbortOutcome", "AbortRequest", "ImportRegistry"]
 
 
 class AbortOutcome(enum.Enum):
@@ -32,3 +33,16 @@ class ImportRegistry(Protocol):
     """
 
     def abort(self, token: str) -> AbortOutcome: ...
+
+
+@dataclass(frozen=True)
+class AbortRequest:
+    """What the endpoint knows of an abort beyond its token.
+
+    The endpoint passes it as a second argument to a registry whose ``abort`` takes one (every
+    registry the package ships does); a registry whose ``abort`` takes the token alone gets the
+    token alone.
+    """
+
+    #: Seconds the import has to stop before its end is forced; None for no deadline.
+    stop_deadline: float | None = None

@@ -12,7 +12,7 @@ from flask_smorest import Api
 from . import openapi  # noqa: F401  (wires the OpenAPI document when the blueprint registers)
 from .auth import Authorizer
 from .contract import ImportRegistry
-from .settings import Config, install
+from .settings import Config, ForceStop, install
 from .views import blp
 
 __all__ = ["ImportAbort"]
@@ -47,6 +47,9 @@ class ImportAbort:
         token_max_length: int | _Unset = UNSET,
         max_body_bytes: int | _Unset = UNSET,
         openapi_url: str | _Unset | None = UNSET,
+        stop_deadline: float | _Unset | None = UNSET,
+        force_stop: ForceStop | str | _Unset | None = UNSET,
+        force_stop_timeout: float | _Unset = UNSET,
     ) -> None:
         self._registry = registry
         self._api = api
@@ -58,6 +61,9 @@ class ImportAbort:
             Config.TOKEN_MAX_LENGTH: token_max_length,
             Config.MAX_BODY_BYTES: max_body_bytes,
             Config.OPENAPI_URL: openapi_url,
+            Config.STOP_DEADLINE: stop_deadline,
+            Config.FORCE_STOP: force_stop,
+            Config.FORCE_STOP_TIMEOUT: force_stop_timeout,
         }
         self._overrides: dict[str, Any] = {
             key: value for key, value in given.items() if value is not UNSET
@@ -85,6 +91,10 @@ class ImportAbort:
         - ``IMPORT_ABORT_MAX_BODY_BYTES`` (65536): larger bodies are refused with 413.
         - ``IMPORT_ABORT_OPENAPI_URL`` (``/import-abort/openapi.json``): where the plugin serves
           its OpenAPI document when no host ``Api`` is given; None turns it off.
+        - ``IMPORT_ABORT_STOP_DEADLINE`` (None): seconds an abort may go unheeded before
+          reaping forces its end.
+        - ``IMPORT_ABORT_FORCE_STOP`` (None): a callable taking the token, called once per
+          forced end; ``IMPORT_ABORT_FORCE_STOP_TIMEOUT`` (10) bounds the wait for it.
 
         With ``api`` (a host ``flask_smorest.Api``, initialised on ``app`` first) the operation
         joins that API's document. Raises ``RuntimeError`` on a second call for the same app,

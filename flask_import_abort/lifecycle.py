@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Protocol, runtime_checkable
 
-from .contract import ImportRegistry
+from .contract import AbortOutcome, AbortRequest, ImportRegistry
 
 __all__ = [
     "ABORTABLE_STATES",
+    "DEFAULT_LEASE",
+    "MIN_LEASE",
     "RUNNING_STATES",
+    "EndReason",
     "ImportState",
     "InvalidTransition",
     "ProcessSnapshot",
@@ -55,6 +58,38 @@ SOURCES = {
 }
 
 
+class EndReason(str, enum.Enum):
+    """Why a process was ended by the package rather than by its worker."""
+
+    #: Its heartbeat grew older than its lease: the worker died, hung or lost the database.
+    WORKER_LOST = "worker_lost"
+    #: An abort was not honoured within the stop deadline, so the end was forced.
+    STOP_DEADLINE = "stop_deadline"
+
+
+#: Seconds a running process may go without a heartbeat before it is lost, by default.
+DEFAULT_LEASE = 60.0
+#: The shortest lease a registry takes: a worker beats at a third of it, at most this often.
+MIN_LEASE = 0.5
+
+
+def utc_now() -> datetime:
+    """The registries' clock: now, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def checked_lease(lease: object, name: str = "lease") -> float:
+    """``lease`` in seconds, or a ``ValueError``/``TypeError`` naming ``name``."""
+    if isinstance(lease, bool) or not isinstance(lease, int | float):
+        raise TypeError(f"{name} is a number of seconds; got {lease!r}.")
+    if not lease >= MIN_LEASE:  # also refuses NaN
+        raise ValueError(
+            f"{name} must be at least {MIN_LEASE} seconds (a worker beats at a third of it); "
+            f"got {lease!r}."
+        )
+    return float(lease)
+
+
 class UnknownImport(KeyError):
     """No import process has that token."""
 
@@ -77,6 +112,20 @@ class ProcessSnapshot:
     processed: int = 0
     #: Records the import expects to write, when it said.
     total: int | None = None
+    #: When its worker last called the registry (any call of the worker API is a heartbeat).
+    heartbeat_at: datetime | None = None
+    #: Running, and its heartbeat older than the registry's lease, when it was read: its worker
+    #: died or hung. An abort ends it at once; :meth:`WorkerRegistry.reap` ends it too.
+    lost: bool = False
+    #: When a requested abort escalates to a forced end, if a stop deadline applies.
+    stop_by: datetime | None = None
+    #: Why the package ended it instead of its worker; None when its worker recorded the end.
+    end_reason: EndReason | None = None
+
+    @property
+    def forced(self) -> bool:
+        """Whether the end was forced because the abort was not honoured in time."""
+        return self.end_reason is EndReason.STOP_DEADLINE
 
     @property
     def percentage(self) -> int:
@@ -96,10 +145,23 @@ class WorkerRegistry(ImportRegistry, Protocol):
     ``should_stop`` before the next one, and ``finish`` it. :class:`~flask_import_abort.ImportRun`
     makes those calls for the common case. Methods taking a token raise :class:`UnknownImport`
     for one no process has, and :class:`InvalidTransition` for a move the life cycle forbids.
+
+    Every call of a running process's worker records a heartbeat. A process whose heartbeat is
+    older than :attr:`lease` is *lost*; :meth:`reap` ends it, and an abort ends it at once.
     """
 
+    #: Seconds a running process may go without a heartbeat before it is lost.
+    lease: float
+    #: Exceptions of the worker API that a later try may not meet (a locked or unreachable
+    #: database): :class:`~flask_import_abort.ImportRun` retries its end state through them.
+    retryable_errors: tuple[type[BaseException], ...]
+
+    def abort(self, token: str, request: AbortRequest | None = None) -> AbortOutcome:
+        """Abort a process, keeping what ``request`` says of the abort (its stop deadline)."""
+        ...
+
     def register(self, *, total: int | None = None, token: str | None = None) -> str:
-        """Record a new ``pending`` process; return its token (by default a :func:`new_token`)."""
+        """Record a new ``pending`` process; return its token (by default a new random one)."""
         ...
 
     def start(self, token: str) -> bool:
@@ -111,15 +173,23 @@ class WorkerRegistry(ImportRegistry, Protocol):
         ...
 
     def should_stop(self, token: str) -> bool:
-        """Whether an abort was requested: the import stops after its current batch."""
+        """Whether the import should stop after its current batch: an abort was requested, or
+        the process was ended without it (reaped, forced). A heartbeat too."""
         ...
 
-    def set_state(self, token: str, state: ImportState) -> None:
-        """Record a move of a running process: pause, block, resume, or its end."""
+    def heartbeat(self, token: str) -> bool:
+        """Record that the worker is alive, in a batch longer than the lease; the same answer
+        as :meth:`should_stop`."""
         ...
 
-    def finish(self, token: str, state: ImportState) -> None:
-        """Record the end of a running process: ``succeeded``, ``failed`` or ``aborted``."""
+    def set_state(self, token: str, state: ImportState) -> ImportState:
+        """Record a move of a running process: pause, block, resume, or its end. Return the
+        state recorded: an end after an abort was requested is recorded ``aborted``."""
+        ...
+
+    def finish(self, token: str, state: ImportState) -> ImportState:
+        """Record the end of a running process: ``succeeded``, ``failed`` or ``aborted``.
+        Return the end recorded: ``aborted`` whenever an abort was requested before."""
         ...
 
     def snapshot(self, token: str) -> ProcessSnapshot:
@@ -128,4 +198,10 @@ class WorkerRegistry(ImportRegistry, Protocol):
 
     def recent(self, limit: int = 50) -> list[ProcessSnapshot]:
         """The ``limit`` processes registered last, newest first: what a dashboard lists."""
+        ...
+
+    def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
+        """End every running process past its stop deadline (``aborted``, forced) or lost
+        (``failed``, or ``aborted`` when an abort was requested), each exactly once however
+        many processes reap at once; return them as ended. ``dry_run`` only lists them."""
         ...

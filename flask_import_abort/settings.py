@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ from flask.sansio.app import App
 from werkzeug.utils import import_string
 
 from .auth import Authorizer, Check, build_check
-from .contract import ImportRegistry
+from .contract import AbortOutcome, AbortRequest, ImportRegistry
 
 __all__ = ["DEFAULTS", "EXTENSION_KEY", "Config", "Settings", "settings_of"]
 
@@ -33,7 +34,13 @@ class Config:
     TOKEN_MAX_LENGTH = "IMPORT_ABORT_TOKEN_MAX_LENGTH"  # noqa: S105 (a key, not a secret)
     MAX_BODY_BYTES = "IMPORT_ABORT_MAX_BODY_BYTES"
     OPENAPI_URL = "IMPORT_ABORT_OPENAPI_URL"
+    STOP_DEADLINE = "IMPORT_ABORT_STOP_DEADLINE"
+    FORCE_STOP = "IMPORT_ABORT_FORCE_STOP"
+    FORCE_STOP_TIMEOUT = "IMPORT_ABORT_FORCE_STOP_TIMEOUT"
 
+
+#: A host's hook that stops an import's worker by force: it takes the process's token.
+ForceStop = Callable[[str], object]
 
 DEFAULTS: Mapping[str, Any] = {
     Config.REGISTRY: None,
@@ -44,6 +51,9 @@ DEFAULTS: Mapping[str, Any] = {
     Config.TOKEN_MAX_LENGTH: 256,
     Config.MAX_BODY_BYTES: 64 * 1024,
     Config.OPENAPI_URL: "/import-abort/openapi.json",
+    Config.STOP_DEADLINE: None,
+    Config.FORCE_STOP: None,
+    Config.FORCE_STOP_TIMEOUT: 10.0,
 }
 
 
@@ -53,6 +63,8 @@ class Settings:
     ``app.extensions["import_abort"]``."""
 
     registry: ImportRegistry
+    #: What the view calls: the registry's ``abort``, with an ``AbortRequest`` when it takes one.
+    abort: Callable[[str], AbortOutcome]
     #: None when anonymous access is allowed.
     check: Check | None
     token_max_length: int
@@ -61,6 +73,12 @@ class Settings:
     url_prefix: str
     #: None when the plugin serves no OpenAPI document of its own.
     openapi_url: str | None
+    #: Seconds an abort may go unheeded before its end is forced; None for never.
+    stop_deadline: float | None
+    #: The host's hook that stops a worker by force, called once per forced end.
+    force_stop: ForceStop | None
+    #: Seconds a reap waits for the ``force_stop`` calls before it goes on without them.
+    force_stop_timeout: float
     #: The plugin's own OpenAPI document, rendered on first request.
     openapi_cache: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
@@ -108,13 +126,20 @@ def install(
                 f"{Config.URL_PREFIX} = {setting[Config.URL_PREFIX]!r}: set one of them."
             )
         prefix = registered
+    resolved = _registry(registry if registry is not None else setting[Config.REGISTRY])
+    stop_deadline = _optional_seconds(setting, Config.STOP_DEADLINE)
+    force_stop = _callable(setting[Config.FORCE_STOP], Config.FORCE_STOP, "the token")
     settings = Settings(
-        registry=_registry(registry if registry is not None else setting[Config.REGISTRY]),
+        registry=resolved,
+        abort=_abort_call(resolved, AbortRequest(stop_deadline=stop_deadline)),
         check=build_check(authorize, bearer_tokens, allow_anonymous),
         token_max_length=_whole_number(setting, Config.TOKEN_MAX_LENGTH, minimum=1),
         max_body_bytes=_whole_number(setting, Config.MAX_BODY_BYTES, minimum=0),
         url_prefix=prefix,
         openapi_url=_path(setting[Config.OPENAPI_URL], Config.OPENAPI_URL) or None,
+        stop_deadline=stop_deadline,
+        force_stop=force_stop,
+        force_stop_timeout=_seconds(setting, Config.FORCE_STOP_TIMEOUT),
     )
     if allow_anonymous:
         log.warning(
@@ -168,10 +193,41 @@ def _registry(value: object) -> ImportRegistry:
 
 
 def _authorizer(value: object) -> Authorizer | None:
-    authorizer = _imported(value, Config.AUTHORIZE) if isinstance(value, str) else value
-    if authorizer is not None and not callable(authorizer):
-        raise TypeError(f"{Config.AUTHORIZE} must be a callable taking the request.")
+    authorizer: Authorizer | None = _callable(value, Config.AUTHORIZE, "the request")
     return authorizer
+
+
+def _callable(value: object, key: str, taking: str) -> Any:
+    """A callable, or its import string, or None; a ``TypeError`` naming ``key`` otherwise."""
+    found = _imported(value, key) if isinstance(value, str) else value
+    if found is not None and not callable(found):
+        raise TypeError(f"{key} must be a callable taking {taking}; got {found!r}.")
+    return found
+
+
+def _abort_call(registry: ImportRegistry, request: AbortRequest) -> Callable[[str], AbortOutcome]:
+    """The registry's ``abort``, passed ``request`` when it takes a second argument."""
+    if _takes_a_request(registry.abort):
+        abort: Callable[[str, AbortRequest], AbortOutcome] = registry.abort  # type: ignore[assignment]
+        return lambda token: abort(token, request)
+    if request.stop_deadline is not None:
+        raise ValueError(
+            f"{Config.STOP_DEADLINE} is set, but {type(registry).__name__}.abort takes the "
+            "token alone, so no deadline could reach it: give abort a second parameter, an "
+            "AbortRequest, or unset the deadline."
+        )
+    return registry.abort
+
+
+def _takes_a_request(method: Callable[..., Any]) -> bool:
+    try:
+        parameters = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: the token alone, as the contract
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(parameter.kind in positional for parameter in parameters) >= 2 or any(
+        parameter.kind is inspect.Parameter.VAR_POSITIONAL for parameter in parameters
+    )
 
 
 def _bearer_tokens(value: object) -> tuple[str, ...]:
@@ -212,6 +268,17 @@ def _boolean(setting: Mapping[str, Any], key: str) -> bool:
             "app.config.from_prefixed_env()."
         )
     return value
+
+
+def _seconds(setting: Mapping[str, Any], key: str) -> float:
+    value = setting[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{key} must be a positive number of seconds; got {value!r}.")
+    return float(value)
+
+
+def _optional_seconds(setting: Mapping[str, Any], key: str) -> float | None:
+    return None if setting[key] is None else _seconds(setting, key)
 
 
 def _whole_number(setting: Mapping[str, Any], key: str, *, minimum: int) -> int:

@@ -146,7 +146,7 @@ def abort_import_process(token: str) -> Response:
                 return refusal.get_response()
         check_token(token, setup.token_max_length)
         check_body(current_request, setup.max_body_bytes)
-        outcome = setup.registry.abort(token)
+        outcome = setup.abort(token)
     except HTTPException as error:
         return errors.error_response(error)
     except FAILURES:

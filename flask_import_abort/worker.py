@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sized
 from types import TracebackType
 from typing import TypeVar
 
-from .lifecycle import ImportState, WorkerRegistry
+from .lifecycle import ImportState, InvalidTransition, WorkerRegistry
 
 log = logging.getLogger("flask_import_abort.worker")
 
 Batch = TypeVar("Batch", bound=Sized)
+
+#: How often :class:`ImportRun` tries to record its end through a locked or unreachable
+#: database, and how long it waits before the first retry (doubling each time, at most 2 s).
+END_ATTEMPTS = 8
+FIRST_RETRY_DELAY = 0.05
 
 
 class ImportRun:
@@ -26,8 +33,14 @@ class ImportRun:
     Entering starts the process. Before each batch, :meth:`batches` asks the registry whether
     to stop; after it, it reports the records written so far. Leaving records the end:
     ``aborted`` if an abort stopped the loop, ``failed`` if the block raised (the exception
-    goes on), ``succeeded`` otherwise. A process aborted before it began runs no batch and
-    stays ``aborted``. :attr:`state` holds the end state afterwards.
+    goes on), ``succeeded`` otherwise; the registry records ``aborted`` instead whenever an
+    abort was requested, even during the last batch. A process aborted before it began runs
+    no batch and stays ``aborted``; one that the package ended while it ran (its heartbeat
+    lapsed, or a stop deadline passed) runs no further batch, and its end stays as recorded.
+    :attr:`state` holds the end state afterwards.
+
+    While the run is inside a batch, a background thread beats the heartbeat every third of
+    the registry's lease, so a batch longer than the lease does not make the process lost.
     """
 
     def __init__(self, registry: WorkerRegistry, token: str) -> None:
@@ -39,18 +52,22 @@ class ImportRun:
         self.state = ImportState.PENDING
         self._started = False
         self._stopped = False
+        self._beat: _Beat | None = None
 
     def __enter__(self) -> ImportRun:
         self._started = self.registry.start(self.token)
         if not self._started:
             log.info("import process %r was aborted before it began", self.token)
             self.state = ImportState.ABORTED
-        else:
-            self.state = ImportState.PROCESSING
+            return self
+        self.state = ImportState.PROCESSING
+        lease = getattr(self.registry, "lease", None)
+        if lease:
+            self._beat = _Beat(self.registry, self.token, lease / 3)
         return self
 
     def batches(self, batches: Iterable[Batch]) -> Iterator[Batch]:
-        """Yield each batch until they run out or an abort is requested."""
+        """Yield each batch until they run out or the process should stop."""
         if not self._started:
             return
         for batch in batches:
@@ -64,7 +81,18 @@ class ImportRun:
                 return
             yield batch
             self.processed += len(batch)
-            self.registry.report_progress(self.token, self.processed)
+            try:
+                self.registry.report_progress(self.token, self.processed)
+            except InvalidTransition:
+                log.warning(
+                    "import process %r was ended while it ran its batch; it stops after %d records",
+                    self.token,
+                    self.processed,
+                )
+                self._stopped = True
+                return
+            if self._beat is not None:
+                self._beat.called()
 
     def __exit__(
         self,
@@ -72,6 +100,8 @@ class ImportRun:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._beat is not None:
+            self._beat.stop()
         if not self._started:
             return
         if error is not None:
@@ -81,8 +111,88 @@ class ImportRun:
             state = ImportState.ABORTED
         else:
             state = ImportState.SUCCEEDED
-        self.registry.finish(self.token, state)
-        self.state = state
+        self.state = self._record_end(state)
+
+    def _record_end(self, state: ImportState) -> ImportState:
+        """Record the end, through transient database errors; the end the registry holds."""
+        retryable = getattr(self.registry, "retryable_errors", ())
+        delay = FIRST_RETRY_DELAY
+        attempt = 1
+        while True:
+            try:
+                recorded = self.registry.finish(self.token, state)
+                break
+            except InvalidTransition:
+                ended = self.registry.snapshot(self.token).state
+                log.warning(
+                    "import process %r had already ended %s when its worker came to record %s",
+                    self.token,
+                    ended.value,
+                    state.value,
+                )
+                return ended
+            except retryable as error:
+                if attempt == END_ATTEMPTS:
+                    log.error(
+                        "import process %r: its end (%s) could not be recorded in %d tries; "
+                        "once its heartbeat lapses, reaping ends it",
+                        self.token,
+                        state.value,
+                        attempt,
+                    )
+                    raise
+                log.warning(
+                    "import process %r: recording its end (%s) failed (%s); trying again in %.2f s",
+                    self.token,
+                    state.value,
+                    type(error).__name__,
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(2 * delay, 2.0)
+                attempt += 1
+        # A registry of the host's may answer None; the package's answer the end they wrote.
+        recorded = state if recorded is None else ImportState(recorded)
+        if recorded is not state:
+            log.info(
+                "import process %r recorded %s: an abort was requested before it ended",
+                self.token,
+                recorded.value,
+            )
+        return recorded
+
+
+class _Beat:
+    """A background thread that beats a run's heartbeat while its worker is busy elsewhere."""
+
+    def __init__(self, registry: WorkerRegistry, token: str, interval: float) -> None:
+        self._registry = registry
+        self._token = token
+        self._interval = interval
+        self._last = time.monotonic()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"import-beat-{token[:8]}", daemon=True
+        )
+        self._thread.start()
+
+    def called(self) -> None:
+        """The worker just called the registry, which beat already."""
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval - (time.monotonic() - self._last)):
+            if time.monotonic() - self._last < self._interval:
+                continue
+            try:
+                self._registry.heartbeat(self._token)
+            except Exception:  # the next beat, or the worker's next call, tries again
+                log.warning("heartbeat of import process %r failed", self._token, exc_info=True)
+            self._last = time.monotonic()
 
 
 def run_import(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -125,4 +126,38 @@ def worker_registry(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[W
         yield InMemoryImportRegistry()
         return
     with sql_registry(_database(request.param, tmp_path)) as registry:
+        yield registry
+
+
+class Clock:
+    """A clock that moves only when told: a registry's time in a test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+#: The lease of the clocked registries.
+LEASE = 60.0
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def clocked_registry(
+    request: pytest.FixtureRequest, tmp_path: Any, clock: Clock
+) -> Iterator[WorkerRegistry]:
+    """Each registry the package ships, empty, on ``clock`` with a lease of ``LEASE`` seconds."""
+    if request.param == "memory":
+        yield InMemoryImportRegistry(lease=LEASE, clock=clock)
+        return
+    with sql_registry(_database(request.param, tmp_path), lease=LEASE, clock=clock) as registry:
         yield registry

@@ -143,7 +143,8 @@ def test_finished_process_is_finished_and_left_untouched(
 
     assert worker_registry.abort(token) is AbortOutcome.FINISHED
     assert worker_registry.snapshot(token) == before
-    assert not worker_registry.should_stop(token)
+    assert not worker_registry.snapshot(token).abort_requested
+    assert worker_registry.should_stop(token)  # an ended process has nothing left to run
 
 
 def test_recent_lists_the_last_registered_processes_newest_first(

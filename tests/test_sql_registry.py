@@ -68,8 +68,11 @@ def test_the_table_holds_the_documented_columns_keyed_by_token() -> None:
         "finished_at",
         "processed_count",
         "total_count",
+        "heartbeat_at",
+        "stop_by",
+        "end_reason",
     ]
-    assert [index.columns.keys() for index in table.indexes] == [["created_at"]]
+    assert sorted(index.columns.keys() for index in table.indexes) == [["created_at"], ["state"]]
 
 
 def test_abort_and_should_stop_find_the_row_by_primary_key_on_sqlite(tmp_path: Path) -> None:

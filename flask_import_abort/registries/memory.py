@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 
-from ..contract import AbortOutcome
+from ..contract import AbortOutcome, AbortRequest
 from ..lifecycle import (
-    ABORTABLE_STATES,
+    DEFAULT_LEASE,
     MOVES,
     RUNNING_STATES,
+    EndReason,
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
     UnknownImport,
+    checked_lease,
+    utc_now,
 )
 from ..tokens import new_token, registrable_token
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -33,6 +33,9 @@ class _Process:
     finished_at: datetime | None = None
     processed: int = 0
     total: int | None = None
+    heartbeat_at: datetime | None = None
+    stop_by: datetime | None = None
+    end_reason: EndReason | None = None
 
 
 class InMemoryImportRegistry:
@@ -47,20 +50,32 @@ class InMemoryImportRegistry:
     import records ``aborted`` itself. Final states never change again.
 
     Import code uses the worker API that every shipped registry has (see
-    :class:`~flask_import_abort.registry.WorkerRegistry`).
+    :class:`~flask_import_abort.WorkerRegistry`); ``lease`` is how many seconds a running
+    process may go without a heartbeat, ``clock`` what tells the time (for tests).
     """
 
-    def __init__(self) -> None:
+    retryable_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(
+        self, *, lease: float = DEFAULT_LEASE, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.lease = checked_lease(lease)
+        self._clock = clock
         self._lock = threading.Lock()
         self._processes: dict[str, _Process] = {}
 
     def add(self, state: ImportState = ImportState.PENDING, *, token: str | None = None) -> str:
         """Record a process already in ``state`` (for tests and demos) and return its token."""
-        return self._insert(token, _Process(ImportState(state), created_at=_now()))
+        now = self._clock()
+        process = _Process(ImportState(state), created_at=now)
+        if process.state in RUNNING_STATES:
+            process.started_at = process.heartbeat_at = now
+        return self._insert(token, process)
 
     def register(self, *, total: int | None = None, token: str | None = None) -> str:
         """Record a new ``pending`` process and return its token (a random one by default)."""
-        return self._insert(token, _Process(ImportState.PENDING, created_at=_now(), total=total))
+        process = _Process(ImportState.PENDING, created_at=self._clock(), total=total)
+        return self._insert(token, process)
 
     def _insert(self, token: str | None, process: _Process) -> str:
         token = new_token() if token is None else registrable_token(token)
@@ -70,24 +85,36 @@ class InMemoryImportRegistry:
             self._processes[token] = process
         return token
 
-    def abort(self, token: str) -> AbortOutcome:
+    def abort(self, token: str, request: AbortRequest | None = None) -> AbortOutcome:
         with self._lock:
             process = self._processes.get(token)
             if process is None:
                 return AbortOutcome.NOT_FOUND
+            if process.state in (ImportState.SUCCEEDED, ImportState.FAILED):
+                return AbortOutcome.FINISHED
             if process.abort_requested or process.state is ImportState.ABORTED:
                 return AbortOutcome.ALREADY_REQUESTED
-            if process.state not in ABORTABLE_STATES:
-                return AbortOutcome.FINISHED
+            now = self._clock()
             process.abort_requested = True
             if process.state is ImportState.PENDING:
-                process.state = ImportState.ABORTED
-                process.finished_at = _now()
+                self._end(process, ImportState.ABORTED, now)
+            elif self._is_lost(process, now):
+                self._end(process, ImportState.ABORTED, now, EndReason.WORKER_LOST)
+            elif request is not None and request.stop_deadline is not None:
+                process.stop_by = now + timedelta(seconds=request.stop_deadline)
             return AbortOutcome.REQUESTED
 
     def should_stop(self, token: str) -> bool:
-        """Whether the import should stop after its current batch: one read, no lock."""
-        return self._get(token).abort_requested
+        """Whether the import should stop after its current batch; a heartbeat too."""
+        return self.heartbeat(token)
+
+    def heartbeat(self, token: str) -> bool:
+        """Record that the worker is alive; whether it should stop after its current batch."""
+        with self._lock:
+            process = self._get(token)
+            if process.state in RUNNING_STATES:
+                process.heartbeat_at = self._clock()
+            return process.abort_requested or process.state.is_final
 
     def start(self, token: str) -> bool:
         """Move a pending process to ``processing``; False if it was aborted before it began."""
@@ -109,34 +136,56 @@ class InMemoryImportRegistry:
                     f"import process {token!r} is {process.state.value}, not running"
                 )
             process.processed = processed
+            process.heartbeat_at = self._clock()
             if total is not None:
                 process.total = total
 
-    def set_state(self, token: str, state: ImportState) -> None:
-        """Record a move of a running process: pause, block, resume, or its end."""
+    def set_state(self, token: str, state: ImportState) -> ImportState:
+        """Record a move of a running process: pause, block, resume, or its end; return the
+        state recorded (an end after a requested abort is ``aborted``)."""
         with self._lock:
-            self._move(token, self._get(token), ImportState(state))
+            return self._move(token, self._get(token), ImportState(state))
 
-    def finish(self, token: str, state: ImportState) -> None:
-        """Record the end of a running process: ``succeeded``, ``failed`` or ``aborted``."""
+    def finish(self, token: str, state: ImportState) -> ImportState:
+        """Record the end of a running process: ``succeeded``, ``failed`` or ``aborted``; return
+        the end recorded (``aborted`` whenever an abort was requested before)."""
         if not ImportState(state).is_final:
             raise InvalidTransition(f"{state} is not an end state")
-        self.set_state(token, state)
+        return self.set_state(token, state)
 
     def snapshot(self, token: str) -> ProcessSnapshot:
         """The process as it is now."""
         with self._lock:
-            process = self._get(token)
-            return ProcessSnapshot(token=token, **dataclasses.asdict(process))
+            return self._snapshot(token, self._get(token), self._clock())
 
     def recent(self, limit: int = 50) -> list[ProcessSnapshot]:
         """The ``limit`` processes registered last, newest first."""
         with self._lock:
+            now = self._clock()
             newest = list(self._processes.items())[: -limit - 1 : -1] if limit > 0 else []
-            return [
-                ProcessSnapshot(token=token, **dataclasses.asdict(process))
-                for token, process in newest
-            ]
+            return [self._snapshot(token, process, now) for token, process in newest]
+
+    def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
+        """End the running processes past their stop deadline or lost; return them as ended."""
+        with self._lock:
+            now = self._clock()
+            ended = []
+            for token, process in self._processes.items():
+                if process.state not in RUNNING_STATES:
+                    continue
+                if process.stop_by is not None and process.stop_by < now:
+                    end, reason = ImportState.ABORTED, EndReason.STOP_DEADLINE
+                elif self._is_lost(process, now):
+                    failed = ImportState.ABORTED if process.abort_requested else ImportState.FAILED
+                    end, reason = failed, EndReason.WORKER_LOST
+                else:
+                    continue
+                if dry_run:
+                    ended.append(self._snapshot(token, process, now))
+                    continue
+                self._end(process, end, now, reason)
+                ended.append(self._snapshot(token, process, now))
+            return ended
 
     def state(self, token: str) -> ImportState:
         """The process's current state."""
@@ -153,14 +202,37 @@ class InMemoryImportRegistry:
         except KeyError:
             raise UnknownImport(token) from None
 
+    def _is_lost(self, process: _Process, now: datetime) -> bool:
+        return (
+            process.state in RUNNING_STATES
+            and process.heartbeat_at is not None
+            and (now - process.heartbeat_at).total_seconds() > self.lease
+        )
+
+    def _snapshot(self, token: str, process: _Process, now: datetime) -> ProcessSnapshot:
+        return ProcessSnapshot(
+            token=token, lost=self._is_lost(process, now), **dataclasses.asdict(process)
+        )
+
     @staticmethod
-    def _move(token: str, process: _Process, state: ImportState) -> None:
+    def _end(
+        process: _Process, state: ImportState, now: datetime, reason: EndReason | None = None
+    ) -> None:
+        process.state = state
+        process.finished_at = now
+        process.end_reason = reason
+
+    def _move(self, token: str, process: _Process, state: ImportState) -> ImportState:
         if state not in MOVES.get(process.state, ()):
             raise InvalidTransition(
                 f"import process {token!r} cannot go from {process.state.value} to {state.value}"
             )
+        now = self._clock()
+        if state.is_final:
+            self._end(process, ImportState.ABORTED if process.abort_requested else state, now)
+            return process.state
         process.state = state
+        process.heartbeat_at = now
         if state is ImportState.PROCESSING and process.started_at is None:
-            process.started_at = _now()
-        elif state.is_final:
-            process.finished_at = _now()
+            process.started_at = now
+        return state

@@ -7,10 +7,9 @@ one machine; PostgreSQL serves several machines.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 try:
@@ -21,47 +20,49 @@ except ImportError as missing:
         "pip install 'flask-import-abort[sql]'"
     ) from missing
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    Row,
-    String,
-    Table,
-    bindparam,
-    case,
-    create_engine,
-    event,
-    func,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Engine, MetaData, Row
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..contract import AbortOutcome
+from ..contract import AbortOutcome, AbortRequest
 from ..errors import InternalError, RegistryUnavailable
 from ..lifecycle import (
-    ABORTABLE_STATES,
+    DEFAULT_LEASE,
     RUNNING_STATES,
-    SOURCES,
+    EndReason,
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
     UnknownImport,
+    checked_lease,
+    utc_now,
 )
-from ..tokens import DEFAULT_MAX_LENGTH, new_token, registrable_token, token_for_log
+from ..tokens import new_token, registrable_token, token_for_log
+from ..watchdog import Watchdog
+from .sqlschema import (
+    DEFAULT_TABLE_NAME,
+    TOKEN_LENGTH,
+    create_tables,
+    import_process_table,
+    is_missing_table,
+    registry_engine,
+)
+from .sqlstatements import Statements
+
+__all__ = [
+    "DEFAULT_TABLE_NAME",
+    "TOKEN_LENGTH",
+    "FlaskSQLAlchemyLike",
+    "SQLImportRegistry",
+    "create_tables",
+    "import_process_table",
+]
 
 log = logging.getLogger("flask_import_abort")
 
-DEFAULT_TABLE_NAME = "import_processes"
-#: The longest token the table holds; as long as the endpoint's default limit.
-TOKEN_LENGTH = DEFAULT_MAX_LENGTH
+#: Errors that mean the database cannot be reached or is locked now, not that a call is wrong.
+_UNAVAILABLE = (OperationalError, PoolTimeout)
 
 
 class FlaskSQLAlchemyLike(Protocol):
@@ -72,43 +73,6 @@ class FlaskSQLAlchemyLike(Protocol):
 
     @property
     def metadata(self) -> MetaData: ...
-
-
-def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> Table:
-    """The table of import processes, defined on ``metadata`` (for a host's own migrations).
-
-    =====================  ==================  ==========================================
-    column                 type                meaning
-    =====================  ==================  ==========================================
-    ``token``              varchar(256), PK    the process's token
-    ``state``              varchar(16)         an ``ImportState`` value
-    ``abort_requested_at`` timestamp, null     when an abort was first requested
-    ``created_at``         timestamp           when the process was registered
-    ``started_at``         timestamp, null     when it began processing
-    ``finished_at``        timestamp, null     when it reached an end state
-    ``processed_count``    integer             records written, as last reported
-    ``total_count``        integer, null       records expected, if known
-    =====================  ==================  ==========================================
-
-    Timestamps are UTC. ``created_at`` is indexed, for listing newest first.
-    """
-    return Table(
-        name,
-        metadata,
-        Column("token", String(TOKEN_LENGTH), primary_key=True),
-        Column("state", String(16), nullable=False),
-        Column("abort_requested_at", DateTime(timezone=True)),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("started_at", DateTime(timezone=True)),
-        Column("finished_at", DateTime(timezone=True)),
-        Column("processed_count", Integer, nullable=False),
-        Column("total_count", Integer),
-        Index(f"ix_{name}_created_at", "created_at"),
-    )
-
-
-#: Errors that mean the database cannot be reached or is locked now, not that a call is wrong.
-_UNAVAILABLE = (OperationalError, PoolTimeout)
 
 
 class SQLImportRegistry:
@@ -122,10 +86,17 @@ class SQLImportRegistry:
     ``abort`` is one conditional ``UPDATE`` on the primary key, committed at once; only when it
     changes no row does a read tell the other outcomes apart. It holds no lock between two
     statements, so concurrent aborts from any number of processes each get one answer and the
-    process is aborted once. When the database is unreachable or locked, ``abort`` raises
+    process is aborted once. It takes at most ``request_timeout`` seconds, even when the server
+    stops answering. When the database is unreachable, locked or too slow, ``abort`` raises
     :class:`~flask_import_abort.errors.RegistryUnavailable`: a 503 with ``Retry-After:
-    retry_after``. The worker API raises SQLAlchemy's own errors.
+    retry_after``. The worker API raises SQLAlchemy's own errors; :attr:`retryable_errors` are
+    the ones a later try may not meet.
+
+    Every call of the worker API on a running process records a heartbeat; a process whose
+    heartbeat is older than ``lease`` seconds is lost (see :meth:`reap`).
     """
+
+    retryable_errors: tuple[type[BaseException], ...] = _UNAVAILABLE
 
     def __init__(
         self,
@@ -134,15 +105,24 @@ class SQLImportRegistry:
         table_name: str = DEFAULT_TABLE_NAME,
         metadata: MetaData | None = None,
         lock_timeout: float = 5.0,
+        request_timeout: float = 5.0,
         retry_after: int = 5,
+        lease: float = DEFAULT_LEASE,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self.lease = checked_lease(lease)
+        self.request_timeout = _seconds(request_timeout, "request_timeout")
         self._engine: Callable[[], Engine]
         #: The engine made from a URL, which :meth:`close` disposes of; None for the host's.
         self._own_engine: Engine | None = None
         if isinstance(bind, Engine):
             self._engine = _constant(bind)
         elif isinstance(bind, str | URL):
-            self._own_engine = _create_engine(make_url(bind), lock_timeout)
+            self._own_engine = registry_engine(
+                make_url(bind),
+                lock_timeout=_seconds(lock_timeout, "lock_timeout"),
+                request_timeout=self.request_timeout,
+            )
             self._engine = _constant(self._own_engine)
         else:
             db = bind
@@ -152,7 +132,9 @@ class SQLImportRegistry:
         existing = metadata.tables.get(table_name)  # a second registry on the same metadata
         self.table = import_process_table(metadata, table_name) if existing is None else existing
         self.retry_after = retry_after
-        self._prepare_statements()
+        self._clock = clock
+        self._statements = Statements(self.table)
+        self._watchdog = Watchdog()
 
     @property
     def engine(self) -> Engine:
@@ -179,60 +161,21 @@ class SQLImportRegistry:
         of machines, do it at once (see :func:`create_tables`)."""
         create_tables(self.engine, self.table)
 
-    def _prepare_statements(self) -> None:
-        table = self.table
-        columns = table.c
-        by_token = columns.token == bindparam("key")
-        now = bindparam("now", type_=DateTime(timezone=True))
-        pending = columns.state == ImportState.PENDING.value
-        self._abort = (
-            update(table)
-            .where(by_token, columns.state.in_(_values(ABORTABLE_STATES)))
-            .where(columns.abort_requested_at.is_(None))
-            .values(
-                abort_requested_at=now,
-                state=case((pending, ImportState.ABORTED.value), else_=columns.state),
-                finished_at=case((pending, now), else_=columns.finished_at),
-            )
-        )
-        self._start = (
-            update(table)
-            .where(by_token, columns.state == ImportState.PENDING.value)
-            .values(state=ImportState.PROCESSING.value, started_at=now)
-        )
-        self._read = select(table).where(by_token)
-        self._recent = select(table).order_by(columns.created_at.desc()).limit(bindparam("limit"))
-        self._read_flag = select(columns.abort_requested_at).where(by_token)
-        self._progress = (
-            update(table)
-            .where(by_token, columns.state.in_(_values(RUNNING_STATES)))
-            .values(processed_count=bindparam("processed"))
-        )
-        self._progress_and_total = self._progress.values(total_count=bindparam("total"))
-        self._moves = {}
-        for state, sources in SOURCES.items():
-            values: dict[str, Any] = {"state": state.value}
-            if state is ImportState.PROCESSING:
-                values["started_at"] = func.coalesce(columns.started_at, now)
-            elif state.is_final:
-                values["finished_at"] = now
-            move = update(table).where(by_token, columns.state.in_(_values(sources)))
-            self._moves[state] = move.values(values)
-
     # The endpoint's side.
 
-    def abort(self, token: str) -> AbortOutcome:
+    def abort(self, token: str, request: AbortRequest | None = None) -> AbortOutcome:
+        deadline = time.monotonic() + self.request_timeout
         try:
             try:
-                return self._abort_once(token)
+                return self._abort_once(token, request, deadline)
             except DBAPIError as error:
-                if not error.connection_invalidated:
+                if not error.connection_invalidated or time.monotonic() >= deadline:
                     raise
                 # The database dropped a pooled connection (say it restarted): the pool has
                 # started over, and asking again is harmless, as a repeated abort is.
-                return self._abort_once(token)
+                return self._abort_once(token, request, deadline)
         except (DBAPIError, PoolTimeout) as error:
-            if isinstance(error, DBAPIError) and _is_missing_table(error):
+            if isinstance(error, DBAPIError) and is_missing_table(error):
                 log.error(
                     "import registry: the table %r does not exist; call the registry's "
                     "create_table() once at set-up, or create it with your migrations",
@@ -241,31 +184,52 @@ class SQLImportRegistry:
                 raise InternalError() from error
             if not isinstance(error, _UNAVAILABLE):
                 raise
+            timed_out = time.monotonic() >= deadline
             log.warning(
                 "import registry unavailable for abort of import process %s: %s",
                 token_for_log(token),
-                str(getattr(error, "orig", error)).strip().replace("\n", " ")[:200],
+                f"no answer within {self.request_timeout:g} s"
+                if timed_out
+                else str(getattr(error, "orig", error)).strip().replace("\n", " ")[:200],
             )
             raise RegistryUnavailable(self.retry_after) from error
 
-    def _abort_once(self, token: str) -> AbortOutcome:
+    def _abort_once(
+        self, token: str, request: AbortRequest | None, deadline: float
+    ) -> AbortOutcome:
+        statements = self._statements
+        now = self._clock()
+        stop_deadline = None if request is None else request.stop_deadline
+        parameters = {
+            "key": token,
+            "now": now,
+            "stale": now - timedelta(seconds=self.lease),
+            "stop_by": None if stop_deadline is None else now + timedelta(seconds=stop_deadline),
+        }
         engine = self.engine
         while True:
-            with engine.begin() as connection:
-                changed = connection.execute(self._abort, {"key": token, "now": _now()}).rowcount
+            with (
+                engine.connect() as connection,
+                self._bounded(connection, deadline),
+                connection.begin(),  # committed inside the bound
+            ):
+                changed = connection.execute(statements.abort, parameters).rowcount
             if changed:
                 return AbortOutcome.REQUESTED
-            with engine.connect() as connection:
-                row = connection.execute(self._read, {"key": token}).first()
+            with engine.connect() as connection, self._bounded(connection, deadline):
+                row = connection.execute(statements.read_state, {"key": token}).first()
             if row is None:
                 return AbortOutcome.NOT_FOUND
             state = ImportState(row.state)
+            if state in (ImportState.SUCCEEDED, ImportState.FAILED):
+                return AbortOutcome.FINISHED
             if row.abort_requested_at is not None or state is ImportState.ABORTED:
                 return AbortOutcome.ALREADY_REQUESTED
-            if state.is_final:
-                return AbortOutcome.FINISHED
             # Registered between the UPDATE and the read (a token is never registered twice,
             # so this happens at most once): the UPDATE will find it now.
+
+    def _bounded(self, connection: Any, deadline: float) -> Any:
+        return self._watchdog.bound(connection.connection.dbapi_connection, deadline)
 
     # The worker's side (see ``WorkerRegistry``).
 
@@ -275,7 +239,7 @@ class SQLImportRegistry:
         values = {
             "token": token,
             "state": ImportState.PENDING.value,
-            "created_at": _now(),
+            "created_at": self._clock(),
             "processed_count": 0,
             "total_count": total,
         }
@@ -289,7 +253,7 @@ class SQLImportRegistry:
     def start(self, token: str) -> bool:
         """Move a pending process to ``processing``; False if it was aborted before it began."""
         try:
-            self._change(token, self._start, {"key": token, "now": _now()}, "start")
+            self._change(token, self._statements.start, {"key": token, "now": self._clock()})
         except InvalidTransition:
             if self.snapshot(token).state is ImportState.ABORTED:
                 return False
@@ -298,103 +262,109 @@ class SQLImportRegistry:
 
     def report_progress(self, token: str, processed: int, *, total: int | None = None) -> None:
         """Record how many records a running process has written (and its total, if given)."""
-        statement = self._progress if total is None else self._progress_and_total
-        parameters = {"key": token, "processed": processed, "total": total}
-        self._change(token, statement, parameters, "report progress")
+        statements = self._statements
+        statement = statements.progress if total is None else statements.progress_and_total
+        parameters = {"key": token, "now": self._clock(), "processed": processed, "total": total}
+        self._change(token, statement, parameters)
 
     def should_stop(self, token: str) -> bool:
-        """Whether an abort was requested: one primary-key read."""
-        with self.engine.connect() as connection:
-            row = connection.execute(self._read_flag, {"key": token}).first()
-        if row is None:
-            raise UnknownImport(token)
-        return row.abort_requested_at is not None
+        """Whether the import should stop after its current batch: one primary-key ``UPDATE``
+        that records the heartbeat and reads the abort flag back."""
+        return self.heartbeat(token)
 
-    def set_state(self, token: str, state: ImportState) -> None:
-        """Record a move of a running process: pause, block, resume, or its end."""
+    def heartbeat(self, token: str) -> bool:
+        """Record that the worker is alive; whether it should stop after its current batch."""
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                self._statements.heartbeat, {"key": token, "now": self._clock()}
+            ).first()
+        if row is not None:
+            return row.abort_requested_at is not None
+        snapshot = self.snapshot(token)  # UnknownImport when there is no such process
+        return snapshot.abort_requested or snapshot.state.is_final
+
+    def set_state(self, token: str, state: ImportState) -> ImportState:
+        """Record a move of a running process: pause, block, resume, or its end; return the
+        state recorded (an end after a requested abort is ``aborted``)."""
         state = ImportState(state)
-        parameters = {"key": token, "now": _now()}
-        self._change(token, self._moves[state], parameters, f"go to {state.value}")
+        parameters = {"key": token, "now": self._clock()}
+        with self.engine.begin() as connection:
+            row = connection.execute(self._statements.moves[state], parameters).first()
+        if row is None:
+            self._refuse(token, f"go to {state.value}")
+        return ImportState(row.state)  # type: ignore[union-attr]
 
-    def finish(self, token: str, state: ImportState) -> None:
-        """Record the end of a running process: ``succeeded``, ``failed`` or ``aborted``."""
+    def finish(self, token: str, state: ImportState) -> ImportState:
+        """Record the end of a running process: ``succeeded``, ``failed`` or ``aborted``; return
+        the end recorded (``aborted`` whenever an abort was requested before)."""
         if not ImportState(state).is_final:
             raise InvalidTransition(f"{state} is not an end state")
-        self.set_state(token, state)
+        return self.set_state(token, state)
 
     def snapshot(self, token: str) -> ProcessSnapshot:
         """The process as it is now."""
         with self.engine.connect() as connection:
-            row = connection.execute(self._read, {"key": token}).first()
+            row = connection.execute(self._statements.read, {"key": token}).first()
         if row is None:
             raise UnknownImport(token)
-        return _snapshot(row)
+        return self._snapshot(row, self._clock())
 
     def recent(self, limit: int = 50) -> list[ProcessSnapshot]:
         """The ``limit`` processes registered last, newest first: one read on the index."""
         with self.engine.connect() as connection:
-            rows = connection.execute(self._recent, {"limit": max(limit, 0)}).all()
-        return [_snapshot(row) for row in rows]
+            rows = connection.execute(self._statements.recent, {"limit": max(limit, 0)}).all()
+        now = self._clock()
+        return [self._snapshot(row, now) for row in rows]
 
-    def _change(self, token: str, statement: Any, parameters: dict[str, Any], move: str) -> None:
+    def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
+        """End the running processes past their stop deadline (``aborted``, forced) or lost
+        (``failed``, or ``aborted`` when an abort was requested); return them as ended.
+
+        Each is one conditional ``UPDATE`` that only a running process matches, so any number
+        of processes may reap at once and each lost process is ended exactly once.
+        ``dry_run`` reads what would be ended and changes nothing.
+        """
+        statements = self._statements
+        now = self._clock()
+        parameters = {"now": now, "stale": now - timedelta(seconds=self.lease)}
+        found: list[Row[Any]] = []
+        with self.engine.begin() as connection:
+            for ending in statements.reap_dry_run if dry_run else statements.reap:
+                found += connection.execute(ending, parameters).all()
+        return [self._snapshot(row, now) for row in found]
+
+    def _change(self, token: str, statement: Any, parameters: dict[str, Any]) -> None:
         with self.engine.begin() as connection:
             changed = connection.execute(statement, parameters).rowcount
         if not changed:
-            state = self.snapshot(token).state  # UnknownImport when there is no such process
-            raise InvalidTransition(f"import process {token!r} is {state.value}: cannot {move}")
+            self._refuse(token, "do that")
 
+    def _refuse(self, token: str, move: str) -> None:
+        state = self.snapshot(token).state  # UnknownImport when there is no such process
+        raise InvalidTransition(f"import process {token!r} is {state.value}: cannot {move}")
 
-def create_tables(engine: Engine, *tables: Table) -> None:
-    """Create the ``tables`` that are missing, safely from any number of processes at once.
-
-    On PostgreSQL the creations wait for each other on a transaction-level advisory lock, so
-    workers booting together on a fresh database never collide on the catalog. On SQLite a
-    file is put in WAL mode first, and a ``CREATE`` that loses a race to another process is
-    tried again, which then finds the table there.
-    """
-    if engine.dialect.name == "sqlite" and _is_file(engine.url):
-        with engine.connect() as connection:
-            _use_wal(connection.connection.dbapi_connection)
-    for attempt in range(len(tables) + 1):
-        try:
-            with engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    connection.execute(_SCHEMA_LOCK)
-                for table in tables:
-                    table.create(connection, checkfirst=True)
-            return
-        except DBAPIError:
-            # Another process created a table between the check and the CREATE: check again,
-            # once for each table that could have been taken so.
-            if attempt == len(tables):
-                raise
-
-
-#: Held by a PostgreSQL transaction that creates the tables, until it ends.
-_SCHEMA_LOCK = text("SELECT pg_advisory_xact_lock(7306245671403851293)")
-
-
-def _is_missing_table(error: DBAPIError) -> bool:
-    """Whether the database said that the registry's table does not exist."""
-    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return sqlstate == "42P01" or str(error.orig).startswith("no such table")
-
-
-def _snapshot(row: Row[Any]) -> ProcessSnapshot:
-    return ProcessSnapshot(
-        token=row.token,
-        state=ImportState(row.state),
-        abort_requested=row.abort_requested_at is not None,
-        created_at=_utc(row.created_at) or row.created_at,
-        started_at=_utc(row.started_at),
-        finished_at=_utc(row.finished_at),
-        processed=row.processed_count,
-        total=row.total_count,
-    )
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    def _snapshot(self, row: Row[Any], now: datetime) -> ProcessSnapshot:
+        state = ImportState(row.state)
+        heartbeat_at = _utc(row.heartbeat_at)
+        lost = (
+            state in RUNNING_STATES
+            and heartbeat_at is not None
+            and (now - heartbeat_at).total_seconds() > self.lease
+        )
+        return ProcessSnapshot(
+            token=row.token,
+            state=state,
+            abort_requested=row.abort_requested_at is not None,
+            created_at=_utc(row.created_at) or row.created_at,
+            started_at=_utc(row.started_at),
+            finished_at=_utc(row.finished_at),
+            processed=row.processed_count,
+            total=row.total_count,
+            heartbeat_at=heartbeat_at,
+            lost=lost,
+            stop_by=_utc(row.stop_by),
+            end_reason=None if row.end_reason is None else EndReason(row.end_reason),
+        )
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -410,41 +380,7 @@ def _constant(engine: Engine) -> Callable[[], Engine]:
     return lambda: engine
 
 
-def _values(states: Iterable[ImportState]) -> list[str]:
-    return sorted(state.value for state in states)
-
-
-def _create_engine(url: URL, lock_timeout: float) -> Engine:
-    if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": lock_timeout})
-        if _is_file(url):
-            event.listen(engine, "connect", lambda connection, _: _use_wal(connection))
-        return engine
-    connect_args: dict[str, Any] = {}
-    if url.get_backend_name() == "postgresql":
-        connect_args["options"] = f"-c lock_timeout={int(lock_timeout * 1000)}"
-        connect_args["connect_timeout"] = max(1, round(lock_timeout))
-    return create_engine(url, connect_args=connect_args)
-
-
-def _is_file(url: URL) -> bool:
-    return url.database not in (None, "", ":memory:")
-
-
-def _use_wal(dbapi_connection: Any, patience: float = 5.0) -> None:
-    """Put a SQLite file in WAL mode, which it keeps; other processes may be doing it too."""
-    cursor = dbapi_connection.cursor()
-    deadline = time.monotonic() + patience
-    try:
-        while True:
-            try:
-                if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
-                    return
-                cursor.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.OperationalError:
-                # The switch needs the file to itself, and SQLite does not wait for that.
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-    finally:
-        cursor.close()
+def _seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds; got {value!r}.")
+    return float(value)

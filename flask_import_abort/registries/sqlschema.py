@@ -1,0 +1,149 @@
+"""Internal: the SQL registry's table, its creation, and the engine it makes from a URL."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+
+from ..tokens import DEFAULT_MAX_LENGTH
+
+DEFAULT_TABLE_NAME = "import_processes"
+#: The longest token the table holds; as long as the endpoint's default limit.
+TOKEN_LENGTH = DEFAULT_MAX_LENGTH
+
+
+def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> Table:
+    """The table of import processes, defined on ``metadata`` (for a host's own migrations).
+
+    =====================  ==================  ==========================================
+    column                 type                meaning
+    =====================  ==================  ==========================================
+    ``token``              varchar(256), PK    the process's token
+    ``state``              varchar(16)         an ``ImportState`` value
+    ``abort_requested_at`` timestamp, null     when an abort was first requested
+    ``created_at``         timestamp           when the process was registered
+    ``started_at``         timestamp, null     when it began processing
+    ``finished_at``        timestamp, null     when it reached an end state
+    ``processed_count``    integer             records written, as last reported
+    ``total_count``        integer, null       records expected, if known
+    ``heartbeat_at``       timestamp, null     when its worker last called the registry
+    ``stop_by``            timestamp, null     when a requested abort is forced
+    ``end_reason``         varchar(32), null   why the package ended it: an ``EndReason``
+    =====================  ==================  ==========================================
+
+    Timestamps are UTC. ``created_at`` is indexed, for listing newest first; ``state``, for
+    finding the running processes among all the finished ones.
+    """
+    return Table(
+        name,
+        metadata,
+        Column("token", String(TOKEN_LENGTH), primary_key=True),
+        Column("state", String(16), nullable=False),
+        Column("abort_requested_at", DateTime(timezone=True)),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("started_at", DateTime(timezone=True)),
+        Column("finished_at", DateTime(timezone=True)),
+        Column("processed_count", Integer, nullable=False),
+        Column("total_count", Integer),
+        Column("heartbeat_at", DateTime(timezone=True)),
+        Column("stop_by", DateTime(timezone=True)),
+        Column("end_reason", String(32)),
+        Index(f"ix_{name}_created_at", "created_at"),
+        Index(f"ix_{name}_state", "state"),
+    )
+
+
+def create_tables(engine: Engine, *tables: Table) -> None:
+    """Create the ``tables`` that are missing, safely from any number of processes at once.
+
+    On PostgreSQL the creations wait for each other on a transaction-level advisory lock, so
+    workers booting together on a fresh database never collide on the catalog. On SQLite a
+    file is put in WAL mode first, and a ``CREATE`` that loses a race to another process is
+    tried again, which then finds the table there.
+    """
+    if engine.dialect.name == "sqlite" and is_file(engine.url):
+        with engine.connect() as connection:
+            use_wal(connection.connection.dbapi_connection)
+    for attempt in range(len(tables) + 1):
+        try:
+            with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(_SCHEMA_LOCK)
+                for table in tables:
+                    table.create(connection, checkfirst=True)
+            return
+        except DBAPIError:
+            # Another process created a table between the check and the CREATE: check again,
+            # once for each table that could have been taken so.
+            if attempt == len(tables):
+                raise
+
+
+#: Held by a PostgreSQL transaction that creates the tables, until it ends.
+_SCHEMA_LOCK = text("SELECT pg_advisory_xact_lock(7306245671403851293)")
+
+
+def is_missing_table(error: DBAPIError) -> bool:
+    """Whether the database said that a table does not exist."""
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return sqlstate == "42P01" or str(error.orig).startswith("no such table")
+
+
+def registry_engine(url: URL, *, lock_timeout: float, request_timeout: float) -> Engine:
+    """The engine a registry makes from a URL: it waits at most ``lock_timeout`` seconds for a
+    lock, lets no statement run past ``request_timeout``, and keeps a SQLite file in WAL mode."""
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url, connect_args={"timeout": lock_timeout}, pool_timeout=request_timeout
+        )
+        if is_file(url):
+            event.listen(engine, "connect", lambda connection, _: use_wal(connection))
+        return engine
+    connect_args: dict[str, Any] = {}
+    if url.get_backend_name() == "postgresql":
+        connect_args["options"] = (
+            f"-c lock_timeout={int(lock_timeout * 1000)} "
+            f"-c statement_timeout={int(request_timeout * 1000)}"
+        )
+        connect_args["connect_timeout"] = max(1, round(request_timeout))
+    return create_engine(url, connect_args=connect_args, pool_timeout=request_timeout)
+
+
+def is_file(url: URL) -> bool:
+    return url.database not in (None, "", ":memory:")
+
+
+def use_wal(dbapi_connection: Any, patience: float = 5.0) -> None:
+    """Put a SQLite file in WAL mode, which it keeps; other processes may be doing it too."""
+    cursor = dbapi_connection.cursor()
+    deadline = time.monotonic() + patience
+    try:
+        while True:
+            try:
+                if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                    return
+                cursor.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                # The switch needs the file to itself, and SQLite does not wait for that.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+    finally:
+        cursor.close()

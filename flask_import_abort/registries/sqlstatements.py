@@ -1,0 +1,128 @@
+"""Internal: the SQL registry's statements, each made once per table.
+
+Every change is one conditional ``UPDATE`` on the primary key: the condition is the life cycle
+(only a running process beats or reports, only an abortable one is aborted), so two processes
+racing on one row never both win, and no lock is held between statements. States are written
+into the SQL as literals, so each statement renders the same text every time and SQLAlchemy's
+compiled cache serves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+
+from ..lifecycle import ABORTABLE_STATES, RUNNING_STATES, SOURCES, EndReason, ImportState
+
+
+def _is(column: Any, state: ImportState | EndReason) -> ColumnElement[bool]:
+    return column == _literal(state)  # type: ignore[no-any-return]
+
+
+def _one_of(column: Any, states: Iterable[ImportState]) -> ColumnElement[bool]:
+    return column.in_([_literal(state) for state in sorted(states)])  # type: ignore[no-any-return]
+
+
+def _literal(value: ImportState | EndReason) -> Any:
+    return literal_column(f"'{value.value}'")  # enum values: letters and underscores only
+
+
+class Statements:
+    """The registry's statements on ``table``."""
+
+    def __init__(self, table: Table) -> None:
+        c = table.c
+        key = c.token == bindparam("key")
+        now = bindparam("now", type_=DateTime(timezone=True))
+        stale = bindparam("stale", type_=DateTime(timezone=True))
+        pending = _is(c.state, ImportState.PENDING)
+        running = _one_of(c.state, RUNNING_STATES)
+        lost = c.heartbeat_at < stale
+        aborted = _literal(ImportState.ABORTED)
+
+        ends_now = or_(pending, lost)
+        self.abort = (
+            update(table)
+            .where(key, _one_of(c.state, ABORTABLE_STATES), c.abort_requested_at.is_(None))
+            .values(
+                abort_requested_at=now,
+                state=case((ends_now, aborted), else_=c.state),
+                finished_at=case((ends_now, now), else_=c.finished_at),
+                end_reason=case(
+                    (and_(~pending, lost), _literal(EndReason.WORKER_LOST)), else_=c.end_reason
+                ),
+                stop_by=case(
+                    (ends_now, None), else_=bindparam("stop_by", type_=DateTime(timezone=True))
+                ),
+            )
+        )
+        self.read_state = select(c.state, c.abort_requested_at).where(key)
+        self.read = select(table).where(key)
+        self.recent = select(table).order_by(c.created_at.desc()).limit(bindparam("limit"))
+        self.heartbeat = (
+            update(table)
+            .where(key, running)
+            .values(heartbeat_at=now)
+            .returning(c.abort_requested_at)
+        )
+        self.start = (
+            update(table)
+            .where(key, pending)
+            .values(state=ImportState.PROCESSING.value, started_at=now, heartbeat_at=now)
+        )
+        self.progress = (
+            update(table)
+            .where(key, running)
+            .values(processed_count=bindparam("processed"), heartbeat_at=now)
+        )
+        self.progress_and_total = self.progress.values(total_count=bindparam("total"))
+        self.moves = {}
+        for state, sources in SOURCES.items():
+            move = update(table).where(key, _one_of(c.state, sources)).returning(c.state)
+            if state.is_final:
+                # An end after a requested abort is recorded aborted: a 200 is never a lie.
+                written = case((c.abort_requested_at.is_not(None), aborted), else_=state.value)
+                self.moves[state] = move.values(state=written, finished_at=now)
+            else:
+                values: dict[str, Any] = {"state": state.value, "heartbeat_at": now}
+                if state is ImportState.PROCESSING:
+                    values["started_at"] = func.coalesce(c.started_at, now)
+                self.moves[state] = move.values(values)
+
+        forced = and_(running, c.stop_by < now)
+        lost_running = and_(running, lost)
+        self.reap = [
+            update(table)
+            .where(forced)
+            .values(state=aborted, finished_at=now, end_reason=_literal(EndReason.STOP_DEADLINE))
+            .returning(*c),
+            update(table)
+            .where(lost_running)
+            .values(
+                state=case(
+                    (c.abort_requested_at.is_not(None), aborted),
+                    else_=_literal(ImportState.FAILED),
+                ),
+                finished_at=now,
+                end_reason=_literal(EndReason.WORKER_LOST),
+            )
+            .returning(*c),
+        ]
+        self.reap_dry_run = [
+            select(table).where(forced),
+            select(table).where(lost_running, or_(c.stop_by.is_(None), c.stop_by >= now)),
+        ]
