@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import MetaData
 
-from flask_import_abort import BearerTokens, ImportAbort
+from flask_import_abort import BearerTokens, ImportAbort, Reaper
 from flask_import_abort.registries.sql import SQLImportRegistry
 
 from .importer import Importer
@@ -32,6 +32,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         DEMO_IMPORT_FOLDER=str(DATA),
         DEMO_BATCH_SIZE=500,
         DEMO_BATCH_PAUSE=0.5,
+        DEMO_LEASE=15.0,
+        DEMO_REAP_INTERVAL=5.0,
     )
     app.config.from_prefixed_env()  # FLASK_DEMO_BATCH_PAUSE=2, FLASK_IMPORT_ABORT_..., ...
     app.config.update(config or {})
@@ -40,7 +42,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
 
     # The plugin: the registry the imports are kept in, and who may abort them.
-    registry = SQLImportRegistry(app.config["DEMO_DATABASE_URL"])  # the imports' table
+    lease = float(app.config["DEMO_LEASE"])  # seconds without a heartbeat: its worker is lost
+    registry = SQLImportRegistry(app.config["DEMO_DATABASE_URL"], lease=lease)  # the imports
     app.config["IMPORT_ABORT_BEARER_TOKENS"] = [token]  # who may abort
     ImportAbort(app, registry=registry)  # the endpoint
 
@@ -56,9 +59,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["demo_admins"] = BearerTokens(app.config["IMPORT_ABORT_BEARER_TOKENS"])
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
+
+    # Imports whose worker died (a killed or restarted server) end failed once their lease
+    # lapses: every worker of every machine reaps, and each end is recorded once.
+    interval = float(app.config["DEMO_REAP_INTERVAL"])
+    if interval > 0:
+        app.extensions["demo_reaper"] = Reaper(app, interval).start()
     return app
 
 
 def close_app(app: Flask) -> None:
-    """Close the connections of the app's registry, once the app serves no more."""
+    """Stop the app's reaper and close its registry's connections, once it serves no more."""
+    reaper: Reaper | None = app.extensions.get("demo_reaper")
+    if reaper is not None:
+        reaper.stop()
     app.extensions["demo_importer"].registry.close()

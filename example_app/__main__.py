@@ -18,8 +18,6 @@ def main(argv: list[str] | None = None) -> None:
 
     app = create_app()
     importer = app.extensions["demo_importer"]
-    for token in importer.fail_interrupted():
-        logging.getLogger("example_app").warning("import %s was cut off by a stop: failed", token)
     site = f"http://{args.host}:{args.port}"
     token = app.config["DEMO_BEARER_TOKEN"]
     print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, select
 
-from flask_import_abort import ABORTABLE_STATES, ImportState, run_import
+from flask_import_abort import run_import
 from flask_import_abort.registries.sql import SQLImportRegistry, create_tables
 
 from .products import read_products
@@ -55,6 +56,7 @@ class Importer:
         return token
 
     def _run(self, token: str, records: list[dict[str, Any]]) -> None:
+        log.info("import %s runs in process %d", token, os.getpid())
         write = functools.partial(self._write, token)
         try:
             state = run_import(self.registry, token, batches(records, self.batch_size), write)
@@ -84,16 +86,3 @@ class Importer:
         query = select(column, func.count()).where(column.in_(tokens)).group_by(column)
         with self.registry.engine.connect() as connection:
             return {row[0]: row[1] for row in connection.execute(query)}
-
-    def fail_interrupted(self) -> list[str]:
-        """Record as failed the imports a stopped server left unfinished; their ids."""
-        interrupted = [
-            snapshot.token
-            for snapshot in self.registry.recent(10_000)
-            if snapshot.state in ABORTABLE_STATES
-        ]
-        for token in interrupted:
-            pending = self.registry.snapshot(token).state is ImportState.PENDING
-            if not pending or self.registry.start(token):
-                self.registry.finish(token, ImportState.FAILED)
-        return interrupted

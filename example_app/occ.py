@@ -113,6 +113,9 @@ def describe(snapshot: ProcessSnapshot, written: int) -> dict[str, Any]:
         "startTime": _iso(snapshot.started_at),
         "endTime": _iso(snapshot.finished_at),
         "abortRequested": snapshot.abort_requested,
+        # Why the demo ended it rather than its worker: "worker_lost" or "stop_deadline".
+        "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
+        "workerLost": snapshot.lost,
         "recordsTotal": snapshot.total,
         "recordsWritten": written,
         "links": [

@@ -14,10 +14,12 @@ from .lifecycle import ImportState, InvalidTransition, WorkerRegistry
 log = logging.getLogger("flask_import_abort.worker")
 
 Batch = TypeVar("Batch", bound=Sized)
+Result = TypeVar("Result")
 
-#: How often :class:`ImportRun` tries to record its end through a locked or unreachable
-#: database, and how long it waits before the first retry (doubling each time, at most 2 s).
-END_ATTEMPTS = 8
+#: How often :class:`ImportRun` tries a call through a locked or unreachable database, and how
+#: long it waits before the first retry (doubling each time, at most 2 s): about 5 s in all,
+#: beside the time each try waits for the database.
+ATTEMPTS = 8
 FIRST_RETRY_DELAY = 0.05
 
 
@@ -71,7 +73,7 @@ class ImportRun:
         if not self._started:
             return
         for batch in batches:
-            if self.registry.should_stop(self.token):
+            if self._patiently(self.registry.should_stop, "ask whether to stop"):
                 log.info(
                     "import process %r stops on request after %d records",
                     self.token,
@@ -82,7 +84,10 @@ class ImportRun:
             yield batch
             self.processed += len(batch)
             try:
-                self.registry.report_progress(self.token, self.processed)
+                self._patiently(
+                    lambda token: self.registry.report_progress(token, self.processed),
+                    "report its progress",
+                )
             except InvalidTransition:
                 log.warning(
                     "import process %r was ended while it ran its batch; it stops after %d records",
@@ -114,43 +119,21 @@ class ImportRun:
         self.state = self._record_end(state)
 
     def _record_end(self, state: ImportState) -> ImportState:
-        """Record the end, through transient database errors; the end the registry holds."""
-        retryable = getattr(self.registry, "retryable_errors", ())
-        delay = FIRST_RETRY_DELAY
-        attempt = 1
-        while True:
-            try:
-                recorded = self.registry.finish(self.token, state)
-                break
-            except InvalidTransition:
-                ended = self.registry.snapshot(self.token).state
-                log.warning(
-                    "import process %r had already ended %s when its worker came to record %s",
-                    self.token,
-                    ended.value,
-                    state.value,
-                )
-                return ended
-            except retryable as error:
-                if attempt == END_ATTEMPTS:
-                    log.error(
-                        "import process %r: its end (%s) could not be recorded in %d tries; "
-                        "once its heartbeat lapses, reaping ends it",
-                        self.token,
-                        state.value,
-                        attempt,
-                    )
-                    raise
-                log.warning(
-                    "import process %r: recording its end (%s) failed (%s); trying again in %.2f s",
-                    self.token,
-                    state.value,
-                    type(error).__name__,
-                    delay,
-                )
-                time.sleep(delay)
-                delay = min(2 * delay, 2.0)
-                attempt += 1
+        """Record the end; the end the registry holds (``aborted`` after a requested abort, or
+        the end the package recorded when it ended the process first)."""
+        try:
+            recorded = self._patiently(
+                lambda token: self.registry.finish(token, state), f"record its end ({state.value})"
+            )
+        except InvalidTransition:
+            ended = self.registry.snapshot(self.token).state
+            log.warning(
+                "import process %r had already ended %s when its worker came to record %s",
+                self.token,
+                ended.value,
+                state.value,
+            )
+            return ended
         # A registry of the host's may answer None; the package's answer the end they wrote.
         recorded = state if recorded is None else ImportState(recorded)
         if recorded is not state:
@@ -160,6 +143,38 @@ class ImportRun:
                 recorded.value,
             )
         return recorded
+
+    def _patiently(self, call: Callable[[str], Result], doing: str) -> Result:
+        """``call(token)``, tried again through the registry's retryable errors (a locked or
+        unreachable database), at most :data:`ATTEMPTS` times in all."""
+        retryable = getattr(self.registry, "retryable_errors", ())
+        delay = FIRST_RETRY_DELAY
+        for attempt in range(1, ATTEMPTS):
+            try:
+                return call(self.token)
+            except retryable as error:
+                log.warning(
+                    "import process %r could not %s (%s, try %d of %d); trying again in %.2f s",
+                    self.token,
+                    doing,
+                    type(error).__name__,
+                    attempt,
+                    ATTEMPTS,
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(2 * delay, 2.0)
+        try:
+            return call(self.token)
+        except retryable:
+            log.error(
+                "import process %r could not %s in %d tries; if its heartbeat lapses, reaping "
+                "ends it",
+                self.token,
+                doing,
+                ATTEMPTS,
+            )
+            raise
 
 
 class _Beat:

@@ -66,10 +66,12 @@ def sql_registry(url: str, **kwargs: object) -> Iterator[SQLImportRegistry]:
 
 
 class TcpProxy:
-    """A TCP relay to a server, which can go away and come back on the same port."""
+    """A TCP relay to a server, which can go away and come back on the same port, or freeze:
+    take every byte and answer none, as a server that stops answering on an open connection."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
+        self.frozen = threading.Event()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = int(probe.getsockname()[1])
@@ -78,6 +80,7 @@ class TcpProxy:
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        self.frozen.clear()
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -95,12 +98,21 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
+    def freeze(self) -> None:
+        """From now on, swallow what either side sends, and connect new clients to nothing."""
+        self.frozen.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.frozen.is_set():
+                with self._lock:
+                    self._sockets.append(client)
+                threading.Thread(target=self._pipe, args=(client, None), daemon=True).start()
+                continue
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
@@ -109,16 +121,17 @@ class TcpProxy:
             with self._lock:
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    def _pipe(self, source: socket.socket, sink: socket.socket | None) -> None:
+        try:
+            while data := source.recv(65536):
+                if sink is not None and not self.frozen.is_set():
+                    sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                if sock is not None:
+                    with suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)

@@ -1,6 +1,9 @@
 """An import worker in a process of its own, as a host runs one: products into a table by batch.
 
-python -m tests.import_worker DATABASE_URL REGISTRY_TABLE TOKEN PRODUCTS_TABLE BATCHES SIZE PAUSE
+python -m tests.import_worker DATABASE_URL REGISTRY_TABLE TOKEN PRODUCTS_TABLE BATCHES SIZE PAUSE \
+    [LEASE]
+
+It prints "batch N" as each batch is written, and the end state at the end.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ def products_table(name: str) -> Table:
 
 
 def main(argv: list[str]) -> None:
-    url, registry_table, token, products_name, batches, size, pause = argv
-    registry = SQLImportRegistry(url, table_name=registry_table)
+    url, registry_table, token, products_name, batches, size, pause, *lease = argv
+    registry = SQLImportRegistry(
+        url, table_name=registry_table, lease=float(lease[0] if lease else 60)
+    )
     products = products_table(products_name)
     products.create(registry.engine, checkfirst=True)
 
@@ -42,9 +47,10 @@ def main(argv: list[str]) -> None:
         time.sleep(float(pause))  # the time a real batch takes to validate
         with registry.engine.begin() as connection:
             connection.execute(products.insert(), batch)
+        print(f"batch {batch[0]['id'] // int(size)}", flush=True)
 
     print(run_import(registry, token, read(), write).value, flush=True)
-    registry.engine.dispose()
+    registry.close()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from example_app import close_app, create_app
 from example_app.importer import Importer
 from example_app.make_products import main as make_products
 from example_app.products import COUNT, PRODUCTS_FILE, product, read_products
-from flask_import_abort import ImportState
+from flask_import_abort import EndReason, ImportState
 
 from .conftest import abort_url, assert_error_model
 from .servers import ROOT, demo
@@ -211,20 +211,27 @@ def test_the_list_holds_the_latest_processes_newest_first(make_demo: Callable[..
     assert (listed[0]["recordsWritten"], listed[0]["recordsTotal"]) == (0, 10)
 
 
-def test_imports_a_stopped_server_left_unfinished_are_recorded_failed(
+def test_an_app_reaps_the_imports_whose_worker_is_gone_and_leaves_the_living_alone(
     make_demo: Callable[..., Flask],
 ) -> None:
-    importer: Importer = make_demo().extensions["demo_importer"]
-    registry = importer.registry
-    pending, running, done = (registry.register() for _ in range(3))
-    registry.start(running)
-    registry.start(done)
-    registry.finish(done, ImportState.SUCCEEDED)
+    app = make_demo(DEMO_LEASE=0.6, DEMO_REAP_INTERVAL=0.1)
+    registry = app.extensions["demo_importer"].registry
+    pending, gone, alive = (registry.register() for _ in range(3))
+    registry.start(gone)  # a worker that never calls again: a killed server's import
+    registry.start(alive)
 
-    assert sorted(importer.fail_interrupted()) == sorted([pending, running])
-    assert registry.snapshot(pending).state is ImportState.FAILED
-    assert registry.snapshot(running).state is ImportState.FAILED
-    assert registry.snapshot(done).state is ImportState.SUCCEEDED
+    deadline = time.monotonic() + 10
+    while registry.snapshot(gone).state is ImportState.PROCESSING:
+        assert time.monotonic() < deadline, "never reaped"
+        registry.heartbeat(alive)  # a living worker's import beats
+        time.sleep(0.05)
+
+    snapshot = registry.snapshot(gone)
+    assert (snapshot.state, snapshot.end_reason) == (ImportState.FAILED, EndReason.WORKER_LOST)
+    assert registry.snapshot(alive).state is ImportState.PROCESSING
+    assert registry.snapshot(pending).state is ImportState.PENDING
+    described = process(app.test_client(), gone)
+    assert (described["progress"], described["endReason"]) == ("failed", "worker_lost")
 
 
 def test_the_dashboard_is_served_by_the_app_with_nothing_from_elsewhere(
