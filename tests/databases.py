@@ -60,9 +60,9 @@ def sql_registry(url: str, **kwargs: object) -> Iterator[SQLImportRegistry]:
     try:
         yield registry
     finally:
-        registry.engine.dispose()
+        registry.close()
         registry.table.drop(registry.engine, checkfirst=True)
-        registry.engine.dispose()
+        registry.close()
 
 
 class TcpProxy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import sqlite3
@@ -514,3 +515,44 @@ def test_without_postgresql_its_tests_skip_saying_how_to_run_them_but_fail_in_ci
 
     with pytest.raises(outcome, match=r"not reachable .*IMPORT_ABORT_TEST_POSTGRES_URL.*\.ci/run"):
         databases.require_postgres()
+
+
+# The hot statements' own connections.
+
+
+def test_a_process_forked_from_one_using_the_registry_leaves_the_parents_connections_alone(
+    database_url: str,
+) -> None:
+    with sql_registry(database_url) as registry:
+        token = _running(registry)
+        assert registry.should_stop(token) is False  # a connection of the parent's, kept
+
+        child = os.fork()
+        if child == 0:  # the child: its own connections, and the parent's untouched
+            code = 0 if registry.should_stop(token) is False else 1
+            os._exit(code)
+        _, status = os.waitpid(child, 0)
+
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert registry.should_stop(token) is False  # the parent's session still answers
+        registry.report_progress(token, 7)
+        assert registry.snapshot(token).processed == 7
+
+
+def test_disposing_of_the_registrys_engine_closes_the_hot_statements_connections_too(
+    tmp_path: Path,
+) -> None:
+    registry = SQLImportRegistry(f"sqlite:///{tmp_path / 'imports.db'}")
+    registry.create_table()
+    token = _running(registry)
+    registry.should_stop(token)
+    stash = registry._hot[registry.engine].connections
+    [connection] = stash._idle  # type: ignore[attr-defined]
+
+    registry.engine.dispose()
+
+    assert stash._idle == []  # type: ignore[attr-defined]
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        connection.execute("SELECT 1")
+    assert registry.should_stop(token) is False  # and it opens new ones when asked
+    registry.close()

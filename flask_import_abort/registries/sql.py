@@ -40,11 +40,13 @@ from ..lifecycle import (
 )
 from ..tokens import new_token, registrable_token, token_for_log
 from ..watchdog import Watchdog
+from .sqlfast import Connections, Pooled, Prepared, Stash, run
 from .sqlschema import (
     DEFAULT_TABLE_NAME,
     TOKEN_LENGTH,
     create_tables,
     import_process_table,
+    is_file,
     is_missing_table,
     registry_engine,
 )
@@ -134,6 +136,7 @@ class SQLImportRegistry:
         self.retry_after = retry_after
         self._clock = clock
         self._statements = Statements(self.table)
+        self._hot: dict[Engine, _Hot] = {}
         self._watchdog = Watchdog()
 
     @property
@@ -147,6 +150,8 @@ class SQLImportRegistry:
         A registry on the host's engine or ``db`` leaves them to the host. The registry may be
         used again afterwards: the engine opens new connections when asked.
         """
+        for hot in list(self._hot.values()):
+            hot.close()
         if self._own_engine is not None:
             self._own_engine.dispose()
 
@@ -207,16 +212,16 @@ class SQLImportRegistry:
             "stop_by": None if stop_deadline is None else now + timedelta(seconds=stop_deadline),
         }
         engine = self.engine
+        hot = self._hot_statements(engine)
+
+        def bound(dbapi_connection: Any) -> Any:
+            return self._watchdog.bound(dbapi_connection, deadline)
+
         while True:
-            with (
-                engine.connect() as connection,
-                self._bounded(connection, deadline),
-                connection.begin(),  # committed inside the bound
-            ):
-                changed = connection.execute(statements.abort, parameters).rowcount
+            changed, _ = run(hot.connections, hot.abort, parameters, bound=bound)
             if changed:
                 return AbortOutcome.REQUESTED
-            with engine.connect() as connection, self._bounded(connection, deadline):
+            with engine.connect() as connection, bound(connection.connection.dbapi_connection):
                 row = connection.execute(statements.read_state, {"key": token}).first()
             if row is None:
                 return AbortOutcome.NOT_FOUND
@@ -228,8 +233,11 @@ class SQLImportRegistry:
             # Registered between the UPDATE and the read (a token is never registered twice,
             # so this happens at most once): the UPDATE will find it now.
 
-    def _bounded(self, connection: Any, deadline: float) -> Any:
-        return self._watchdog.bound(connection.connection.dbapi_connection, deadline)
+    def _hot_statements(self, engine: Engine) -> _Hot:
+        hot = self._hot.get(engine)
+        if hot is None:
+            hot = self._hot[engine] = _Hot(self._statements, engine, own=engine is self._own_engine)
+        return hot
 
     # The worker's side (see ``WorkerRegistry``).
 
@@ -262,10 +270,17 @@ class SQLImportRegistry:
 
     def report_progress(self, token: str, processed: int, *, total: int | None = None) -> None:
         """Record how many records a running process has written (and its total, if given)."""
-        statements = self._statements
-        statement = statements.progress if total is None else statements.progress_and_total
-        parameters = {"key": token, "now": self._clock(), "processed": processed, "total": total}
-        self._change(token, statement, parameters)
+        engine = self.engine
+        hot = self._hot_statements(engine)
+        now = self._clock()
+        if total is None:
+            values = {"key": token, "now": now, "processed": processed}
+            changed, _ = run(hot.connections, hot.progress, values)
+        else:
+            values = {"key": token, "now": now, "processed": processed, "total": total}
+            changed, _ = run(hot.connections, hot.progress_and_total, values)
+        if not changed:
+            self._refuse(token, "report progress")
 
     def should_stop(self, token: str) -> bool:
         """Whether the import should stop after its current batch: one primary-key ``UPDATE``
@@ -274,12 +289,12 @@ class SQLImportRegistry:
 
     def heartbeat(self, token: str) -> bool:
         """Record that the worker is alive; whether it should stop after its current batch."""
-        with self.engine.begin() as connection:
-            row = connection.execute(
-                self._statements.heartbeat, {"key": token, "now": self._clock()}
-            ).first()
+        engine = self.engine
+        values = {"key": token, "now": self._clock()}
+        hot = self._hot_statements(engine)
+        _, row = run(hot.connections, hot.heartbeat, values, fetch=True)
         if row is not None:
-            return row.abort_requested_at is not None
+            return row[0] is not None
         snapshot = self.snapshot(token)  # UnknownImport when there is no such process
         return snapshot.abort_requested or snapshot.state.is_final
 
@@ -365,6 +380,25 @@ class SQLImportRegistry:
             stop_by=_utc(row.stop_by),
             end_reason=None if row.end_reason is None else EndReason(row.end_reason),
         )
+
+
+class _Hot:
+    """The statements run once per request or batch, compiled for one engine's dialect, and
+    the connections they run on: a stash of the registry's own (not for an in-memory SQLite
+    database, which is one per connection), or the pool of the host's engine."""
+
+    def __init__(self, statements: Statements, engine: Engine, *, own: bool) -> None:
+        dialect = engine.dialect
+        stash = own and (dialect.name != "sqlite" or is_file(engine.url))
+        self.connections: Connections = Stash(engine) if stash else Pooled(engine)
+        self.abort = Prepared(statements.abort, dialect)
+        self.heartbeat = Prepared(statements.heartbeat, dialect)
+        self.progress = Prepared(statements.progress, dialect)
+        self.progress_and_total = Prepared(statements.progress_and_total, dialect)
+
+    def close(self) -> None:
+        if isinstance(self.connections, Stash):
+            self.connections.close()
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -1,0 +1,161 @@
+"""The SQL registry against the database's own floor: its statements sent through the raw driver.
+
+For ``abort``, ``should_stop`` (which records the heartbeat) and ``report_progress``, the floor
+is the very statement the registry sends, compiled by the registry for the dialect, executed
+on a plain driver connection (``sqlite3`` / ``psycopg``) with its parameters, and committed:
+what any code that writes the same row durably must pay. Registry and floor alternate call by
+call, on rows of the same table, so drift and the disk's moods hit both alike.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.registries.sqlfast import Prepared
+
+from .scaling import POSTGRES_URL
+from .stats import median
+
+
+def quantiles(values: list[float]) -> list[float]:
+    return statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+
+OPERATIONS = ("abort", "should_stop", "report_progress")
+
+
+@contextmanager
+def _databases(names: list[str]) -> Iterator[list[tuple[str, str]]]:
+    with tempfile.TemporaryDirectory() as folder:
+        urls = {"sqlite": f"sqlite:///{Path(folder) / 'floor.db'}", "postgresql": POSTGRES_URL}
+        yield [(name, urls[name]) for name in names]
+
+
+def _raw_connection(url: str) -> Any:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return sqlite3.connect(parsed.database or "", timeout=5)
+    import psycopg
+
+    return psycopg.connect(parsed.set(drivername="postgresql").render_as_string(False))
+
+
+def _timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
+    """Per operation: µs per call through the registry and through the raw driver, and ratio."""
+    registry = SQLImportRegistry(url, table_name="bench_floor")
+    registry.table.drop(registry.engine, checkfirst=True)
+    registry.create_table()
+    raw = _raw_connection(url)
+    dialect = registry.engine.dialect
+    statements = registry._statements  # the registry's own statements, for the floor
+    prepared = {
+        "abort": Prepared(statements.abort, dialect),
+        "should_stop": Prepared(statements.heartbeat, dialect),
+        "report_progress": Prepared(statements.progress, dialect),
+    }
+
+    def running(count: int) -> list[str]:
+        tokens = [registry.register() for _ in range(count)]
+        for token in tokens:
+            registry.start(token)
+        return tokens
+
+    def floor(name: str, values: dict[str, Any]) -> None:
+        cursor = raw.cursor()
+        cursor.execute(prepared[name].sql, prepared[name].parameters(values))
+        if name == "should_stop":
+            cursor.fetchall()
+        cursor.close()
+        raw.commit()
+
+    try:
+        samples: dict[str, dict[str, list[float]]] = {
+            name: {"registry": [], "raw": [], "ratio": []} for name in OPERATIONS
+        }
+        for _ in range(rounds):
+            ours, theirs = running(calls), running(calls)  # abort needs a fresh process a call
+            beat_ours, beat_theirs = ours[0], theirs[0]
+            times: dict[str, dict[str, list[float]]] = {
+                name: {"registry": [], "raw": []} for name in OPERATIONS
+            }
+            for call in range(calls):
+                now = datetime.now(timezone.utc)
+                stale = now - timedelta(seconds=registry.lease)
+                pairs = {
+                    "abort": (
+                        lambda: registry.abort(ours[call]),
+                        lambda: floor(
+                            "abort",
+                            {"key": theirs[call], "now": now, "stale": stale, "stop_by": None},
+                        ),
+                    ),
+                    "should_stop": (
+                        lambda: registry.should_stop(beat_ours),
+                        lambda: floor("should_stop", {"key": beat_theirs, "now": now}),
+                    ),
+                    "report_progress": (
+                        lambda: registry.report_progress(beat_ours, call),
+                        lambda: floor(
+                            "report_progress", {"key": beat_theirs, "now": now, "processed": call}
+                        ),
+                    ),
+                }
+                for name, (through_registry, through_driver) in pairs.items():
+                    first, second = (
+                        (through_registry, through_driver)
+                        if call % 2
+                        else (through_driver, through_registry)
+                    )
+                    took = (_timed(first), _timed(second))
+                    ours_took, theirs_took = took if call % 2 else took[::-1]
+                    times[name]["registry"].append(ours_took)
+                    times[name]["raw"].append(theirs_took)
+            for name in OPERATIONS:
+                for variant in ("registry", "raw"):
+                    samples[name][variant].append(median(times[name][variant]))
+                # Each call and its floor ran back to back: the median of their ratios.
+                pairs = zip(times[name]["raw"], times[name]["registry"], strict=True)
+                samples[name]["ratio"].append(median([raw / ours for raw, ours in pairs]))
+    finally:
+        raw.close()
+        registry.table.drop(registry.engine, checkfirst=True)
+        registry.close()
+    return {
+        name: {
+            "registry_us": median(samples[name]["registry"]) * 1e6,
+            "raw_us": median(samples[name]["raw"]) * 1e6,
+            "ratio": median(samples[name]["ratio"]),
+            "q1": quantiles(samples[name]["ratio"])[0],
+            "q3": quantiles(samples[name]["ratio"])[2],
+        }
+        for name in OPERATIONS
+    }
+
+
+def run(*, rounds: int = 15, calls: int = 100, databases: list[str] | None = None) -> dict[str, Any]:
+    """The floor comparison on each database."""
+    with _databases(databases or ["sqlite", "postgresql"]) as found:
+        return {name: measure(url, rounds, calls) for name, url in found}
+
+
+if __name__ == "__main__":  # python -m bench.floor
+    import json
+
+    print(json.dumps(run(rounds=int(os.environ.get("ROUNDS", "5"))), indent=2))
