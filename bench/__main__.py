@@ -8,11 +8,13 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from . import endtoend, inprocess, instructions, scaling, stopping
+from . import endtoend, floor, inprocess, instructions, liveness, scaling, stopping
 
 RESULTS = Path(__file__).with_name("results")
 #: What each ratio should reach, as the README's Performance section states it.
@@ -25,7 +27,11 @@ TARGETS = {
     "instructions 401": 0.85,
     "endtoend": 0.97,
     "scaling": 1.3,
+    "floor": 0.80,
 }
+
+
+SECTIONS = ["inprocess", "instructions", "endtoend", "scaling", "stopping", "floor", "liveness"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,38 +40,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["inprocess", "instructions", "endtoend", "scaling", "stopping"],
+        choices=SECTIONS,
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    sections = args.only or ["inprocess", "instructions", "endtoend", "scaling", "stopping"]
+    sections = args.only or SECTIONS
     report: dict[str, Any] = {"machine": machine(), "quick": quick, "targets": TARGETS}
     started = time.monotonic()
-    if "inprocess" in sections:
-        report["inprocess"] = inprocess.run(rounds=5, calls=500) if quick else inprocess.run()
-        print_per_request(
-            "In-process, through app.wsgi_app: µs per request (median of interleaved rounds)",
-            report["inprocess"],
-            "us_per_request",
-            "inprocess",
-        )
-    if "instructions" in sections:
-        report["instructions"] = instructions.run(calls=100) if quick else instructions.run()
-        print_per_request(
-            "In-process, counted by callgrind: instructions per request (the same every run)",
-            report["instructions"],
-            "instructions",
-            "instructions",
-        )
-    if "endtoend" in sections:
-        report["endtoend"] = endtoend.run(rounds=1, seconds=1) if quick else endtoend.run()
-        print_endtoend(report["endtoend"])
-    if "scaling" in sections:
-        report["scaling"] = scaling.run(rounds=3, calls=20) if quick else scaling.run()
-        print_scaling(report["scaling"])
-    if "stopping" in sections:
-        report["stopping"] = stopping.run(trials=2) if quick else stopping.run()
-        print_stopping(report["stopping"])
+    for section in sections:
+        run, quick_arguments, show = _SECTIONS[section]
+        report[section] = run(**quick_arguments) if quick else run()
+        show(report[section])
     report["seconds"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -95,7 +80,7 @@ def _quartiles(row: dict[str, Any]) -> str:
     return f"  rounds {row['q1']:.2f}-{row['q3']:.2f}"
 
 
-def print_per_request(title: str, results: dict[str, Any], metric: str, target: str) -> None:
+def print_per_request(title: str, results: dict[str, Any], *, metric: str, target: str) -> None:
     """The in-process table: ``metric`` per request of plugin and bare, on each path."""
     digits, floor_digits = (1, 2) if metric == "us_per_request" else (0, 0)
     print(f"\n{title}")
@@ -142,6 +127,63 @@ def print_stopping(results: dict[str, Any]) -> None:
         print(
             f"{name:20} {row['median_ms']:7.1f} {row['max_ms']:7.1f} {row['bound_ms']:7.1f}  {met}"
         )
+
+
+def print_floor(results: dict[str, Any]) -> None:
+    print("\nSQL registry against the raw driver sending its statement: µs per call (medians)")
+    print(f"{'database, call':28} {'registry':>9} {'raw':>7}  ratio  target")
+    for database, rows in results.items():
+        for call, row in rows.items():
+            mark = _mark(row["ratio"], TARGETS["floor"])
+            print(
+                f"{database + ', ' + call:28} {row['registry_us']:9.0f} {row['raw_us']:7.0f}"
+                f"  {mark}{_quartiles(row)}"
+            )
+
+
+def print_liveness(results: dict[str, Any]) -> None:
+    print("\nLiveness, real workers and reapers: seconds (median, max) against their bound")
+    for database, row in results.items():
+        lease, interval = row["lease_s"], row["interval_s"]
+        ended = "met" if row["ended_max_s"] <= row["ended_bound_s"] else "MISSED"
+        forced = "met" if row["forced_max_s"] <= row["forced_bound_s"] else "MISSED"
+        print(
+            f"{database:11} SIGKILL to lost {row['lost_median_s']:.2f}, {row['lost_max_s']:.2f};"
+            f" to failed {row['ended_median_s']:.2f}, {row['ended_max_s']:.2f}"
+            f" (≤ lease {lease:g} + reap interval {interval:g}: {ended});"
+            f" deadline to forced {row['forced_median_s']:.2f}, {row['forced_max_s']:.2f}"
+            f" (≤ 1: {forced})"
+        )
+
+
+#: Each section: what runs it, its arguments for a --quick run, and what prints its table.
+_SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], None]]] = {
+    "inprocess": (
+        inprocess.run,
+        {"rounds": 5, "calls": 500},
+        partial(
+            print_per_request,
+            "In-process, through app.wsgi_app: µs per request (median of interleaved rounds)",
+            metric="us_per_request",
+            target="inprocess",
+        ),
+    ),
+    "instructions": (
+        instructions.run,
+        {"calls": 100},
+        partial(
+            print_per_request,
+            "In-process, counted by callgrind: instructions per request (the same every run)",
+            metric="instructions",
+            target="instructions",
+        ),
+    ),
+    "endtoend": (endtoend.run, {"rounds": 1, "seconds": 1}, print_endtoend),
+    "scaling": (scaling.run, {"rounds": 3, "calls": 20}, print_scaling),
+    "stopping": (stopping.run, {"trials": 2}, print_stopping),
+    "floor": (floor.run, {"rounds": 3, "calls": 50}, print_floor),
+    "liveness": (liveness.run, {"trials": 2}, print_liveness),
+}
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from .stats import median
 
 def quantiles(values: list[float]) -> list[float]:
     return statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+
 
 OPERATIONS = ("abort", "should_stop", "report_progress")
 
@@ -98,23 +100,20 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
             for call in range(calls):
                 now = datetime.now(timezone.utc)
                 stale = now - timedelta(seconds=registry.lease)
+                abort_values = {"key": theirs[call], "now": now, "stale": stale, "stop_by": None}
+                progress_values = {"key": beat_theirs, "now": now, "processed": call}
                 pairs = {
                     "abort": (
-                        lambda: registry.abort(ours[call]),
-                        lambda: floor(
-                            "abort",
-                            {"key": theirs[call], "now": now, "stale": stale, "stop_by": None},
-                        ),
+                        partial(registry.abort, ours[call]),
+                        partial(floor, "abort", abort_values),
                     ),
                     "should_stop": (
-                        lambda: registry.should_stop(beat_ours),
-                        lambda: floor("should_stop", {"key": beat_theirs, "now": now}),
+                        partial(registry.should_stop, beat_ours),
+                        partial(floor, "should_stop", {"key": beat_theirs, "now": now}),
                     ),
                     "report_progress": (
-                        lambda: registry.report_progress(beat_ours, call),
-                        lambda: floor(
-                            "report_progress", {"key": beat_theirs, "now": now, "processed": call}
-                        ),
+                        partial(registry.report_progress, beat_ours, call),
+                        partial(floor, "report_progress", progress_values),
                     ),
                 }
                 for name, (through_registry, through_driver) in pairs.items():
@@ -149,7 +148,9 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
     }
 
 
-def run(*, rounds: int = 15, calls: int = 100, databases: list[str] | None = None) -> dict[str, Any]:
+def run(
+    *, rounds: int = 15, calls: int = 100, databases: list[str] | None = None
+) -> dict[str, Any]:
     """The floor comparison on each database."""
     with _databases(databases or ["sqlite", "postgresql"]) as found:
         return {name: measure(url, rounds, calls) for name, url in found}

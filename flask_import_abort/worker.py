@@ -43,6 +43,8 @@ class ImportRun:
 
     While the run is inside a batch, a background thread beats the heartbeat every third of
     the registry's lease, so a batch longer than the lease does not make the process lost.
+    Each call to the registry is tried again through its ``retryable_errors`` (a locked or
+    unreachable database), :data:`ATTEMPTS` times over about five seconds, each logged.
     """
 
     def __init__(self, registry: WorkerRegistry, token: str) -> None:

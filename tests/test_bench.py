@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from werkzeug.test import Client
 
-from bench import apps, endtoend
-from flask_import_abort import ImportState, InMemoryImportRegistry
+from bench import apps, endtoend, floor
+from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
+from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.registries.sqlfast import Prepared
 
 
 @pytest.mark.parametrize(
@@ -86,3 +91,27 @@ def test_wrks_report_is_read_with_its_units(monkeypatch: pytest.MonkeyPatch) -> 
         "non_2xx": 12,
         "socket_errors": None,
     }
+
+
+def test_the_floor_sends_the_registrys_own_statements_and_changes_the_same_rows(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'floor.db'}"
+    with SQLImportRegistry(url, table_name="floor_check") as registry:
+        registry.create_table()
+        dialect = registry.engine.dialect
+        abort = Prepared(registry._statements.abort, dialect)
+        token = registry.register()
+        registry.start(token)
+        now = datetime.now(timezone.utc)
+
+        with closing(floor._raw_connection(url)) as raw:
+            raw.execute(
+                abort.sql,
+                abort.parameters({"key": token, "now": now, "stale": now, "stop_by": None}),
+            )
+            raw.commit()
+
+        assert abort.sql.startswith("UPDATE floor_check SET ")
+        assert registry.snapshot(token).abort_requested
+        assert registry.abort(token) is AbortOutcome.ALREADY_REQUESTED
