@@ -99,12 +99,7 @@ class Stash:
 
     def take(self) -> Any:
         if self._pid != os.getpid():
-            with self._lock:
-                # The parent's, inherited by a fork: closing them here would end the parent's
-                # sessions (a driver says goodbye on the shared socket), so they are kept,
-                # unused, for as long as this process lives.
-                _INHERITED.extend(self._idle)
-                self._idle, self._pid = [], os.getpid()
+            self._leave_to_parent()
         try:
             return self._idle.pop()
         except IndexError:
@@ -120,11 +115,24 @@ class Stash:
         _close(connection)
 
     def close(self) -> None:
-        """Close the idle connections; those in use are closed when given back."""
+        """Close the idle connections; those in use are closed when given back. In a forked
+        child, the parent's are left to the parent."""
+        if self._pid != os.getpid():
+            self._leave_to_parent()
+            return
         with self._lock:
             idle, self._idle = self._idle, []
         for connection in idle:
             _close(connection)
+
+    def _leave_to_parent(self) -> None:
+        """In a forked child: the idle connections are the parent's. Closing them here would
+        end the parent's sessions (a driver says goodbye on the shared socket), so they are
+        kept, unused, for as long as this process lives."""
+        with self._lock:
+            if self._pid != os.getpid():
+                _INHERITED.extend(self._idle)
+                self._idle, self._pid = [], os.getpid()
 
 
 #: Connections a forked process inherited from its parent, never used nor closed here.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import (
@@ -108,22 +110,38 @@ def is_missing_table(error: DBAPIError) -> bool:
 
 def registry_engine(url: URL, *, lock_timeout: float, request_timeout: float) -> Engine:
     """The engine a registry makes from a URL: it waits at most ``lock_timeout`` seconds for a
-    lock, lets no statement run past ``request_timeout``, and keeps a SQLite file in WAL mode."""
+    lock, lets no statement run past ``request_timeout``, keeps a SQLite file in WAL mode, and
+    is fork-safe: a forked child (a gunicorn or Celery worker) opens connections of its own."""
     if url.get_backend_name() == "sqlite":
         engine = create_engine(
             url, connect_args={"timeout": lock_timeout}, pool_timeout=request_timeout
         )
         if is_file(url):
             event.listen(engine, "connect", lambda connection, _: use_wal(connection))
-        return engine
-    connect_args: dict[str, Any] = {}
-    if url.get_backend_name() == "postgresql":
-        connect_args["options"] = (
-            f"-c lock_timeout={int(lock_timeout * 1000)} "
-            f"-c statement_timeout={int(request_timeout * 1000)}"
-        )
-        connect_args["connect_timeout"] = max(1, round(request_timeout))
-    return create_engine(url, connect_args=connect_args, pool_timeout=request_timeout)
+    else:
+        connect_args: dict[str, Any] = {}
+        if url.get_backend_name() == "postgresql":
+            connect_args["options"] = (
+                f"-c lock_timeout={int(lock_timeout * 1000)} "
+                f"-c statement_timeout={int(request_timeout * 1000)}"
+            )
+            connect_args["connect_timeout"] = max(1, round(request_timeout))
+        engine = create_engine(url, connect_args=connect_args, pool_timeout=request_timeout)
+    _forget_in_forked_children(engine)
+    return engine
+
+
+def _forget_in_forked_children(engine: Engine) -> None:
+    """In a forked child, leave the parent's pooled connections to the parent (closing them
+    would end its sessions) and start the pool afresh."""
+    reference = weakref.ref(engine)
+
+    def forget() -> None:
+        engine = reference()
+        if engine is not None:
+            engine.dispose(close=False)
+
+    os.register_at_fork(after_in_child=forget)
 
 
 def is_file(url: URL) -> bool:
