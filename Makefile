@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # The demo's bearer token; the example app makes a random one when this is empty.
 DEMO_BEARER_TOKEN ?= demo-admin-token
+# Who runs the demo's imports: thread (in the web process), celery or rq (a worker beside it).
+EXECUTOR ?= thread
 
 # The oldest and the newest Python the package claims (setup.cfg's classifiers): make test runs
 # the whole suite on each, lint and the package build on the newest. They are looked up in
@@ -31,17 +33,19 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.ready: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[sql]' gunicorn
+	$(VENV)/bin/python -m pip install --quiet -e '.[sql,celery,rq]' gunicorn flower
 	touch $@
 
 .venv-test-%/.ready: setup.cfg pyproject.toml
 	$(call python_for,$*) -m venv $(call test_venv,$*)
 	$(call test_venv,$*)/bin/python -m pip install --quiet --upgrade pip
-	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql]'
+	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql,celery,rq]'
 	touch $@
 
 run: $(VENV)/.ready
-	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
+	$(if $(filter-out thread,$(EXECUTOR)),bash .ci/services)
+	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) FLASK_DEMO_EXECUTOR=$(EXECUTOR) \
+	    $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
 
 test: lint package $(CHROMIUM) $(TEST_READY)
 	@for version in $(TEST_PYTHONS); do \

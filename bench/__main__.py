@@ -14,7 +14,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from . import endtoend, floor, inprocess, instructions, liveness, scaling, stopping
+from . import (
+    endtoend,
+    engines,
+    floor,
+    inprocess,
+    instructions,
+    liveness,
+    scaling,
+    stopping,
+)
 
 RESULTS = Path(__file__).with_name("results")
 #: What each ratio should reach, as the README's Performance section states it.
@@ -31,7 +40,16 @@ TARGETS = {
 }
 
 
-SECTIONS = ["inprocess", "instructions", "endtoend", "scaling", "stopping", "floor", "liveness"]
+SECTIONS = [
+    "inprocess",
+    "instructions",
+    "endtoend",
+    "scaling",
+    "stopping",
+    "floor",
+    "liveness",
+    "engines",
+]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,6 +174,23 @@ def print_liveness(results: dict[str, Any]) -> None:
         )
 
 
+def print_engines(results: dict[str, Any]) -> None:
+    print("\nJob engines, real workers: abort to aborted in ms, deadline to forced end in s")
+    for engine, row in results.items():
+        stop_ok = (
+            row["stop_median_ms"] <= row["stop_median_bound_ms"]
+            and row["stop_max_ms"] <= row["stop_max_bound_ms"]
+        )
+        forced_ok = row["forced_max_s"] <= row["forced_bound_s"]
+        print(
+            f"{engine:7} abort to aborted {row['stop_median_ms']:.0f}, {row['stop_max_ms']:.0f}"
+            f" (≤ {row['stop_median_bound_ms']:.0f}, {row['stop_max_bound_ms']:.0f}:"
+            f" {'met' if stop_ok else 'MISSED'}); deadline to forced"
+            f" {row['forced_median_s']:.2f}, {row['forced_max_s']:.2f}"
+            f" (≤ 1: {'met' if forced_ok else 'MISSED'})"
+        )
+
+
 #: Each section: what runs it, its arguments for a --quick run, and what prints its table.
 _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], None]]] = {
     "inprocess": (
@@ -183,6 +218,7 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], N
     "stopping": (stopping.run, {"trials": 2}, print_stopping),
     "floor": (floor.run, {"rounds": 3, "calls": 50}, print_floor),
     "liveness": (liveness.run, {"trials": 2}, print_liveness),
+    "engines": (engines.run, {"trials": 3}, print_engines),
 }
 
 

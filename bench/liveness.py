@@ -34,7 +34,7 @@ LEASE, INTERVAL, DEADLINE = 1.0, 0.25, 1.0
 ROOT = Path(__file__).parent.parent
 
 
-def _until(condition: Callable[[], bool], timeout: float = 30.0) -> float:
+def until(condition: Callable[[], object], timeout: float = 30.0) -> float:
     """Poll ``condition`` every millisecond; when it held (``time.monotonic()``)."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -84,8 +84,8 @@ def death_to_end(registry: SQLImportRegistry, url: str) -> dict[str, float]:
         died = time.monotonic()
         time.sleep(random.uniform(0, INTERVAL))  # the reapers' round falls anywhere
         with Reaper(app, INTERVAL):
-            lost = _until(lambda: registry.snapshot(token).lost or _ended(registry, token))
-            ended = _until(lambda: _ended(registry, token))
+            lost = until(lambda: registry.snapshot(token).lost or _ended(registry, token))
+            ended = until(lambda: _ended(registry, token))
     return {"lost_s": lost - died, "ended_s": ended - died}
 
 
@@ -103,7 +103,7 @@ def deadline_to_forced(registry: SQLImportRegistry, url: str) -> dict[str, float
         due = time.monotonic() + DEADLINE
         time.sleep(random.uniform(0, INTERVAL))  # the reapers' round falls anywhere
         with Reaper(app, INTERVAL):
-            forced = _until(lambda: registry.snapshot(token).forced)
+            forced = until(lambda: registry.snapshot(token).forced)
     return {"after_deadline_s": forced - due}
 
 

@@ -1,6 +1,7 @@
 """A host app that mounts flask-import-abort: real product imports, their dashboard, and abort.
 
-make run        # or: DEMO_BEARER_TOKEN=... python -m example_app
+make run                    # or: DEMO_BEARER_TOKEN=... python -m example_app
+make run EXECUTOR=celery    # imports on a Celery worker (or EXECUTOR=rq, on an RQ worker)
 
 Every ``DEMO_*`` setting may also come from the environment as ``FLASK_DEMO_*``.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -18,25 +18,16 @@ from sqlalchemy import MetaData
 from flask_import_abort import BearerTokens, ImportAbort, Reaper
 from flask_import_abort.registries.sql import SQLImportRegistry
 
+from . import settings
 from .importer import Importer
 from .occ import api, dashboard
-from .products import DATA, products_table
+from .products import products_table
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The demo host: its import processes live in ``DEMO_DATABASE_URL``."""
     app = Flask(__name__)
-    app.config.update(
-        DEMO_BEARER_TOKEN=os.environ.get("DEMO_BEARER_TOKEN"),  # a random one when not set
-        DEMO_DATABASE_URL=f"sqlite:///{Path(app.instance_path, 'imports.db')}",
-        DEMO_IMPORT_FOLDER=str(DATA),
-        DEMO_BATCH_SIZE=500,
-        DEMO_BATCH_PAUSE=0.5,
-        DEMO_LEASE=15.0,
-        DEMO_REAP_INTERVAL=5.0,
-    )
-    app.config.from_prefixed_env()  # FLASK_DEMO_BATCH_PAUSE=2, FLASK_IMPORT_ABORT_..., ...
-    app.config.update(config or {})
+    settings.load(app.config, app.instance_path, config)
     token = app.config["DEMO_BEARER_TOKEN"] or secrets.token_urlsafe(24)
     app.config["DEMO_BEARER_TOKEN"] = token
     os.makedirs(app.instance_path, exist_ok=True)
@@ -44,16 +35,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # The plugin: the registry the imports are kept in, and who may abort them.
     lease = float(app.config["DEMO_LEASE"])  # seconds without a heartbeat: its worker is lost
     registry = SQLImportRegistry(app.config["DEMO_DATABASE_URL"], lease=lease)  # the imports
-    app.config["IMPORT_ABORT_BEARER_TOKENS"] = [token]  # who may abort
-    ImportAbort(app, registry=registry)  # the endpoint
-
-    # The host's own part: the importer that registers and runs imports, its endpoints, its page.
     importer = Importer(
         registry,
         products_table(MetaData()),
         batch_size=int(app.config["DEMO_BATCH_SIZE"]),
         pause=float(app.config["DEMO_BATCH_PAUSE"]),
+        executor=app.config["DEMO_EXECUTOR"],
+        max_running=int(app.config["DEMO_MAX_RUNNING_IMPORTS"]),
     )
+    app.config.setdefault("IMPORT_ABORT_FORCE_STOP", importer.force_stop())  # the engine's kill
+    app.config["IMPORT_ABORT_BEARER_TOKENS"] = [token]  # who may abort
+    ImportAbort(app, registry=registry)  # the endpoint
+
+    # The host's own part: the importer, its endpoints, its page.
+    importer.mirror_aborts(app)  # with an engine: a queued job is dropped, Flower sees aborts
     importer.create_tables()
     app.extensions["demo_importer"] = importer
     app.extensions["demo_admins"] = BearerTokens(app.config["IMPORT_ABORT_BEARER_TOKENS"])
@@ -69,8 +64,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def close_app(app: Flask) -> None:
-    """Stop the app's reaper and close its registry's connections, once it serves no more."""
+    """Stop the app's reaper and executor and close its registry's connections, once it serves
+    no more."""
     reaper: Reaper | None = app.extensions.get("demo_reaper")
     if reaper is not None:
         reaper.stop()
-    app.extensions["demo_importer"].registry.close()
+    importer: Importer = app.extensions["demo_importer"]
+    importer.close()
+    importer.registry.close()

@@ -1,11 +1,30 @@
-"""Serve the demo host and its dashboard on 127.0.0.1."""
+"""Serve the demo host and its dashboard on 127.0.0.1, with a worker of its job engine.
+
+With ``DEMO_EXECUTOR`` celery or rq, one worker of that engine runs beside the app, started
+with the app's environment, and stopped with it (Ctrl-C stops both).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from . import close_app, create_app
+
+#: The worker each engine runs: the same commands the README gives for a real deployment.
+WORKERS = {
+    "celery": [
+        *("-m", "celery", "-A", "example_app.celery_app", "worker"),
+        *("--pool", "prefork", "--concurrency", "2", "--loglevel", "INFO", "--queues"),
+    ],
+    "rq": ["-m", "rq.cli", "worker", "--url"],
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,13 +37,15 @@ def main(argv: list[str] | None = None) -> None:
 
     app = create_app()
     importer = app.extensions["demo_importer"]
+    executor = app.config["DEMO_EXECUTOR"]
     site = f"http://{args.host}:{args.port}"
     token = app.config["DEMO_BEARER_TOKEN"]
     print(
         f"\nflask-import-abort demo: open {site}/#token={token}\n"
         f"Demo bearer token: {token}\n"
         f"Imports of {importer.batch_size} products a batch, {importer.pause} s a batch, "
-        f"kept in {app.config['DEMO_DATABASE_URL']}\n\n"
+        f"kept in {app.config['DEMO_DATABASE_URL']}, run by {executor}"
+        f"{' (a worker started beside the app)' if executor in WORKERS else ''}\n\n"
         f"Or by hand: start an import, then abort it with the processId it answers:\n"
         f'  curl -H "Authorization: Bearer {token}" -H "Content-Type: application/json" '
         f'-d \'{{"fileName": "products.json", "mode": "standalone", "id": "Products", '
@@ -35,9 +56,31 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     try:
-        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        with _worker(executor, app.config):
+            app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     finally:
         close_app(app)
+
+
+@contextmanager
+def _worker(executor: str, config: Any) -> Iterator[None]:
+    """The engine's worker, for as long as the app serves; none for the thread executor."""
+    if executor not in WORKERS:
+        yield
+        return
+    arguments = [*WORKERS[executor], config["DEMO_QUEUE"]]
+    if executor == "rq":
+        arguments = [*WORKERS["rq"], config["DEMO_REDIS_URL"], config["DEMO_QUEUE"]]
+    worker = subprocess.Popen([sys.executable, *arguments])  # noqa: S603 - fixed arguments
+    try:
+        yield
+    finally:
+        worker.send_signal(signal.SIGTERM)  # a warm stop: running imports finish their batch
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 if __name__ == "__main__":

@@ -1,88 +1,146 @@
-"""The host's import worker: a products file written batch by batch, through the worker API."""
+"""The host's importer: registers each import and hands it to an executor.
+
+``thread`` runs imports in threads of this process, at most ``DEMO_MAX_RUNNING_IMPORTS`` at a
+time; one more is refused (:class:`TooManyImports`), so that no process ever waits on a queue
+that dies with this process. ``celery`` and ``rq`` send them to the workers of the job engine,
+on this machine or others, whose job ids are the process ids; their queues outlive any web
+process.
+"""
 
 from __future__ import annotations
 
-import functools
+import importlib
 import logging
-import os
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
-from sqlalchemy import Table, func, insert, select
+from flask import Flask
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
-from flask_import_abort import run_import
+from flask_import_abort import ImportRun
 from flask_import_abort.registries.sql import SQLImportRegistry, create_tables
 
-from .products import read_products
+from . import jobs
 
 log = logging.getLogger("example_app.importer")
 
 
-def batches(records: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    """``records`` in slices of ``size``."""
-    for start in range(0, len(records), size):
-        yield records[start : start + size]
+class TooManyImports(Exception):
+    """The thread executor runs as many imports as it may."""
+
+
+def runs_table(metadata: MetaData) -> Table:
+    """Which executor each import was handed to, and its file."""
+    return Table(
+        "demo_imports",
+        metadata,
+        Column("process_id", String(256), primary_key=True),
+        Column("executor", String(16), nullable=False),
+        Column("file_name", String(255), nullable=False),
+    )
 
 
 @dataclass
 class Importer:
-    """Runs product imports in background threads, each registered in ``registry``.
-
-    Each batch takes ``pause`` seconds (the time a real import spends validating and pricing
-    it) and is then written in one transaction, so an abort leaves whole batches behind.
-    """
+    """Registers product imports in ``registry`` and runs them on ``executor``."""
 
     registry: SQLImportRegistry
     products: Table
     batch_size: int
     pause: float
+    executor: str = "thread"
+    max_running: int = 2
+    runs: Table = field(init=False)
+    _threads: dict[str, threading.Thread] | None = field(init=False, default=None)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.runs = runs_table(self.products.metadata)
+        if self.executor == "thread":
+            self._threads = {}
+            return
+        engine = self._engine()
+        if engine.registry.engine.url != self.registry.engine.url:
+            raise ValueError(
+                f"The {self.executor} workers use {engine.registry.engine.url!r}, this app "
+                f"{self.registry.engine.url!r}: set FLASK_DEMO_DATABASE_URL for both alike."
+            )
+        engine.imports.registry = self.registry  # one registry in this process, as the app's
+
+    def _engine(self) -> ModuleType:
+        """The engine's module, as its workers import it: the job, its registry, its hooks."""
+        return importlib.import_module(f"{__package__}.{self.executor}_app")
 
     def create_tables(self) -> None:
-        """The registry's table and the products', safely from every booting worker at once."""
-        create_tables(self.registry.engine, self.registry.table, self.products)
+        """The registry's table and the demo's, safely from every booting worker at once."""
+        create_tables(self.registry.engine, self.registry.table, self.products, self.runs)
 
     def start(self, path: Path) -> str:
-        """Register an import of the file at ``path``, start it, and return its process id."""
-        records = read_products(path)
-        token = self.registry.register(total=len(records))
-        thread = threading.Thread(
-            target=self._run, args=(token, records), name=f"import-{token[:8]}", daemon=True
-        )
-        thread.start()
+        """Register an import of the file at ``path``, hand it to the executor, and return its
+        process id."""
+        arguments = (str(path), self.batch_size, self.pause)
+        if self._threads is not None:
+            with self._lock:
+                if len(self._threads) >= self.max_running:
+                    raise TooManyImports(self.max_running)
+                token = self.registry.register()
+                thread = threading.Thread(
+                    target=self._run_here, args=(token, *arguments), name=f"import-{token[:8]}"
+                )
+                self._threads[token] = thread
+            thread.start()
+        else:
+            token = self._engine().import_products.enqueue(*arguments)
+        with self.registry.engine.begin() as connection:
+            row = {"process_id": token, "executor": self.executor, "file_name": path.name}
+            connection.execute(insert(self.runs).values(row))
         return token
 
-    def _run(self, token: str, records: list[dict[str, Any]]) -> None:
-        log.info("import %s runs in process %d", token, os.getpid())
-        write = functools.partial(self._write, token)
+    def force_stop(self) -> Callable[[str], object] | None:
+        """The engine's way to stop a worker by force, for ``IMPORT_ABORT_FORCE_STOP``."""
+        return None if self._threads is not None else self._engine().imports.force_stop
+
+    def mirror_aborts(self, app: Flask) -> None:
+        """With an engine, tell it of each abort ``app`` records (see its ``mirror_aborts``)."""
+        if self._threads is None:
+            self._engine().imports.mirror_aborts(app)
+
+    def _run_here(self, token: str, path: str, batch_size: int, pause: float) -> None:
         try:
-            state = run_import(self.registry, token, batches(records, self.batch_size), write)
+            with ImportRun(self.registry, token) as run:
+                jobs.import_products(run, self.registry, self.products, path, batch_size, pause)
         except Exception:  # ImportRun recorded it failed; the traceback goes to the log
             log.exception("import %s failed", token)
-            return
-        log.info("import %s ended %s", token, state.value)
+        else:
+            log.info("import %s ended %s", token, run.state.value)
+        finally:
+            with self._lock:
+                self._threads.pop(token, None)  # type: ignore[union-attr]
 
-    def _write(self, token: str, batch: Sequence[dict[str, Any]]) -> None:
-        time.sleep(self.pause)
-        rows = [
-            {
-                "process_id": token,
-                "product_id": product["id"],
-                "display_name": product["displayName"],
-                "list_price_cents": round(product["listPrice"] * 100),
-                "stock": product["stock"],
-            }
-            for product in batch
-        ]
-        with self.registry.engine.begin() as connection:
-            connection.execute(insert(self.products), rows)
+    def close(self) -> None:
+        """The imports this process runs in threads are aborted, and end after their batch:
+        they could not outlive it."""
+        with self._lock:
+            running = dict(self._threads or {})
+        for token in running:
+            self.registry.abort(token)
+        for thread in running.values():
+            thread.join()
 
     def records_written(self, tokens: Sequence[str]) -> dict[str, int]:
         """How many products each process has in the table now."""
         column = self.products.c.process_id
         query = select(column, func.count()).where(column.in_(tokens)).group_by(column)
+        with self.registry.engine.connect() as connection:
+            return {row[0]: row[1] for row in connection.execute(query)}
+
+    def executors(self, tokens: Sequence[str]) -> dict[str, str]:
+        """Which executor each process was handed to."""
+        query = select(self.runs.c.process_id, self.runs.c.executor).where(
+            self.runs.c.process_id.in_(tokens)
+        )
         with self.registry.engine.connect() as connection:
             return {row[0]: row[1] for row in connection.execute(query)}

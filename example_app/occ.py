@@ -23,7 +23,7 @@ from flask_import_abort import (
     UnknownImport,
 )
 
-from .importer import Importer
+from .importer import Importer, TooManyImports
 
 PREFIX = "/ccadmin/v1/importProcess"
 api = Blueprint("occ_imports", __name__)
@@ -56,6 +56,22 @@ class UnknownProcess(ImportAbortError):
     message = "No import process has that id."
 
 
+class TooManyRunning(ImportAbortError):
+    """The thread executor's bound is reached: the import was not started (nor kept)."""
+
+    code = 429
+    error_code = "91004"
+    message = "As many imports as may run at once are running; try again when one has ended."
+
+
+class ExecutorUnavailable(ImportAbortError):
+    """The job engine's broker cannot be reached: the import was not queued (nor kept)."""
+
+    code = 503
+    error_code = "91003"
+    message = "The import could not be queued right now; try again later."
+
+
 def importer() -> Importer:
     found: Importer = current_app.extensions["demo_importer"]
     return found
@@ -82,15 +98,29 @@ def execute_import() -> Any:
     path = safe_join(current_app.config["DEMO_IMPORT_FOLDER"], job["fileName"])
     if path is None or not Path(path).is_file():
         raise InvalidImportRequest(f"No import file is named {job['fileName'][:100]!r}.")
-    return jsonify(processId=importer().start(Path(path)), status="submitted")
+    try:
+        token = importer().start(Path(path))
+    except TooManyImports as bound:
+        raise TooManyRunning(
+            dev_message=f"DEMO_MAX_RUNNING_IMPORTS is {bound.args[0]}.",
+            headers=[("Retry-After", "5")],
+        ) from None
+    except Exception:  # the broker or Redis is down: the process was ended, never queued
+        current_app.logger.exception("an import of %r could not be queued", job["fileName"][:100])
+        raise ExecutorUnavailable(headers=[("Retry-After", "5")]) from None
+    return jsonify(processId=token, status="submitted")
 
 
 @api.get(PREFIX)
 def list_import_processes() -> Any:
     limit = max(1, min(request.args.get("limit", 20, type=int), 100))
     snapshots = importer().registry.recent(limit)
-    written = importer().records_written([snapshot.token for snapshot in snapshots])
-    items = [describe(snapshot, written.get(snapshot.token, 0)) for snapshot in snapshots]
+    tokens = [snapshot.token for snapshot in snapshots]
+    written, executors = importer().records_written(tokens), importer().executors(tokens)
+    items = [
+        describe(snapshot, written.get(snapshot.token, 0), executors.get(snapshot.token))
+        for snapshot in snapshots
+    ]
     return jsonify(items=items)
 
 
@@ -100,11 +130,13 @@ def get_import_process(token: str) -> Any:
         snapshot = importer().registry.snapshot(token)
     except UnknownImport:
         raise UnknownProcess() from None
-    return jsonify(describe(snapshot, importer().records_written([token]).get(token, 0)))
+    written = importer().records_written([token]).get(token, 0)
+    return jsonify(describe(snapshot, written, importer().executors([token]).get(token)))
 
 
-def describe(snapshot: ProcessSnapshot, written: int) -> dict[str, Any]:
-    """An import process as getImportProcess answers, with the demo's record counts."""
+def describe(snapshot: ProcessSnapshot, written: int, executor: str | None) -> dict[str, Any]:
+    """An import process as getImportProcess answers, with the demo's record counts and the
+    executor that ran it."""
     return {
         "processId": snapshot.token,
         "completed": snapshot.state.is_final,
@@ -116,6 +148,7 @@ def describe(snapshot: ProcessSnapshot, written: int) -> dict[str, Any]:
         # Why the demo ended it rather than its worker: "worker_lost" or "stop_deadline".
         "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
         "workerLost": snapshot.lost,
+        "executor": executor,
         "recordsTotal": snapshot.total,
         "recordsWritten": written,
         "links": [

@@ -41,15 +41,28 @@ class ImportRun:
     lapsed, or a stop deadline passed) runs no further batch, and its end stays as recorded.
     :attr:`state` holds the end state afterwards.
 
+    ``aborted_elsewhere``, when given, is a second source of aborts, such as a job engine's own
+    abort flag: asked before each batch after the registry; when it says so, the abort is
+    recorded in the registry too, and the run stops as for any abort.
+
     While the run is inside a batch, a background thread beats the heartbeat every third of
     the registry's lease, so a batch longer than the lease does not make the process lost.
     Each call to the registry is tried again through its ``retryable_errors`` (a locked or
     unreachable database), :data:`ATTEMPTS` times over about five seconds, each logged.
     """
 
-    def __init__(self, registry: WorkerRegistry, token: str) -> None:
+    def __init__(
+        self,
+        registry: WorkerRegistry,
+        token: str,
+        *,
+        aborted_elsewhere: Callable[[], bool] | None = None,
+    ) -> None:
         self.registry = registry
         self.token = token
+        #: A second source of aborts (a job engine's own), asked before each batch.
+        self.aborted_elsewhere = aborted_elsewhere
+        self._elsewhere_failed = False
         #: Records written, as counted by :meth:`batches`.
         self.processed = 0
         #: ``pending``, then ``processing`` once entered, then the end state.
@@ -75,7 +88,10 @@ class ImportRun:
         if not self._started:
             return
         for batch in batches:
-            if self._patiently(self.registry.should_stop, "ask whether to stop"):
+            if (
+                self._patiently(self.registry.should_stop, "ask whether to stop")
+                or self._abort_from_elsewhere()
+            ):
                 log.info(
                     "import process %r stops on request after %d records",
                     self.token,
@@ -101,6 +117,27 @@ class ImportRun:
             if self._beat is not None:
                 self._beat.called()
 
+    def _abort_from_elsewhere(self) -> bool:
+        """Whether the other source says abort; if so, the abort is recorded in the registry
+        first, so that both agree. A source that fails is logged once and left out."""
+        if self.aborted_elsewhere is None or self._elsewhere_failed:
+            return False
+        try:
+            aborted = self.aborted_elsewhere()
+        except Exception as error:
+            self._elsewhere_failed = True
+            log.warning(
+                "import process %r: its engine's abort flag could not be read (%s); the "
+                "registry's alone is asked from now on",
+                self.token,
+                error,
+            )
+            return False
+        if aborted:
+            outcome = self._patiently(self.registry.abort, "record its engine's abort")
+            log.info("import process %r aborted through its engine: %s", self.token, outcome)
+        return bool(aborted)
+
     def __exit__(
         self,
         error_type: type[BaseException] | None,
@@ -112,13 +149,22 @@ class ImportRun:
         if not self._started:
             return
         if error is not None:
-            log.error("import process %r failed after %d records", self.token, self.processed)
             state = ImportState.FAILED
         elif self._stopped:
             state = ImportState.ABORTED
         else:
             state = ImportState.SUCCEEDED
         self.state = self._record_end(state)
+        if error is not None:
+            if self.state is ImportState.FAILED:
+                log.error("import process %r failed after %d records", self.token, self.processed)
+            else:  # ended first by the package: the error is how its worker was stopped
+                log.info(
+                    "import process %r stopped (%s) after its end was recorded %s",
+                    self.token,
+                    type(error).__name__,
+                    self.state.value,
+                )
 
     def _record_end(self, state: ImportState) -> ImportState:
         """Record the end; the end the registry holds (``aborted`` after a requested abort, or
@@ -217,9 +263,11 @@ def run_import(
     token: str,
     batches: Iterable[Batch],
     write: Callable[[Batch], object],
+    *,
+    aborted_elsewhere: Callable[[], bool] | None = None,
 ) -> ImportState:
     """Write each batch with ``write`` until done or asked to stop; return the end state."""
-    with ImportRun(registry, token) as run:
+    with ImportRun(registry, token, aborted_elsewhere=aborted_elsewhere) as run:
         for batch in run.batches(batches):
             write(batch)
     return run.state

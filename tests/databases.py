@@ -1,4 +1,5 @@
-"""The databases the SQL registry is tested on: a SQLite file always, PostgreSQL when reachable."""
+"""The services the tests use: a SQLite file always; PostgreSQL, RabbitMQ and Redis when they
+answer (and, in CI, they must)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 import pytest
@@ -17,12 +18,23 @@ from flask_import_abort.registries.sql import SQLImportRegistry
 POSTGRES_URL = os.environ.get(
     "IMPORT_ABORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-#: CI sets this: there the PostgreSQL tests must run, never skip.
-POSTGRES_REQUIRED = os.environ.get("IMPORT_ABORT_REQUIRE_POSTGRES") == "1"
+RABBITMQ_URL = os.environ.get(
+    "IMPORT_ABORT_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//"
+)
+REDIS_URL = os.environ.get("IMPORT_ABORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: CI sets this: there the tests of every service must run, never skip.
+SERVICES_REQUIRED = "1" in (
+    os.environ.get("IMPORT_ABORT_REQUIRE_SERVICES"),
+    os.environ.get("IMPORT_ABORT_REQUIRE_POSTGRES"),  # its name before RabbitMQ and Redis
+)
 HOW_TO_RUN = (
     "start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or "
     "point IMPORT_ABORT_TEST_POSTGRES_URL at one; `bash .ci/run` starts it and requires it"
 )
+HOW_TO_START = {
+    "RabbitMQ": "rabbitmq-server -detached",
+    "Redis": "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no",
+}
 
 _reachable: dict[str, str | None] = {}
 
@@ -42,10 +54,56 @@ def require_postgres() -> str:
     problem = _reachable[POSTGRES_URL]
     if problem is not None:
         message = f"PostgreSQL at {POSTGRES_URL} is not reachable ({problem}): {HOW_TO_RUN}"
-        if POSTGRES_REQUIRED:
+        if SERVICES_REQUIRED:
             pytest.fail(message)
         pytest.skip(message)
     return POSTGRES_URL
+
+
+def require_rabbitmq() -> str:
+    """The RabbitMQ URL; the test skips (fails in CI) when no broker answers there."""
+    return _require("RabbitMQ", RABBITMQ_URL, _amqp_answers)
+
+
+def require_redis() -> str:
+    """The Redis URL; the test skips (fails in CI) when no server answers there."""
+    return _require("Redis", REDIS_URL, _redis_answers)
+
+
+def _require(name: str, url: str, probe: Callable[[str], None]) -> str:
+    if url not in _reachable:
+        try:
+            probe(url)
+            _reachable[url] = None
+        except Exception as error:
+            _reachable[url] = f"{type(error).__name__}: {error}".splitlines()[0]
+    problem = _reachable[url]
+    if problem is not None:
+        message = (
+            f"{name} at {url} is not reachable ({problem}): start it ({HOW_TO_START[name]}); "
+            "`bash .ci/run` starts it and requires it"
+        )
+        if SERVICES_REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+def _amqp_answers(url: str) -> None:
+    import kombu
+
+    with kombu.Connection(url, connect_timeout=3) as connection:
+        connection.ensure_connection(max_retries=1)
+
+
+def _redis_answers(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def unique_table_name() -> str:

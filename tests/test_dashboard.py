@@ -123,6 +123,7 @@ def test_a_person_starts_an_import_watches_it_and_aborts_it(
     expect(row.locator(".percentage")).not_to_have_text(f"{first} %")
     assert first < percentage(row) < 100
     expect(row).to_have_attribute("data-progress", "processing")
+    expect(row.locator(".col-executor")).to_have_text("thread")
     steps.shot("running")
 
     # Abort it: the import stops after its current batch and keeps what it wrote.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import secrets
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -18,10 +20,17 @@ from sqlalchemy import select
 from example_app import close_app, create_app
 from example_app.importer import Importer
 from example_app.make_products import main as make_products
-from example_app.products import COUNT, PRODUCTS_FILE, product, read_products
+from example_app.products import (
+    COUNT,
+    PRODUCTS_FILE,
+    product,
+    read_products,
+    write_products_file,
+)
 from flask_import_abort import EndReason, ImportState
 
 from .conftest import abort_url, assert_error_model
+from .databases import require_rabbitmq, require_redis
 from .servers import ROOT, demo
 
 TOKEN = "demo-test-token"
@@ -342,3 +351,101 @@ def test_the_readme_gives_the_page_and_curl_lines_the_demo_prints() -> None:
         'curl -X POST -H "Authorization: Bearer demo-admin-token" '
         "http://127.0.0.1:5000/ccadmin/v1/importProcess/<processId>/abort"
     ) in readme
+
+
+# Executors: a bounded pool of threads, or a job engine's worker beside the app.
+
+
+def test_the_thread_executor_refuses_an_import_past_its_bound_and_keeps_no_process_of_it(
+    make_demo: Callable[..., Flask],
+) -> None:
+    app = make_demo(DEMO_MAX_RUNNING_IMPORTS=2, DEMO_BATCH_PAUSE=0.05)
+    client = app.test_client()
+    registry = app.extensions["demo_importer"].registry
+    answers = [client.post(PROCESSES, json=IMPORT, headers=AUTH) for _ in range(40)]
+
+    accepted = [answer.get_json()["processId"] for answer in answers if answer.status_code == 200]
+    refused = [answer for answer in answers if answer.status_code != 200]
+    assert len(accepted) == 2
+    for answer in refused:
+        body = assert_error_model(answer, 429, "91004")
+        assert answer.headers["Retry-After"] == "5"
+        assert "DEMO_MAX_RUNNING_IMPORTS is 2" in body["devMessage"]
+    assert sorted(s.token for s in registry.recent(100)) == sorted(accepted)
+    assert {process(client, token)["executor"] for token in accepted} == {"thread"}
+
+    client.post(f"{PROCESSES}/{accepted[0]}/abort", headers=AUTH)
+    wait_for(lambda: registry.snapshot(accepted[0]).state.is_final)
+    wait_for(lambda: client.post(PROCESSES, json=IMPORT, headers=AUTH).status_code == 200)
+
+
+def test_closing_the_app_aborts_the_imports_it_runs_after_their_batch(
+    make_demo: Callable[..., Flask],
+) -> None:
+    app = make_demo(DEMO_BATCH_PAUSE=0.1)
+    client = app.test_client()
+    registry = app.extensions["demo_importer"].registry
+    tokens = [start_import(client), start_import(client)]
+    wait_for(lambda: all(registry.snapshot(t).processed > 0 for t in tokens))
+
+    close_app(app)
+
+    for token in tokens:
+        snapshot = registry.snapshot(token)
+        assert (snapshot.state, snapshot.abort_requested) == (ImportState.ABORTED, True)
+        assert snapshot.processed == stored_count(app, token)
+
+
+def stored_count(app: Flask, token: str) -> int:
+    return len(stored_products(app, token))
+
+
+@pytest.mark.parametrize("executor", ["celery", "rq"])
+def test_the_served_demo_runs_its_imports_on_a_job_engine_and_stops_its_worker_with_it(
+    executor: str, tmp_path: Path
+) -> None:
+    require_redis()
+    if executor == "celery":
+        require_rabbitmq()
+    queue = f"demo-{secrets.token_hex(4)}"
+    folder = tmp_path / "imports"
+    folder.mkdir()
+    write_products_file(folder / "products.json", count=400)
+    env = {
+        "DEMO_BEARER_TOKEN": TOKEN,
+        "FLASK_DEMO_EXECUTOR": executor,
+        "FLASK_DEMO_QUEUE": queue,
+        "FLASK_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
+        "FLASK_DEMO_IMPORT_FOLDER": str(folder),
+        "FLASK_DEMO_BATCH_SIZE": "10",
+        "FLASK_DEMO_BATCH_PAUSE": "0.1",
+    }
+    with demo(tmp_path / "demo.log", env) as server:
+        base = f"http://{server.host}{PROCESSES}"
+        code, submitted = call(base, "POST", IMPORT)
+        status_url = f"{base}/{submitted['processId']}"
+        wait_for(lambda: call(status_url)[1]["recordsWritten"] >= 20)
+
+        aborted = call(f"{status_url}/abort", "POST")
+        final = wait_for(lambda: (found := call(status_url)[1])["completed"] and found)
+        assert _workers_of(queue), "no worker ran beside the app"
+        server.process.send_signal(signal.SIGINT)  # Ctrl-C
+        server.process.wait(timeout=40)
+
+    assert (code, aborted) == (200, (200, {"success": True}))
+    assert (final["progress"], final["executor"]) == ("aborted", executor)
+    assert 20 <= final["recordsWritten"] < 400
+    assert final["recordsWritten"] % 10 == 0
+    wait_for(lambda: not _workers_of(queue))  # Ctrl-C stopped the worker too
+
+
+def _workers_of(queue: str) -> list[int]:
+    """The processes whose command line names ``queue``: the engine's worker and its pool."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if queue.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:  # it ended meanwhile
+            continue
+    return found

@@ -121,6 +121,7 @@ def test_the_finish_race_end_to_end_on_the_example_app(tmp_path: Path) -> None:
         "FLASK_DEMO_IMPORT_FOLDER": str(folder),
         "FLASK_DEMO_BATCH_SIZE": "1",
         "FLASK_DEMO_BATCH_PAUSE": str(BATCH),
+        "FLASK_DEMO_MAX_RUNNING_IMPORTS": "10",
     }
     body = json.dumps(
         {"fileName": "three.json", "mode": "standalone", "id": "Products", "format": "json"}
@@ -426,6 +427,7 @@ def test_a_killed_gunicorn_worker_fails_its_imports_and_never_touches_the_others
         "FLASK_DEMO_BATCH_SIZE": "1",
         "FLASK_DEMO_BATCH_PAUSE": "0.2",  # eight seconds an import
         "FLASK_DEMO_LEASE": "1.5",
+        "FLASK_DEMO_MAX_RUNNING_IMPORTS": "8",
         "FLASK_DEMO_REAP_INTERVAL": "0.3",
     }
     body = json.dumps(

@@ -23,7 +23,7 @@ from sqlalchemy import MetaData, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from example_app.products import products_table as demo_products_table
-from flask_import_abort import ImportAbort, ImportState
+from flask_import_abort import AbortOutcome, ImportAbort, ImportState
 from flask_import_abort.registries.sql import SQLImportRegistry, import_process_table
 
 from . import databases
@@ -273,6 +273,17 @@ def test_a_registry_made_from_a_url_closes_its_engine_and_opens_it_again_when_as
     registry.close()
 
 
+def test_a_registry_on_an_in_memory_sqlite_database_keeps_its_processes() -> None:
+    with SQLImportRegistry("sqlite://") as registry:
+        registry.create_table()
+        token = _running(registry)
+
+        assert registry.abort(token) is AbortOutcome.REQUESTED
+        assert registry.should_stop(token)
+        registry.report_progress(token, 3)
+        assert registry.snapshot(token).processed == 3
+
+
 def test_a_registry_on_the_hosts_engine_leaves_its_connections_to_the_host(
     tmp_path: Path,
 ) -> None:
@@ -511,7 +522,7 @@ def test_without_postgresql_its_tests_skip_saying_how_to_run_them_but_fail_in_ci
     monkeypatch.setattr(
         databases, "POSTGRES_URL", f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/test"
     )
-    monkeypatch.setattr(databases, "POSTGRES_REQUIRED", required)
+    monkeypatch.setattr(databases, "SERVICES_REQUIRED", required)
 
     with pytest.raises(outcome, match=r"not reachable .*IMPORT_ABORT_TEST_POSTGRES_URL.*\.ci/run"):
         databases.require_postgres()

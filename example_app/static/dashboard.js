@@ -61,6 +61,16 @@ function when(iso) {
   return iso ? new Date(iso).toLocaleTimeString() : "";
 }
 
+// What ended it, when the demo did rather than its worker: a forced stop, or a lost worker.
+const END_REASONS = { stop_deadline: "forced", worker_lost: "worker lost" };
+
+function stateText(process) {
+  if (process.endReason) return `${process.progress} (${END_REASONS[process.endReason]})`;
+  if (process.workerLost) return `${process.progress}, worker lost`;
+  if (process.abortRequested && !process.completed) return `${process.progress}, stopping`;
+  return process.progress;
+}
+
 function render(processes) {
   const body = document.querySelector("#processes tbody");
   body.replaceChildren();
@@ -68,12 +78,12 @@ function render(processes) {
     const row = body.insertRow();
     row.dataset.processId = process.processId;
     row.dataset.progress = process.progress;
-    const stopping = process.abortRequested && !process.completed;
     cell(row, "id", element("code", { textContent: process.processId }));
     cell(row, "state", element("span", {
       className: `state ${process.progress}`,
-      textContent: stopping ? `${process.progress}, stopping` : process.progress,
+      textContent: stateText(process),
     }));
+    cell(row, "executor", process.executor || "");
     cell(row, "progress",
       element("progress", { max: 100, value: process.completedPercentage }),
       element("span", { className: "percentage", textContent: `${process.completedPercentage} %` }));

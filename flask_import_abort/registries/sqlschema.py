@@ -113,11 +113,13 @@ def registry_engine(url: URL, *, lock_timeout: float, request_timeout: float) ->
     lock, lets no statement run past ``request_timeout``, keeps a SQLite file in WAL mode, and
     is fork-safe: a forked child (a gunicorn or Celery worker) opens connections of its own."""
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(
-            url, connect_args={"timeout": lock_timeout}, pool_timeout=request_timeout
-        )
         if is_file(url):
+            engine = create_engine(
+                url, connect_args={"timeout": lock_timeout}, pool_timeout=request_timeout
+            )
             event.listen(engine, "connect", lambda connection, _: use_wal(connection))
+        else:  # in memory: one connection per thread, which no pool timeout applies to
+            engine = create_engine(url, connect_args={"timeout": lock_timeout})
     else:
         connect_args: dict[str, Any] = {}
         if url.get_backend_name() == "postgresql":

@@ -1,0 +1,58 @@
+"""The demo's import, the same on every executor: a products file written batch by batch.
+
+Each batch takes ``pause`` seconds (the time a real import spends validating and pricing it)
+and is then written in one transaction, so an abort leaves whole batches behind. The file is
+read when the import runs, not when it is queued, so queued imports cost no memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, insert
+
+from flask_import_abort import ImportRun, WorkerRegistry
+
+from .products import read_products
+
+log = logging.getLogger("example_app.importer")
+
+
+def batches(records: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """``records`` in slices of ``size``."""
+    for start in range(0, len(records), size):
+        yield records[start : start + size]
+
+
+def import_products(
+    run: ImportRun,
+    registry: WorkerRegistry,
+    products: Table,
+    path: str,
+    batch_size: int,
+    pause: float,
+) -> None:
+    """The body of an import: ``run`` stops it after the batch in hand when it is aborted."""
+    log.info("import %s runs in process %d", run.token, os.getpid())
+    records = read_products(Path(path))
+    registry.report_progress(run.token, 0, total=len(records))
+    engine = registry.engine  # type: ignore[attr-defined]
+    for batch in run.batches(batches(records, batch_size)):
+        time.sleep(pause)
+        rows = [
+            {
+                "process_id": run.token,
+                "product_id": product["id"],
+                "display_name": product["displayName"],
+                "list_price_cents": round(product["listPrice"] * 100),
+                "stock": product["stock"],
+            }
+            for product in batch
+        ]
+        with engine.begin() as connection:
+            connection.execute(insert(products), rows)

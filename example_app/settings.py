@@ -1,0 +1,58 @@
+"""The demo's settings: their defaults, then ``FLASK_DEMO_*`` from the environment.
+
+The web app (``create_app``) and the engines' workers (``example_app.celery_app``,
+``example_app.rq_app``) read them alike, so that a worker started beside the app, on this
+machine or another, finds the same database, broker and queue.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Config, Flask
+
+from .products import DATA
+
+EXECUTORS = ("thread", "celery", "rq")
+
+
+def defaults(instance_path: str) -> dict[str, Any]:
+    return {
+        "DEMO_BEARER_TOKEN": os.environ.get("DEMO_BEARER_TOKEN"),  # a random one when not set
+        "DEMO_DATABASE_URL": f"sqlite:///{Path(instance_path, 'imports.db')}",
+        "DEMO_IMPORT_FOLDER": str(DATA),
+        "DEMO_BATCH_SIZE": 500,
+        "DEMO_BATCH_PAUSE": 0.5,
+        "DEMO_LEASE": 15.0,
+        "DEMO_REAP_INTERVAL": 5.0,
+        "DEMO_EXECUTOR": "thread",
+        "DEMO_MAX_RUNNING_IMPORTS": 2,
+        "DEMO_CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "DEMO_CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/0",
+        "DEMO_REDIS_URL": "redis://127.0.0.1:6379/0",
+        # The queue the engines' imports go to: `rq worker imports`, Celery's `-Q imports`.
+        "DEMO_QUEUE": "imports",
+        # An abort left unheeded this long is forced (the engines' hooks stop the worker).
+        "IMPORT_ABORT_STOP_DEADLINE": 30.0,
+    }
+
+
+def load(config: Config, instance_path: str, overrides: dict[str, Any] | None = None) -> None:
+    """Fill ``config``: the defaults, then the environment, then ``overrides``."""
+    config.update(defaults(instance_path))
+    config.from_prefixed_env()  # FLASK_DEMO_BATCH_PAUSE=2, FLASK_IMPORT_ABORT_..., ...
+    config.update(overrides or {})
+    if config["DEMO_EXECUTOR"] not in EXECUTORS:
+        raise ValueError(
+            f"DEMO_EXECUTOR must be one of {', '.join(EXECUTORS)}; got {config['DEMO_EXECUTOR']!r}."
+        )
+
+
+def for_workers() -> Config:
+    """The settings a worker process reads: those of an app made with no overrides."""
+    instance_path = Flask("example_app").instance_path
+    config = Config(instance_path)
+    load(config, instance_path)
+    return config

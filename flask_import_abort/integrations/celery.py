@@ -1,0 +1,151 @@
+"""Imports as Celery tasks: the task id is the process token, and an abort reaches any worker.
+
+Needs the ``[celery]`` extra (Celery 5, with a result backend for Celery's own abort)::
+
+    imports = CeleryImports(celery, registry)
+
+    @imports.task
+    def import_products(run, path):
+        for batch in run.batches(read_batches(path)):
+            write(batch)
+
+    token = import_products.enqueue(path, total=count)   # registers, then sends the task
+    imports.mirror_aborts(app)                            # Flower and Celery see the endpoint's
+    app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
+
+The task's body gets an :class:`~flask_import_abort.ImportRun`: it stops after the batch in
+hand when the endpoint aborts the process, and also when Celery's own abort is used
+(``AbortableAsyncResult(token).abort()``, which Flower's ``POST /api/task/abort/<id>`` calls);
+either way the registry records ``aborted`` and the task's Celery state is ``ABORTED``, never
+``SUCCESS``. A task aborted while queued runs no batch. ``force_stop`` revokes the task with
+``terminate=True`` and ``SIGUSR1``, which the prefork pool turns into ``SoftTimeLimitExceeded``
+inside the task: it ends there, cleanly, as the forced end the registry already recorded.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+try:
+    import celery
+except ImportError as missing:
+    raise ImportError(
+        "flask_import_abort.integrations.celery needs Celery: "
+        "pip install 'flask-import-abort[celery]'"
+    ) from missing
+
+from celery.contrib.abortable import ABORTED, AbortableAsyncResult
+from celery.exceptions import Ignore
+from flask import Flask
+
+from ..lifecycle import ImportState, WorkerRegistry
+from ..signals import abort_answered
+from ..tokens import token_for_log
+from ..worker import ImportRun
+from .mirror import Mirror
+
+__all__ = ["ABORTED", "CeleryImports", "ImportTask"]
+
+log = logging.getLogger("flask_import_abort")
+
+
+class ImportTask(celery.Task):  # type: ignore[misc]
+    """The base of the tasks :meth:`CeleryImports.task` declares."""
+
+    #: Set on each task by :meth:`CeleryImports.task`.
+    imports: CeleryImports
+
+    def enqueue(self, *args: Any, total: int | None = None, **kwargs: Any) -> str:
+        """Register a pending process, send the task with its token as the task id, and
+        return the token. When the task cannot be sent, the process is ended ``aborted`` (it
+        will never run) and the error goes on."""
+        registry = self.imports.registry
+        token = registry.register(total=total)
+        try:
+            self.apply_async(args, kwargs, task_id=token)
+        except Exception:
+            registry.abort(token)
+            raise
+        return token
+
+
+class CeleryImports:
+    """Import tasks of one Celery app, their processes kept in ``registry``."""
+
+    def __init__(
+        self,
+        celery_app: celery.Celery,
+        registry: WorkerRegistry,
+        *,
+        terminate_signal: str = "SIGUSR1",
+    ) -> None:
+        self.celery = celery_app
+        self.registry = registry
+        self.terminate_signal = terminate_signal
+        self._mirror = Mirror(self._tell_celery)
+
+    def task(self, function: Callable[..., object] | None = None, **options: Any) -> Any:
+        """Declare an import task: ``function(run, *args, **kwargs)`` runs its batch loop
+        with ``run``, an :class:`~flask_import_abort.ImportRun` of the task's process.
+        ``options`` go to Celery's ``task`` decorator."""
+
+        def declare(function: Callable[..., object]) -> ImportTask:
+            imports = self
+
+            @functools.wraps(function)
+            def body(task: ImportTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+                return imports._run(task, function, args, kwargs)
+
+            declared: ImportTask = self.celery.task(
+                bind=True, base=ImportTask, imports=self, **options
+            )(body)
+            return declared
+
+        return declare(function) if function is not None else declare
+
+    def _run(
+        self,
+        task: ImportTask,
+        function: Callable[..., object],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        token = task.request.id
+        celery_abort = AbortableAsyncResult(token, app=self.celery)
+        run = ImportRun(self.registry, token, aborted_elsewhere=celery_abort.is_aborted)
+        try:
+            with run:
+                function(run, *args, **kwargs)
+        except Exception:
+            if run.state is not ImportState.ABORTED:
+                raise
+            # Stopped by force (force_stop's signal): the end recorded is the forced one.
+            log.info("import task %s ended on its forced stop", token_for_log(token))
+        result = {"state": run.state.value, "processed": run.processed}
+        if run.state is ImportState.ABORTED:
+            # Never SUCCESS over an aborted run: the state says so, and nothing overwrites it.
+            task.update_state(state=ABORTED, meta=result)
+            raise Ignore()
+        if run.state is ImportState.FAILED:  # ended without its worker, which came back
+            raise RuntimeError(f"import process {token!r} was ended failed while it ran")
+        return result
+
+    def force_stop(self, token: str) -> None:
+        """Revoke the task and signal the process running it (``IMPORT_ABORT_FORCE_STOP``)."""
+        self.celery.control.revoke(token, terminate=True, signal=self.terminate_signal)
+
+    def mirror_aborts(self, app: Flask) -> None:
+        """Tell Celery of each abort ``app``'s endpoint records, in the background: a queued
+        task is revoked, a running one marked ``ABORTED`` (what Flower shows). The registry is
+        the source of truth: when the broker or the backend is down, the abort still counts,
+        the worker stops at its next batch, and one WARNING line says Celery was not told."""
+        abort_answered.connect(self._mirror.answered, sender=app, weak=False)
+
+    def _tell_celery(self, token: str) -> None:
+        if self.registry.snapshot(token).state is ImportState.ABORTED:
+            self.celery.control.revoke(token)  # it never started: workers drop it
+        else:
+            AbortableAsyncResult(token, app=self.celery).abort()

@@ -1,0 +1,51 @@
+"""Internal: telling a job engine of the aborts the endpoint records, without making it wait."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..contract import AbortOutcome
+from ..tokens import token_for_log
+
+log = logging.getLogger("flask_import_abort")
+
+
+class Mirror:
+    """Calls ``tell(token)`` for each requested abort in a thread of its own, so the
+    endpoint's answer never waits for an engine; a failure is one WARNING line."""
+
+    def __init__(self, tell: Callable[[str], None]) -> None:
+        self._tell = tell
+        self._tokens: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def answered(self, sender: object, *, token: str, outcome: AbortOutcome, **_: Any) -> None:
+        if outcome is not AbortOutcome.REQUESTED:
+            return  # unknown, finished, or told before: nothing to send
+        self._tokens.put(token)
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="import-abort-mirror", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            token = self._tokens.get()
+            try:
+                self._tell(token)
+            except Exception as error:
+                log.warning(
+                    "import process %s: its abort is recorded, but its engine could not be "
+                    "told (%s: %s); its worker stops at its next batch all the same",
+                    token_for_log(token),
+                    type(error).__name__,
+                    str(error).splitlines()[0][:200] if str(error) else "",
+                )

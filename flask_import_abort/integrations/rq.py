@@ -1,0 +1,148 @@
+"""Imports as RQ jobs: the job id is the process token, and an abort reaches any worker.
+
+Needs the ``[rq]`` extra (RQ 2 or newer)::
+
+    imports = RQImports(Queue("imports", connection=redis), registry)
+
+    @imports.job
+    def import_products(run, path):
+        for batch in run.batches(read_batches(path)):
+            write(batch)
+
+    token = import_products.enqueue(path, total=count)   # registers, then enqueues the job
+    imports.mirror_aborts(app)                            # a queued job is cancelled
+    app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
+
+The job's body gets an :class:`~flask_import_abort.ImportRun`: it stops after the batch in hand
+when the endpoint aborts the process, and returns ``{"state": "aborted", ...}`` (RQ has no
+aborted status of its own; the job's ``meta["import_state"]`` says it too). A job aborted while
+queued is cancelled, and never runs. ``force_stop`` is RQ's stop-job command, which kills the
+work horse; the job's ``on_stopped`` callback records the end ``aborted`` in the registry, so a
+job stopped from RQ's own tools ends ``aborted`` too, never ``failed`` nor left ``processing``.
+A repeat stop that RQ refuses (the job is no longer running) is harmless.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+try:
+    import rq
+except ImportError as missing:
+    raise ImportError(
+        "flask_import_abort.integrations.rq needs RQ: pip install 'flask-import-abort[rq]'"
+    ) from missing
+
+from flask import Flask
+from rq.callbacks import Callback
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, get_current_job
+
+from ..lifecycle import ImportState, InvalidTransition, UnknownImport, WorkerRegistry
+from ..signals import abort_answered
+from ..tokens import token_for_log
+from ..worker import ImportRun
+from .mirror import Mirror
+
+__all__ = ["RQImports"]
+
+log = logging.getLogger("flask_import_abort")
+
+
+class RQImports:
+    """Import jobs of one RQ queue, their processes kept in ``registry``."""
+
+    def __init__(self, queue: rq.Queue, registry: WorkerRegistry) -> None:
+        self.queue = queue
+        self.registry = registry
+        self._mirror = Mirror(self._tell_rq)
+
+    def job(self, function: Callable[..., object]) -> Any:
+        """Declare an import job: ``function(run, *args, **kwargs)`` runs its batch loop with
+        ``run``, an :class:`~flask_import_abort.ImportRun` of the job's process. The job is
+        found by workers under ``function``'s own name, so declare it at a module's top level.
+        """
+        imports = self
+
+        @functools.wraps(function)
+        def body(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            return imports._run(function, args, kwargs)
+
+        def on_stopped(job: Job, connection: object, *args: Any) -> None:
+            """RQ's stop-job command killed the work horse: record the end ``aborted``."""
+            imports._stopped(job.id)
+
+        on_stopped.__module__ = function.__module__
+        on_stopped.__qualname__ = f"{function.__qualname__}.on_stopped"
+
+        def enqueue(*args: Any, total: int | None = None, **kwargs: Any) -> str:
+            """Register a pending process, enqueue the job with its token as the job id, and
+            return the token. When the job cannot be enqueued, the process is ended
+            ``aborted`` (it will never run) and the error goes on."""
+            token = imports.registry.register(total=total)
+            try:
+                imports.queue.enqueue_call(
+                    body,
+                    args=args,
+                    kwargs=kwargs,
+                    job_id=token,
+                    timeout=-1,  # imports run long: a stop deadline bounds an unheeded abort
+                    on_stopped=Callback(on_stopped),
+                )
+            except Exception:
+                imports.registry.abort(token)
+                raise
+            return token
+
+        body.on_stopped = on_stopped  # type: ignore[attr-defined]
+        body.enqueue = enqueue  # type: ignore[attr-defined]
+        return body
+
+    def _run(
+        self, function: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        job = get_current_job()
+        if job is None:
+            raise RuntimeError("an import job runs in an RQ worker, from enqueue()")
+        run = ImportRun(self.registry, job.id)
+        with run:
+            function(run, *args, **kwargs)
+        result = {"state": run.state.value, "processed": run.processed}
+        job.meta["import_state"] = run.state.value
+        job.save_meta()  # type: ignore[no-untyped-call]
+        if run.state is ImportState.FAILED:  # ended without its worker, which came back
+            raise RuntimeError(f"import process {job.id!r} was ended failed while it ran")
+        return result
+
+    def _stopped(self, token: str) -> None:
+        try:
+            self.registry.abort(token)  # so that every later abort is the harmless repeat
+            self.registry.finish(token, ImportState.ABORTED)
+        except (InvalidTransition, UnknownImport):
+            return  # already ended: forced by a stop deadline, or never started
+        log.warning("import job %s was stopped by RQ: recorded aborted", token_for_log(token))
+
+    def force_stop(self, token: str) -> None:
+        """Send RQ's stop-job command: the work horse running the job is killed
+        (``IMPORT_ABORT_FORCE_STOP``). A job no longer running is left as it is."""
+        try:
+            send_stop_job_command(self.queue.connection, token)
+        except (InvalidJobOperation, NoSuchJobError) as refused:
+            log.info("import job %s was not running: %s", token_for_log(token), refused)
+
+    def mirror_aborts(self, app: Flask) -> None:
+        """Cancel, in the background, each queued job ``app``'s endpoint aborts, so it never
+        runs. The registry is the source of truth: when Redis is down, the abort still counts
+        (the job, if it starts, runs no batch) and one WARNING line says RQ was not told."""
+        abort_answered.connect(self._mirror.answered, sender=app, weak=False)
+
+    def _tell_rq(self, token: str) -> None:
+        if self.registry.snapshot(token).state is not ImportState.ABORTED:
+            return  # running: it stops after its batch, through the registry
+        job = Job.fetch(token, connection=self.queue.connection)
+        if job.get_status() in ("queued", "deferred", "scheduled"):
+            job.cancel()

@@ -1,0 +1,34 @@
+"""A Celery app for the tests, run by a real worker: ``celery -A tests.celery_app worker``.
+
+Its broker, result backend and queue come from ENGINE_TEST_BROKER_URL, ENGINE_TEST_BACKEND_URL
+and ENGINE_TEST_QUEUE, beside the settings of ``tests.engine_imports``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from flask_import_abort import ImportRun
+from flask_import_abort.integrations.celery import CeleryImports
+
+from .engine_imports import registry, write_batches
+
+app = Celery(
+    "engine-tests",
+    broker=os.environ.get("ENGINE_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+    backend=os.environ.get("ENGINE_TEST_BACKEND_URL", "redis://127.0.0.1:6379/0"),
+)
+app.conf.update(
+    task_default_queue=os.environ.get("ENGINE_TEST_QUEUE", "engine-tests"),
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+imports = CeleryImports(app, registry())
+
+
+@imports.task
+def import_rows(run: ImportRun, count: int, size: int, pause: float) -> None:
+    write_batches(imports.registry, run, count, size, pause)  # type: ignore[arg-type]

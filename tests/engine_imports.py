@@ -1,0 +1,56 @@
+"""The import the engine tests run: rows into a table of their own, batch by batch.
+
+Celery and RQ workers import this module (``tests.celery_app``, ``tests.rq_app``); the
+settings come from the environment the test gives the worker:
+
+ENGINE_TEST_DATABASE_URL    the registry's database
+ENGINE_TEST_TABLE           the registry's table (the products table is named after it)
+ENGINE_TEST_LEASE           the registry's lease, in seconds
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+
+from flask_import_abort import ImportRun
+from flask_import_abort.registries.sql import SQLImportRegistry
+
+
+def registry() -> SQLImportRegistry:
+    """The workers' registry; in the tests' own process, a placeholder they replace."""
+    return SQLImportRegistry(
+        os.environ.get("ENGINE_TEST_DATABASE_URL", "sqlite://"),
+        table_name=os.environ.get("ENGINE_TEST_TABLE", "engine_tests"),
+        lease=float(os.environ.get("ENGINE_TEST_LEASE", "60")),
+    )
+
+
+def products_table(registry_table: str) -> Table:
+    return Table(
+        f"products_{registry_table}",
+        MetaData(),
+        Column("process_id", String(256), primary_key=True),
+        Column("id", Integer, primary_key=True),
+    )
+
+
+def batches(count: int, size: int) -> Iterator[list[int]]:
+    for batch in range(count):
+        yield list(range(batch * size, (batch + 1) * size))
+
+
+def write_batches(
+    registry: SQLImportRegistry, run: ImportRun, count: int, size: int, pause: float
+) -> None:
+    """The body of the engines' import: each batch takes ``pause`` s, then is one INSERT."""
+    products = products_table(registry.table.name)
+    for batch in run.batches(batches(count, size)):
+        time.sleep(pause)
+        rows: list[dict[str, Any]] = [{"id": n, "process_id": run.token} for n in batch]
+        with registry.engine.begin() as connection:
+            connection.execute(insert(products), rows)
