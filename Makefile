@@ -33,13 +33,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.ready: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[sql,celery,rq]' gunicorn flower
+	$(VENV)/bin/python -m pip install --quiet -e '.[sql,celery,rq,metrics]' gunicorn flower
 	touch $@
 
 .venv-test-%/.ready: setup.cfg pyproject.toml
 	$(call python_for,$*) -m venv $(call test_venv,$*)
 	$(call test_venv,$*)/bin/python -m pip install --quiet --upgrade pip
-	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql,celery,rq]'
+	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql,celery,rq,metrics]'
 	touch $@
 
 run: $(VENV)/.ready

@@ -34,6 +34,8 @@ TARGETS = {
     "instructions success": 0.90,
     "instructions 404": 0.85,
     "instructions 401": 0.85,
+    "inprocess reason": 0.95,
+    "instructions reason": 0.95,
     "endtoend": 0.97,
     "scaling": 1.3,
     "floor": 0.80,

@@ -5,7 +5,8 @@ costs all of them the same; the plugin's and the bare one share one registry ins
 
 - ``plugin``: the route ``ImportAbort`` mounts.
 - ``bare``: a view with the same bearer check (the plugin's own matcher), the same registry
-  call, and ``jsonify`` of equivalent answers, and nothing else.
+  call with the same details (who, and the body's reason when it has one), and ``jsonify`` of
+  equivalent answers, and nothing else.
 - ``smorest``: a flask-smorest route that only dumps ``{"success": true}`` through its
   response schema, for scale.
 - ``floor``: :func:`raw_wsgi`, a WSGI callable returning the success bytes, with no Flask.
@@ -22,6 +23,7 @@ from marshmallow import Schema, fields
 
 from flask_import_abort import (
     AbortOutcome,
+    AbortRequest,
     ImportAbort,
     ImportRegistry,
     ImportState,
@@ -36,6 +38,8 @@ UNKNOWN = "bench_unknown_2"
 PATH = "/ccadmin/v1/importProcess/{token}/abort"
 RULE = PATH.replace("{token}", "<token>")
 SUCCESS = b'{"success": true}'
+#: What an operator's abort carries beside the token: why.
+REASON_BODY = b'{"reason": "The supplier sent last year\'s price list"}'
 #: What the bare view answers for an unknown process and for missing credentials: the same
 #: fields the plugin's errorModel carries, so both send bodies of the same kind and size.
 BARE_NOT_FOUND = {
@@ -72,17 +76,21 @@ def plugin_app(registry: ImportRegistry) -> Flask:
     return app
 
 
-def bare_app(registry: ImportRegistry) -> Flask:
+def bare_app(registry: Any) -> Flask:
     app = Flask(__name__)
     tokens = BearerTokens([SECRET])
 
     @app.post(RULE)
     def abort_import_process(token: str) -> Any:
         authorization = request.headers.get("Authorization")
-        if not tokens.match(authorization):
+        actor = tokens.match(authorization)
+        if actor is None:
             challenge = 'Bearer error="invalid_token"' if authorization else "Bearer"
             return jsonify(BARE_NOT_AUTHENTICATED), 401, {"WWW-Authenticate": challenge}
-        if registry.abort(token) is AbortOutcome.NOT_FOUND:
+        body = request.get_json(silent=True) if request.content_length else None
+        reason = body.get("reason") if isinstance(body, dict) else None
+        outcome = registry.abort(token, AbortRequest(actor=actor, reason=reason))
+        if outcome is AbortOutcome.NOT_FOUND:
             return jsonify(BARE_NOT_FOUND), 404
         return jsonify(success=True)
 

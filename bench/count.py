@@ -16,16 +16,16 @@ from .inprocess import PATHS, environ
 
 
 def main(variant: str, kind: str, calls: int) -> None:
-    token, authorization, _, _ = PATHS[kind]
+    route = PATHS[kind]
     wsgi = apps.variants()[variant]
-    base = environ(apps.PATH.format(token=token), authorization)
+    base = environ(apps.PATH.format(token=route.token), route.authorization, route.body)
 
     def start_response(*args: Any) -> None:
         pass
 
     def request(_: None, __: int) -> None:
         env = base.copy()
-        env["wsgi.input"] = io.BytesIO()
+        env["wsgi.input"] = io.BytesIO(route.body)
         b"".join(wsgi(env, start_response))
 
     for number in range(50):

@@ -100,7 +100,10 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
             for call in range(calls):
                 now = datetime.now(timezone.utc)
                 stale = now - timedelta(seconds=registry.lease)
-                abort_values = {"key": theirs[call], "now": now, "stale": stale, "stop_by": None}
+                abort_values = {
+                    **{"key": theirs[call], "now": now, "stale": stale, "stop_by": None},
+                    **{"actor": None, "reason": None, "request_id": None},
+                }
                 progress_values = {"key": beat_theirs, "now": now, "processed": call}
                 pairs = {
                     "abort": (

@@ -6,29 +6,46 @@ import gc
 import io
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from werkzeug.test import EnvironBuilder
 
 from . import apps
 from .stats import interleaved, median, paired_ratio, spread
 
-#: path kind -> (token, Authorization or None, status, the variants measured)
+
+class Route(NamedTuple):
+    """One path measured: the token, the Authorization sent, the status expected, the variants
+    measured on it, and the JSON body, if any."""
+
+    token: str
+    authorization: str | None
+    status: int
+    names: tuple[str, ...]
+    body: bytes = b""
+
+
+#: path kind -> what is sent, and to which variants
 PATHS = {
-    "success": (apps.RUNNING, apps.AUTH, 200, ("plugin", "bare", "smorest", "floor")),
-    "404": (apps.UNKNOWN, apps.AUTH, 404, ("plugin", "bare")),
-    "401": (apps.RUNNING, None, 401, ("plugin", "bare")),
+    "success": Route(apps.RUNNING, apps.AUTH, 200, ("plugin", "bare", "smorest", "floor")),
+    "404": Route(apps.UNKNOWN, apps.AUTH, 404, ("plugin", "bare")),
+    "401": Route(apps.RUNNING, None, 401, ("plugin", "bare")),
+    "reason": Route(apps.RUNNING, apps.AUTH, 200, ("plugin", "bare"), apps.REASON_BODY),
 }
 
 
-def environ(path: str, authorization: str | None) -> dict[str, Any]:
+def environ(path: str, authorization: str | None, body: bytes = b"") -> dict[str, Any]:
     headers = {} if authorization is None else {"Authorization": authorization}
-    built: dict[str, Any] = EnvironBuilder(path=path, method="POST", headers=headers).get_environ()
+    if body:
+        headers["Content-Type"] = "application/json"
+    built: dict[str, Any] = EnvironBuilder(
+        path=path, method="POST", headers=headers, data=body or None
+    ).get_environ()
     return built
 
 
 def caller(
-    wsgi: Callable[..., Any], base: dict[str, Any], status: int, calls: int
+    wsgi: Callable[..., Any], base: dict[str, Any], status: int, calls: int, sent: bytes = b""
 ) -> Callable[[], float]:
     """A measure: microseconds per request over ``calls`` requests, each from a fresh environ."""
     expected = str(status)
@@ -42,7 +59,7 @@ def caller(
         started = time.perf_counter_ns()
         for _ in range(calls):
             env = base.copy()
-            env["wsgi.input"] = io.BytesIO()
+            env["wsgi.input"] = io.BytesIO(sent)
             body = wsgi(env, start_response)
             b"".join(body)
             if hasattr(body, "close"):
@@ -60,9 +77,12 @@ def run(rounds: int = 15, calls: int = 2_000) -> dict[str, Any]:
     """Each path's variants, interleaved: microseconds per request, and plugin / bare."""
     wsgi = apps.variants()
     results: dict[str, Any] = {}
-    for kind, (token, authorization, status, names) in PATHS.items():
-        request = environ(apps.PATH.format(token=token), authorization)
-        measures = {name: caller(wsgi[name], request, status, calls) for name in names}
+    for kind, route in PATHS.items():
+        request = environ(apps.PATH.format(token=route.token), route.authorization, route.body)
+        measures = {
+            name: caller(wsgi[name], request, route.status, calls, route.body)
+            for name in route.names
+        }
         for measure in measures.values():  # warm up: imports, caches, the first abort
             measure()
         samples = interleaved(measures, rounds)

@@ -30,12 +30,12 @@ def count(variant: str, kind: str, calls: int) -> float:
 def run(calls: int = 500) -> dict[str, Any]:
     if shutil.which("valgrind") is None:
         raise RuntimeError("valgrind is missing: install Debian's valgrind package")
-    jobs = [(variant, kind) for kind, (*_, names) in PATHS.items() for variant in names]
+    jobs = [(variant, kind) for kind, route in PATHS.items() for variant in route.names]
     with ThreadPoolExecutor(max_workers=2) as pool:
         counts = dict(zip(jobs, pool.map(lambda job: count(*job, calls), jobs), strict=True))
     results: dict[str, Any] = {}
-    for kind, (*_, names) in PATHS.items():
-        row: dict[str, Any] = {name: {"instructions": counts[name, kind]} for name in names}
+    for kind, route in PATHS.items():
+        row: dict[str, Any] = {name: {"instructions": counts[name, kind]} for name in route.names}
         row["ratio"] = row["bare"]["instructions"] / row["plugin"]["instructions"]
         results[kind] = row
     return results

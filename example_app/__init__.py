@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import MetaData
 
 from flask_import_abort import BearerTokens, ImportAbort, Reaper
+from flask_import_abort.metrics import ImportAbortMetrics
 from flask_import_abort.registries.sql import SQLImportRegistry
 
 from . import settings
@@ -44,11 +45,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         max_running=int(app.config["DEMO_MAX_RUNNING_IMPORTS"]),
     )
     app.config.setdefault("IMPORT_ABORT_FORCE_STOP", importer.force_stop())  # the engine's kill
-    app.config["IMPORT_ABORT_BEARER_TOKENS"] = [token]  # who may abort
+    app.config["IMPORT_ABORT_BEARER_TOKENS"] = {"demo-admin": token}  # who may abort, by name
     ImportAbort(app, registry=registry)  # the endpoint
 
     # The host's own part: the importer, its endpoints, its page.
     importer.mirror_aborts(app)  # with an engine: a queued job is dropped, Flower sees aborts
+    app.extensions["demo_metrics"] = ImportAbortMetrics(app)  # at /metrics, behind the token
     importer.create_tables()
     app.extensions["demo_importer"] = importer
     app.extensions["demo_admins"] = BearerTokens(app.config["IMPORT_ABORT_BEARER_TOKENS"])

@@ -149,6 +149,11 @@ def describe(snapshot: ProcessSnapshot, written: int, executor: str | None) -> d
         "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
         "workerLost": snapshot.lost,
         "executor": executor,
+        # Who asked for the abort that counted, when and why (a repeat changes none of them).
+        "abortedBy": snapshot.aborted_by,
+        "abortRequestedAt": _iso(snapshot.abort_requested_at),
+        "abortReason": snapshot.abort_reason,
+        "abortRequestId": snapshot.abort_request_id,
         "recordsTotal": snapshot.total,
         "recordsWritten": written,
         "links": [
@@ -159,6 +164,12 @@ def describe(snapshot: ProcessSnapshot, written: int, executor: str | None) -> d
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="milliseconds")
+
+
+@api.get("/metrics")
+def metrics() -> Any:
+    """The demo's Prometheus metrics, behind the same bearer token as its other endpoints."""
+    return current_app.extensions["demo_metrics"].exposition()
 
 
 @dashboard.get("/")

@@ -39,7 +39,13 @@ from .lifecycle import (
 from .reaping import Reaper, reap
 from .registries.memory import InMemoryImportRegistry
 from .settings import Config, Settings, settings_of
-from .signals import abort_answered
+from .signals import (
+    abort_answered,
+    abort_requested,
+    abort_responded,
+    process_ended,
+    process_started,
+)
 from .views import blp
 from .worker import ImportRun, run_import
 
@@ -78,7 +84,11 @@ __all__ = [
     "WorkerRegistry",
     "__version__",
     "abort_answered",
+    "abort_requested",
+    "abort_responded",
     "blp",
+    "process_ended",
+    "process_started",
     "reap",
     "run_import",
     "settings_of",

@@ -1,22 +1,30 @@
-"""Internal: who may call the endpoint: a host authorizer, configured bearer tokens, or anyone."""
+"""Internal: who may call the endpoint, and who they are: bearer tokens, an authorizer, anyone."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from flask import Request
 
 from .errors import ImportAbortError, NotAuthenticated
 
-#: A host's check: exactly True lets the request through; anything else (False, None, an
-#: object it meant to raise) leaves it to the other ways in, and to a 401 when none lets it
-#: through. Raising ``werkzeug.exceptions.Forbidden`` answers 403.
+#: A host's check: exactly True lets the request through (its actor is ``authorizer``), and so
+#: does an identity string (the actor); anything else (False, None, an object it meant to
+#: raise) leaves it to the other ways in, and to a 401 when none lets it through. Raising
+#: ``werkzeug.exceptions.Forbidden`` answers 403.
 Authorizer = Callable[[Request], object]
 
-#: What the view calls: None when the request may go on, else the error to answer with.
-Check = Callable[[Request], ImportAbortError | None]
+#: What the view calls: the actor when the request may go on, else the error to answer with.
+Check = Callable[[Request], "str | ImportAbortError"]
+
+#: The actor of a call let through by anonymous access, and of one an authorizer let through
+#: with a plain True.
+ANONYMOUS = "anonymous"
+AUTHORIZER = "authorizer"
+#: The longest identity an authorizer may give; a longer one is no identity.
+IDENTITY_MAX_LENGTH = 200
 
 
 def _digest(secret: bytes) -> bytes:
@@ -24,32 +32,41 @@ def _digest(secret: bytes) -> bytes:
 
 
 class BearerTokens:
-    """A set of bearer tokens, matched in time that depends on neither their values nor lengths.
+    """Bearer tokens by name, matched in time that depends on neither their values nor lengths.
 
-    The scheme is matched without regard to case (``Bearer``, ``bearer``), as RFC 9110 says
-    of every authentication scheme.
+    ``tokens`` is a mapping of name to token, or tokens alone, which are named ``bearer-1``,
+    ``bearer-2``, ... by their place. The scheme is matched without regard to case
+    (``Bearer``, ``bearer``), as RFC 9110 says of every authentication scheme.
     """
 
-    def __init__(self, tokens: Iterable[str]) -> None:
-        self._digests = tuple(_digest(token.encode()) for token in tokens)
+    def __init__(self, tokens: Mapping[str, str] | Iterable[str]) -> None:
+        named = (
+            dict(tokens)
+            if isinstance(tokens, Mapping)
+            else {f"bearer-{place}": token for place, token in enumerate(tokens, start=1)}
+        )
+        self._names = tuple(named)
+        self._digests = tuple(_digest(token.encode()) for token in named.values())
 
     def __bool__(self) -> bool:
         return bool(self._digests)
 
-    def match(self, authorization: str | None) -> bool:
-        """Whether an ``Authorization`` header value is ``Bearer`` with one of the tokens."""
+    def match(self, authorization: str | None) -> str | None:
+        """The name of the token an ``Authorization`` header value carries as ``Bearer``, or
+        None when it carries none of them."""
         if not authorization:
-            return False
+            return None
         scheme, _, credentials = authorization.partition(" ")
         credentials = credentials.strip()
         if scheme.lower() != "bearer" or not credentials:
-            return False
+            return None
         # WSGI hands header values over as latin-1: this gives back the bytes on the wire.
         presented = _digest(credentials.encode("latin-1", "replace"))
-        matched = False
-        for digest in self._digests:
-            matched |= hmac.compare_digest(digest, presented)
-        return matched
+        found = -1
+        for place, digest in enumerate(self._digests):  # every digest, whichever matches
+            if hmac.compare_digest(digest, presented):
+                found = place
+        return None if found < 0 else self._names[found]
 
 
 #: The 401 answers, made once: to a request without credentials, and to one with wrong ones.
@@ -64,19 +81,36 @@ WRONG_CREDENTIALS = NotAuthenticated(
 
 
 def build_check(
-    authorizer: Authorizer | None, bearer_tokens: Iterable[str], allow_anonymous: bool
+    authorizer: Authorizer | None,
+    bearer_tokens: Mapping[str, str] | Iterable[str],
+    allow_anonymous: bool,
 ) -> Check | None:
     """Fold the configured ways in into one check; None when anyone may call."""
     if allow_anonymous:
         return None
     tokens = BearerTokens(bearer_tokens)
 
-    def check(request: Request) -> ImportAbortError | None:
+    def check(request: Request) -> str | ImportAbortError:
         authorization = request.environ.get("HTTP_AUTHORIZATION")
-        if tokens.match(authorization):
-            return None
-        if authorizer is not None and authorizer(request) is True:
-            return None
+        name = tokens.match(authorization)
+        if name is not None:
+            return name
+        if authorizer is not None:
+            answer = authorizer(request)
+            if answer is True:
+                return AUTHORIZER
+            if _is_identity(answer):
+                return answer  # type: ignore[return-value]
         return WRONG_CREDENTIALS if authorization else NO_CREDENTIALS
 
     return check
+
+
+def _is_identity(answer: object) -> bool:
+    """An authorizer's answer that names who called: a short printable string."""
+    return (
+        isinstance(answer, str)
+        and 0 < len(answer) <= IDENTITY_MAX_LENGTH
+        and answer.isprintable()
+        and answer == answer.strip()
+    )

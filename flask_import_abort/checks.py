@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Protocol
 
 from flask import Request
@@ -70,11 +71,19 @@ def _discard(stream: _Readable) -> None:
         pass  # the answer is 413 all the same; the server closes the connection
 
 
-def check_body(request: Request, limit: int) -> None:
-    """Accept no body, an empty one whatever its type, or a JSON object; refuse the rest."""
+#: The longest reason an abort may give.
+REASON_MAX_LENGTH = 500
+#: The characters a reason may not hold: the control characters (C0, DEL and C1).
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def check_body(request: Request, limit: int) -> str | None:
+    """Accept no body, an empty one whatever its type, or a JSON object; refuse the rest.
+    Return the object's ``reason`` (None when it gives none), refused unless it is a string of
+    at most :data:`REASON_MAX_LENGTH` characters, none of them control characters."""
     data = read_body(request, limit)
     if not data:
-        return
+        return None
     mimetype = request.mimetype
     if mimetype and not _is_json(mimetype):
         raise errors.UnsupportedBodyType(
@@ -100,9 +109,35 @@ def check_body(request: Request, limit: int) -> None:
         raise errors.BodyNotAnObject(
             dev_message=f"The body is a JSON {_json_type(value)}.", error_path="body"
         )
+    if "reason" not in value:
+        return None
+    return check_reason(value["reason"])
+
+
+def check_reason(reason: object) -> str | None:
+    """``reason`` when an abort may give it (None for an empty one); ``InvalidReason`` else."""
+    if not isinstance(reason, str):
+        raise errors.InvalidReason(
+            dev_message=f"The reason is a JSON {_json_type(reason)}, not a string.",
+            error_path="reason",
+        )
+    if len(reason) > REASON_MAX_LENGTH:
+        raise errors.InvalidReason(
+            dev_message=f"The reason is {len(reason)} characters long; at most "
+            f"{REASON_MAX_LENGTH} are allowed.",
+            error_path="reason",
+        )
+    if CONTROL_CHARACTERS.search(reason):
+        raise errors.InvalidReason(
+            dev_message="The reason holds control characters (a line break, a tab, ...).",
+            error_path="reason",
+        )
+    return reason or None
 
 
 def _json_type(value: object) -> str:
+    if isinstance(value, dict):
+        return "object"
     if isinstance(value, list):
         return "array"
     if isinstance(value, str):

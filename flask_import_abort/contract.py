@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AbortOutcome", "AbortRequest", "ImportRegistry"]
+__all__ = ["FAILURES", "AbortOutcome", "AbortRequest", "ImportRegistry"]
+
+#: What a registry or an authorizer may raise that still answers a 500 errorModel: every
+#: ``Exception``, and the two ``BaseException`` s a library raises on its own (an async
+#: registry's cancelled task, a generator closed early). ``KeyboardInterrupt``, ``SystemExit``
+#: and the others (say gevent's ``GreenletExit``) are how a server stops a worker: they go on.
+FAILURES = (Exception, asyncio.CancelledError, GeneratorExit)
 
 
 class AbortOutcome(enum.Enum):
@@ -35,14 +42,22 @@ class ImportRegistry(Protocol):
     def abort(self, token: str) -> AbortOutcome: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AbortRequest:
-    """What the endpoint knows of an abort beyond its token.
+    """What the endpoint knows of an abort beyond its token: who asked, why, and how long the
+    import has to stop.
 
     The endpoint passes it as a second argument to a registry whose ``abort`` takes one (every
-    registry the package ships does); a registry whose ``abort`` takes the token alone gets the
-    token alone.
+    registry the package ships does, and keeps it with the first abort); a registry whose
+    ``abort`` takes the token alone gets the token alone.
     """
 
     #: Seconds the import has to stop before its end is forced; None for no deadline.
     stop_deadline: float | None = None
+    #: Who asked: a named bearer token's name, an authorizer's identity, ``anonymous``, or
+    #: ``cli:<user>``; never a credential.
+    actor: str | None = None
+    #: Why, in the caller's words (at most 500 characters, none of them control characters).
+    reason: str | None = None
+    #: The request's ``X-Request-ID``, when it sent a usable one.
+    request_id: str | None = None

@@ -102,6 +102,12 @@ class BodyNotAnObject(ImportAbortError):
     message = "The request body must be a JSON object."
 
 
+class InvalidReason(ImportAbortError):
+    code = 400
+    error_code = "30013"
+    message = "The reason for the abort is not valid."
+
+
 class UnsupportedBodyType(ImportAbortError):
     code = 415
     error_code = "30004"

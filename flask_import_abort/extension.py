@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from . import openapi  # noqa: F401  (wires the OpenAPI document when the blueprint registers)
+from . import cli, openapi  # noqa: F401  (wire the CLI and the document on registration)
 from .auth import Authorizer
 from .contract import ImportRegistry
 from .settings import Config, ForceStop, install

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
 from .contract import AbortOutcome, AbortRequest, ImportRegistry
@@ -121,6 +122,12 @@ class ProcessSnapshot:
     stop_by: datetime | None = None
     #: Why the package ended it instead of its worker; None when its worker recorded the end.
     end_reason: EndReason | None = None
+    #: When the abort that counted (the first) was requested, by whom, why, and the request's
+    #: ``X-Request-ID``: as the endpoint or the command line gave them. Repeats change none.
+    abort_requested_at: datetime | None = None
+    aborted_by: str | None = None
+    abort_reason: str | None = None
+    abort_request_id: str | None = None
 
     @property
     def forced(self) -> bool:
@@ -196,8 +203,19 @@ class WorkerRegistry(ImportRegistry, Protocol):
         """The process as it is now."""
         ...
 
-    def recent(self, limit: int = 50) -> list[ProcessSnapshot]:
-        """The ``limit`` processes registered last, newest first: what a dashboard lists."""
+    def recent(
+        self,
+        limit: int = 50,
+        *,
+        states: Iterable[ImportState] | None = None,
+        older_than: timedelta | None = None,
+    ) -> list[ProcessSnapshot]:
+        """The ``limit`` processes registered last, newest first: what a dashboard lists;
+        only those in ``states`` and registered ``older_than`` ago or more, when given."""
+        ...
+
+    def count_by_state(self) -> dict[ImportState, int]:
+        """How many processes are in each state (the states none is in are left out)."""
         ...
 
     def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:

@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from .checks import REASON_MAX_LENGTH
+
+#: What a reason may be, as the OpenAPI document says it: no control characters.
+REASON_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+
 
 def _string(description: str, **kwargs: object) -> ma.fields.String:
     return ma.fields.String(metadata={"description": description}, **kwargs)  # type: ignore[arg-type]
 
 
 class AbortImportProcessRequest(ma.Schema):
-    """abortImportProcess_request: optional, with no fields of its own; other keys are ignored."""
+    """abortImportProcess_request: optional; OCC's clients send nothing, and other keys are
+    ignored. ``reason`` is this endpoint's own: why, recorded with the abort that counts."""
 
     class Meta:
         unknown = ma.INCLUDE
+
+    reason = ma.fields.String(
+        validate=[
+            ma.validate.Length(max=REASON_MAX_LENGTH),
+            ma.validate.Regexp(REASON_PATTERN),
+        ],
+        metadata={
+            "description": "Why the import is aborted, recorded with the first abort of it and "
+            f"shown to operators. At most {REASON_MAX_LENGTH} characters, none of them "
+            "control characters.",
+            "example": "The supplier sent last year's price list",
+        },
+    )
 
 
 class AbortImportProcessResponse(ma.Schema):

@@ -63,8 +63,9 @@ class Settings:
     ``app.extensions["import_abort"]``."""
 
     registry: ImportRegistry
-    #: What the view calls: the registry's ``abort``, with an ``AbortRequest`` when it takes one.
-    abort: Callable[[str], AbortOutcome]
+    #: What the view calls: the registry's ``abort``, given the ``AbortRequest`` when it takes
+    #: one, the token alone otherwise.
+    abort: Callable[[str, AbortRequest], AbortOutcome]
     #: None when anonymous access is allowed.
     check: Check | None
     token_max_length: int
@@ -131,7 +132,7 @@ def install(
     force_stop = _callable(setting[Config.FORCE_STOP], Config.FORCE_STOP, "the token")
     settings = Settings(
         registry=resolved,
-        abort=_abort_call(resolved, AbortRequest(stop_deadline=stop_deadline)),
+        abort=_abort_call(resolved, stop_deadline),
         check=build_check(authorize, bearer_tokens, allow_anonymous),
         token_max_length=_whole_number(setting, Config.TOKEN_MAX_LENGTH, minimum=1),
         max_body_bytes=_whole_number(setting, Config.MAX_BODY_BYTES, minimum=0),
@@ -205,18 +206,20 @@ def _callable(value: object, key: str, taking: str) -> Any:
     return found
 
 
-def _abort_call(registry: ImportRegistry, request: AbortRequest) -> Callable[[str], AbortOutcome]:
-    """The registry's ``abort``, passed ``request`` when it takes a second argument."""
+def _abort_call(
+    registry: ImportRegistry, stop_deadline: float | None
+) -> Callable[[str, AbortRequest], AbortOutcome]:
+    """The registry's ``abort``, given the ``AbortRequest`` when it takes a second argument."""
     if _takes_a_request(registry.abort):
-        abort: Callable[[str, AbortRequest], AbortOutcome] = registry.abort  # type: ignore[assignment]
-        return lambda token: abort(token, request)
-    if request.stop_deadline is not None:
+        return registry.abort  # type: ignore[return-value]
+    if stop_deadline is not None:
         raise ValueError(
             f"{Config.STOP_DEADLINE} is set, but {type(registry).__name__}.abort takes the "
             "token alone, so no deadline could reach it: give abort a second parameter, an "
             "AbortRequest, or unset the deadline."
         )
-    return registry.abort
+    abort = registry.abort
+    return lambda token, request: abort(token)
 
 
 def _takes_a_request(method: Callable[..., Any]) -> bool:
@@ -230,18 +233,25 @@ def _takes_a_request(method: Callable[..., Any]) -> bool:
     )
 
 
-def _bearer_tokens(value: object) -> tuple[str, ...]:
+def _bearer_tokens(value: object) -> dict[str, str] | tuple[str, ...]:
+    """The tokens, by name when a mapping names them; each checked, and no token twice."""
     key = Config.BEARER_TOKENS
     if value is None:
         return ()
-    if isinstance(value, str):
-        tokens: tuple[object, ...] = (value,)
+    if isinstance(value, Mapping):
+        for name in value:
+            if not isinstance(name, str) or not name.strip() or not name.isprintable():
+                raise ValueError(f"{key} names a token {name!r}: a name is a printable string.")
+        tokens: tuple[object, ...] = tuple(value.values())
+    elif isinstance(value, str):
+        tokens = (value,)
     elif isinstance(value, list | tuple | set | frozenset):
         tokens = tuple(value)
     else:
         raise TypeError(
-            f"{key} must be a string or a list of strings; got {type(value).__name__}. "
-            f"From the environment, quote a number: FLASK_{key}='\"12345\"'."
+            f"{key} must be a string, a list of strings, or a mapping of names to tokens; got "
+            f"{type(value).__name__}. From the environment, quote a number: "
+            f"FLASK_{key}='\"12345\"'."
         )
     for token in tokens:
         if not isinstance(token, str) or not token:
@@ -256,7 +266,9 @@ def _bearer_tokens(value: object) -> tuple[str, ...]:
                 f"{key} holds a token with spaces, control or non-ASCII characters: an "
                 "Authorization header could never carry it."
             )
-    return tokens  # type: ignore[return-value]
+    if len(set(tokens)) != len(tokens):
+        raise ValueError(f"{key} holds one token twice: each caller needs a token of its own.")
+    return dict(value) if isinstance(value, Mapping) else tokens  # type: ignore[return-value]
 
 
 def _boolean(setting: Mapping[str, Any], key: str) -> bool:

@@ -1,11 +1,54 @@
-"""Internal: blinker signals sent by the endpoint."""
+"""Internal: blinker signals of the endpoint and of the life cycle of import processes.
+
+Each is sent only when something listens; a receiver that raises is logged, and changes
+nothing else. Those of the endpoint have the app as sender, those of the life cycle the
+registry (a worker has no app).
+"""
 
 from __future__ import annotations
 
-from blinker import Namespace
+import logging
+from typing import Any
+
+from blinker import NamedSignal, Namespace
+
+from .contract import FAILURES
+
+log = logging.getLogger("flask_import_abort")
 
 _signals = Namespace()
 
 #: Sent after the registry answered an abort request, with the app as sender and the
 #: keyword arguments ``token`` (str) and ``outcome`` (:class:`AbortOutcome`).
-abort_answered = _signals.signal("import-abort-answered")
+abort_answered = _signals.signal("abort_answered")
+
+#: Sent after an abort that counted (the registry answered ``REQUESTED``), with the app as
+#: sender and ``token``, ``actor``, ``reason`` and ``request_id`` (each a str or None).
+abort_requested = _signals.signal("abort_requested")
+
+#: Sent after every answer of the endpoint, with the app as sender and ``status`` (int) and
+#: ``outcome`` (the :class:`AbortOutcome`, or None when the request never reached the
+#: registry: refused, malformed, failed).
+abort_responded = _signals.signal("abort_responded")
+
+#: Sent when a worker's :class:`ImportRun` has started its process, with the registry as
+#: sender and ``token``.
+process_started = _signals.signal("process_started")
+
+#: Sent when a process has ended, with the registry as sender and ``token``, ``state`` (its
+#: end), ``forced`` (bool: a stop deadline forced it), ``end_reason`` (an :class:`EndReason`
+#: when the package ended it, else None) and ``snapshot`` (the process as it ended). Sent by
+#: the worker's :class:`ImportRun`, by ``reap`` for each end it records, and by the endpoint
+#: for an abort that ends a pending or lost process at once.
+process_ended = _signals.signal("process_ended")
+
+
+def announce(signal: NamedSignal, sender: Any, **details: Any) -> None:
+    """Send ``signal`` when something listens; a receiver that fails is logged (ERROR, with its
+    traceback), and the caller goes on as if it had not."""
+    if not signal.receivers:
+        return
+    try:
+        signal.send(sender, **details)
+    except FAILURES:
+        log.exception("a receiver of %s failed", signal.name)

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Request, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 from flask.sansio.app import App
 from flask_smorest import Blueprint
 from werkzeug.exceptions import HTTPException
 
 from . import errors, settings
+from .aborting import answered, request_id
+from .auth import ANONYMOUS
 from .checks import check_body, check_token
-from .contract import AbortOutcome
+from .contract import FAILURES, AbortOutcome, AbortRequest
 from .schemas import AbortImportProcessRequest, AbortImportProcessResponse, ErrorModel
-from .signals import abort_answered
+from .signals import abort_responded, announce
 from .tokens import token_for_log
 
 log = logging.getLogger("flask_import_abort")
-
-#: What a registry or an authorizer may raise that still answers a 500 errorModel: every
-#: ``Exception``, and the two ``BaseException`` s a library raises on its own (an async
-#: registry's cancelled task, a generator closed early). ``KeyboardInterrupt``, ``SystemExit``
-#: and the others (say gevent's ``GreenletExit``) are how a server stops a worker: they go on.
-FAILURES = (Exception, asyncio.CancelledError, GeneratorExit)
 
 ABORT_RULE = "/<token>/abort"
 #: Names in the OpenAPI document that the operation refers to (see ``openapi.py``).
@@ -137,22 +132,40 @@ def abort_import_process(token: str) -> Response:
     and may leave partial data behind. `success: true` means the abort command was passed to
     the import process; poll the process until its progress is `aborted`.
     """
-    setup = settings.settings_of(current_app)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    response, outcome = _abort(app, token)
+    if abort_responded.receivers:
+        announce(abort_responded, app, status=response.status_code, outcome=outcome)
+    return response
+
+
+def _abort(app: Flask, token: str) -> tuple[Response, AbortOutcome | None]:
+    """The answer to an abort request, and the registry's outcome when it was asked."""
+    setup = settings.settings_of(app)
     current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
     try:
-        if setup.check is not None:
-            refusal = setup.check(current_request)
-            if refusal is not None:
-                return refusal.get_response()
+        if setup.check is None:
+            actor = ANONYMOUS
+        else:
+            allowed = setup.check(current_request)
+            if not isinstance(allowed, str):
+                return allowed.get_response(), None
+            actor = allowed
         check_token(token, setup.token_max_length)
-        check_body(current_request, setup.max_body_bytes)
-        outcome = setup.abort(token)
+        reason = check_body(current_request, setup.max_body_bytes)
+        details = AbortRequest(
+            setup.stop_deadline,
+            actor,
+            reason,
+            request_id(current_request.environ.get("HTTP_X_REQUEST_ID")),
+        )
+        outcome = setup.abort(token, details)
     except HTTPException as error:
-        return errors.error_response(error)
+        return errors.error_response(error), None
     except FAILURES:
         log.exception("abort of import process %s failed", token_for_log(token))
-        return errors.InternalError().get_response()
-    return _answer(token, outcome)
+        return errors.InternalError().get_response(), None
+    return _answer(app, setup.registry, token, outcome, details), outcome
 
 
 # OPTIONS is answered by the rule below; Flask reads this where flask-smorest's route drops it.
@@ -173,9 +186,11 @@ blp.add_url_rule(
 )
 
 
-def _answer(token: str, outcome: AbortOutcome) -> Response:
+def _answer(
+    app: Flask, registry: Any, token: str, outcome: AbortOutcome, details: AbortRequest
+) -> Response:
     if outcome is AbortOutcome.REQUESTED or outcome is AbortOutcome.ALREADY_REQUESTED:
-        response = current_app.response_class(SUCCESS_BODY, mimetype="application/json")
+        response = app.response_class(SUCCESS_BODY, mimetype="application/json")
     elif outcome is AbortOutcome.NOT_FOUND:
         response = NOT_FOUND.get_response()
     elif outcome is AbortOutcome.FINISHED:
@@ -187,20 +202,7 @@ def _answer(token: str, outcome: AbortOutcome) -> Response:
             token_for_log(token),
         )
         return errors.InternalError().get_response()
-    if log.isEnabledFor(logging.INFO):
-        log.info("abort of import process %s: %s", token_for_log(token), outcome.value)
-    if abort_answered.receivers:
-        try:
-            abort_answered.send(
-                current_app._get_current_object(),  # type: ignore[attr-defined]
-                token=token,
-                outcome=outcome,
-            )
-        except FAILURES:
-            # The abort was answered; a receiver's failure is the host's to read in the log.
-            log.exception(
-                "a receiver of abort_answered failed for import process %s", token_for_log(token)
-            )
+    answered(app, registry, token, outcome, details)
     return response
 
 

@@ -220,10 +220,10 @@ class NotAllowedAnswer:
 
 @pytest.mark.parametrize(
     "answer",
-    [False, None, "no", "", 1, NotAllowedAnswer(), Forbidden(), [True], "True"],
+    [False, None, "", " ops ", "a\nb", "x" * 201, 1, NotAllowedAnswer(), Forbidden(), [True]],
     ids=repr,
 )
-def test_an_authorizer_lets_a_call_through_only_by_answering_exactly_true(
+def test_an_authorizer_lets_a_call_through_only_by_answering_true_or_an_identity(
     spy: SpyRegistry, answer: object
 ) -> None:
     client = _host(spy, IMPORT_ABORT_AUTHORIZE=lambda request: answer).test_client()

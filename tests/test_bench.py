@@ -105,13 +105,12 @@ def test_the_floor_sends_the_registrys_own_statements_and_changes_the_same_rows(
         registry.start(token)
         now = datetime.now(timezone.utc)
 
+        values = {"key": token, "now": now, "stale": now, "stop_by": None, "actor": "raw"}
+        values.update(reason=None, request_id=None)
         with closing(floor._raw_connection(url)) as raw:
-            raw.execute(
-                abort.sql,
-                abort.parameters({"key": token, "now": now, "stale": now, "stop_by": None}),
-            )
+            raw.execute(abort.sql, abort.parameters(values))
             raw.commit()
 
         assert abort.sql.startswith("UPDATE floor_check SET ")
-        assert registry.snapshot(token).abort_requested
+        assert registry.snapshot(token).aborted_by == "raw"
         assert registry.abort(token) is AbortOutcome.ALREADY_REQUESTED

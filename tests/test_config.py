@@ -280,7 +280,7 @@ def test_a_number_as_bearer_tokens_from_the_environment_fails_naming_the_key(
     app = _app()
     app.config.from_prefixed_env()
 
-    with pytest.raises(TypeError, match="IMPORT_ABORT_BEARER_TOKENS must be a string or a list"):
+    with pytest.raises(TypeError, match="IMPORT_ABORT_BEARER_TOKENS must be a string, a list"):
         ImportAbort(app, registry=SpyRegistry())
 
 

@@ -126,11 +126,13 @@ def test_a_person_starts_an_import_watches_it_and_aborts_it(
     expect(row.locator(".col-executor")).to_have_text("thread")
     steps.shot("running")
 
-    # Abort it: the import stops after its current batch and keeps what it wrote.
+    # Abort it, saying why: the import stops after its current batch and keeps what it wrote.
+    page.once("dialog", lambda dialog: dialog.accept("Wrong supplier file"))
     row.get_by_role("button", name="Abort").click()
     expect(notice).to_contain_text(f"Abort of {process_id} passed on")
     expect(row).to_have_attribute("data-progress", "aborted")
     expect(row.get_by_role("button", name="Abort")).to_have_count(0)
+    expect(row.locator(".col-aborted-by")).to_have_text("demo-admin: Wrong supplier file")
     kept = written(row)
     assert 0 < kept < COUNT
     assert kept % 500 == 0  # whole batches only

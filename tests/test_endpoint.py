@@ -505,14 +505,14 @@ def test_next_request_after_a_registry_fault_succeeds(
 # Log line and signal
 
 
-def test_each_answered_abort_logs_one_line_with_token_and_outcome(
+def test_each_answered_abort_logs_one_line_with_token_actor_and_outcome(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="flask_import_abort"):
         client.post(abort_url(RUNNING), headers=AUTH)
 
     lines = [r.getMessage() for r in caplog.records if r.name == "flask_import_abort"]
-    assert lines == [f"abort of import process '{RUNNING}': requested"]
+    assert lines == [f"abort of import process '{RUNNING}' by bearer-1: requested"]
 
 
 def test_abort_answered_signal_carries_app_token_and_outcome(app: Any, client: FlaskClient) -> None:
@@ -556,7 +556,7 @@ def test_a_signal_receiver_that_raises_is_logged_and_the_answer_stays_the_regist
     assert made.get_json() == {"success": True}
     assert_error_model(finished, 409, "30008")
     assert [record.exc_info[1] for record in caplog.records if record.exc_info] == [raised] * 2
-    assert all("abort_answered" in record.getMessage() for record in caplog.records)
+    assert all("a receiver of abort_answered failed" in r.getMessage() for r in caplog.records)
 
 
 # URL

@@ -183,6 +183,7 @@ def _engine(name: str, kind: str, folder: Path) -> Iterator[Engine]:
             _wait_for(_ready(log, ready))
             yield Engine(name, registry, app.test_client(), app, environ, worker, log, forced)
     finally:
+        module.imports.wait_for_mirror()  # it reads the registry: tell the engine first
         module.imports.registry = previous
         engine_imports.products_table(table).drop(registry.engine, checkfirst=True)
         registry.table.drop(registry.engine, checkfirst=True)

@@ -270,7 +270,9 @@ def test_without_a_configured_token_each_app_makes_a_random_one(
 
     assert first.config["DEMO_BEARER_TOKEN"] != second.config["DEMO_BEARER_TOKEN"]
     assert len(first.config["DEMO_BEARER_TOKEN"]) >= 32
-    assert first.config["IMPORT_ABORT_BEARER_TOKENS"] == [first.config["DEMO_BEARER_TOKEN"]]
+    assert first.config["IMPORT_ABORT_BEARER_TOKENS"] == {
+        "demo-admin": first.config["DEMO_BEARER_TOKEN"]
+    }
 
 
 def test_the_shipped_products_file_is_the_scripts_output_byte_for_byte(tmp_path: Path) -> None:
@@ -449,3 +451,38 @@ def _workers_of(queue: str) -> list[int]:
         except OSError:  # it ended meanwhile
             continue
     return found
+
+
+def test_get_import_process_says_who_aborted_it_when_and_why(
+    make_demo: Callable[..., Flask],
+) -> None:
+    client = make_demo(DEMO_BATCH_PAUSE=0.2).test_client()
+    token = start_import(client)
+
+    client.post(
+        abort_url(token),
+        json={"reason": "the wrong catalog"},
+        headers={**AUTH, "X-Request-ID": "ticket-42"},
+    )
+    client.post(abort_url(token), json={"reason": "again"}, headers=AUTH)  # the first counts
+    described = process(client, token)
+
+    assert (described["abortedBy"], described["abortReason"], described["abortRequestId"]) == (
+        "demo-admin",
+        "the wrong catalog",
+        "ticket-42",
+    )
+    assert described["abortRequestedAt"] is not None
+
+
+def test_the_demos_metrics_are_behind_its_bearer_token(make_demo: Callable[..., Flask]) -> None:
+    client = make_demo().test_client()
+    client.post(abort_url("no_such"), headers=AUTH)
+
+    anonymous = client.get("/metrics")
+    scraped = client.get("/metrics", headers=AUTH)
+
+    assert_error_model(anonymous, 401, "00001000")
+    assert scraped.status_code == 200
+    text = scraped.get_data(as_text=True)
+    assert 'import_abort_answers_total{outcome="not_found",status="404"} 1.0' in text

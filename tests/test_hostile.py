@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +115,57 @@ CORPUS = [
     Hostile("text body", 415, "30004", body=b"abort", content_type="text/plain"),
     Hostile(
         "form body", 415, "30004", body=b"a=1", content_type="application/x-www-form-urlencoded"
+    ),
+    # Reasons.
+    Hostile(
+        "reason of 501 characters",
+        400,
+        "30013",
+        body=b'{"reason": "' + b"x" * 501 + b'"}',
+        content_type=JSON,
+    ),
+    Hostile(
+        "reason of 100 KB",
+        413,
+        "30005",
+        body=b'{"reason": "' + b"x" * 100_000 + b'"}',
+        content_type=JSON,
+    ),
+    Hostile("reason as a number", 400, "30013", body=b'{"reason": 42}', content_type=JSON),
+    Hostile("reason as null", 400, "30013", body=b'{"reason": null}', content_type=JSON),
+    Hostile("reason as an object", 400, "30013", body=b'{"reason": {"a": 1}}', content_type=JSON),
+    Hostile("reason with a NUL", 400, "30013", body=b'{"reason": "a\\u0000b"}', content_type=JSON),
+    Hostile(
+        "reason with a line feed",
+        400,
+        "30013",
+        body=b'{"reason": "a\\nINFO forged"}',
+        content_type=JSON,
+    ),
+    Hostile(
+        "reason with an escape sequence",
+        400,
+        "30013",
+        body=b'{"reason": "\\u001b[2J cleared"}',
+        content_type=JSON,
+    ),
+    Hostile(
+        "reason with a C1 control", 400, "30013", body=b'{"reason": "a\\u0085b"}', content_type=JSON
+    ),
+    Hostile(
+        "reason twice, the last one bad",
+        400,
+        "30013",
+        body=b'{"reason": "fine", "reason": "bad\\n"}',
+        content_type=JSON,
+    ),
+    Hostile(
+        "reason in many scripts",
+        404,
+        "30007",
+        body=json.dumps({"reason": "Prix erronés 価格 \U0001f600"}).encode(),
+        content_type=JSON,
+        reaches=VALID,
     ),
     # Credentials.
     Hostile("no Authorization", 401, "00001000", headers=()),

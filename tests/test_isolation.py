@@ -190,7 +190,7 @@ def test_host_with_its_own_http_exception_handler_keeps_it(before_plugin: bool) 
     _assert_plugin_answers_in_error_model(with_plugin)
 
 
-def test_plugin_adds_no_app_wide_error_handlers_hooks_or_cli_commands() -> None:
+def test_plugin_adds_no_app_wide_error_handlers_or_hooks_and_one_cli_group() -> None:
     without, with_plugin = plain_host(), plain_host()
     _mount(with_plugin)
 
@@ -198,7 +198,7 @@ def test_plugin_adds_no_app_wide_error_handlers_hooks_or_cli_commands() -> None:
     assert with_plugin.before_request_funcs == without.before_request_funcs
     assert with_plugin.after_request_funcs == without.after_request_funcs
     assert with_plugin.teardown_request_funcs == without.teardown_request_funcs
-    assert list(with_plugin.cli.commands) == list(without.cli.commands)
+    assert list(with_plugin.cli.commands) == [*without.cli.commands, "import-abort"]
     assert "flask-smorest" not in with_plugin.extensions
 
 

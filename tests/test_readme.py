@@ -26,6 +26,7 @@ PUBLIC_MODULES = {
     "integrations/__init__.py",
     "integrations/celery.py",
     "integrations/rq.py",
+    "metrics.py",
 }
 CATALOG = [
     cls

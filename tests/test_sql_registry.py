@@ -72,6 +72,9 @@ def test_the_table_holds_the_documented_columns_keyed_by_token() -> None:
         "heartbeat_at",
         "stop_by",
         "end_reason",
+        "aborted_by",
+        "abort_reason",
+        "abort_request_id",
     ]
     assert sorted(index.columns.keys() for index in table.indexes) == [["created_at"], ["state"]]
 
@@ -485,7 +488,7 @@ def test_four_gunicorn_workers_abort_each_process_exactly_once(
             for line in lines
             if (
                 match := re.search(
-                    r"abort of import process '(?P<token>[^']+)': (?P<outcome>\w+)", line
+                    r"abort of import process '(?P<token>[^']+)' by [^:]+: (?P<outcome>\w+)", line
                 )
             )
         )

@@ -71,6 +71,12 @@ function stateText(process) {
   return process.progress;
 }
 
+// Who asked for the abort that counted, and why.
+function abortedBy(process) {
+  if (!process.abortedBy) return "";
+  return process.abortReason ? `${process.abortedBy}: ${process.abortReason}` : process.abortedBy;
+}
+
 function render(processes) {
   const body = document.querySelector("#processes tbody");
   body.replaceChildren();
@@ -89,12 +95,16 @@ function render(processes) {
       element("span", { className: "percentage", textContent: `${process.completedPercentage} %` }));
     const total = process.recordsTotal === null ? "" : ` / ${process.recordsTotal}`;
     cell(row, "records", element("span", { className: "written", textContent: process.recordsWritten }), total);
+    cell(row, "aborted-by", abortedBy(process));
     cell(row, "started", when(process.startTime));
     cell(row, "ended", when(process.endTime));
     const actions = cell(row, "actions");
     if (ABORTABLE.has(process.progress) && !process.abortRequested) {
       const button = element("button", { className: "abort", type: "button", textContent: "Abort" });
-      button.addEventListener("click", () => abortProcess(process.processId));
+      button.addEventListener("click", () => {
+        const reason = prompt("Why abort this import? (optional)", "");
+        if (reason !== null) abortProcess(process.processId, reason.trim());
+      });
       actions.append(button);
     }
   }
@@ -125,9 +135,10 @@ async function startImport(fileName) {
   await refresh();
 }
 
-async function abortProcess(processId) {
+async function abortProcess(processId, reason = "") {
   try {
-    await call("POST", `${API}/${encodeURIComponent(processId)}/abort`);
+    const body = reason ? { reason } : undefined;
+    await call("POST", `${API}/${encodeURIComponent(processId)}/abort`, body);
     notify(`Abort of ${processId} passed on: an import stops after the batch it is writing.`);
   } catch (error) {
     notify(error.message, true);

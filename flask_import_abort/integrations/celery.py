@@ -144,6 +144,11 @@ class CeleryImports:
         the worker stops at its next batch, and one WARNING line says Celery was not told."""
         abort_answered.connect(self._mirror.answered, sender=app, weak=False)
 
+    def wait_for_mirror(self, timeout: float = 5.0) -> bool:
+        """Wait until Celery was told of every abort so far (before a clean shutdown, say);
+        whether it was, within ``timeout`` seconds."""
+        return self._mirror.wait(timeout)
+
     def _tell_celery(self, token: str) -> None:
         if self.registry.snapshot(token).state is ImportState.ABORTED:
             self.celery.control.revoke(token)  # it never started: workers drop it

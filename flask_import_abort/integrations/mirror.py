@@ -23,10 +23,14 @@ class Mirror:
         self._tokens: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._untold = 0
+        self._told = threading.Condition(self._lock)
 
     def answered(self, sender: object, *, token: str, outcome: AbortOutcome, **_: Any) -> None:
         if outcome is not AbortOutcome.REQUESTED:
             return  # unknown, finished, or told before: nothing to send
+        with self._lock:
+            self._untold += 1
         self._tokens.put(token)
         if self._thread is None:
             with self._lock:
@@ -49,3 +53,13 @@ class Mirror:
                     type(error).__name__,
                     str(error).splitlines()[0][:200] if str(error) else "",
                 )
+            finally:
+                with self._lock:
+                    self._untold -= 1
+                    self._told.notify_all()
+
+    def wait(self, timeout: float = 5.0) -> bool:
+        """Wait until the engine was told of every abort so far (or telling it failed);
+        whether it was, within ``timeout`` seconds."""
+        with self._lock:
+            return self._told.wait_for(lambda: self._untold == 0, timeout)

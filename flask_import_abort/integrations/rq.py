@@ -140,6 +140,11 @@ class RQImports:
         (the job, if it starts, runs no batch) and one WARNING line says RQ was not told."""
         abort_answered.connect(self._mirror.answered, sender=app, weak=False)
 
+    def wait_for_mirror(self, timeout: float = 5.0) -> bool:
+        """Wait until RQ was told of every abort so far (before a clean shutdown, say);
+        whether it was, within ``timeout`` seconds."""
+        return self._mirror.wait(timeout)
+
     def _tell_rq(self, token: str) -> None:
         if self.registry.snapshot(token).state is not ImportState.ABORTED:
             return  # running: it stops after its batch, through the registry

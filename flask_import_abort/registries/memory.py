@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,6 +37,10 @@ class _Process:
     heartbeat_at: datetime | None = None
     stop_by: datetime | None = None
     end_reason: EndReason | None = None
+    abort_requested_at: datetime | None = None
+    aborted_by: str | None = None
+    abort_reason: str | None = None
+    abort_request_id: str | None = None
 
 
 class InMemoryImportRegistry:
@@ -96,6 +101,11 @@ class InMemoryImportRegistry:
                 return AbortOutcome.ALREADY_REQUESTED
             now = self._clock()
             process.abort_requested = True
+            process.abort_requested_at = now
+            if request is not None:
+                process.aborted_by = request.actor
+                process.abort_reason = request.reason
+                process.abort_request_id = request.request_id
             if process.state is ImportState.PENDING:
                 self._end(process, ImportState.ABORTED, now)
             elif self._is_lost(process, now):
@@ -158,12 +168,34 @@ class InMemoryImportRegistry:
         with self._lock:
             return self._snapshot(token, self._get(token), self._clock())
 
-    def recent(self, limit: int = 50) -> list[ProcessSnapshot]:
-        """The ``limit`` processes registered last, newest first."""
+    def recent(
+        self,
+        limit: int = 50,
+        *,
+        states: Iterable[ImportState] | None = None,
+        older_than: timedelta | None = None,
+    ) -> list[ProcessSnapshot]:
+        """The ``limit`` processes registered last, newest first; only those in ``states``
+        and registered ``older_than`` ago or more, when given."""
+        wanted = None if states is None else {ImportState(state) for state in states}
         with self._lock:
             now = self._clock()
-            newest = list(self._processes.items())[: -limit - 1 : -1] if limit > 0 else []
-            return [self._snapshot(token, process, now) for token, process in newest]
+            registered_before = None if older_than is None else now - older_than
+            found: list[ProcessSnapshot] = []
+            for token, process in reversed(self._processes.items()):
+                if len(found) >= limit:
+                    break
+                if wanted is not None and process.state not in wanted:
+                    continue
+                if registered_before is not None and process.created_at > registered_before:
+                    continue
+                found.append(self._snapshot(token, process, now))
+            return found
+
+    def count_by_state(self) -> dict[ImportState, int]:
+        """How many processes are in each state."""
+        with self._lock:
+            return dict(Counter(process.state for process in self._processes.values()))
 
     def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
         """End the running processes past their stop deadline or lost; return them as ended."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -62,6 +62,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("flask_import_abort")
+
+#: What an abort without an ``AbortRequest`` records: nothing beyond its time.
+_NO_DETAILS = AbortRequest()
 
 #: Errors that mean the database cannot be reached or is locked now, not that a call is wrong.
 _UNAVAILABLE = (OperationalError, PoolTimeout)
@@ -204,12 +207,16 @@ class SQLImportRegistry:
     ) -> AbortOutcome:
         statements = self._statements
         now = self._clock()
-        stop_deadline = None if request is None else request.stop_deadline
+        request = request or _NO_DETAILS
+        stop_deadline = request.stop_deadline
         parameters = {
             "key": token,
             "now": now,
             "stale": now - timedelta(seconds=self.lease),
             "stop_by": None if stop_deadline is None else now + timedelta(seconds=stop_deadline),
+            "actor": request.actor,
+            "reason": request.reason,
+            "request_id": request.request_id,
         }
         engine = self.engine
         hot = self._hot_statements(engine)
@@ -324,12 +331,36 @@ class SQLImportRegistry:
             raise UnknownImport(token)
         return self._snapshot(row, self._clock())
 
-    def recent(self, limit: int = 50) -> list[ProcessSnapshot]:
-        """The ``limit`` processes registered last, newest first: one read on the index."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(self._statements.recent, {"limit": max(limit, 0)}).all()
+    def recent(
+        self,
+        limit: int = 50,
+        *,
+        states: Iterable[ImportState] | None = None,
+        older_than: timedelta | None = None,
+    ) -> list[ProcessSnapshot]:
+        """The ``limit`` processes registered last, newest first: one read on the index; only
+        those in ``states`` and registered ``older_than`` ago or more, when given."""
+        query = self._statements.recent
+        columns = self.table.c
+        if states is not None:
+            query = query.where(columns.state.in_([ImportState(state).value for state in states]))
         now = self._clock()
+        if older_than is not None:
+            query = query.where(columns.created_at <= now - older_than)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query, {"limit": max(limit, 0)}).all()
         return [self._snapshot(row, now) for row in rows]
+
+    def count_by_state(self) -> dict[ImportState, int]:
+        """How many processes are in each state: one read on the state index, which ends
+        within ``request_timeout`` seconds however the server behaves."""
+        deadline = time.monotonic() + self.request_timeout
+        with (
+            self.engine.connect() as connection,
+            self._watchdog.bound(connection.connection.dbapi_connection, deadline),
+        ):
+            rows = connection.execute(self._statements.count_by_state).all()
+        return {ImportState(state): count for state, count in rows}
 
     def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
         """End the running processes past their stop deadline (``aborted``, forced) or lost
@@ -379,6 +410,10 @@ class SQLImportRegistry:
             lost=lost,
             stop_by=_utc(row.stop_by),
             end_reason=None if row.end_reason is None else EndReason(row.end_reason),
+            abort_requested_at=_utc(row.abort_requested_at),
+            aborted_by=row.aborted_by,
+            abort_reason=row.abort_reason,
+            abort_request_id=row.abort_request_id,
         )
 
 

@@ -48,6 +48,9 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
     ``heartbeat_at``       timestamp, null     when its worker last called the registry
     ``stop_by``            timestamp, null     when a requested abort is forced
     ``end_reason``         varchar(32), null   why the package ended it: an ``EndReason``
+    ``aborted_by``         varchar(200), null  who asked for the first abort
+    ``abort_reason``       varchar(500), null  why, in their words
+    ``abort_request_id``   varchar(200), null  the abort request's ``X-Request-ID``
     =====================  ==================  ==========================================
 
     Timestamps are UTC. ``created_at`` is indexed, for listing newest first; ``state``, for
@@ -67,6 +70,9 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
         Column("heartbeat_at", DateTime(timezone=True)),
         Column("stop_by", DateTime(timezone=True)),
         Column("end_reason", String(32)),
+        Column("aborted_by", String(200)),
+        Column("abort_reason", String(500)),
+        Column("abort_request_id", String(200)),
         Index(f"ix_{name}_created_at", "created_at"),
         Index(f"ix_{name}_state", "state"),
     )

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    String,
     Table,
     and_,
     bindparam,
@@ -60,6 +61,9 @@ class Statements:
             .where(key, _one_of(c.state, ABORTABLE_STATES), c.abort_requested_at.is_(None))
             .values(
                 abort_requested_at=now,
+                aborted_by=bindparam("actor", type_=String()),
+                abort_reason=bindparam("reason", type_=String()),
+                abort_request_id=bindparam("request_id", type_=String()),
                 state=case((ends_now, aborted), else_=c.state),
                 finished_at=case((ends_now, now), else_=c.finished_at),
                 end_reason=case(
@@ -73,6 +77,7 @@ class Statements:
         self.read_state = select(c.state, c.abort_requested_at).where(key)
         self.read = select(table).where(key)
         self.recent = select(table).order_by(c.created_at.desc()).limit(bindparam("limit"))
+        self.count_by_state = select(c.state, func.count()).group_by(c.state)
         self.heartbeat = (
             update(table)
             .where(key, running)

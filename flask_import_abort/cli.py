@@ -1,0 +1,273 @@
+"""Internal: ``flask import-abort``: list, show, abort and reap import processes from a shell.
+
+The commands work on the registry of the app ``flask`` loads, through the same calls as the
+endpoint; an abort's actor is ``cli:<user>``. Exit codes: 0 done, 1 some tokens were not found
+or had finished (or the registry failed), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any, NoReturn
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from flask.sansio.blueprints import BlueprintSetupState
+from werkzeug.exceptions import HTTPException
+
+from .aborting import answered
+from .checks import check_reason
+from .contract import FAILURES, AbortOutcome, AbortRequest
+from .errors import InvalidReason
+from .lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
+from .reaping import reap
+from .settings import settings_of
+from .views import blp
+
+__all__ = ["group", "register"]
+
+group = AppGroup("import-abort", help="The import processes of the abort endpoint's registry.")
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_STATES = click.Choice([state.value for state in ImportState])
+
+
+def register(setup: BlueprintSetupState) -> None:
+    """On the blueprint's first registration on an app: add the ``import-abort`` group to its
+    ``flask`` command, unless the app has a command of that name."""
+    commands = setup.app.cli
+    if "import-abort" not in commands.commands:
+        commands.add_command(group)
+
+
+blp.record_once(register)
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """A time span: ``90s``, ``15m``, ``2h``, ``1d``, or together, ``1h30m``."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        found = _DURATION.fullmatch(str(value).strip())
+        if not value or found is None or not any(found.groups()):
+            self.fail(f"{value!r} is not a duration: say 90s, 15m, 2h, 1d or 1h30m", param, ctx)
+        days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(1)
+
+
+def _registry_call(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """A registry call; its failure (a database down, say) is one line, and exit code 1."""
+    try:
+        return call(*args, **kwargs)
+    except HTTPException as error:
+        _fail(str(error.description))
+    except FAILURES as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        _fail(f"the registry failed: {type(error).__name__}{': ' if detail else ''}{detail}"[:300])
+
+
+def _listing(limit: int, states: Iterable[str], older_than: timedelta | None) -> list[Any]:
+    registry = settings_of(current_app).registry
+    if not callable(getattr(registry, "recent", None)):
+        _fail(
+            f"the registry ({type(registry).__name__}) cannot list its processes: it has no "
+            "recent(); give abort the tokens themselves"
+        )
+    chosen = [ImportState(state) for state in states] or None
+    snapshots: list[ProcessSnapshot] = _registry_call(
+        registry.recent,  # type: ignore[attr-defined]
+        limit,
+        states=chosen,
+        older_than=older_than,
+    )
+    return snapshots
+
+
+def _as_dict(snapshot: ProcessSnapshot) -> dict[str, Any]:
+    described = {
+        "token": snapshot.token,
+        "state": snapshot.state.value,
+        "percentage": snapshot.percentage,
+        "processed": snapshot.processed,
+        "total": snapshot.total,
+        "lost": snapshot.lost,
+        "forced": snapshot.forced,
+        "end_reason": None if snapshot.end_reason is None else snapshot.end_reason.value,
+        "aborted_by": snapshot.aborted_by,
+        "abort_reason": snapshot.abort_reason,
+        "abort_request_id": snapshot.abort_request_id,
+    }
+    for moment in ("created_at", "started_at", "finished_at", "abort_requested_at", "stop_by"):
+        value = getattr(snapshot, moment)
+        described[moment] = None if value is None else value.isoformat(timespec="seconds")
+    return described
+
+
+def _line(snapshot: ProcessSnapshot) -> str:
+    state = snapshot.state.value + (", lost" if snapshot.lost else "")
+    if snapshot.end_reason is not None:
+        state += f" ({snapshot.end_reason.value})"
+    when = snapshot.created_at.isoformat(timespec="seconds")
+    who = f"  aborted by {snapshot.aborted_by}" if snapshot.aborted_by else ""
+    why = f": {snapshot.abort_reason}" if snapshot.abort_reason else ""
+    return f"{snapshot.token}  {state}  {snapshot.percentage}%  registered {when}{who}{why}"
+
+
+@group.command("list")
+@click.option("--state", "states", multiple=True, type=_STATES, help="Only in this state.")
+@click.option("--older-than", type=Duration(), help="Only registered this long ago or more.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON list.")
+def list_command(
+    states: tuple[str, ...], older_than: timedelta | None, limit: int, as_json: bool
+) -> None:
+    """The processes registered last, newest first."""
+    snapshots = _listing(limit, states, older_than)
+    if as_json:
+        click.echo(json.dumps([_as_dict(snapshot) for snapshot in snapshots], indent=2))
+        return
+    for snapshot in snapshots:
+        click.echo(_line(snapshot))
+
+
+@group.command("show")
+@click.argument("token")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def show_command(token: str, as_json: bool) -> None:
+    """One process, as the registry holds it."""
+    registry = settings_of(current_app).registry
+    if not callable(getattr(registry, "snapshot", None)):
+        _fail(f"the registry ({type(registry).__name__}) cannot show a process")
+    try:
+        snapshot = registry.snapshot(token)  # type: ignore[attr-defined]
+    except KeyError:
+        _fail(f"{token}: not found")
+    except FAILURES:
+        snapshot = _registry_call(registry.snapshot, token)  # type: ignore[attr-defined]
+    if as_json:
+        click.echo(json.dumps(_as_dict(snapshot), indent=2))
+    else:
+        click.echo(_line(snapshot))
+
+
+@group.command("abort")
+@click.argument("tokens", nargs=-1)
+@click.option("--state", "states", multiple=True, type=_STATES, help="Abort all in this state.")
+@click.option("--older-than", type=Duration(), help="Abort all registered this long ago or more.")
+@click.option("--reason", help="Why, recorded with each abort (at most 500 characters).")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--dry-run", is_flag=True, help="List what would change, and change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask before aborting several processes.")
+def abort_command(
+    tokens: tuple[str, ...],
+    states: tuple[str, ...],
+    older_than: timedelta | None,
+    reason: str | None,
+    limit: int,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    """Abort the processes TOKENS, or all those --state and --older-than choose."""
+    if tokens and (states or older_than):
+        raise click.UsageError("give tokens, or --state and --older-than, not both")
+    if not tokens and not (states or older_than):
+        raise click.UsageError("give the tokens to abort, or --state and --older-than")
+    if reason is not None:
+        try:
+            reason = check_reason(reason)
+        except InvalidReason as invalid:
+            raise click.BadParameter(str(invalid.dev_message), param_hint="--reason") from None
+    setup = settings_of(current_app)
+    if not tokens:
+        abortable = states or tuple(state.value for state in ABORTABLE_STATES)
+        chosen = _listing(limit, abortable, older_than)
+        tokens = tuple(snapshot.token for snapshot in chosen)
+        if not tokens:
+            click.echo("no process matches")
+            return
+    if dry_run:
+        _dry_run(tokens)
+        return
+    if len(tokens) > 1 and not yes:
+        click.confirm(f"Abort {len(tokens)} import processes?", abort=True)
+    request = AbortRequest(setup.stop_deadline, f"cli:{getpass.getuser()}", reason or None)
+    refused = 0
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    for token in tokens:
+        outcome: AbortOutcome = _registry_call(setup.abort, token, request)
+        answered(app, setup.registry, token, outcome, request)
+        click.echo(f"{token}: {_SAID[outcome]}")
+        refused += outcome in (AbortOutcome.NOT_FOUND, AbortOutcome.FINISHED)
+    if refused:
+        raise SystemExit(1)
+
+
+_SAID = {
+    AbortOutcome.REQUESTED: "abort requested",
+    AbortOutcome.ALREADY_REQUESTED: "abort already requested",
+    AbortOutcome.NOT_FOUND: "not found",
+    AbortOutcome.FINISHED: "already finished: not aborted",
+}
+
+
+def _dry_run(tokens: Iterable[str]) -> None:
+    registry = settings_of(current_app).registry
+    snapshot_of = getattr(registry, "snapshot", None)
+    for token in tokens:
+        if snapshot_of is None:
+            click.echo(f"{token}: would be asked to abort")
+            continue
+        try:
+            snapshot = snapshot_of(token)
+        except KeyError:
+            click.echo(f"{token}: not found")
+            continue
+        except FAILURES:
+            snapshot = _registry_call(snapshot_of, token)
+        if snapshot.state in (ImportState.SUCCEEDED, ImportState.FAILED):
+            click.echo(f"{token}: already finished ({snapshot.state.value}): would stay as it is")
+        elif snapshot.abort_requested or snapshot.state is ImportState.ABORTED:
+            click.echo(f"{token}: abort already requested: would stay as it is")
+        else:
+            click.echo(f"{token}: would abort ({_line(snapshot)})")
+
+
+@group.command("reap")
+@click.option("--dry-run", is_flag=True, help="List the lost and overdue, and change nothing.")
+def reap_command(dry_run: bool) -> None:
+    """End the lost processes and the aborts left unheeded past the stop deadline."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        ended = reap(app, dry_run=dry_run)
+    except TypeError as error:
+        _fail(str(error))
+    except FAILURES:
+        ended = _registry_call(reap, app, dry_run=dry_run)
+    verb = "would end" if dry_run else "ended"
+    for snapshot in ended:
+        click.echo(f"{snapshot.token}: {verb} {_line(snapshot)}")
+    if not ended:
+        click.echo("no process is lost or overdue")
+
+
+@group.command("create-table")
+def create_table_command() -> None:
+    """Create the SQL registry's table, if it is missing (safe from any number of machines)."""
+    registry = settings_of(current_app).registry
+    if not callable(getattr(registry, "create_table", None)):
+        _fail(f"the registry ({type(registry).__name__}) has no table to create")
+    _registry_call(registry.create_table)  # type: ignore[attr-defined]
+    click.echo("the table is there")

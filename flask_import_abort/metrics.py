@@ -1,0 +1,127 @@
+"""Prometheus metrics of the abort endpoint and the import processes (extra ``[metrics]``).
+
+Nothing is mounted until the host says where::
+
+    metrics = ImportAbortMetrics(app)
+    app.add_url_rule("/metrics", view_func=metrics.exposition)   # behind the host's own auth
+
+``import_abort_answers_total{outcome, status}`` counts the endpoint's answers;
+``import_abort_abort_to_stop_seconds`` is the time from an abort to the end it brought, observed
+where the end is recorded (this process's ``ImportRun`` s and reaps: a Celery or RQ worker
+exposes its own); ``import_abort_processes{state}`` is read from the registry at scrape time,
+within the registry's own time bound.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+try:
+    import prometheus_client
+except ImportError as missing:
+    raise ImportError(
+        "flask_import_abort.metrics needs prometheus_client: "
+        "pip install 'flask-import-abort[metrics]'"
+    ) from missing
+
+from flask import Flask, Response, current_app
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .contract import FAILURES, AbortOutcome
+from .lifecycle import ImportState, ProcessSnapshot
+from .settings import settings_of
+from .signals import abort_responded, process_ended
+
+__all__ = ["ImportAbortMetrics"]
+
+log = logging.getLogger("flask_import_abort")
+
+#: Seconds from an abort to the end it brought: a batch or two, up to a stop deadline.
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+
+
+class ImportAbortMetrics:
+    """The metrics of one or more apps, in ``registry`` (a new ``CollectorRegistry`` by
+    default, so that several apps in one process never collide; pass
+    ``prometheus_client.REGISTRY`` to join the process-wide one)."""
+
+    def __init__(
+        self, app: Flask | None = None, *, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.registry = CollectorRegistry() if registry is None else registry
+        self.answers = Counter(
+            "import_abort_answers",
+            "Answers of the abort endpoint, by the registry's outcome and the HTTP status.",
+            ["outcome", "status"],
+            registry=self.registry,
+        )
+        self.abort_to_stop = Histogram(
+            "import_abort_abort_to_stop_seconds",
+            "Seconds from an abort to the end it brought, for the ends recorded here.",
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self._states = _States()
+        self.registry.register(self._states)
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Count ``app``'s answers, time the ends of its registry's processes, and report the
+        processes by state. The plugin must be set up on ``app`` first."""
+        registry = settings_of(app).registry
+        abort_responded.connect(self._answered, sender=app, weak=False)
+        process_ended.connect(self._ended, sender=registry, weak=False)
+        self._states.registries.append(registry)
+
+    def exposition(self) -> Response:
+        """The metrics in Prometheus's text format: a view to mount where the host wants."""
+        return current_app.response_class(
+            prometheus_client.generate_latest(self.registry),
+            content_type=prometheus_client.CONTENT_TYPE_LATEST,
+        )
+
+    def _answered(
+        self, sender: object, *, status: int, outcome: AbortOutcome | None, **_: Any
+    ) -> None:
+        self.answers.labels("refused" if outcome is None else outcome.value, str(status)).inc()
+
+    def _ended(self, sender: object, *, snapshot: ProcessSnapshot, **_: Any) -> None:
+        asked, ended = snapshot.abort_requested_at, snapshot.finished_at
+        if snapshot.state is ImportState.ABORTED and asked is not None and ended is not None:
+            self.abort_to_stop.observe(max(0.0, (ended - asked).total_seconds()))
+
+
+class _States(Collector):
+    """The processes of each registry by state, read when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.registries: list[Any] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "import_abort_processes",
+            "Import processes by state, as the registry holds them at scrape time.",
+            labels=["state"],
+        )
+        counts = dict.fromkeys(ImportState, 0)
+        for registry in self.registries:
+            count_by_state = getattr(registry, "count_by_state", None)
+            if count_by_state is None:
+                continue
+            try:
+                for state, count in count_by_state().items():
+                    counts[ImportState(state)] += count
+            except FAILURES:
+                log.warning("import processes could not be counted for a scrape", exc_info=True)
+                return
+        for state, count in counts.items():
+            gauge.add_metric([state.value], count)
+        yield gauge
+
+    def describe(self) -> list[Any]:
+        return []

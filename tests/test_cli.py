@@ -1,0 +1,297 @@
+"""``flask import-abort``: list, show, abort in bulk, reap, create the table; exit codes."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry, WorkerRegistry
+from flask_import_abort.registries.sql import SQLImportRegistry
+
+from .conftest import LEASE, SECRET, Clock, SpyRegistry
+from .servers import ROOT, demo, free_port
+
+
+def _app(registry: Any, **config: Any) -> Flask:
+    app = Flask("host")
+    app.config.update(IMPORT_ABORT_BEARER_TOKENS=[SECRET], **config)
+    ImportAbort(app, registry=registry)
+    return app
+
+
+def _cli(registry: Any, **config: Any) -> FlaskCliRunner:
+    return _app(registry, **config).test_cli_runner()
+
+
+def _running(registry: WorkerRegistry) -> str:
+    token = registry.register()
+    registry.start(token)
+    return token
+
+
+ACTOR = f"cli:{getpass.getuser()}"
+
+
+def test_the_group_is_added_by_init_app_and_lists_its_commands() -> None:
+    result = _cli(InMemoryImportRegistry()).invoke(args=["import-abort", "--help"])
+
+    assert result.exit_code == 0
+    for command in ("list", "show", "abort", "reap", "create-table"):
+        assert command in result.output
+
+
+def test_a_command_of_the_hosts_own_name_is_left_alone() -> None:
+    import click
+
+    app = Flask("host")
+
+    @app.cli.command("import-abort")
+    def own() -> None:
+        click.echo("the host's own")
+
+    app.config.update(IMPORT_ABORT_BEARER_TOKENS=[SECRET])
+    ImportAbort(app, registry=InMemoryImportRegistry())
+
+    assert app.test_cli_runner().invoke(args=["import-abort"]).output == "the host's own\n"
+
+
+def test_list_shows_the_latest_processes_and_filters_them(
+    clocked_registry: WorkerRegistry, clock: Clock
+) -> None:
+    old = _running(clocked_registry)
+    clock.advance(3 * 3600)
+    young, done = _running(clocked_registry), _running(clocked_registry)
+    clocked_registry.finish(done, ImportState.SUCCEEDED)
+    cli = _cli(clocked_registry)
+
+    everything = cli.invoke(args=["import-abort", "list", "--json"])
+    running_old = cli.invoke(
+        args=["import-abort", "list", "--state", "processing", "--older-than", "2h", "--json"]
+    )
+    lines = cli.invoke(args=["import-abort", "list", "--limit", "2"])
+
+    assert everything.exit_code == running_old.exit_code == lines.exit_code == 0
+    assert {item["token"] for item in json.loads(everything.output)} == {old, young, done}
+    assert [item["token"] for item in json.loads(running_old.output)] == [old]
+    assert len(lines.output.splitlines()) == 2
+
+
+def test_show_gives_one_process_with_who_aborted_it(worker_registry: WorkerRegistry) -> None:
+    token = _running(worker_registry)
+    cli = _cli(worker_registry)
+    cli.invoke(args=["import-abort", "abort", token, "--reason", "wrong file"])
+
+    shown = cli.invoke(args=["import-abort", "show", token, "--json"])
+    line = cli.invoke(args=["import-abort", "show", token])
+
+    assert shown.exit_code == 0
+    described = json.loads(shown.output)
+    assert (described["aborted_by"], described["abort_reason"]) == (ACTOR, "wrong file")
+    assert f"aborted by {ACTOR}: wrong file" in line.output
+
+
+def test_abort_of_tokens_reports_each_on_its_own_line_and_exits_1_when_one_was_refused(
+    worker_registry: WorkerRegistry,
+) -> None:
+    running, finished = _running(worker_registry), _running(worker_registry)
+    worker_registry.finish(finished, ImportState.SUCCEEDED)
+    cli = _cli(worker_registry)
+
+    result = cli.invoke(
+        args=["import-abort", "abort", running, finished, "no_such", "--yes", "--reason", "x"]
+    )
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{running}: abort requested",
+        f"{finished}: already finished: not aborted",
+        "no_such: not found",
+    ]
+    snapshot = worker_registry.snapshot(running)
+    assert (snapshot.aborted_by, snapshot.abort_reason) == (ACTOR, "x")
+    assert worker_registry.snapshot(finished).state is ImportState.SUCCEEDED
+    again = cli.invoke(args=["import-abort", "abort", running])
+    assert (again.exit_code, again.output) == (0, f"{running}: abort already requested\n")
+
+
+def test_a_bulk_abort_asks_first_and_a_dry_run_lists_exactly_what_a_real_run_aborts(
+    clocked_registry: WorkerRegistry, clock: Clock
+) -> None:
+    old_running, old_pending = _running(clocked_registry), clocked_registry.register()
+    old_done = _running(clocked_registry)
+    clocked_registry.finish(old_done, ImportState.FAILED)
+    clock.advance(2 * 3600 + 1)
+    young = _running(clocked_registry)
+    cli = _cli(clocked_registry)
+    bulk = ["import-abort", "abort", "--older-than", "2h"]
+
+    before = {token: clocked_registry.snapshot(token) for token in (old_running, young)}
+    dry = cli.invoke(args=[*bulk, "--dry-run"])
+    after_dry = {token: clocked_registry.snapshot(token) for token in before}
+    declined = cli.invoke(args=bulk, input="n\n")
+    after_declined = clocked_registry.snapshot(old_running)
+    real = cli.invoke(args=[*bulk, "--yes"])
+
+    assert dry.exit_code == 0
+    would = {line.split(":")[0] for line in dry.output.splitlines()}
+    assert would == {old_running, old_pending}
+    assert all(": would abort" in line for line in dry.output.splitlines())
+    assert after_dry == before
+    assert declined.exit_code == 1
+    assert not after_declined.abort_requested
+    assert real.exit_code == 0
+    assert {line.split(":")[0] for line in real.output.splitlines()} == would
+    assert clocked_registry.snapshot(old_running).aborted_by == ACTOR
+    assert clocked_registry.snapshot(old_pending).state is ImportState.ABORTED
+    assert not clocked_registry.snapshot(young).abort_requested
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["abort"],
+        ["abort", "t1", "--state", "processing"],
+        ["abort", "--older-than", "two hours"],
+        ["abort", "--older-than", "2x"],
+        ["list", "--older-than", ""],
+        ["list", "--state", "running"],
+        ["abort", "t1", "--reason", "line\nbreak"],
+        ["abort", "t1", "--reason", "x" * 501],
+    ],
+    ids=["nothing", "both", "words", "unit", "empty", "state", "control", "long"],
+)
+def test_usage_errors_exit_2_with_one_clear_line_and_change_nothing(arguments: list[str]) -> None:
+    spy = SpyRegistry()
+
+    result = _cli(spy).invoke(args=["import-abort", *arguments])
+
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "Error:" in result.output
+    assert spy.calls == []
+
+
+def test_a_registry_that_cannot_list_says_so_in_one_line() -> None:
+    result = _cli(SpyRegistry()).invoke(args=["import-abort", "list"])
+
+    assert result.exit_code == 1
+    assert "cannot list its processes: it has no recent()" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_database_that_is_down_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none"
+    with SQLImportRegistry(url, request_timeout=2) as registry:
+        cli = _cli(registry)
+
+        results = [
+            cli.invoke(args=["import-abort", *arguments])
+            for arguments in (["list"], ["show", "t1"], ["abort", "t1"], ["reap"])
+        ]
+
+    for result in results:
+        assert result.exit_code == 1, result.output
+        assert len(result.output.strip().splitlines()) == 1
+        assert result.output.startswith("error: ")
+        assert "Traceback" not in result.output
+
+
+def test_reap_ends_lost_processes_and_its_dry_run_only_lists_them(clock: Clock) -> None:
+    registry = InMemoryImportRegistry(lease=LEASE, clock=clock)
+    lost = _running(registry)
+    clock.advance(LEASE + 1)
+    cli = _cli(registry)
+
+    dry = cli.invoke(args=["import-abort", "reap", "--dry-run"])
+    assert registry.snapshot(lost).state is ImportState.PROCESSING
+    real = cli.invoke(args=["import-abort", "reap"])
+    nothing = cli.invoke(args=["import-abort", "reap"])
+
+    assert dry.output.startswith(f"{lost}: would end")
+    assert real.output.startswith(f"{lost}: ended")
+    assert registry.snapshot(lost).state is ImportState.FAILED
+    assert nothing.output == "no process is lost or overdue\n"
+
+
+def test_create_table_creates_the_sql_registrys_table(tmp_path: Path) -> None:
+    with SQLImportRegistry(f"sqlite:///{tmp_path / 'imports.db'}") as registry:
+        result = _cli(registry).invoke(args=["import-abort", "create-table"])
+        token = registry.register()
+        state = registry.snapshot(token).state
+
+    assert result.exit_code == 0
+    assert state is ImportState.PENDING
+    assert _cli(SpyRegistry()).invoke(args=["import-abort", "create-table"]).exit_code == 1
+
+
+def test_the_flask_command_against_the_running_example_app_lists_then_aborts_the_same(
+    tmp_path: Path,
+) -> None:
+    database = f"sqlite:///{tmp_path / 'imports.db'}"
+    env = {
+        "DEMO_BEARER_TOKEN": "cli-test",
+        "FLASK_DEMO_DATABASE_URL": database,
+        "FLASK_DEMO_BATCH_PAUSE": "0.5",
+        "FLASK_DEMO_REAP_INTERVAL": "0",
+        "FLASK_DEMO_MAX_RUNNING_IMPORTS": "4",
+    }
+    three_hours_ago = datetime.now(timezone.utc) - timedelta(hours=3)
+    with demo(tmp_path / "demo.log", env) as server, SQLImportRegistry(database) as registry:
+        with SQLImportRegistry(database, clock=lambda: three_hours_ago) as before:
+            tokens = [before.register(), before.register()]  # waiting since three hours ago
+            before.start(tokens[1])  # and running
+        young = _start(server.host)  # an import running now
+        flask = [sys.executable, "-m", "flask", "--app", "example_app", "import-abort"]
+        cli_env = {**os.environ, **env}
+        bulk = [*flask, "abort", "--older-than", "2h"]
+
+        dry = subprocess.run(
+            [*bulk, "--dry-run"], cwd=ROOT, env=cli_env, capture_output=True, text=True
+        )
+        untouched = [registry.snapshot(token).abort_requested for token in tokens]
+        real = subprocess.run(
+            [*bulk, "--yes", "--reason", "a test"],
+            cwd=ROOT,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+        )
+        young_after = registry.snapshot(young)
+        ended = [registry.snapshot(token) for token in tokens]
+
+    assert (dry.returncode, real.returncode) == (0, 0), dry.stderr + real.stderr
+    listed = {line.split(":")[0] for line in dry.stdout.splitlines()}
+    assert listed == set(tokens)
+    assert untouched == [False, False]
+    assert {line.split(":")[0] for line in real.stdout.splitlines()} == listed
+    assert all(s.aborted_by == ACTOR and s.abort_reason == "a test" for s in ended)
+    assert not young_after.abort_requested
+
+
+def _start(host: str) -> str:
+    import http.client
+
+    connection = http.client.HTTPConnection(host, timeout=10)
+    try:
+        body = {
+            "fileName": "products.json",
+            "mode": "standalone",
+            "id": "Products",
+            "format": "json",
+        }
+        headers = {"Authorization": "Bearer cli-test", "Content-Type": "application/json"}
+        connection.request("POST", "/ccadmin/v1/importProcess", json.dumps(body), headers)
+        token: str = json.loads(connection.getresponse().read())["processId"]
+    finally:
+        connection.close()
+    return token
