@@ -16,6 +16,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.security import safe_join
 
 from flask_import_abort import (
+    N_,
     BearerTokens,
     ImportAbortError,
     NotAuthenticated,
@@ -43,17 +44,19 @@ class ExecuteImportSchema(Schema):
 
 
 class InvalidImportRequest(ImportAbortError):
-    """The host's own errors answer in errorModel too, by subclassing the package's."""
+    """The host's own errors answer in errorModel too, by subclassing the package's; their
+    messages are in the demo's catalogs (``translations/``), so they answer in the caller's
+    language like the plugin's own."""
 
     code = 400
     error_code = "91001"
-    message = "The import request is not valid."
+    message = N_("The import request is not valid.")
 
 
 class UnknownProcess(ImportAbortError):
     code = 404
     error_code = "91002"
-    message = "No import process has that id."
+    message = N_("No import process has that id.")
 
 
 class TooManyRunning(ImportAbortError):
@@ -61,7 +64,7 @@ class TooManyRunning(ImportAbortError):
 
     code = 429
     error_code = "91004"
-    message = "As many imports as may run at once are running; try again when one has ended."
+    message = N_("At most %(limit)d imports may run at once; try again when one has ended.")
 
 
 class ExecutorUnavailable(ImportAbortError):
@@ -69,7 +72,7 @@ class ExecutorUnavailable(ImportAbortError):
 
     code = 503
     error_code = "91003"
-    message = "The import could not be queued right now; try again later."
+    message = N_("The import could not be queued right now; try again later.")
 
 
 def importer() -> Importer:
@@ -89,7 +92,7 @@ def require_admin() -> None:
 def execute_import() -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InvalidImportRequest("The body must be a JSON object.")
+        raise InvalidImportRequest(N_("The body must be a JSON object."))
     try:
         job = ExecuteImportSchema().load(body)
     except ValidationError as invalid:
@@ -97,13 +100,16 @@ def execute_import() -> Any:
         raise InvalidImportRequest(f"{field}: {' '.join(map(str, messages))}") from None
     path = safe_join(current_app.config["DEMO_IMPORT_FOLDER"], job["fileName"])
     if path is None or not Path(path).is_file():
-        raise InvalidImportRequest(f"No import file is named {job['fileName'][:100]!r}.")
+        raise InvalidImportRequest(
+            N_("No import file is named %(name)s."), values={"name": repr(job["fileName"][:100])}
+        )
     try:
         token = importer().start(Path(path))
     except TooManyImports as bound:
         raise TooManyRunning(
             dev_message=f"DEMO_MAX_RUNNING_IMPORTS is {bound.args[0]}.",
             headers=[("Retry-After", "5")],
+            values={"limit": bound.args[0]},
         ) from None
     except Exception:  # the broker or Redis is down: the process was ended, never queued
         current_app.logger.exception("an import of %r could not be queued", job["fileName"][:100])

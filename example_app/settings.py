@@ -16,6 +16,7 @@ from flask import Config, Flask
 from .products import DATA
 
 EXECUTORS = ("thread", "celery", "rq")
+TRANSLATIONS = Path(__file__).with_name("translations")
 
 
 def defaults(instance_path: str) -> dict[str, Any]:
@@ -36,6 +37,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DEMO_QUEUE": "imports",
         # An abort left unheeded this long is forced (the engines' hooks stop the worker).
         "IMPORT_ABORT_STOP_DEADLINE": 30.0,
+        # The demo's own messages in every language the plugin speaks.
+        "IMPORT_ABORT_TRANSLATIONS": str(TRANSLATIONS),
     }
 
 

@@ -25,6 +25,7 @@ from .errors import (
     UnsupportedBodyType,
 )
 from .extension import ImportAbort
+from .i18n import N_
 from .lifecycle import (
     ABORTABLE_STATES,
     DEFAULT_LEASE,
@@ -52,6 +53,7 @@ from .worker import ImportRun, run_import
 __all__ = [
     "ABORTABLE_STATES",
     "DEFAULT_LEASE",
+    "N_",
     "RUNNING_STATES",
     "AbortOutcome",
     "AbortRequest",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,6 +51,8 @@ class ImportAbort:
         stop_deadline: float | _Unset | None = UNSET,
         force_stop: ForceStop | str | _Unset | None = UNSET,
         force_stop_timeout: float | _Unset = UNSET,
+        default_locale: str | _Unset = UNSET,
+        translations: str | os.PathLike[str] | _Unset | None = UNSET,
     ) -> None:
         self._registry = registry
         self._api = api
@@ -64,6 +67,8 @@ class ImportAbort:
             Config.STOP_DEADLINE: stop_deadline,
             Config.FORCE_STOP: force_stop,
             Config.FORCE_STOP_TIMEOUT: force_stop_timeout,
+            Config.DEFAULT_LOCALE: default_locale,
+            Config.TRANSLATIONS: translations,
         }
         self._overrides: dict[str, Any] = {
             key: value for key, value in given.items() if value is not UNSET
@@ -95,6 +100,10 @@ class ImportAbort:
           reaping forces its end.
         - ``IMPORT_ABORT_FORCE_STOP`` (None): a callable taking the token, called once per
           forced end; ``IMPORT_ABORT_FORCE_STOP_TIMEOUT`` (10) bounds the wait for it.
+        - ``IMPORT_ABORT_DEFAULT_LOCALE`` (``en``): the language of error messages when the
+          request asks for none the catalogs have.
+        - ``IMPORT_ABORT_TRANSLATIONS`` (None): a folder of the host's gettext catalogs
+          (``<locale>/LC_MESSAGES/messages.mo``) that add languages or override messages.
 
         With ``api`` (a host ``flask_smorest.Api``, initialised on ``app`` first) the operation
         joins that API's document. Raises ``RuntimeError`` on a second call for the same app,

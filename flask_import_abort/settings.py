@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask.sansio.app import App
 from werkzeug.utils import import_string
 
+from . import i18n
 from .auth import Authorizer, Check, build_check
 from .contract import AbortOutcome, AbortRequest, ImportRegistry
 
@@ -37,6 +40,8 @@ class Config:
     STOP_DEADLINE = "IMPORT_ABORT_STOP_DEADLINE"
     FORCE_STOP = "IMPORT_ABORT_FORCE_STOP"
     FORCE_STOP_TIMEOUT = "IMPORT_ABORT_FORCE_STOP_TIMEOUT"
+    DEFAULT_LOCALE = "IMPORT_ABORT_DEFAULT_LOCALE"
+    TRANSLATIONS = "IMPORT_ABORT_TRANSLATIONS"
 
 
 #: A host's hook that stops an import's worker by force: it takes the process's token.
@@ -54,6 +59,8 @@ DEFAULTS: Mapping[str, Any] = {
     Config.STOP_DEADLINE: None,
     Config.FORCE_STOP: None,
     Config.FORCE_STOP_TIMEOUT: 10.0,
+    Config.DEFAULT_LOCALE: i18n.DEFAULT_LOCALE,
+    Config.TRANSLATIONS: None,
 }
 
 
@@ -130,6 +137,7 @@ def install(
     resolved = _registry(registry if registry is not None else setting[Config.REGISTRY])
     stop_deadline = _optional_seconds(setting, Config.STOP_DEADLINE)
     force_stop = _callable(setting[Config.FORCE_STOP], Config.FORCE_STOP, "the token")
+    localizer = _localizer(setting, app.extensions)
     settings = Settings(
         registry=resolved,
         abort=_abort_call(resolved, stop_deadline),
@@ -158,7 +166,32 @@ def install(
             Config.ALLOW_ANONYMOUS,
         )
     app.extensions[EXTENSION_KEY] = settings
+    app.extensions[i18n.EXTENSION_KEY] = localizer
     return settings
+
+
+def _localizer(setting: Mapping[str, Any], extensions: Mapping[str, Any]) -> i18n.Localizer:
+    """The app's languages: the package's catalogs, the host's folder over them, its default."""
+    default = setting[Config.DEFAULT_LOCALE]
+    if not isinstance(default, str):
+        raise TypeError(
+            f"{Config.DEFAULT_LOCALE} is a language tag such as 'en' or 'pt-BR'; "
+            f"got {type(default).__name__}."
+        )
+    folder = setting[Config.TRANSLATIONS]
+    if folder is not None:
+        if not isinstance(folder, str | os.PathLike) or not str(folder).strip():
+            raise TypeError(
+                f"{Config.TRANSLATIONS} is the path of a folder of gettext catalogs; "
+                f"got {folder!r}."
+            )
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ValueError(f"{Config.TRANSLATIONS} = {str(folder)!r} is not a folder.")
+    try:
+        return i18n.Localizer(default, folder, extensions)
+    except ValueError as error:
+        raise ValueError(f"{Config.DEFAULT_LOCALE} = {default!r}: {error}") from None
 
 
 def _imported(value: str, key: str) -> Any:

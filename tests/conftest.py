@@ -88,7 +88,7 @@ def spy() -> SpyRegistry:
 def host(config: dict[str, Any] | None = None, **kwargs: Any) -> Flask:
     """A host app with the plugin mounted; keyword arguments go to ImportAbort."""
     app = Flask("host")
-    app.config.update(TESTING=True, IMPORT_ABORT_BEARER_TOKENS=[SECRET], **(config or {}))
+    app.config.update({"TESTING": True, "IMPORT_ABORT_BEARER_TOKENS": [SECRET], **(config or {})})
     ImportAbort(app, **kwargs)
     return app
 

@@ -35,6 +35,8 @@ class Hostile:
     environ: tuple[tuple[str, Any], ...] = ()
     #: The token the registry is asked about; None where it must not be called at all.
     reaches: str | None = None
+    #: The language of the errorModel's message (its Content-Language).
+    language: str = "en"
 
 
 def _nested(depth: int, opening: str, closing: str) -> bytes:
@@ -207,6 +209,55 @@ CORPUS = [
     ),
     Hostile("PUT", 405, "30009", method="PUT"),
     Hostile("TRACE", 405, "30009", method="TRACE"),
+    # Languages: a long but well-formed header is read; a bad one falls back to the default,
+    # never an error.
+    *(
+        Hostile(
+            name,
+            404,
+            "30007",
+            headers=(*AUTH.items(), (header, value)),
+            reaches=VALID,
+            language=language,
+        )
+        for name, header, value, language in [
+            ("Accept-Language of many tags", "Accept-Language", "x-private," * 100 + "de", "de"),
+            (
+                "X-CCAsset-Language of 9 subtags",
+                "X-CCAsset-Language",
+                "de-" + "-".join("a" * 9),
+                "de",
+            ),
+        ]
+    ),
+    *(
+        Hostile(
+            name,
+            404,
+            "30007",
+            headers=(*AUTH.items(), (header, value)),
+            reaches=VALID,
+        )
+        for name, header, value in [
+            ("Accept-Language of 10 KB", "Accept-Language", "de-DE," * 1700),
+            ("Accept-Language malformed", "Accept-Language", ";;;q=abc,,,=de"),
+            ("Accept-Language unknown", "Accept-Language", "tlh, x-klingon;q=0.9, sjn"),
+            ("Accept-Language with a q past 1", "Accept-Language", "de;q=2, fr;q=nan"),
+            ("Accept-Language as a script tag", "Accept-Language", "<script>alert(1)</script>"),
+            ("Accept-Language of Traditional Chinese", "Accept-Language", "zh-TW, zh-Hant"),
+            ("X-CCAsset-Language of 10 KB", "X-CCAsset-Language", "de" * 5120),
+            ("X-CCAsset-Language as a path", "X-CCAsset-Language", "../../../etc/passwd"),
+            ("X-CCAsset-Language with a NUL", "X-CCAsset-Language", "de\x00ja"),
+            ("X-CCAsset-Language empty", "X-CCAsset-Language", ""),
+        ]
+    ),
+    Hostile(
+        "Accept-Language with a CRLF, from a server that lets it through",
+        404,
+        "30007",
+        environ=(("HTTP_ACCEPT_LANGUAGE", "de\r\nSet-Cookie: evil=1"),),
+        reaches=VALID,
+    ),
 ]
 
 
@@ -248,6 +299,7 @@ def test_hostile_request_gets_its_answer_and_reaches_the_registry_only_when_it_m
         assert response.mimetype == "text/html"  # the host's own page, as without the plugin
     else:
         assert_error_model(response, case.status, case.code)
+        assert response.headers["Content-Language"] == case.language
     assert spy.calls == ([] if case.reaches is None else [case.reaches])
 
     body = response.get_data(as_text=True)
