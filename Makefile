@@ -24,11 +24,14 @@ TOOLS := $(call test_venv,$(NEWEST))/bin
 # Debian's packages: the browser the dashboard's test drives (Playwright never downloads one),
 # and the benchmarks' load generator and instruction counter.
 CHROMIUM := /usr/bin/chromium
+# Node.js from Debian, and the OpenAPI linters the tests run, from npm, at the versions locked.
+NPM := /usr/bin/npm
+OPENAPI_TOOLS := tools/openapi/node_modules/.ready
 WRK := /usr/bin/wrk
 VALGRIND := /usr/bin/valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test package bench lint format clean
+.PHONY: run test package bench lint format translations clean
 
 $(VENV)/.ready: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +50,7 @@ run: $(VENV)/.ready
 	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) FLASK_DEMO_EXECUTOR=$(EXECUTOR) \
 	    $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
 
-test: lint package $(CHROMIUM) $(TEST_READY)
+test: lint package $(CHROMIUM) $(OPENAPI_TOOLS) $(TEST_READY)
 	@for version in $(TEST_PYTHONS); do \
 	    echo "== the test suite on Python $$version"; \
 	    $(call test_venv,$$version)/bin/python -m pytest || exit 1; \
@@ -65,10 +68,28 @@ bench: $(TEST_READY) $(WRK) $(VALGRIND)
 	bash .ci/postgres
 	$(TOOLS)/python -m bench $(BENCH_ARGS)
 
-$(CHROMIUM) $(WRK) $(VALGRIND):
+$(CHROMIUM) $(WRK) $(VALGRIND) $(NPM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(notdir $@) \
 	|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y $(notdir $@))
+
+$(OPENAPI_TOOLS): tools/openapi/package.json tools/openapi/package-lock.json | $(NPM)
+	cd tools/openapi && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The message catalogs of the package (domain flask_import_abort) and of the demo (messages):
+# each template extracted from the code, each language's .po brought up to date with it (a new
+# message is added untranslated, and make test says so), each compiled to the .mo that ships.
+define update_catalog
+	$(TOOLS)/pybabel extract --omit-header --no-location --sort-output --project=flask-import-abort \
+	    -o $(1)/$(2).pot $(3)
+	$(TOOLS)/pybabel update --no-fuzzy-matching --ignore-obsolete \
+	    -i $(1)/$(2).pot -d $(1) -D $(2)
+	$(TOOLS)/pybabel compile -d $(1) -D $(2)
+endef
+translations: $(TEST_READY)
+	$(call update_catalog,flask_import_abort/translations,flask_import_abort,flask_import_abort)
+	$(call update_catalog,example_app/translations,messages,example_app)
 
 lint: $(TEST_READY)
 	$(TOOLS)/ruff check .

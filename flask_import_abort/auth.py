@@ -70,13 +70,16 @@ class BearerTokens:
 
 
 #: The 401 answers, made once: to a request without credentials, and to one with wrong ones.
-NO_CREDENTIALS = NotAuthenticated(
-    more_info="Send Authorization: Bearer <access token>.",
-    headers=[("WWW-Authenticate", "Bearer")],
-)
+#: Where bearer tokens are accepted they say how to send one; where only an authorizer lets
+#: callers in, they do not guess at what it wants.
+SEND_BEARER = "Send Authorization: Bearer <access token>."
+SEND_CREDENTIALS = "Send the credentials this server accepts for aborting imports."
+NO_CREDENTIALS = NotAuthenticated(more_info=SEND_BEARER, headers=[("WWW-Authenticate", "Bearer")])
 WRONG_CREDENTIALS = NotAuthenticated(
-    more_info="Send Authorization: Bearer <access token>.",
-    headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')],
+    more_info=SEND_BEARER, headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')]
+)
+AUTHORIZER_REFUSED = NotAuthenticated(
+    more_info=SEND_CREDENTIALS, headers=[("WWW-Authenticate", "Bearer")]
 )
 
 
@@ -101,6 +104,8 @@ def build_check(
                 return AUTHORIZER
             if _is_identity(answer):
                 return answer  # type: ignore[return-value]
+        if not tokens:
+            return AUTHORIZER_REFUSED
         return WRONG_CREDENTIALS if authorization else NO_CREDENTIALS
 
     return check

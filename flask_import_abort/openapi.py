@@ -12,12 +12,22 @@ from flask.sansio.blueprints import BlueprintSetupState
 from flask_smorest import Api
 from flask_smorest.spec.plugins import FlaskPlugin
 
-from .schemas import SCHEMA_NAMES, ErrorModel
+from .schemas import SCHEMA_NAMES, ErrorModel, header
 from .settings import settings_of
 from .views import ERROR_RESPONSE, SECURITY_SCHEME, blp
 
 OPENAPI_VERSION = "3.0.3"
 OPENAPI_ENDPOINT = "import_abort_openapi"
+PROJECT_URL = "https://github.com/flask-import-abort/flask-import-abort"
+#: The ``info`` of the plugin's own document, beside its title and version.
+INFO = {
+    "description": "Oracle Commerce Cloud's abortImportProcess operation, served by "
+    "flask-import-abort: abort an import process by its token. Error answers carry an "
+    "errorModel body whose `message` is in the language the request asks for "
+    "(`X-CCAsset-Language`, then `Accept-Language`).",
+    "contact": {"name": "flask-import-abort", "url": f"{PROJECT_URL}/issues"},
+    "license": {"name": "MIT", "url": "https://opensource.org/license/mit"},
+}
 
 
 def add_components(spec: APISpec) -> None:
@@ -33,6 +43,11 @@ def add_components(spec: APISpec) -> None:
             response["content"] = {"application/json": {"schema": ErrorModel}}
         else:
             response["schema"] = ErrorModel
+        response["headers"] = {
+            "Content-Language": header("Content-Language", oas3),
+            "Retry-After": header("Retry-After", oas3, required=False),
+            "Allow": header("Allow", oas3, required=False),
+        }
         components.response(ERROR_RESPONSE, response)
     if SECURITY_SCHEME not in components.security_schemes:
         scheme = (
@@ -50,8 +65,12 @@ def build_spec(app: Flask) -> dict[str, Any]:
         version=_installed_version(),
         openapi_version=OPENAPI_VERSION,
         plugins=[FlaskPlugin(), MarshmallowPlugin()],
+        info=INFO,
+        # Relative: the server that serves this document, wherever it is reached.
+        servers=[{"url": "/", "description": "This server"}],
     )
     add_components(spec)
+    spec.tag({"name": blp.name, "description": blp.description})
     # An Api that is never attached to an app: flask-smorest reads its documentation defaults,
     # and the host keeps its error handlers.
     doc_defaults = Api()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from flask import Blueprint as FlaskBlueprint
 from flask import Flask, Request, Response, current_app, request
 from flask.sansio.app import App
 from flask_smorest import Blueprint
+from flask_smorest.spec.plugins import FlaskPlugin
 from werkzeug.exceptions import HTTPException
 
 from . import errors, settings
@@ -18,7 +20,13 @@ from .aborting import answered, request_id
 from .auth import ANONYMOUS
 from .checks import check_body, check_token
 from .contract import FAILURES, AbortOutcome, AbortRequest
-from .schemas import AbortImportProcessRequest, AbortImportProcessResponse, ErrorModel
+from .schemas import (
+    AbortImportProcessRequest,
+    AbortImportProcessResponse,
+    ErrorModel,
+    error_headers,
+    token_parameter,
+)
 from .signals import abort_responded, announce
 from .tokens import token_for_log
 
@@ -35,6 +43,11 @@ SUCCESS_BODY = json.dumps(AbortImportProcessResponse().dump({"success": True})).
 NOT_FOUND = errors.ImportNotFound(error_path="token")
 FINISHED = errors.ImportFinished(error_path="token")
 ALLOW = "OPTIONS, POST"
+#: What the document says of the methods other than POST, at the level of the path.
+OTHER_METHODS = (
+    "POST aborts. OPTIONS answers 200 with `Allow: OPTIONS, POST`; every other method answers "
+    "405 with an errorModel body (errorCode 30009) and the same `Allow` header."
+)
 METHOD_NOT_ALLOWED = errors.MethodNotAllowed(
     more_info=f"Allowed methods: {ALLOW}.", headers=[("Allow", ALLOW)]
 )
@@ -61,6 +74,30 @@ class AbortBlueprint(Blueprint):  # type: ignore[misc]
                 f"{settings.Config.URL_PREFIX} {found.url_prefix!r}: set one of them."
             )
         super().register(app, {**options, "url_prefix": found.url_prefix})
+
+    def register_views_in_doc(
+        self, api: Any, app: Flask, spec: Any, *, name: str, parameters: Any
+    ) -> None:
+        """Document the route as it is mounted on ``app``: the token as long as its settings
+        allow, every header in the form of the document's OpenAPI version, and what the URL
+        answers to the methods the operation does not list."""
+        oas3 = spec.openapi_version.major >= 3
+        token = token_parameter(settings.settings_of(app).token_max_length, oas3)
+        super().register_views_in_doc(
+            api, app, spec, name=name, parameters=[*(parameters or []), token]
+        )
+        rule = next(app.url_map.iter_rules(f"{name}.{abort_import_process.__name__}"))
+        path = spec.to_dict()["paths"][FlaskPlugin.flaskpath2openapi(rule.rule)]
+        operation = copy.deepcopy(path["post"])
+        for status, response in operation["responses"].items():
+            if status.isdigit() and int(status) >= 400:
+                response["headers"] = error_headers(int(status), oas3)
+        spec.path(
+            rule=rule,
+            operations={"post": operation},
+            parameters=path["parameters"],
+            description=OTHER_METHODS if oas3 else None,  # OpenAPI 2 has no path description
+        )
 
 
 blp = AbortBlueprint(
@@ -106,7 +143,8 @@ def _error(status: int, description: str) -> Any:
         location="json",
         required=False,
         error_status_code=400,
-        description="Optional: no body, an empty body, or a JSON object (its keys are ignored).",
+        description="Optional: no body, an empty body, or a JSON object. Its `reason` is "
+        "recorded; other keys are ignored.",
     ),
     blp.response(
         200,
@@ -115,10 +153,9 @@ def _error(status: int, description: str) -> Any:
         example={"success": True},
     ),
     _error(400, "The token or the body is malformed."),
-    _error(401, "No valid credentials (OCC's errorCode 00001000)."),
+    _error(401, "No valid credentials (OCC's errorCode 00001000); the answer carries a challenge."),
     _error(403, "The credentials do not allow aborting imports."),
     _error(404, "No import process has that token."),
-    _error(405, "Only POST is allowed on this URL (the answer carries Allow)."),
     _error(409, "The import process has already succeeded or failed."),
     _error(413, "The body is larger than IMPORT_ABORT_MAX_BODY_BYTES."),
     _error(415, "A non-empty body that is not JSON."),
@@ -141,7 +178,7 @@ def abort_import_process(token: str) -> Response:
 
 def _abort(app: Flask, token: str) -> tuple[Response, AbortOutcome | None]:
     """The answer to an abort request, and the registry's outcome when it was asked."""
-    setup = settings.settings_of(app)
+    setup: settings.Settings = app.extensions[settings.EXTENSION_KEY]
     current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
     try:
         if setup.check is None:
@@ -149,7 +186,7 @@ def _abort(app: Flask, token: str) -> tuple[Response, AbortOutcome | None]:
         else:
             allowed = setup.check(current_request)
             if not isinstance(allowed, str):
-                return allowed.get_response(), None
+                return allowed.response_to(app, current_request.environ), None
             actor = allowed
         check_token(token, setup.token_max_length)
         reason = check_body(current_request, setup.max_body_bytes)
@@ -165,36 +202,28 @@ def _abort(app: Flask, token: str) -> tuple[Response, AbortOutcome | None]:
     except FAILURES:
         log.exception("abort of import process %s failed", token_for_log(token))
         return errors.InternalError().get_response(), None
-    return _answer(app, setup.registry, token, outcome, details), outcome
+    return _answer(app, setup.registry, token, outcome, details, current_request), outcome
 
 
 # OPTIONS is answered by the rule below; Flask reads this where flask-smorest's route drops it.
 abort_import_process.provide_automatic_options = False  # type: ignore[attr-defined]
-blp.add_url_rule(
-    ABORT_RULE,
-    view_func=abort_import_process,
-    methods=["POST"],
-    parameters=[
-        {
-            "in": "path",
-            "name": "token",
-            "description": "Token corresponding to the import process. At most "
-            "IMPORT_ABORT_TOKEN_MAX_LENGTH characters (256 by default), none of them "
-            "whitespace or control characters; not `.` or `..`.",
-        }
-    ],
-)
+blp.add_url_rule(ABORT_RULE, view_func=abort_import_process, methods=["POST"])
 
 
 def _answer(
-    app: Flask, registry: Any, token: str, outcome: AbortOutcome, details: AbortRequest
+    app: Flask,
+    registry: Any,
+    token: str,
+    outcome: AbortOutcome,
+    details: AbortRequest,
+    current_request: Request,
 ) -> Response:
     if outcome is AbortOutcome.REQUESTED or outcome is AbortOutcome.ALREADY_REQUESTED:
         response = app.response_class(SUCCESS_BODY, mimetype="application/json")
     elif outcome is AbortOutcome.NOT_FOUND:
-        response = NOT_FOUND.get_response()
+        response = NOT_FOUND.response_to(app, current_request.environ)
     elif outcome is AbortOutcome.FINISHED:
-        response = FINISHED.get_response()
+        response = FINISHED.response_to(app, current_request.environ)
     else:
         log.error(
             "the import registry answered %r for import process %s, not an AbortOutcome",

@@ -12,14 +12,7 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import (
-    Failure,
-    FailureGroup,
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import CHECKS, Failure, FailureGroup, load_all_checks
 
 from example_app import close_app, create_app
 from flask_import_abort import InMemoryImportRegistry
@@ -28,12 +21,9 @@ from .conftest import SECRET, host
 
 #: Cases per run of each test below; four runs make 1,200 cases per `make test`.
 CASES = 300
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
+load_all_checks()
+#: Every check schemathesis has, as its CLI's ``-c all`` runs them.
+ALL_CHECKS = CHECKS.get_all()
 AUTHORIZED = {"Authorization": f"Bearer {SECRET}"}
 
 
@@ -59,7 +49,7 @@ def fuzz(
         response = case.call(headers=headers)
         statuses[response.status_code] += 1
         try:
-            case.validate_response(response, checks=CHECKS)
+            case.validate_response(response, checks=ALL_CHECKS, headers=headers)
         except (Failure, FailureGroup) as failure:
             failures.append(f"{response.status_code} for {case.as_curl_command()}: {failure}")
 
