@@ -36,6 +36,13 @@ TARGETS = {
     "instructions 401": 0.85,
     "inprocess reason": 0.95,
     "instructions reason": 0.95,
+    "inprocess 404 en": 0.85,
+    "instructions 404 en": 0.85,
+    "inprocess 404 de": 0.85,
+    "instructions 404 de": 0.85,
+    # The plugin without languages over the plugin, in instructions: what localizing costs.
+    "languages 404 en": 0.97,
+    "languages 404 de": 0.90,
     "endtoend": 0.97,
     "scaling": 1.3,
     "floor": 0.80,
@@ -113,6 +120,13 @@ def print_per_request(title: str, results: dict[str, Any], *, metric: str, targe
         spread = _quartiles(row) if "q1" in row else ""
         mark = _mark(row["ratio"], TARGETS[f"{target} {kind}"])
         print(f"{kind:8} {cells[0]} {cells[1]}  {mark}  {extra}{spread}")
+    for kind, row in results.items():
+        if "languages_ratio" in row and metric == "instructions":
+            mark = _mark(row["languages_ratio"], TARGETS[f"languages {kind}"])
+            print(
+                f"languages, {kind}: monolingual {row['monolingual'][metric]:.0f} over plugin "
+                f"{row['plugin'][metric]:.0f}  {mark}"
+            )
 
 
 def print_endtoend(results: dict[str, Any]) -> None:

@@ -5,8 +5,11 @@ costs all of them the same; the plugin's and the bare one share one registry ins
 
 - ``plugin``: the route ``ImportAbort`` mounts.
 - ``bare``: a view with the same bearer check (the plugin's own matcher), the same registry
-  call with the same details (who, and the body's reason when it has one), and ``jsonify`` of
-  equivalent answers, and nothing else.
+  call with the same details (who, and the body's reason when it has one), ``jsonify`` of
+  equivalent answers, its 404 message in the language werkzeug picks from Accept-Language,
+  and nothing else.
+- ``monolingual``: the plugin's route with its languages taken away: English, whatever the
+  request asks for; the baseline of what localizing costs.
 - ``smorest``: a flask-smorest route that only dumps ``{"success": true}`` through its
   response schema, for scale.
 - ``floor``: :func:`raw_wsgi`, a WSGI callable returning the success bytes, with no Flask.
@@ -28,6 +31,7 @@ from flask_import_abort import (
     ImportRegistry,
     ImportState,
     InMemoryImportRegistry,
+    i18n,
 )
 from flask_import_abort.auth import BearerTokens
 
@@ -48,6 +52,14 @@ BARE_NOT_FOUND = {
     "message": "No import process has that token.",
     "type": "https://www.rfc-editor.org/rfc/rfc9110#status.404",
     "o:errorPath": "token",
+}
+#: The Accept-Language headers of a browser set to English, and of one set to German.
+ENGLISH = "en-US,en;q=0.9"
+GERMAN = "de-DE,de;q=0.9,en;q=0.8"
+#: The bare view's own catalog of its 404 message, by language.
+BARE_MESSAGES = {
+    "en": BARE_NOT_FOUND["message"],
+    "de": "Es gibt keinen Importprozess mit diesem Token.",
 }
 BARE_NOT_AUTHENTICATED = {
     "status": "401",
@@ -76,6 +88,14 @@ def plugin_app(registry: ImportRegistry) -> Flask:
     return app
 
 
+def monolingual_app(registry: ImportRegistry) -> Flask:
+    """The plugin with no languages: every error answered in English, its header unread (as
+    before errors were localized). What localizing costs is the plugin over this."""
+    app = plugin_app(registry)
+    del app.extensions[i18n.EXTENSION_KEY]
+    return app
+
+
 def bare_app(registry: Any) -> Flask:
     app = Flask(__name__)
     tokens = BearerTokens([SECRET])
@@ -91,7 +111,11 @@ def bare_app(registry: Any) -> Flask:
         reason = body.get("reason") if isinstance(body, dict) else None
         outcome = registry.abort(token, AbortRequest(actor=actor, reason=reason))
         if outcome is AbortOutcome.NOT_FOUND:
-            return jsonify(BARE_NOT_FOUND), 404
+            language = "en"
+            if "HTTP_ACCEPT_LANGUAGE" in request.environ:
+                language = request.accept_languages.best_match(BARE_MESSAGES, default="en")
+            answer = {**BARE_NOT_FOUND, "message": BARE_MESSAGES[language]}
+            return jsonify(answer), 404, {"Content-Language": language}
         return jsonify(success=True)
 
     return app
@@ -128,6 +152,7 @@ def variants(registry: ImportRegistry | None = None) -> dict[str, Callable[..., 
     registry = running_registry() if registry is None else registry
     return {
         "plugin": plugin_app(registry).wsgi_app,
+        "monolingual": monolingual_app(registry).wsgi_app,
         "bare": bare_app(registry).wsgi_app,
         "smorest": smorest_app().wsgi_app,
         "floor": raw_wsgi,

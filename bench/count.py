@@ -18,7 +18,7 @@ from .inprocess import PATHS, environ
 def main(variant: str, kind: str, calls: int) -> None:
     route = PATHS[kind]
     wsgi = apps.variants()[variant]
-    base = environ(apps.PATH.format(token=route.token), route.authorization, route.body)
+    base = environ(route)
 
     def start_response(*args: Any) -> None:
         pass

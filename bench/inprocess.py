@@ -16,26 +16,37 @@ from .stats import interleaved, median, paired_ratio, spread
 
 class Route(NamedTuple):
     """One path measured: the token, the Authorization sent, the status expected, the variants
-    measured on it, and the JSON body, if any."""
+    measured on it, the JSON body, if any, and the Accept-Language sent, if any."""
 
     token: str
     authorization: str | None
     status: int
     names: tuple[str, ...]
     body: bytes = b""
+    language: str | None = None
 
 
+#: The variants of the paths that ask for a language.
+LANGUAGES = ("plugin", "bare", "monolingual")
 #: path kind -> what is sent, and to which variants
 PATHS = {
     "success": Route(apps.RUNNING, apps.AUTH, 200, ("plugin", "bare", "smorest", "floor")),
     "404": Route(apps.UNKNOWN, apps.AUTH, 404, ("plugin", "bare")),
     "401": Route(apps.RUNNING, None, 401, ("plugin", "bare")),
     "reason": Route(apps.RUNNING, apps.AUTH, 200, ("plugin", "bare"), apps.REASON_BODY),
+    # A browser's header asking for English, and one asking for German.
+    "404 en": Route(apps.UNKNOWN, apps.AUTH, 404, LANGUAGES, language=apps.ENGLISH),
+    "404 de": Route(apps.UNKNOWN, apps.AUTH, 404, LANGUAGES, language=apps.GERMAN),
 }
 
 
-def environ(path: str, authorization: str | None, body: bytes = b"") -> dict[str, Any]:
-    headers = {} if authorization is None else {"Authorization": authorization}
+def environ(route: Route) -> dict[str, Any]:
+    """The WSGI environ of one request on ``route``."""
+    path = apps.PATH.format(token=route.token)
+    body = route.body
+    headers = {} if route.authorization is None else {"Authorization": route.authorization}
+    if route.language is not None:
+        headers["Accept-Language"] = route.language
     if body:
         headers["Content-Type"] = "application/json"
     built: dict[str, Any] = EnvironBuilder(
@@ -78,7 +89,7 @@ def run(rounds: int = 15, calls: int = 2_000) -> dict[str, Any]:
     wsgi = apps.variants()
     results: dict[str, Any] = {}
     for kind, route in PATHS.items():
-        request = environ(apps.PATH.format(token=route.token), route.authorization, route.body)
+        request = environ(route)
         measures = {
             name: caller(wsgi[name], request, route.status, calls, route.body)
             for name in route.names
@@ -94,5 +105,8 @@ def run(rounds: int = 15, calls: int = 2_000) -> dict[str, Any]:
         row.update(paired_ratio(samples["bare"], samples["plugin"]))
         if "smorest" in row:
             row["smorest_ratio"] = paired_ratio(samples["bare"], samples["smorest"])["ratio"]
+        if "monolingual" in row:
+            languages = paired_ratio(samples["monolingual"], samples["plugin"])["ratio"]
+            row["languages_ratio"] = languages
         results[kind] = row
     return results

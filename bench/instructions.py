@@ -37,5 +37,8 @@ def run(calls: int = 500) -> dict[str, Any]:
     for kind, route in PATHS.items():
         row: dict[str, Any] = {name: {"instructions": counts[name, kind]} for name in route.names}
         row["ratio"] = row["bare"]["instructions"] / row["plugin"]["instructions"]
+        if "monolingual" in row:  # what localizing costs: the plugin without it, over it
+            plugin = row["plugin"]["instructions"]
+            row["languages_ratio"] = row["monolingual"]["instructions"] / plugin
         results[kind] = row
     return results

@@ -15,7 +15,7 @@ from flask_import_abort import ImportState, InMemoryImportRegistry, WorkerRegist
 from flask_import_abort.registries.sql import SQLImportRegistry
 
 from . import apps
-from .inprocess import environ
+from .inprocess import Route, environ
 from .scaling import POSTGRES_URL
 from .stats import median
 
@@ -76,7 +76,7 @@ def plugin_abort(registry: WorkerRegistry) -> Callable[[str], int]:
     def abort(token: str) -> int:
         statuses: list[int] = []
         body = wsgi(
-            environ(apps.PATH.format(token=token), apps.AUTH),
+            environ(Route(token, apps.AUTH, 200, ())),
             lambda status, headers, exc_info=None: statuses.append(int(status[:3])),
         )
         b"".join(body)

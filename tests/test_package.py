@@ -48,6 +48,10 @@ def test_the_wheel_holds_the_package_its_types_and_licence_and_nothing_else(dist
     }
     assert "flask_import_abort/py.typed" in names
     assert "flask_import_abort/registries/sql.py" in names
+    for locale in ("en", "de", "fr", "es", "it", "pt_BR", "nl", "ja", "zh_Hans"):
+        assert (
+            f"flask_import_abort/translations/{locale}/LC_MESSAGES/flask_import_abort.mo" in names
+        )
     assert any(
         name.endswith("dist-info/licenses/LICENSE") or name.endswith("/LICENSE") for name in names
     )
@@ -80,6 +84,13 @@ def test_a_fresh_virtualenv_installs_the_wheel_and_imports_every_public_name(
         "assert not missing, missing\n"
         "from flask_import_abort.registries.sql import SQLImportRegistry, create_tables\n"
         "from flask_import_abort import errors\n"
+        "from flask import Flask\n"
+        "app = Flask('fresh')\n"
+        "app.config['IMPORT_ABORT_BEARER_TOKENS'] = ['t']\n"
+        "package.ImportAbort(app, registry=package.InMemoryImportRegistry())\n"
+        "answer = app.test_client().post('/ccadmin/v1/importProcess/x/abort',\n"
+        "    headers={'Authorization': 'Bearer t', 'Accept-Language': 'ja'})\n"
+        "assert answer.headers['Content-Language'] == 'ja', answer.headers\n"
         "print(package.__file__)\n"
         "print(importlib.metadata.version('flask-import-abort'))\n"
     )

@@ -80,7 +80,12 @@ def test_the_security_section_states_the_sizes_the_tests_run() -> None:
 
 
 def test_the_benchmarks_page_states_the_benchmarks_targets() -> None:
-    labels = {"inprocess": "In-process", "instructions": "Instructions", "endtoend": "End to end"}
+    labels = {
+        "inprocess": "In-process",
+        "instructions": "Instructions",
+        "endtoend": "End to end",
+        "languages": "Languages",
+    }
     section = (ROOT / "bench" / "README.md").read_text()
     for key, target in TARGETS.items():
         kind, _, path = key.partition(" ")
