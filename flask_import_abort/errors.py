@@ -35,6 +35,8 @@ def status_type_uri(status: int) -> str:
 #: What the language of an answer depends on, for caches (``Vary``).
 LANGUAGE_HEADERS = "Accept-Language, X-CCAsset-Language"
 _CACHEABLE = frozenset({"GET", "HEAD"})
+#: How many languages' bodies an error keeps at most (each app has catalogs of its own).
+_BODIES_KEPT = 64
 
 
 class ImportAbortError(HTTPException):
@@ -91,6 +93,8 @@ class ImportAbortError(HTTPException):
             model = {key: value for key, value in fields.items() if value is not None}
             # UTF-8 as it is; a lone surrogate (no UTF-8 has one) as the JSON escape of it.
             text = json.dumps(model, ensure_ascii=False)
+            if len(self._bodies) >= _BODIES_KEPT:  # an error made once, for app after app
+                self._bodies.clear()
             found = self._bodies[catalog] = text.encode("utf-8", "backslashreplace")
         return found
 
