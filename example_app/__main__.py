@@ -55,11 +55,23 @@ def main(argv: list[str] | None = None) -> None:
         f"The abort operation's OpenAPI document: {site}{app.config['IMPORT_ABORT_OPENAPI_URL']}\n",
         flush=True,
     )
+    _stop_on_ctrl_c_and_sigterm()
     try:
         with _worker(executor, app.config):
             app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     finally:
         close_app(app)
+
+
+def _stop_on_ctrl_c_and_sigterm() -> None:
+    """Ctrl-C and SIGTERM (``kill``, a container's stop) both stop the app and its worker.
+
+    SIGINT gets Python's own handler even when it was started ignored (as a shell does for a
+    command put in the background with ``&``), and SIGTERM the same, so that the worker is
+    stopped with the app instead of being left running without it.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 @contextmanager

@@ -75,25 +75,42 @@ def gunicorn(
 
 
 @contextmanager
-def demo(log: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Serve the example app as `make run` does, on a free port, until the block ends."""
+def demo(
+    log: Path, env: dict[str, str] | None = None, *, ignore_sigint: bool = False
+) -> Iterator[Server]:
+    """Serve the example app as `make run` does, on a free port, until the block ends.
+
+    ``ignore_sigint`` starts it as a shell starts a command put in the background with ``&``:
+    with SIGINT ignored, a disposition the process inherits.
+    """
     port = free_port()
-    with _serve(["-m", "example_app", "--port", str(port)], port, log, env) as server:
+    arguments = ["-m", "example_app", "--port", str(port)]
+    with _serve(arguments, port, log, env, ignore_sigint=ignore_sigint) as server:
         yield server
 
 
 @contextmanager
 def _serve(
-    arguments: list[str], port: int, log: Path, env: dict[str, str] | None
+    arguments: list[str],
+    port: int,
+    log: Path,
+    env: dict[str, str] | None,
+    *,
+    ignore_sigint: bool = False,
 ) -> Iterator[Server]:
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, *arguments],
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if ignore_sigint else None
+    try:
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, *arguments],
+                cwd=ROOT,
+                env={**os.environ, **(env or {})},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     try:
         wait_for_port(port, process)
         yield Server(port, log, process)
