@@ -17,8 +17,15 @@ DEFAULT_MAX_LENGTH = 256
 
 
 def new_token() -> str:
-    """A token for a new import process: 256 random bits, URL-safe (43 characters)."""
-    return secrets.token_urlsafe(32)
+    """A token for a new import process: 256 random bits, URL-safe (43 characters).
+
+    It never starts with ``-``, so that it can be given as it is to any command line (``flask
+    import-abort abort TOKEN``, ``celery``, ``rq``) without being read as an option.
+    """
+    token = secrets.token_urlsafe(32)
+    while token.startswith("-"):
+        token = secrets.token_urlsafe(32)
+    return token
 
 
 def token_problem(token: str, max_length: int = DEFAULT_MAX_LENGTH) -> str | None:

@@ -124,6 +124,31 @@ def test_abort_of_tokens_reports_each_on_its_own_line_and_exits_1_when_one_was_r
     assert (again.exit_code, again.output) == (0, f"{running}: abort already requested\n")
 
 
+def test_a_token_a_registry_makes_never_starts_with_a_dash(
+    worker_registry: WorkerRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = iter(["-" + "a" * 42, "-" + "b" * 42, "c" * 43])
+    monkeypatch.setattr("flask_import_abort.tokens.secrets.token_urlsafe", lambda _: next(made))
+
+    token = worker_registry.register()
+
+    assert token == "c" * 43  # a command line would have read the first two as options
+    result = _cli(worker_registry).invoke(args=["import-abort", "abort", token])
+    assert (result.exit_code, result.output) == (0, f"{token}: abort requested\n")
+
+
+def test_a_hosts_token_that_starts_with_a_dash_is_aborted_after_a_double_dash(
+    worker_registry: WorkerRegistry,
+) -> None:
+    token = worker_registry.register(token="-nightly")
+    worker_registry.start(token)
+
+    result = _cli(worker_registry).invoke(args=["import-abort", "abort", "--yes", "--", token])
+
+    assert (result.exit_code, result.output) == (0, f"{token}: abort requested\n")
+    assert worker_registry.snapshot(token).abort_requested
+
+
 def test_a_bulk_abort_asks_first_and_a_dry_run_lists_exactly_what_a_real_run_aborts(
     clocked_registry: WorkerRegistry, clock: Clock
 ) -> None:
