@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .contract import FAILURES, AbortOutcome, AbortRequest, ImportRegistry
-from .signals import abort_answered, abort_requested, announce, process_ended
+from .contract import AbortOutcome, AbortRequest, ImportRegistry
+from .signals import abort_answered, abort_requested, announce, announce_end_of
 from .tokens import token_for_log
 
 log = logging.getLogger("flask_import_abort")
@@ -45,19 +45,4 @@ def answered(
         reason=request.reason,
         request_id=request.request_id,
     )
-    if process_ended.receivers and callable(snapshot_of := getattr(registry, "snapshot", None)):
-        try:
-            ended = snapshot_of(token)  # a pending or lost process ends at once
-        except FAILURES:
-            log.exception("import process %s: its end could not be read", token_for_log(token))
-            return
-        if ended.state.is_final:
-            announce(
-                process_ended,
-                registry,
-                token=token,
-                state=ended.state,
-                forced=ended.forced,
-                end_reason=ended.end_reason,
-                snapshot=ended,
-            )
+    announce_end_of(registry, token)  # a pending or lost process ends at once

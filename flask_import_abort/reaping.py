@@ -10,7 +10,7 @@ from flask import Flask, current_app
 
 from .lifecycle import EndReason, ProcessSnapshot
 from .settings import ForceStop, settings_of
-from .signals import announce, process_ended
+from .signals import announce_end
 from .tokens import token_for_log
 
 __all__ = ["Reaper", "reap"]
@@ -41,15 +41,7 @@ def reap(app: Flask | None = None, *, dry_run: bool = False) -> list[ProcessSnap
     lease = getattr(registry, "lease", None)
     forced = []
     for snapshot in ended:
-        announce(
-            process_ended,
-            registry,
-            token=snapshot.token,
-            state=snapshot.state,
-            forced=snapshot.forced,
-            end_reason=snapshot.end_reason,
-            snapshot=snapshot,
-        )
+        announce_end(registry, snapshot)
         if snapshot.end_reason is EndReason.STOP_DEADLINE:
             forced.append(snapshot.token)
             log.warning(

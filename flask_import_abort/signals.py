@@ -8,11 +8,15 @@ registry (a worker has no app).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blinker import NamedSignal, Namespace
 
 from .contract import FAILURES
+from .tokens import token_for_log
+
+if TYPE_CHECKING:
+    from .lifecycle import ProcessSnapshot
 
 log = logging.getLogger("flask_import_abort")
 
@@ -52,3 +56,33 @@ def announce(signal: NamedSignal, sender: Any, **details: Any) -> None:
         signal.send(sender, **details)
     except FAILURES:
         log.exception("a receiver of %s failed", signal.name)
+
+
+def announce_end(registry: Any, snapshot: ProcessSnapshot) -> None:
+    """Send ``process_ended`` for ``snapshot``, a process that has ended, from ``registry``."""
+    announce(
+        process_ended,
+        registry,
+        token=snapshot.token,
+        state=snapshot.state,
+        forced=snapshot.forced,
+        end_reason=snapshot.end_reason,
+        snapshot=snapshot,
+    )
+
+
+def announce_end_of(registry: Any, token: str) -> None:
+    """Send ``process_ended`` for the process ``token`` when something listens and it has
+    ended, as ``registry`` reads it now (a registry that cannot read it is logged)."""
+    if not process_ended.receivers:
+        return
+    snapshot_of = getattr(registry, "snapshot", None)
+    if not callable(snapshot_of):
+        return  # a host's one-method registry: nothing to read the end from
+    try:
+        ended = snapshot_of(token)
+    except FAILURES:
+        log.exception("import process %s: its end could not be read", token_for_log(token))
+        return
+    if ended.state.is_final:
+        announce_end(registry, ended)

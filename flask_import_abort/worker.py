@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from types import TracebackType
 from typing import TypeVar
 
-from .contract import FAILURES
 from .lifecycle import ImportState, InvalidTransition, WorkerRegistry
-from .signals import announce, process_ended, process_started
+from .signals import announce, announce_end_of, process_started
 
 log = logging.getLogger("flask_import_abort.worker")
 
@@ -158,8 +157,7 @@ class ImportRun:
         else:
             state = ImportState.SUCCEEDED
         self.state = self._record_end(state)
-        if process_ended.receivers:
-            self._announce_end()
+        announce_end_of(self.registry, self.token)
         if error is not None:
             if self.state is ImportState.FAILED:
                 log.error("import process %r failed after %d records", self.token, self.processed)
@@ -170,22 +168,6 @@ class ImportRun:
                     type(error).__name__,
                     self.state.value,
                 )
-
-    def _announce_end(self) -> None:
-        try:
-            ended = self.registry.snapshot(self.token)
-        except FAILURES:
-            log.exception("import process %r: its end could not be read", self.token)
-            return
-        announce(
-            process_ended,
-            self.registry,
-            token=self.token,
-            state=ended.state,
-            forced=ended.forced,
-            end_reason=ended.end_reason,
-            snapshot=ended,
-        )
 
     def _record_end(self, state: ImportState) -> ImportState:
         """Record the end; the end the registry holds (``aborted`` after a requested abort, or
