@@ -10,7 +10,6 @@ from __future__ import annotations
 import gettext
 import re
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +118,8 @@ class Localizer:
                 + ", ".join(sorted(catalog.tag for catalog in catalogs.values()))
             )
         self.default = found
-        # Clients send the same few headers over and over: each is worked out once.
-        self._by_accept: dict[str, Catalog] = {}
-        self._negotiate = lru_cache(maxsize=NEGOTIATIONS_KEPT)(self._negotiate_uncached)
+        # Clients send the same few headers over and over: each pair is worked out once.
+        self._chosen: dict[tuple[str | None, str | None], Catalog] = {}
 
     def match(self, tag: str) -> Catalog | None:
         """The catalog for a language tag (``de-AT`` reads ``de``), or None."""
@@ -146,20 +144,18 @@ class Localizer:
         """The catalog of a request's answer, from its WSGI environ."""
         if "babel" in self._extensions:
             return self._from_flask_babel()
-        accept = environ.get("HTTP_ACCEPT_LANGUAGE")
         asset = environ.get("HTTP_X_CCASSET_LANGUAGE")
-        if asset is not None:
-            return self._negotiate(asset, accept)
-        if accept is None:
+        accept = environ.get("HTTP_ACCEPT_LANGUAGE")
+        if asset is None and accept is None:
             return self.default
-        found = self._by_accept.get(accept)
+        found = self._chosen.get((asset, accept))
         if found is None:
-            if len(self._by_accept) >= NEGOTIATIONS_KEPT:
-                self._by_accept.clear()
-            found = self._by_accept[accept] = self._negotiate_uncached(None, accept)
+            if len(self._chosen) >= NEGOTIATIONS_KEPT:
+                self._chosen.clear()
+            found = self._chosen[asset, accept] = self._negotiate(asset, accept)
         return found
 
-    def _negotiate_uncached(self, asset: str | None, accept: str | None) -> Catalog:
+    def _negotiate(self, asset: str | None, accept: str | None) -> Catalog:
         if asset is not None:
             found = self.match(asset.strip())
             if found is not None:
