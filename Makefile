@@ -95,6 +95,7 @@ lint: $(TEST_READY)
 	$(TOOLS)/ruff check .
 	$(TOOLS)/ruff format --check .
 	$(TOOLS)/mypy --strict flask_import_abort
+	$(TOOLS)/lint-imports
 
 format: $(TEST_READY)
 	$(TOOLS)/ruff check --fix .

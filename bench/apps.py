@@ -31,9 +31,9 @@ from flask_import_abort import (
     ImportRegistry,
     ImportState,
     InMemoryImportRegistry,
-    i18n,
 )
-from flask_import_abort.auth import BearerTokens
+from flask_import_abort import _i18n as i18n
+from flask_import_abort._auth import BearerTokens
 
 SECRET = "bench-admin-token"
 AUTH = f"Bearer {SECRET}"

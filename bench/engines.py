@@ -29,8 +29,9 @@ from sqlalchemy import MetaData
 
 from example_app.importer import runs_table
 from example_app.products import products_table, write_products_file
-from flask_import_abort import ImportAbort, ImportState, Reaper
-from flask_import_abort.registries.sql import create_tables
+from flask_import_abort import ImportAbort, ImportState, reaper
+from flask_import_abort.mirror import mirror_aborts
+from flask_import_abort.processes.sql import create_tables
 
 from .liveness import until as _until
 from .stats import median
@@ -112,7 +113,7 @@ def measure(engine: str, trials: int, folder: Path) -> dict[str, Any]:
             IMPORT_ABORT_FORCE_STOP=module.imports.force_stop,
         )
         ImportAbort(app, registry=registry)
-        module.imports.mirror_aborts(app)
+        mirror_aborts(app, module.imports)
         client = app.test_client()
 
         def abort(token: str) -> None:
@@ -143,7 +144,7 @@ def measure(engine: str, trials: int, folder: Path) -> dict[str, Any]:
                 abort(token)
                 due = time.monotonic() + DEADLINE
                 time.sleep(random.uniform(0, INTERVAL))
-                with Reaper(app, INTERVAL):
+                with reaper(app, INTERVAL):
                     forced.append(_until(lambda: snapshot().forced) - due)  # noqa: B023
         registry.close()
     return {

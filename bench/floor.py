@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from flask_import_abort.registries.sql import SQLImportRegistry
-from flask_import_abort.registries.sqlfast import Prepared
+from flask_import_abort.processes.sql import SQLImportRegistry
+from flask_import_abort.processes.sql._fast import Prepared
 
 from .scaling import POSTGRES_URL
 from .stats import median

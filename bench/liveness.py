@@ -2,7 +2,7 @@
 deadline to the forced end, with real worker processes and reapers on SQLite and PostgreSQL.
 
 A worker is a process of its own running ``run_import`` (``python -m bench.liveness worker``).
-It is killed with SIGKILL in the middle of a batch; a :class:`~flask_import_abort.Reaper` reaps
+It is killed with SIGKILL in the middle of a batch; a :func:`~flask_import_abort.reaper` reaps
 every ``interval`` seconds. For the deadline, the worker's batch outlasts the deadline, so it
 never sees the abort: only the reaper can end it.
 """
@@ -24,8 +24,8 @@ from typing import Any, TextIO
 
 from flask import Flask
 
-from flask_import_abort import ImportAbort, Reaper, run_import
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort import ImportAbort, reaper, run_import
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .scaling import POSTGRES_URL
 from .stats import median
@@ -83,7 +83,7 @@ def death_to_end(registry: SQLImportRegistry, url: str) -> dict[str, float]:
         os.waitpid(pid, 0)
         died = time.monotonic()
         time.sleep(random.uniform(0, INTERVAL))  # the reapers' round falls anywhere
-        with Reaper(app, INTERVAL):
+        with reaper(app, INTERVAL):
             lost = until(lambda: registry.snapshot(token).lost or _ended(registry, token))
             ended = until(lambda: _ended(registry, token))
     return {"lost_s": lost - died, "ended_s": ended - died}
@@ -102,7 +102,7 @@ def deadline_to_forced(registry: SQLImportRegistry, url: str) -> dict[str, float
             raise AssertionError(f"the abort answered {status.status_code}")
         due = time.monotonic() + DEADLINE
         time.sleep(random.uniform(0, INTERVAL))  # the reapers' round falls anywhere
-        with Reaper(app, INTERVAL):
+        with reaper(app, INTERVAL):
             forced = until(lambda: registry.snapshot(token).forced)
     return {"after_deadline_s": forced - due}
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 
 from flask_import_abort import AbortOutcome
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .stats import interleaved, median
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask_import_abort import ImportState, InMemoryImportRegistry, WorkerRegistry, run_import
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import apps
 from .inprocess import Route, environ

@@ -15,9 +15,9 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import MetaData
 
-from flask_import_abort import BearerTokens, ImportAbort, Reaper
+from flask_import_abort import BearerTokens, ImportAbort, Reaper, reaper
 from flask_import_abort.metrics import ImportAbortMetrics
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import settings
 from .importer import Importer
@@ -61,16 +61,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # lapses: every worker of every machine reaps, and each end is recorded once.
     interval = float(app.config["DEMO_REAP_INTERVAL"])
     if interval > 0:
-        app.extensions["demo_reaper"] = Reaper(app, interval).start()
+        app.extensions["demo_reaper"] = reaper(app, interval).start()
     return app
 
 
 def close_app(app: Flask) -> None:
     """Stop the app's reaper and executor and close its registry's connections, once it serves
     no more."""
-    reaper: Reaper | None = app.extensions.get("demo_reaper")
-    if reaper is not None:
-        reaper.stop()
+    running: Reaper | None = app.extensions.get("demo_reaper")
+    if running is not None:
+        running.stop()
     importer: Importer = app.extensions["demo_importer"]
     importer.close()
     importer.registry.close()

@@ -12,8 +12,8 @@ from celery import Celery
 from sqlalchemy import MetaData
 
 from flask_import_abort import ImportRun
-from flask_import_abort.integrations.celery import CeleryImports
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.integrations.celery import CeleryImports
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import jobs, settings
 from .products import products_table

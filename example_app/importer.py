@@ -21,7 +21,8 @@ from flask import Flask
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
 from flask_import_abort import ImportRun
-from flask_import_abort.registries.sql import SQLImportRegistry, create_tables
+from flask_import_abort.mirror import mirror_aborts
+from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from . import jobs
 
@@ -104,9 +105,9 @@ class Importer:
         return None if self._threads is not None else self._engine().imports.force_stop
 
     def mirror_aborts(self, app: Flask) -> None:
-        """With an engine, tell it of each abort ``app`` records (see its ``mirror_aborts``)."""
+        """With an engine, tell it of each abort ``app`` records (``flask_import_abort.mirror``)."""
         if self._threads is None:
-            self._engine().imports.mirror_aborts(app)
+            mirror_aborts(app, self._engine().imports)
 
     def _run_here(self, token: str, path: str, batch_size: int, pause: float) -> None:
         try:

@@ -15,14 +15,9 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.security import safe_join
 
-from flask_import_abort import (
-    N_,
-    BearerTokens,
-    ImportAbortError,
-    NotAuthenticated,
-    ProcessSnapshot,
-    UnknownImport,
-)
+from flask_import_abort import BearerTokens, ProcessSnapshot, UnknownImport
+from flask_import_abort._i18n import N_
+from flask_import_abort.errors import ImportAbortError, NotAuthenticated
 
 from .importer import Importer, TooManyImports
 

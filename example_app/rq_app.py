@@ -11,8 +11,8 @@ from rq import Queue
 from sqlalchemy import MetaData
 
 from flask_import_abort import ImportRun
-from flask_import_abort.integrations.rq import RQImports
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.integrations.rq import RQImports
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import jobs, settings
 from .products import products_table

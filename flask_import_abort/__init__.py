@@ -1,97 +1,83 @@
 """Oracle Commerce Cloud's abortImportProcess endpoint for any Flask app.
 
-Every name a host or an import worker uses is here. The public modules beside it are
-``flask_import_abort.errors`` (the error catalog) and ``flask_import_abort.registries.sql``
-(extra ``[sql]``); the others are internal.
+The names a host writes in an app are here. The web side (``ImportAbort``, ``blp``, ...) is
+loaded on first use, so that a worker's ``from flask_import_abort.processes import ImportRun``
+never loads Flask. Errors are in :mod:`flask_import_abort.errors`, signals in
+:mod:`flask_import_abort.signals`, the process layer in :mod:`flask_import_abort.processes`.
 """
 
-__version__ = "0.2.0"
+from __future__ import annotations
 
-from .auth import BearerTokens
-from .contract import AbortOutcome, AbortRequest, ImportRegistry
-from .errors import (
-    BodyNotAnObject,
-    BodyTooLarge,
-    ImportAbortError,
-    ImportFinished,
-    ImportNotFound,
-    InternalError,
-    InvalidToken,
-    MalformedJson,
-    MethodNotAllowed,
-    NotAllowed,
-    NotAuthenticated,
-    RegistryUnavailable,
-    UnsupportedBodyType,
-)
-from .extension import ImportAbort
-from .i18n import N_
-from .lifecycle import (
-    ABORTABLE_STATES,
-    DEFAULT_LEASE,
-    RUNNING_STATES,
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .processes import (
+    AbortOutcome,
+    AbortRequest,
     EndReason,
+    ImportRegistry,
+    ImportRun,
     ImportState,
+    InMemoryImportRegistry,
     InvalidTransition,
     ProcessSnapshot,
+    Reaper,
+    StoreUnavailable,
     UnknownImport,
     WorkerRegistry,
+    run_import,
 )
-from .reaping import Reaper, reap
-from .registries.memory import InMemoryImportRegistry
-from .settings import Config, Settings, settings_of
-from .signals import (
-    abort_answered,
-    abort_requested,
-    abort_responded,
-    process_ended,
-    process_started,
-)
-from .views import blp
-from .worker import ImportRun, run_import
+
+__version__ = "0.3.0.dev0"
+
+if TYPE_CHECKING:
+    from ._auth import BearerTokens
+    from ._reaping import reap, reaper
+    from ._views import blp
+    from .extension import ImportAbort
+
+#: The web side's names, by the module that holds each: imported on first use (PEP 562).
+_WEB = {
+    "BearerTokens": "._auth",
+    "ImportAbort": ".extension",
+    "blp": "._views",
+    "reap": "._reaping",
+    "reaper": "._reaping",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WEB.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
-    "ABORTABLE_STATES",
-    "DEFAULT_LEASE",
-    "N_",
-    "RUNNING_STATES",
     "AbortOutcome",
     "AbortRequest",
     "BearerTokens",
-    "BodyNotAnObject",
-    "BodyTooLarge",
-    "Config",
     "EndReason",
     "ImportAbort",
-    "ImportAbortError",
-    "ImportFinished",
-    "ImportNotFound",
     "ImportRegistry",
     "ImportRun",
     "ImportState",
     "InMemoryImportRegistry",
-    "InternalError",
-    "InvalidToken",
     "InvalidTransition",
-    "MalformedJson",
-    "MethodNotAllowed",
-    "NotAllowed",
-    "NotAuthenticated",
     "ProcessSnapshot",
     "Reaper",
-    "RegistryUnavailable",
-    "Settings",
+    "StoreUnavailable",
     "UnknownImport",
-    "UnsupportedBodyType",
     "WorkerRegistry",
     "__version__",
-    "abort_answered",
-    "abort_requested",
-    "abort_responded",
     "blp",
-    "process_ended",
-    "process_started",
     "reap",
+    "reaper",
     "run_import",
-    "settings_of",
 ]

@@ -1,4 +1,4 @@
-"""Internal: ``flask import-abort``: list, show, abort and reap import processes from a shell.
+"""``flask import-abort``: list, show, abort and reap import processes from a shell.
 
 The commands work on the registry of the app ``flask`` loads, through the same calls as the
 endpoint; an abort's actor is ``cli:<user>``. Exit codes: 0 done, 1 some tokens were not found
@@ -18,16 +18,15 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from flask.sansio.blueprints import BlueprintSetupState
-from werkzeug.exceptions import HTTPException
 
-from .aborting import answered
-from .checks import check_reason
-from .contract import FAILURES, AbortOutcome, AbortRequest
+from ._aborting import answered
+from ._checks import check_reason
+from ._reaping import reap
+from ._settings import settings_of
+from ._views import blp
 from .errors import InvalidReason
-from .lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
-from .reaping import reap
-from .settings import settings_of
-from .views import blp
+from .processes.contract import FAILURES, AbortOutcome, AbortRequest, StoreUnavailable
+from .processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
 
 __all__ = ["group", "register"]
 
@@ -72,8 +71,8 @@ def _registry_call(call: Any, *args: Any, **kwargs: Any) -> Any:
     """A registry call; its failure (a database down, say) is one line, and exit code 1."""
     try:
         return call(*args, **kwargs)
-    except HTTPException as error:
-        _fail(str(error.description))
+    except StoreUnavailable as error:
+        _fail(f"{error}; try again in {error.retry_after} s")
     except FAILURES as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         _fail(f"the registry failed: {type(error).__name__}{': ' if detail else ''}{detail}"[:300])

@@ -10,8 +10,8 @@ from typing import Any
 from flask import Flask, Response, current_app, has_app_context, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
-from .i18n import ENGLISH, N_, Catalog, Localizer, localizer_of
-from .i18n import EXTENSION_KEY as I18N_KEY
+from ._i18n import ENGLISH, N_, Catalog, Localizer, localizer_of
+from ._i18n import EXTENSION_KEY as I18N_KEY
 
 #: Statuses that RFC 9110 defines; the others point at the RFC that does, or IANA's registry.
 _RFC9110_STATUSES = frozenset({*range(400, 418), 421, 422, 426, *range(500, 506)})

@@ -1,4 +1,4 @@
-"""Internal: the ImportAbort extension, the one-line way to mount the endpoint on an app."""
+"""The ImportAbort extension, the one-line way to mount the endpoint on an app."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from . import cli, openapi  # noqa: F401  (wire the CLI and the document on registration)
-from .auth import Authorizer
-from .contract import ImportRegistry
-from .settings import Config, ForceStop, install
-from .views import blp
+from . import _openapi, cli  # noqa: F401  (wire the CLI and the document on registration)
+from ._auth import Authorizer
+from ._settings import Config, install
+from ._views import blp
+from .processes.contract import ImportRegistry
+from .processes.reaping import ForceStop
 
 __all__ = ["ImportAbort"]
 

@@ -31,9 +31,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .contract import FAILURES, AbortOutcome
-from .lifecycle import ImportState, ProcessSnapshot
-from .settings import settings_of
+from ._settings import settings_of
+from .processes.contract import FAILURES, AbortOutcome
+from .processes.lifecycle import ImportState, ProcessSnapshot
 from .signals import abort_responded, process_ended
 
 __all__ = ["ImportAbortMetrics"]

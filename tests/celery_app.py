@@ -11,7 +11,7 @@ import os
 from celery import Celery
 
 from flask_import_abort import ImportRun
-from flask_import_abort.integrations.celery import CeleryImports
+from flask_import_abort.processes.integrations.celery import CeleryImports
 
 from .engine_imports import registry, write_batches
 

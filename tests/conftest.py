@@ -16,7 +16,7 @@ from flask_import_abort import (
     InMemoryImportRegistry,
     WorkerRegistry,
 )
-from flask_import_abort.schemas import ErrorModel
+from flask_import_abort._schemas import ErrorModel
 
 from .databases import require_postgres, sql_registry
 

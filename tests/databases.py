@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 import pytest
 import sqlalchemy
 
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 POSTGRES_URL = os.environ.get(
     "IMPORT_ABORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
 from flask_import_abort import ImportRun
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 
 def registry() -> SQLImportRegistry:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
 from flask_import_abort import run_import
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 
 def products_table(name: str) -> Table:

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 
 def main(argv: list[str]) -> None:

@@ -12,7 +12,7 @@ from redis import Redis
 from rq import Queue
 
 from flask_import_abort import ImportRun
-from flask_import_abort.integrations.rq import RQImports
+from flask_import_abort.processes.integrations.rq import RQImports
 
 from .engine_imports import registry, write_batches
 

@@ -12,8 +12,8 @@ from werkzeug.test import Client
 
 from bench import apps, endtoend, floor
 from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
-from flask_import_abort.registries.sql import SQLImportRegistry
-from flask_import_abort.registries.sqlfast import Prepared
+from flask_import_abort.processes.sql import SQLImportRegistry
+from flask_import_abort.processes.sql._fast import Prepared
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry, WorkerRegistry
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import LEASE, SECRET, Clock, SpyRegistry
 from .servers import ROOT, demo, free_port
@@ -128,7 +128,9 @@ def test_a_token_a_registry_makes_never_starts_with_a_dash(
     worker_registry: WorkerRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made = iter(["-" + "a" * 42, "-" + "b" * 42, "c" * 43])
-    monkeypatch.setattr("flask_import_abort.tokens.secrets.token_urlsafe", lambda _: next(made))
+    monkeypatch.setattr(
+        "flask_import_abort.processes.tokens.secrets.token_urlsafe", lambda _: next(made)
+    )
 
     token = worker_registry.register()
 

@@ -12,13 +12,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_import_abort import (
-    AbortOutcome,
-    ImportRun,
-    ImportState,
-    InMemoryImportRegistry,
-    abort_answered,
-)
+from flask_import_abort import AbortOutcome, ImportRun, ImportState, InMemoryImportRegistry
+from flask_import_abort.signals import abort_answered
 
 from .conftest import AUTH, abort_url, assert_error_model, host
 

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 
 from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
-from flask_import_abort.checks import DISCARD_BYTES
+from flask_import_abort._checks import DISCARD_BYTES
 from flask_import_abort.errors import ImportAbortError
 
 from .conftest import AUTH, SpyRegistry, abort_url, assert_error_model
@@ -516,7 +516,7 @@ def test_each_answered_abort_logs_one_line_with_token_actor_and_outcome(
 
 
 def test_abort_answered_signal_carries_app_token_and_outcome(app: Any, client: FlaskClient) -> None:
-    from flask_import_abort import abort_answered
+    from flask_import_abort.signals import abort_answered
 
     received: list[tuple[Any, str, AbortOutcome]] = []
 
@@ -540,7 +540,7 @@ def test_abort_answered_signal_carries_app_token_and_outcome(app: Any, client: F
 def test_a_signal_receiver_that_raises_is_logged_and_the_answer_stays_the_registrys(
     app: Any, client: FlaskClient, caplog: pytest.LogCaptureFixture, raised: BaseException
 ) -> None:
-    from flask_import_abort import abort_answered
+    from flask_import_abort.signals import abort_answered
 
     def receiver(sender: Any, **kwargs: Any) -> None:
         raise raised

@@ -20,8 +20,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from flask_import_abort import EndReason, ImportAbort, ImportState, Reaper
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort import EndReason, ImportAbort, ImportState, reaper
+from flask_import_abort.mirror import mirror_aborts
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import celery_app, engine_imports, rq_app
 from .conftest import AUTH, SECRET, abort_url, assert_error_model
@@ -86,7 +87,7 @@ class Engine:
         """Abort ``token`` and reap until its end is forced; the end, and how long it took."""
         assert self.abort(token).status_code == 200
         aborted = time.monotonic()
-        with Reaper(self.app, 0.2):
+        with reaper(self.app, 0.2):
             forced = _wait_for(lambda: (s := self.registry.snapshot(token)).forced and s)
             return forced, time.monotonic() - aborted
 
@@ -159,7 +160,7 @@ def _engine(name: str, kind: str, folder: Path) -> Iterator[Engine]:
         ),
     )
     ImportAbort(app, registry=registry)
-    module.imports.mirror_aborts(app)
+    mirror = mirror_aborts(app, module.imports)
     log = folder / f"{name}-worker.log"
     if name == "celery":
         require_rabbitmq()
@@ -183,7 +184,7 @@ def _engine(name: str, kind: str, folder: Path) -> Iterator[Engine]:
             _wait_for(_ready(log, ready))
             yield Engine(name, registry, app.test_client(), app, environ, worker, log, forced)
     finally:
-        module.imports.wait_for_mirror()  # it reads the registry: tell the engine first
+        mirror.wait()  # it reads the registry: tell the engine first
         module.imports.registry = previous
         engine_imports.products_table(table).drop(registry.engine, checkfirst=True)
         registry.table.drop(registry.engine, checkfirst=True)
@@ -370,7 +371,7 @@ def _mirrored(registry: SQLImportRegistry, imports: Any) -> FlaskClient:
     app = Flask("host")
     app.config.update(IMPORT_ABORT_BEARER_TOKENS=[SECRET])
     ImportAbort(app, registry=registry)
-    imports.mirror_aborts(app)
+    mirror_aborts(app, imports)
     return app.test_client()
 
 
@@ -380,7 +381,7 @@ def test_an_abort_while_redis_is_down_is_recorded_answers_200_and_warns_once(
     from redis import Redis
     from rq import Queue
 
-    from flask_import_abort.integrations.rq import RQImports
+    from flask_import_abort.processes.integrations.rq import RQImports
 
     proxy = TcpProxy(("127.0.0.1", 6379))  # Redis, then not
     with SQLImportRegistry(f"sqlite:///{tmp_path / 'imports.db'}") as registry:
@@ -405,7 +406,7 @@ def test_an_abort_while_the_celery_broker_is_down_is_recorded_and_answers_200(
 ) -> None:
     from celery import Celery
 
-    from flask_import_abort.integrations.celery import CeleryImports
+    from flask_import_abort.processes.integrations.celery import CeleryImports
 
     down = f"amqp://guest:guest@127.0.0.1:{free_port()}//"  # nothing listens there
     celery = Celery("down", broker=down, backend=f"redis://127.0.0.1:{free_port()}/0")
@@ -439,7 +440,7 @@ def test_a_celery_worker_killed_mid_import_leaves_a_process_that_reaping_fails(
         os.killpg(engine.worker.pid, signal.SIGKILL)  # the worker and its pool
         engine.worker.wait()
         died = time.monotonic()
-        with Reaper(engine.app, 0.2):
+        with reaper(engine.app, 0.2):
             ended = engine.until_ended(token)
         took = time.monotonic() - died
         rows = engine.rows(token)

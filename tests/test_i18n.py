@@ -18,8 +18,9 @@ from flask import Flask
 from flask_babel import Babel
 from werkzeug.exceptions import Forbidden, Unauthorized
 
-from flask_import_abort import ImportAbort, ImportAbortError, InMemoryImportRegistry, errors
-from flask_import_abort.i18n import shipped_locales
+from flask_import_abort import ImportAbort, InMemoryImportRegistry, errors
+from flask_import_abort._i18n import shipped_locales
+from flask_import_abort.errors import ImportAbortError
 
 from .conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_error_model, host
 

@@ -20,11 +20,11 @@ from flask_import_abort import (
     ImportState,
     InMemoryImportRegistry,
     InvalidTransition,
-    Reaper,
     WorkerRegistry,
     reap,
+    reaper,
 )
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import AUTH, LEASE, SECRET, Clock, SpyRegistry, abort_url
 
@@ -387,7 +387,7 @@ def test_without_a_hook_a_forced_end_is_recorded_and_logged_once(
     assert registry.snapshot(token).forced
     [record] = caplog.records
     assert record.levelname == "WARNING"
-    assert "no IMPORT_ABORT_FORCE_STOP is set" in record.getMessage()
+    assert "no force_stop (an app's IMPORT_ABORT_FORCE_STOP) is given" in record.getMessage()
 
 
 def test_a_force_stop_hook_that_raises_is_logged_and_the_end_stays_recorded(
@@ -445,7 +445,7 @@ def test_a_reaper_reaps_at_once_and_then_on_its_interval(clock: Clock) -> None:
     app = _app(registry)
     first = _lost(registry, clock)
 
-    with Reaper(app, interval=0.05):
+    with reaper(app, interval=0.05):
         _wait_for(lambda: registry.snapshot(first).state is ImportState.FAILED)
         second = _lost(registry, clock)
         _wait_for(lambda: registry.snapshot(second).state is ImportState.FAILED)

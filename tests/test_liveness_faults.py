@@ -30,11 +30,11 @@ from flask_import_abort import (
     EndReason,
     ImportAbort,
     ImportState,
-    Reaper,
     WorkerRegistry,
+    reaper,
     run_import,
 )
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import AUTH, SECRET, abort_url, assert_error_model, host
 from .databases import TcpProxy, require_postgres, sql_registry
@@ -204,7 +204,7 @@ def test_a_lock_held_past_lock_timeout_across_the_last_batch_still_ends_recorded
                 time.sleep(0.1)
                 threading.Timer(1.2, release.set).start()  # six times lock_timeout
 
-        with caplog.at_level(logging.WARNING, logger="flask_import_abort.worker"):
+        with caplog.at_level(logging.WARNING, logger="flask_import_abort.processes.run"):
             state = run_import(registry, token, [[1], [2]], hold_during_the_last_batch)
         snapshot = registry.snapshot(token)
 
@@ -309,7 +309,7 @@ def test_a_worker_killed_mid_batch_is_lost_within_its_lease_then_ended_with_whol
             _wait_for(lambda: registry.snapshot(token).lost)
             lost_after = time.monotonic() - died
             if after_death == "reaped":
-                with Reaper(app, interval):
+                with reaper(app, interval):
                     _wait_for(lambda: registry.snapshot(token).state is ImportState.FAILED)
                 ended_after = time.monotonic() - died
             else:
@@ -355,13 +355,13 @@ def test_an_unheeded_abort_is_forced_within_the_deadline_and_the_late_worker_is_
             time.sleep(0.2)  # inside its first, four-second batch
             answer = apps[0].test_client().post(abort_url(token), headers=AUTH)
             aborted = time.monotonic()
-            reapers = [Reaper(app, 0.1).start() for app in apps]
+            reapers = [reaper(app, 0.1).start() for app in apps]
             try:
                 forced = _wait_for(lambda: registry.snapshot(token).forced)
                 forced_after = time.monotonic() - aborted
             finally:
-                for reaper in reapers:
-                    reaper.stop()
+                for running in reapers:
+                    running.stop()
             at_force = registry.snapshot(token)
             output, _ = worker.communicate(timeout=20)  # it comes back after its batch
             rows = _rows(registry, products)

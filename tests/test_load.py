@@ -11,7 +11,7 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 from flask_import_abort import ImportState
-from flask_import_abort.registries.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import AUTH, SECRET, abort_url
 from .servers import gunicorn

@@ -47,7 +47,7 @@ def test_the_wheel_holds_the_package_its_types_and_licence_and_nothing_else(dist
         f"flask_import_abort-{flask_import_abort.__version__}.dist-info",
     }
     assert "flask_import_abort/py.typed" in names
-    assert "flask_import_abort/registries/sql.py" in names
+    assert "flask_import_abort/processes/sql/__init__.py" in names
     for locale in ("en", "de", "fr", "es", "it", "pt_BR", "nl", "ja", "zh_Hans"):
         assert (
             f"flask_import_abort/translations/{locale}/LC_MESSAGES/flask_import_abort.mo" in names
@@ -82,7 +82,7 @@ def test_a_fresh_virtualenv_installs_the_wheel_and_imports_every_public_name(
         "import importlib.metadata, flask_import_abort as package\n"
         "missing = [name for name in package.__all__ if not hasattr(package, name)]\n"
         "assert not missing, missing\n"
-        "from flask_import_abort.registries.sql import SQLImportRegistry, create_tables\n"
+        "from flask_import_abort.processes.sql import SQLImportRegistry, create_tables\n"
         "from flask_import_abort import errors\n"
         "from flask import Flask\n"
         "app = Flask('fresh')\n"

@@ -11,7 +11,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream
 
 from . import errors
-from .tokens import token_problem
+from .processes.tokens import token_problem
 
 
 def check_token(token: str, max_length: int) -> None:

@@ -12,9 +12,9 @@ from flask.sansio.blueprints import BlueprintSetupState
 from flask_smorest import Api
 from flask_smorest.spec.plugins import FlaskPlugin
 
-from .schemas import SCHEMA_NAMES, ErrorModel, header
-from .settings import settings_of
-from .views import ERROR_RESPONSE, SECURITY_SCHEME, blp
+from ._schemas import SCHEMA_NAMES, ErrorModel, header
+from ._settings import settings_of
+from ._views import ERROR_RESPONSE, SECURITY_SCHEME, blp
 
 OPENAPI_VERSION = "3.0.3"
 OPENAPI_ENDPOINT = "import_abort_openapi"

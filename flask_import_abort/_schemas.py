@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from .checks import REASON_MAX_LENGTH
+from ._checks import REASON_MAX_LENGTH
 
 #: What a reason may be, as the OpenAPI document says it: no control characters.
 REASON_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"

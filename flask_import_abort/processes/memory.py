@@ -1,4 +1,4 @@
-"""Internal: a thread-safe registry that keeps import processes in this process's memory."""
+"""A thread-safe registry that keeps import processes in this process's memory."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..contract import AbortOutcome, AbortRequest
-from ..lifecycle import (
+from .contract import AbortOutcome, AbortRequest
+from .lifecycle import (
     DEFAULT_LEASE,
     MOVES,
     RUNNING_STATES,
@@ -22,7 +22,7 @@ from ..lifecycle import (
     checked_lease,
     utc_now,
 )
-from ..tokens import new_token, registrable_token
+from .tokens import new_token, registrable_token
 
 
 @dataclass

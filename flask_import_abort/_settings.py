@@ -13,9 +13,10 @@ from typing import Any
 from flask.sansio.app import App
 from werkzeug.utils import import_string
 
-from . import i18n
-from .auth import Authorizer, Check, build_check
-from .contract import AbortOutcome, AbortRequest, ImportRegistry
+from . import _i18n as i18n
+from ._auth import Authorizer, Check, build_check
+from .processes.contract import AbortOutcome, AbortRequest, ImportRegistry
+from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
 
 __all__ = ["DEFAULTS", "EXTENSION_KEY", "Config", "Settings", "settings_of"]
 
@@ -44,9 +45,6 @@ class Config:
     TRANSLATIONS = "IMPORT_ABORT_TRANSLATIONS"
 
 
-#: A host's hook that stops an import's worker by force: it takes the process's token.
-ForceStop = Callable[[str], object]
-
 DEFAULTS: Mapping[str, Any] = {
     Config.REGISTRY: None,
     Config.URL_PREFIX: DEFAULT_URL_PREFIX,
@@ -58,7 +56,7 @@ DEFAULTS: Mapping[str, Any] = {
     Config.OPENAPI_URL: "/import-abort/openapi.json",
     Config.STOP_DEADLINE: None,
     Config.FORCE_STOP: None,
-    Config.FORCE_STOP_TIMEOUT: 10.0,
+    Config.FORCE_STOP_TIMEOUT: DEFAULT_FORCE_STOP_TIMEOUT,
     Config.DEFAULT_LOCALE: i18n.DEFAULT_LOCALE,
     Config.TRANSLATIONS: None,
 }

@@ -1,4 +1,13 @@
-"""Internal: telling a job engine of the aborts the endpoint records, without making it wait."""
+"""Telling a job engine of the aborts an app's endpoint records, without making it wait::
+
+    imports = CeleryImports(celery, registry)      # or RQImports(queue, registry)
+    mirror = mirror_aborts(app, imports)
+    ...
+    mirror.wait(5.0)                               # before a clean shutdown, say
+
+The registry is the source of truth: when the broker is down, the abort still counts, the
+worker stops at its next batch, and one WARNING line says the engine was not told.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +15,31 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from ..contract import AbortOutcome
-from ..tokens import token_for_log
+from flask import Flask
+
+from .processes.contract import AbortOutcome
+from .processes.tokens import token_for_log
+from .signals import abort_answered
+
+__all__ = ["Mirror", "mirror_aborts"]
 
 log = logging.getLogger("flask_import_abort")
+
+
+class Engine(Protocol):
+    """An engine adapter of the process layer: ``CeleryImports`` or ``RQImports``."""
+
+    def tell_of_abort(self, token: str) -> None: ...
+
+
+def mirror_aborts(app: Flask, imports: Engine) -> Mirror:
+    """Tell ``imports``' engine of each abort ``app``'s endpoint records, in the background: a
+    queued job never runs, a running Celery task is marked ``ABORTED`` (what Flower shows)."""
+    mirror = Mirror(imports.tell_of_abort)
+    abort_answered.connect(mirror.answered, sender=app, weak=False)
+    return mirror
 
 
 class Mirror:

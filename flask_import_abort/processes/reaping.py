@@ -1,44 +1,45 @@
-"""Internal: reaping: ending lost processes and unheeded aborts, and calling the host's hook."""
+"""Reaping: ending lost processes and unheeded aborts, and calling the host's ``force_stop``."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
-from flask import Flask, current_app
-
-from .lifecycle import EndReason, ProcessSnapshot
-from .settings import ForceStop, settings_of
+from .lifecycle import EndReason, ProcessSnapshot, Reapable
 from .signals import announce_end
 from .tokens import token_for_log
 
-__all__ = ["Reaper", "reap"]
+__all__ = ["ForceStop", "Reaper", "reap"]
 
 log = logging.getLogger("flask_import_abort")
 
+#: A host's hook that stops an import's worker by force: it takes the process's token.
+ForceStop = Callable[[str], object]
+#: Seconds a reap waits for the ``force_stop`` calls, by default.
+DEFAULT_FORCE_STOP_TIMEOUT = 10.0
 
-def reap(app: Flask | None = None, *, dry_run: bool = False) -> list[ProcessSnapshot]:
-    """End the app's lost processes and unheeded aborts; return them as ended.
 
-    Calls the app's registry's ``reap`` (see :meth:`WorkerRegistry.reap`), logs one WARNING
-    line for each process it ended, and calls ``IMPORT_ABORT_FORCE_STOP`` once for each end it
-    forced, waiting at most ``IMPORT_ABORT_FORCE_STOP_TIMEOUT`` seconds for them all. Safe from
+def reap(
+    registry: Reapable,
+    *,
+    force_stop: ForceStop | None = None,
+    force_stop_timeout: float = DEFAULT_FORCE_STOP_TIMEOUT,
+    dry_run: bool = False,
+) -> list[ProcessSnapshot]:
+    """End ``registry``'s lost processes and unheeded aborts; return them as ended.
+
+    Calls the registry's ``reap`` (see :meth:`WorkerRegistry.reap`), sends ``process_ended``
+    and logs one WARNING line for each process it ended, and calls ``force_stop`` once for
+    each end it forced, waiting at most ``force_stop_timeout`` seconds for them all. Safe from
     any number of processes at once: each end is recorded, and its hook called, exactly once.
     ``dry_run`` lists what would be ended and changes nothing.
     """
-    app = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = settings_of(app)
-    registry = settings.registry
-    if not callable(getattr(registry, "reap", None)):
-        raise TypeError(
-            f"{type(registry).__name__} has no reap(): reaping needs a registry that keeps "
-            "heartbeats, such as the ones the package ships."
-        )
-    ended = registry.reap(dry_run=dry_run)  # type: ignore[attr-defined]
+    ended = registry.reap(dry_run=dry_run)
     if dry_run:
-        return ended  # type: ignore[no-any-return]
-    lease = getattr(registry, "lease", None)
+        return ended
     forced = []
     for snapshot in ended:
         announce_end(registry, snapshot)
@@ -48,21 +49,28 @@ def reap(app: Flask | None = None, *, dry_run: bool = False) -> list[ProcessSnap
                 "import process %s did not stop within %s s of its abort: recorded aborted "
                 "(forced); %s",
                 token_for_log(snapshot.token),
-                _format(settings.stop_deadline),
+                _format(_deadline_of(snapshot)),
                 "force_stop is called"
-                if settings.force_stop is not None
-                else "no IMPORT_ABORT_FORCE_STOP is set, so its worker is only told to stop",
+                if force_stop is not None
+                else "no force_stop (an app's IMPORT_ABORT_FORCE_STOP) is given, so its worker "
+                "is only told to stop",
             )
         else:
             log.warning(
                 "import process %s lost its worker (no heartbeat for %s s): recorded %s",
                 token_for_log(snapshot.token),
-                _format(lease),
+                _format(registry.lease),
                 snapshot.state.value,
             )
-    if forced and settings.force_stop is not None:
-        _force_stop(settings.force_stop, forced, settings.force_stop_timeout)
-    return ended  # type: ignore[no-any-return]
+    if forced and force_stop is not None:
+        _force_stop(force_stop, forced, force_stop_timeout)
+    return ended
+
+
+def _deadline_of(snapshot: ProcessSnapshot) -> float | None:
+    if snapshot.stop_by is None or snapshot.abort_requested_at is None:
+        return None
+    return round((snapshot.stop_by - snapshot.abort_requested_at).total_seconds(), 3)
 
 
 def _format(seconds: float | None) -> str:
@@ -99,17 +107,29 @@ def _call(hook: ForceStop, token: str) -> None:
 
 
 class Reaper:
-    """Reaps an app now and then every ``interval`` seconds, in a daemon thread of its own.
+    """Reaps ``registry`` now and then every ``interval`` seconds, in a daemon thread of its own.
 
-    Every process of every machine may run one: each end is recorded exactly once. ``stop()``
-    ends the thread (it is also a context manager).
+    Every process of every machine may run one: each end is recorded exactly once. ``context``,
+    when given, makes the context each round runs in (a Flask app's ``app_context``, say).
+    ``stop()`` ends the thread (it is also a context manager).
     """
 
-    def __init__(self, app: Flask, interval: float) -> None:
+    def __init__(
+        self,
+        registry: Reapable,
+        interval: float,
+        *,
+        force_stop: ForceStop | None = None,
+        force_stop_timeout: float = DEFAULT_FORCE_STOP_TIMEOUT,
+        context: Callable[[], AbstractContextManager[object]] | None = None,
+    ) -> None:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds; got {interval!r}.")
-        self.app = app
+        self.registry = registry
         self.interval = float(interval)
+        self.force_stop = force_stop
+        self.force_stop_timeout = force_stop_timeout
+        self._context = context or nullcontext
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="import-reaper", daemon=True)
 
@@ -131,8 +151,12 @@ class Reaper:
     def _run(self) -> None:
         while True:
             try:
-                with self.app.app_context():
-                    reap(self.app)
+                with self._context():
+                    reap(
+                        self.registry,
+                        force_stop=self.force_stop,
+                        force_stop_timeout=self.force_stop_timeout,
+                    )
             except Exception:  # the database may be down: the next round tries again
                 log.exception("reaping import processes failed")
             if self._stopping.wait(self.interval):

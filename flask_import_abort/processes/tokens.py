@@ -1,4 +1,4 @@
-"""Internal: what a process token may be, how a new one is made, and how a log line quotes one."""
+"""What a process token may be, how a new one is made, and how a log line quotes one."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Internal: the import side: run a process batch by batch until it is done or asked to stop."""
+"""The import side: run a process batch by batch until it is done or asked to stop."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -47,7 +48,8 @@ class ImportRun:
     recorded in the registry too, and the run stops as for any abort.
 
     While the run is inside a batch, a background thread beats the heartbeat every third of
-    the registry's lease, so a batch longer than the lease does not make the process lost.
+    the registry's lease, so a batch longer than the lease does not make the process lost; it
+    runs in a copy of the entering thread's context (its Flask app context, if any).
     Each call to the registry is tried again through its ``retryable_errors`` (a locked or
     unreachable database), :data:`ATTEMPTS` times over about five seconds, each logged.
     """
@@ -237,8 +239,11 @@ class _Beat:
         self._interval = interval
         self._last = time.monotonic()
         self._stopping = threading.Event()
+        # In a copy of the worker's context: what the worker's thread sees (a Flask app
+        # context, for a registry on Flask-SQLAlchemy), the beat sees too.
+        context = contextvars.copy_context()
         self._thread = threading.Thread(
-            target=self._run, name=f"import-beat-{token[:8]}", daemon=True
+            target=context.run, args=(self._run,), name=f"import-beat-{token[:8]}", daemon=True
         )
         self._thread.start()
 

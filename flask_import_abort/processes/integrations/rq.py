@@ -10,7 +10,7 @@ Needs the ``[rq]`` extra (RQ 2 or newer)::
             write(batch)
 
     token = import_products.enqueue(path, total=count)   # registers, then enqueues the job
-    imports.mirror_aborts(app)                            # a queued job is cancelled
+    mirror_aborts(app, imports)           # a queued job is cancelled (the web side)
     app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
 
 The job's body gets an :class:`~flask_import_abort.ImportRun`: it stops after the batch in hand
@@ -36,17 +36,14 @@ except ImportError as missing:
         "flask_import_abort.integrations.rq needs RQ: pip install 'flask-import-abort[rq]'"
     ) from missing
 
-from flask import Flask
 from rq.callbacks import Callback
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, get_current_job
 
 from ..lifecycle import ImportState, InvalidTransition, UnknownImport, WorkerRegistry
-from ..signals import abort_answered
+from ..run import ImportRun
 from ..tokens import token_for_log
-from ..worker import ImportRun
-from .mirror import Mirror
 
 __all__ = ["RQImports"]
 
@@ -59,7 +56,6 @@ class RQImports:
     def __init__(self, queue: rq.Queue, registry: WorkerRegistry) -> None:
         self.queue = queue
         self.registry = registry
-        self._mirror = Mirror(self._tell_rq)
 
     def job(self, function: Callable[..., object]) -> Any:
         """Declare an import job: ``function(run, *args, **kwargs)`` runs its batch loop with
@@ -134,18 +130,10 @@ class RQImports:
         except (InvalidJobOperation, NoSuchJobError) as refused:
             log.info("import job %s was not running: %s", token_for_log(token), refused)
 
-    def mirror_aborts(self, app: Flask) -> None:
-        """Cancel, in the background, each queued job ``app``'s endpoint aborts, so it never
-        runs. The registry is the source of truth: when Redis is down, the abort still counts
-        (the job, if it starts, runs no batch) and one WARNING line says RQ was not told."""
-        abort_answered.connect(self._mirror.answered, sender=app, weak=False)
-
-    def wait_for_mirror(self, timeout: float = 5.0) -> bool:
-        """Wait until RQ was told of every abort so far (before a clean shutdown, say);
-        whether it was, within ``timeout`` seconds."""
-        return self._mirror.wait(timeout)
-
-    def _tell_rq(self, token: str) -> None:
+    def tell_of_abort(self, token: str) -> None:
+        """Tell RQ of an abort the registry recorded: a queued job is cancelled, so it never
+        runs; a running one stops after its batch, through the registry. See
+        :func:`flask_import_abort.mirror.mirror_aborts`, which calls it for the endpoint."""
         if self.registry.snapshot(token).state is not ImportState.ABORTED:
             return  # running: it stops after its batch, through the registry
         job = Job.fetch(token, connection=self.queue.connection)

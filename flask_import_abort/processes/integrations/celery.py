@@ -10,7 +10,7 @@ Needs the ``[celery]`` extra (Celery 5, with a result backend for Celery's own a
             write(batch)
 
     token = import_products.enqueue(path, total=count)   # registers, then sends the task
-    imports.mirror_aborts(app)                            # Flower and Celery see the endpoint's
+    mirror_aborts(app, imports)           # Flower and Celery see the endpoint's (the web side)
     app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
 
 The task's body gets an :class:`~flask_import_abort.ImportRun`: it stops after the batch in
@@ -39,13 +39,10 @@ except ImportError as missing:
 
 from celery.contrib.abortable import ABORTED, AbortableAsyncResult
 from celery.exceptions import Ignore
-from flask import Flask
 
 from ..lifecycle import ImportState, WorkerRegistry
-from ..signals import abort_answered
+from ..run import ImportRun
 from ..tokens import token_for_log
-from ..worker import ImportRun
-from .mirror import Mirror
 
 __all__ = ["ABORTED", "CeleryImports", "ImportTask"]
 
@@ -85,7 +82,6 @@ class CeleryImports:
         self.celery = celery_app
         self.registry = registry
         self.terminate_signal = terminate_signal
-        self._mirror = Mirror(self._tell_celery)
 
     def task(self, function: Callable[..., object] | None = None, **options: Any) -> Any:
         """Declare an import task: ``function(run, *args, **kwargs)`` runs its batch loop
@@ -137,19 +133,10 @@ class CeleryImports:
         """Revoke the task and signal the process running it (``IMPORT_ABORT_FORCE_STOP``)."""
         self.celery.control.revoke(token, terminate=True, signal=self.terminate_signal)
 
-    def mirror_aborts(self, app: Flask) -> None:
-        """Tell Celery of each abort ``app``'s endpoint records, in the background: a queued
-        task is revoked, a running one marked ``ABORTED`` (what Flower shows). The registry is
-        the source of truth: when the broker or the backend is down, the abort still counts,
-        the worker stops at its next batch, and one WARNING line says Celery was not told."""
-        abort_answered.connect(self._mirror.answered, sender=app, weak=False)
-
-    def wait_for_mirror(self, timeout: float = 5.0) -> bool:
-        """Wait until Celery was told of every abort so far (before a clean shutdown, say);
-        whether it was, within ``timeout`` seconds."""
-        return self._mirror.wait(timeout)
-
-    def _tell_celery(self, token: str) -> None:
+    def tell_of_abort(self, token: str) -> None:
+        """Tell Celery of an abort the registry recorded: a task that never started is revoked
+        (workers drop it), a running one marked ``ABORTED`` (what Flower shows). See
+        :func:`flask_import_abort.mirror.mirror_aborts`, which calls it for the endpoint."""
         if self.registry.snapshot(token).state is ImportState.ABORTED:
             self.celery.control.revoke(token)  # it never started: workers drop it
         else:

@@ -1,4 +1,4 @@
-"""Internal: the life cycle of an import process, as every shipped registry keeps it."""
+"""The life cycle of an import process, as every shipped registry keeps it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ __all__ = [
     "EndReason",
     "ImportState",
     "InvalidTransition",
+    "Listing",
     "ProcessSnapshot",
+    "Reapable",
+    "Snapshots",
     "UnknownImport",
     "WorkerRegistry",
 ]
@@ -145,7 +148,51 @@ class ProcessSnapshot:
 
 
 @runtime_checkable
-class WorkerRegistry(ImportRegistry, Protocol):
+class Snapshots(Protocol):
+    """A registry that can read one process: what ``process_ended``, the CLI's ``show`` and
+    the engines need."""
+
+    def snapshot(self, token: str) -> ProcessSnapshot:
+        """The process as it is now; :class:`UnknownImport` when no process has ``token``."""
+        ...
+
+
+@runtime_checkable
+class Listing(Protocol):
+    """A registry that can list its processes: what the CLI's ``list`` and the metrics need."""
+
+    def recent(
+        self,
+        limit: int = 50,
+        *,
+        states: Iterable[ImportState] | None = None,
+        older_than: timedelta | None = None,
+    ) -> list[ProcessSnapshot]:
+        """The ``limit`` processes registered last, newest first: what a dashboard lists;
+        only those in ``states`` and registered ``older_than`` ago or more, when given."""
+        ...
+
+    def count_by_state(self) -> dict[ImportState, int]:
+        """How many processes are in each state (the states none is in are left out)."""
+        ...
+
+
+@runtime_checkable
+class Reapable(Protocol):
+    """A registry that keeps heartbeats, so that its lost processes can be reaped."""
+
+    #: Seconds a running process may go without a heartbeat before it is lost.
+    lease: float
+
+    def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
+        """End every running process past its stop deadline (``aborted``, forced) or lost
+        (``failed``, or ``aborted`` when an abort was requested), each exactly once however
+        many processes reap at once; return them as ended. ``dry_run`` only lists them."""
+        ...
+
+
+@runtime_checkable
+class WorkerRegistry(ImportRegistry, Snapshots, Listing, Reapable, Protocol):
     """What import code calls, the same on every registry the package ships.
 
     ``register`` a process, ``start`` it, ``report_progress`` after each batch, ask
@@ -157,8 +204,6 @@ class WorkerRegistry(ImportRegistry, Protocol):
     older than :attr:`lease` is *lost*; :meth:`reap` ends it, and an abort ends it at once.
     """
 
-    #: Seconds a running process may go without a heartbeat before it is lost.
-    lease: float
     #: Exceptions of the worker API that a later try may not meet (a locked or unreachable
     #: database): :class:`~flask_import_abort.ImportRun` retries its end state through them.
     retryable_errors: tuple[type[BaseException], ...]
@@ -197,29 +242,4 @@ class WorkerRegistry(ImportRegistry, Protocol):
     def finish(self, token: str, state: ImportState) -> ImportState:
         """Record the end of a running process: ``succeeded``, ``failed`` or ``aborted``.
         Return the end recorded: ``aborted`` whenever an abort was requested before."""
-        ...
-
-    def snapshot(self, token: str) -> ProcessSnapshot:
-        """The process as it is now."""
-        ...
-
-    def recent(
-        self,
-        limit: int = 50,
-        *,
-        states: Iterable[ImportState] | None = None,
-        older_than: timedelta | None = None,
-    ) -> list[ProcessSnapshot]:
-        """The ``limit`` processes registered last, newest first: what a dashboard lists;
-        only those in ``states`` and registered ``older_than`` ago or more, when given."""
-        ...
-
-    def count_by_state(self) -> dict[ImportState, int]:
-        """How many processes are in each state (the states none is in are left out)."""
-        ...
-
-    def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
-        """End every running process past its stop deadline (``aborted``, forced) or lost
-        (``failed``, or ``aborted`` when an abort was requested), each exactly once however
-        many processes reap at once; return them as ended. ``dry_run`` only lists them."""
         ...

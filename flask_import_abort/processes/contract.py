@@ -1,4 +1,4 @@
-"""Internal: what a host implements so the endpoint can reach its import processes."""
+"""What a host implements so the endpoint can reach its import processes, and what it may raise."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["FAILURES", "AbortOutcome", "AbortRequest", "ImportRegistry"]
+__all__ = ["FAILURES", "AbortOutcome", "AbortRequest", "ImportRegistry", "StoreUnavailable"]
 
 #: What a registry or an authorizer may raise that still answers a 500 errorModel: every
 #: ``Exception``, and the two ``BaseException`` s a library raises on its own (an async
@@ -35,8 +35,9 @@ class ImportRegistry(Protocol):
 
     ``abort`` is called once per authorized, valid request, from the request's thread. It
     passes the abort command to the process and says what it did; it does not wait for the
-    import to stop. Raise a werkzeug ``HTTPException`` (say ``ServiceUnavailable`` with
-    ``retry_after``) to answer with that status; any other exception answers 500.
+    import to stop. Raise :class:`StoreUnavailable` when the store cannot be reached now (the
+    endpoint answers 503 with ``Retry-After``); a werkzeug ``HTTPException`` keeps its status;
+    any other exception answers 500.
     """
 
     def abort(self, token: str) -> AbortOutcome: ...
@@ -61,3 +62,13 @@ class AbortRequest:
     reason: str | None = None
     #: The request's ``X-Request-ID``, when it sent a usable one.
     request_id: str | None = None
+
+
+class StoreUnavailable(Exception):
+    """The store of the import processes cannot be reached, or is locked, or did not answer in
+    time: a later try may succeed. The endpoint answers it with a 503 and ``Retry-After``."""
+
+    def __init__(self, retry_after: int = 5, detail: str = "") -> None:
+        super().__init__(detail or "the store of the import processes is unavailable")
+        #: Seconds after which a try may succeed.
+        self.retry_after = retry_after

@@ -1,8 +1,4 @@
-"""A registry whose import processes live in a SQL database, shared by every process reaching it.
-
-Needs the ``[sql]`` extra (SQLAlchemy 2). SQLite (one file, WAL mode) serves the processes of
-one machine; PostgreSQL serves several machines.
-"""
+"""Internal: the SQL registry, its import processes in one table shared by every process."""
 
 from __future__ import annotations
 
@@ -12,21 +8,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-try:
-    import sqlalchemy  # noqa: F401
-except ImportError as missing:
-    raise ImportError(
-        "flask_import_abort.registries.sql needs SQLAlchemy 2: "
-        "pip install 'flask-import-abort[sql]'"
-    ) from missing
-
 from sqlalchemy import Engine, MetaData, Row
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..contract import AbortOutcome, AbortRequest
-from ..errors import InternalError, RegistryUnavailable
+from ..contract import AbortOutcome, AbortRequest, StoreUnavailable
 from ..lifecycle import (
     DEFAULT_LEASE,
     RUNNING_STATES,
@@ -39,27 +26,19 @@ from ..lifecycle import (
     utc_now,
 )
 from ..tokens import new_token, registrable_token, token_for_log
-from ..watchdog import Watchdog
-from .sqlfast import Connections, Pooled, Prepared, Stash, run
-from .sqlschema import (
+from ._fast import Connections, Pooled, Prepared, Stash, run
+from ._schema import (
     DEFAULT_TABLE_NAME,
-    TOKEN_LENGTH,
     create_tables,
     import_process_table,
     is_file,
     is_missing_table,
     registry_engine,
 )
-from .sqlstatements import Statements
+from ._statements import Statements
+from ._watchdog import Watchdog
 
-__all__ = [
-    "DEFAULT_TABLE_NAME",
-    "TOKEN_LENGTH",
-    "FlaskSQLAlchemyLike",
-    "SQLImportRegistry",
-    "create_tables",
-    "import_process_table",
-]
+__all__ = ["FlaskSQLAlchemyLike", "SQLImportRegistry"]
 
 log = logging.getLogger("flask_import_abort")
 
@@ -83,19 +62,22 @@ class FlaskSQLAlchemyLike(Protocol):
 class SQLImportRegistry:
     """Import processes in one table of a SQL database.
 
-    ``bind`` is a SQLAlchemy ``Engine``, a database URL, or a Flask-SQLAlchemy ``db`` (then the
-    table joins ``db.metadata``, so the host's migrations see it, and ``db.engine`` is used,
-    which needs an app context). From a URL the registry makes its own engine, which
-    waits at most ``lock_timeout`` seconds for a lock and puts a SQLite file in WAL mode.
+    ``bind`` is a SQLAlchemy ``Engine``, a database URL, or a Flask-SQLAlchemy ``db``. With a
+    ``db`` the table joins ``db.metadata``, so the host's migrations see it; inside an app
+    context the registry uses that app's ``db.engine``, and it keeps the first engine it found
+    so, for the calls made outside any app context (a worker's heartbeat thread, a reaper).
+    From a URL the registry makes its own engine, which waits at most ``lock_timeout`` seconds
+    for a lock and puts a SQLite file in WAL mode.
 
     ``abort`` is one conditional ``UPDATE`` on the primary key, committed at once; only when it
     changes no row does a read tell the other outcomes apart. It holds no lock between two
     statements, so concurrent aborts from any number of processes each get one answer and the
     process is aborted once. It takes at most ``request_timeout`` seconds, even when the server
     stops answering. When the database is unreachable, locked or too slow, ``abort`` raises
-    :class:`~flask_import_abort.errors.RegistryUnavailable`: a 503 with ``Retry-After:
-    retry_after``. The worker API raises SQLAlchemy's own errors; :attr:`retryable_errors` are
-    the ones a later try may not meet.
+    :class:`~flask_import_abort.processes.StoreUnavailable` (the endpoint answers 503 with
+    ``Retry-After: retry_after``); a missing table is the database's own error. The worker API
+    raises SQLAlchemy's own errors; :attr:`retryable_errors` are the ones a later try may not
+    meet.
 
     Every call of the worker API on a running process records a heartbeat; a process whose
     heartbeat is older than ``lease`` seconds is lost (see :meth:`reap`).
@@ -130,9 +112,8 @@ class SQLImportRegistry:
             )
             self._engine = _constant(self._own_engine)
         else:
-            db = bind
-            self._engine = lambda: db.engine
-            metadata = db.metadata if metadata is None else metadata
+            self._engine = _AppEngine(bind)
+            metadata = bind.metadata if metadata is None else metadata
         metadata = MetaData() if metadata is None else metadata
         existing = metadata.tables.get(table_name)  # a second registry on the same metadata
         self.table = import_process_table(metadata, table_name) if existing is None else existing
@@ -189,18 +170,22 @@ class SQLImportRegistry:
                     "create_table() once at set-up, or create it with your migrations",
                     self.table.name,
                 )
-                raise InternalError() from error
+                raise
             if not isinstance(error, _UNAVAILABLE):
                 raise
-            timed_out = time.monotonic() >= deadline
+            detail = (
+                f"no answer within {self.request_timeout:g} s"
+                if time.monotonic() >= deadline
+                else str(getattr(error, "orig", error)).strip().replace("\n", " ")[:200]
+            )
             log.warning(
                 "import registry unavailable for abort of import process %s: %s",
                 token_for_log(token),
-                f"no answer within {self.request_timeout:g} s"
-                if timed_out
-                else str(getattr(error, "orig", error)).strip().replace("\n", " ")[:200],
+                detail,
             )
-            raise RegistryUnavailable(self.retry_after) from error
+            raise StoreUnavailable(
+                self.retry_after, f"the import registry is unavailable: {detail}"
+            ) from error
 
     def _abort_once(
         self, token: str, request: AbortRequest | None, deadline: float
@@ -443,6 +428,30 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+class _AppEngine:
+    """A Flask-SQLAlchemy ``db``'s engine: the current app's inside an app context (one engine
+    per app), else the first one found inside a context, kept for threads that have none."""
+
+    def __init__(self, db: FlaskSQLAlchemyLike) -> None:
+        self._db = db
+        self._kept: Engine | None = None
+
+    def __call__(self) -> Engine:
+        try:
+            engine = self._db.engine
+        except RuntimeError:  # "Working outside of application context"
+            if self._kept is None:
+                raise RuntimeError(
+                    "SQLImportRegistry(db) has not seen an app context yet, so it does not know "
+                    "which engine to use: call it once inside app.app_context(), or give it "
+                    "the engine itself."
+                ) from None
+            return self._kept
+        if self._kept is None:
+            self._kept = engine
+        return engine
 
 
 def _constant(engine: Engine) -> Callable[[], Engine]:

@@ -15,20 +15,22 @@ from flask_smorest import Blueprint
 from flask_smorest.spec.plugins import FlaskPlugin
 from werkzeug.exceptions import HTTPException
 
-from . import errors, settings
-from .aborting import answered, request_id
-from .auth import ANONYMOUS
-from .checks import check_body, check_token
-from .contract import FAILURES, AbortOutcome, AbortRequest
-from .schemas import (
+from . import _settings as settings
+from . import errors
+from ._aborting import answered, request_id
+from ._auth import ANONYMOUS
+from ._checks import check_body, check_token
+from ._schemas import (
     AbortImportProcessRequest,
     AbortImportProcessResponse,
     ErrorModel,
     error_headers,
     token_parameter,
 )
-from .signals import abort_responded, announce
-from .tokens import token_for_log
+from .processes.contract import FAILURES, AbortOutcome, AbortRequest, StoreUnavailable
+from .processes.signals import announce
+from .processes.tokens import token_for_log
+from .signals import abort_responded
 
 log = logging.getLogger("flask_import_abort")
 
@@ -199,6 +201,8 @@ def _abort(app: Flask, token: str) -> tuple[Response, AbortOutcome | None]:
         outcome = setup.abort(token, details)
     except HTTPException as error:
         return errors.error_response(error), None
+    except StoreUnavailable as error:
+        return errors.RegistryUnavailable(error.retry_after).get_response(), None
     except FAILURES:
         log.exception("abort of import process %s failed", token_for_log(token))
         return errors.InternalError().get_response(), None

@@ -1,0 +1,53 @@
+"""Internal: reaping an app's registry with the app's settings (stop deadline, force_stop)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from ._settings import settings_of
+from .processes.lifecycle import ProcessSnapshot, Reapable
+from .processes.reaping import Reaper
+from .processes.reaping import reap as reap_registry
+
+__all__ = ["reap", "reaper"]
+
+
+def reap(app: Flask | None = None, *, dry_run: bool = False) -> list[ProcessSnapshot]:
+    """End the app's lost processes and unheeded aborts; return them as ended.
+
+    :func:`flask_import_abort.processes.reap` on the app's registry, with its
+    ``IMPORT_ABORT_FORCE_STOP`` and ``IMPORT_ABORT_FORCE_STOP_TIMEOUT``. ``app`` is the current
+    app by default. ``dry_run`` lists what would be ended and changes nothing.
+    """
+    app = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    settings = settings_of(app)
+    return reap_registry(
+        _reapable(app),
+        force_stop=settings.force_stop,
+        force_stop_timeout=settings.force_stop_timeout,
+        dry_run=dry_run,
+    )
+
+
+def reaper(app: Flask, interval: float) -> Reaper:
+    """A :class:`~flask_import_abort.processes.Reaper` of the app's registry, with its
+    settings, each round in an app context: ``reaper(app, 5).start()`` or ``with reaper(app,
+    5):``."""
+    settings = settings_of(app)
+    return Reaper(
+        _reapable(app),
+        interval,
+        force_stop=settings.force_stop,
+        force_stop_timeout=settings.force_stop_timeout,
+        context=app.app_context,
+    )
+
+
+def _reapable(app: Flask) -> Reapable:
+    registry = settings_of(app).registry
+    if not isinstance(registry, Reapable):
+        raise TypeError(
+            f"{type(registry).__name__} has no reap(): reaping needs a registry that keeps "
+            "heartbeats, such as the ones the package ships."
+        )
+    return registry

@@ -1,0 +1,54 @@
+"""The process layer: import processes, their store and their workers, with no Flask in it.
+
+What a worker imports: ``from flask_import_abort.processes import ImportRun``. It loads
+neither Flask nor werkzeug, flask-smorest, marshmallow or apispec, and needs no app context.
+The SQL registry is :mod:`flask_import_abort.processes.sql` (extra ``[sql]``), the job engines
+:mod:`flask_import_abort.processes.integrations.celery` and ``.rq``.
+"""
+
+from .contract import AbortOutcome, AbortRequest, ImportRegistry, StoreUnavailable
+from .lifecycle import (
+    ABORTABLE_STATES,
+    DEFAULT_LEASE,
+    RUNNING_STATES,
+    EndReason,
+    ImportState,
+    InvalidTransition,
+    Listing,
+    ProcessSnapshot,
+    Reapable,
+    Snapshots,
+    UnknownImport,
+    WorkerRegistry,
+)
+from .memory import InMemoryImportRegistry
+from .reaping import ForceStop, Reaper, reap
+from .run import ImportRun, run_import
+from .signals import process_ended, process_started
+
+__all__ = [
+    "ABORTABLE_STATES",
+    "DEFAULT_LEASE",
+    "RUNNING_STATES",
+    "AbortOutcome",
+    "AbortRequest",
+    "EndReason",
+    "ForceStop",
+    "ImportRegistry",
+    "ImportRun",
+    "ImportState",
+    "InMemoryImportRegistry",
+    "InvalidTransition",
+    "Listing",
+    "ProcessSnapshot",
+    "Reapable",
+    "Reaper",
+    "Snapshots",
+    "StoreUnavailable",
+    "UnknownImport",
+    "WorkerRegistry",
+    "process_ended",
+    "process_started",
+    "reap",
+    "run_import",
+]
