@@ -24,6 +24,8 @@ TOOLS := $(call test_venv,$(NEWEST))/bin
 # Debian's packages: the browser the dashboard's test drives (Playwright never downloads one),
 # and the benchmarks' load generator and instruction counter.
 CHROMIUM := /usr/bin/chromium
+# Debian's libfaketime: a worker whose clock really is shifted, for the clock-skew tests.
+FAKETIME := /usr/bin/faketime
 # Node.js from Debian, and the OpenAPI linters the tests run, from npm, at the versions locked.
 NPM := /usr/bin/npm
 OPENAPI_TOOLS := tools/openapi/node_modules/.ready
@@ -50,7 +52,7 @@ run: $(VENV)/.ready
 	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) FLASK_DEMO_EXECUTOR=$(EXECUTOR) \
 	    $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
 
-test: lint package $(CHROMIUM) $(OPENAPI_TOOLS) $(TEST_READY)
+test: lint package $(CHROMIUM) $(FAKETIME) $(OPENAPI_TOOLS) $(TEST_READY)
 	@for version in $(TEST_PYTHONS); do \
 	    echo "== the test suite on Python $$version"; \
 	    $(call test_venv,$$version)/bin/python -m pytest || exit 1; \
@@ -68,7 +70,7 @@ bench: $(TEST_READY) $(WRK) $(VALGRIND)
 	bash .ci/postgres
 	$(TOOLS)/python -m bench $(BENCH_ARGS)
 
-$(CHROMIUM) $(WRK) $(VALGRIND) $(NPM):
+$(CHROMIUM) $(FAKETIME) $(WRK) $(VALGRIND) $(NPM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(notdir $@) \
 	|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y $(notdir $@))

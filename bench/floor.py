@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from flask_import_abort.processes.sql import SQLImportRegistry
-from flask_import_abort.processes.sql._fast import Prepared
+from flask_import_abort.processes.sql._registry import _Compiled
 
 from .scaling import POSTGRES_URL
 from .stats import median
@@ -68,9 +67,9 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
     dialect = registry.engine.dialect
     statements = registry._statements  # the registry's own statements, for the floor
     prepared = {
-        "abort": Prepared(statements.abort, dialect),
-        "should_stop": Prepared(statements.heartbeat, dialect),
-        "report_progress": Prepared(statements.progress, dialect),
+        "abort": _Compiled(statements.abort, dialect),
+        "should_stop": _Compiled(statements.beat, dialect),
+        "report_progress": _Compiled(statements.progress, dialect),
     }
 
     def running(count: int) -> list[str]:
@@ -82,8 +81,6 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
     def floor(name: str, values: dict[str, Any]) -> None:
         cursor = raw.cursor()
         cursor.execute(prepared[name].sql, prepared[name].parameters(values))
-        if name == "should_stop":
-            cursor.fetchall()
         cursor.close()
         raw.commit()
 
@@ -93,18 +90,16 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
         }
         for _ in range(rounds):
             ours, theirs = running(calls), running(calls)  # abort needs a fresh process a call
-            beat_ours, beat_theirs = ours[0], theirs[0]
+            beat_ours, beat_theirs = running(2)  # beating and reporting, never aborted
             times: dict[str, dict[str, list[float]]] = {
                 name: {"registry": [], "raw": []} for name in OPERATIONS
             }
             for call in range(calls):
-                now = datetime.now(timezone.utc)
-                stale = now - timedelta(seconds=registry.lease)
                 abort_values = {
-                    **{"key": theirs[call], "now": now, "stale": stale, "stop_by": None},
+                    **{"key": theirs[call], "stop_deadline": None},
                     **{"actor": None, "reason": None, "request_id": None},
                 }
-                progress_values = {"key": beat_theirs, "now": now, "processed": call}
+                progress_values = {"key": beat_theirs, "processed": call}
                 pairs = {
                     "abort": (
                         partial(registry.abort, ours[call]),
@@ -112,7 +107,7 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
                     ),
                     "should_stop": (
                         partial(registry.should_stop, beat_ours),
-                        partial(floor, "should_stop", {"key": beat_theirs, "now": now}),
+                        partial(floor, "should_stop", {"key": beat_theirs}),
                     ),
                     "report_progress": (
                         partial(registry.report_progress, beat_ours, call),

@@ -134,12 +134,16 @@ class Clock:
 
     def __init__(self) -> None:
         self.now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+        #: Told of each move: a database that tells this clock's time (``database_clock``).
+        self.moved: list[Callable[[datetime], None]] = []
 
     def __call__(self) -> datetime:
         return self.now
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+        for tell in self.moved:
+            tell(self.now)
 
 
 #: The lease of the clocked registries.

@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
+from datetime import datetime
+from typing import Any, Protocol
 
 import pytest
 import sqlalchemy
@@ -110,17 +113,102 @@ def unique_table_name() -> str:
     return f"import_processes_{secrets.token_hex(4)}"
 
 
+class Clock(Protocol):
+    """A test's clock: the time it says, and who to tell when it moves."""
+
+    now: datetime
+    moved: list[Callable[[datetime], None]]
+
+
 @contextmanager
-def sql_registry(url: str, **kwargs: object) -> Iterator[SQLImportRegistry]:
-    """A registry on a table of its own, dropped afterwards."""
+def sql_registry(
+    url: str, *, clock: Clock | None = None, **kwargs: object
+) -> Iterator[SQLImportRegistry]:
+    """A registry on a table of its own, dropped afterwards; on ``clock``'s time, when given,
+    as its database tells it (see :func:`database_clock`)."""
     registry = SQLImportRegistry(url, table_name=unique_table_name(), **kwargs)  # type: ignore[arg-type]
-    registry.create_table()
+    with database_clock(registry, clock) if clock is not None else nullcontext():
+        registry.create_table()
+        try:
+            yield registry
+        finally:
+            registry.close()
+            registry.table.drop(registry.engine, checkfirst=True)
+            registry.close()
+
+
+@contextmanager
+def database_clock(registry: SQLImportRegistry, clock: Clock) -> Iterator[None]:
+    """Make the database tell ``clock``'s time to ``registry``'s engine, which has opened no
+    connection yet: the registry's own SQL runs as in production, only the database's clock
+    is the test's.
+
+    On SQLite each connection gets a ``strftime`` of its own whose ``'now'`` is ``clock.now``
+    (an application function overrides a built-in of the same arity). On PostgreSQL, a schema of
+    the test's own holds a ``statement_timestamp()`` that reads ``clock.now`` from a table, and
+    the engine's connections find it first on their ``search_path``; moving the clock updates
+    that table.
+    """
+    engine = registry.engine
+    if engine.dialect.name == "sqlite":
+        sqlalchemy.event.listen(
+            engine, "connect", lambda connection, _: _sqlite_clock(connection, clock)
+        )
+        yield
+        return
+    schema = f"clock_{secrets.token_hex(4)}"
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        connection.exec_driver_sql(f"CREATE TABLE {schema}.moment (at timestamptz NOT NULL)")
+        connection.exec_driver_sql(
+            f"INSERT INTO {schema}.moment VALUES (%(at)s)", {"at": clock.now}
+        )
+        connection.exec_driver_sql(
+            f"CREATE FUNCTION {schema}.statement_timestamp() RETURNS timestamptz "
+            f"LANGUAGE sql STABLE AS $$ SELECT at FROM {schema}.moment $$"
+        )
+    engine.dispose()  # the connection above does not know the schema's function
+
+    def moved(now: datetime) -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"UPDATE {schema}.moment SET at = %(at)s", {"at": now})
+
+    def use_clock(connection: Any, _: object) -> None:
+        cursor = connection.cursor()
+        cursor.execute(f"SET search_path TO {schema}, public, pg_catalog")
+        cursor.close()
+        connection.commit()
+
+    sqlalchemy.event.listen(engine, "connect", use_clock)
+    clock.moved.append(moved)
     try:
-        yield registry
+        yield
     finally:
-        registry.close()
-        registry.table.drop(registry.engine, checkfirst=True)
-        registry.close()
+        clock.moved.remove(moved)
+        sqlalchemy.event.remove(engine, "connect", use_clock)
+        engine.dispose()
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
+
+
+#: SQLite's own ``strftime``, for the test clock's to format with.
+_SQLITE = sqlite3.connect(":memory:", check_same_thread=False)
+_SQLITE_LOCK = threading.Lock()
+
+
+def _sqlite_clock(connection: sqlite3.Connection, clock: Clock) -> None:
+    def strftime(format: str, moment: str, *modifiers: str) -> Any:
+        if isinstance(moment, str) and moment.lower() == "now":
+            moment = clock.now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        marks = ", ".join("?" * (2 + len(modifiers)))
+        with _SQLITE_LOCK:
+            return _SQLITE.execute(
+                f"SELECT strftime({marks})", (format, moment, *modifiers)
+            ).fetchone()[0]
+
+    for arity in (2, 3):
+        connection.create_function("strftime", arity, strftime)
 
 
 class TcpProxy:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from contextlib import closing
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from werkzeug.test import Client
 from bench import apps, endtoend, floor
 from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
 from flask_import_abort.processes.sql import SQLImportRegistry
-from flask_import_abort.processes.sql._fast import Prepared
+from flask_import_abort.processes.sql._registry import _Compiled
 
 
 @pytest.mark.parametrize(
@@ -100,12 +99,11 @@ def test_the_floor_sends_the_registrys_own_statements_and_changes_the_same_rows(
     with SQLImportRegistry(url, table_name="floor_check") as registry:
         registry.create_table()
         dialect = registry.engine.dialect
-        abort = Prepared(registry._statements.abort, dialect)
+        abort = _Compiled(registry._statements.abort, dialect)
         token = registry.register()
         registry.start(token)
-        now = datetime.now(timezone.utc)
 
-        values = {"key": token, "now": now, "stale": now, "stop_by": None, "actor": "raw"}
+        values = {"key": token, "stop_deadline": None, "actor": "raw"}
         values.update(reason=None, request_id=None)
         with closing(floor._raw_connection(url)) as raw:
             raw.execute(abort.sql, abort.parameters(values))

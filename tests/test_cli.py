@@ -19,6 +19,7 @@ from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry,
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import LEASE, SECRET, Clock, SpyRegistry
+from .databases import database_clock
 from .servers import ROOT, demo, free_port
 
 
@@ -272,9 +273,11 @@ def test_the_flask_command_against_the_running_example_app_lists_then_aborts_the
         "FLASK_DEMO_REAP_INTERVAL": "0",
         "FLASK_DEMO_MAX_RUNNING_IMPORTS": "4",
     }
-    three_hours_ago = datetime.now(timezone.utc) - timedelta(hours=3)
+    three_hours_ago = Clock()
+    three_hours_ago.now = datetime.now(timezone.utc) - timedelta(hours=3)
     with demo(tmp_path / "demo.log", env) as server, SQLImportRegistry(database) as registry:
-        with SQLImportRegistry(database, clock=lambda: three_hours_ago) as before:
+        before = SQLImportRegistry(database)
+        with before, database_clock(before, three_hours_ago):
             tokens = [before.register(), before.register()]  # waiting since three hours ago
             before.start(tokens[1])  # and running
         young = _start(server.host)  # an import running now

@@ -15,15 +15,17 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from example_app.products import products_table as demo_products_table
-from flask_import_abort import AbortOutcome, ImportAbort, ImportState
+from flask_import_abort import AbortOutcome, AbortRequest, ImportAbort, ImportState
 from flask_import_abort.processes.sql import SQLImportRegistry, import_process_table
 
 from . import databases
@@ -556,20 +558,57 @@ def test_a_process_forked_from_one_using_the_registry_leaves_the_parents_connect
         assert registry.snapshot(token).processed == 7
 
 
-def test_disposing_of_the_registrys_engine_closes_the_hot_statements_connections_too(
-    tmp_path: Path,
-) -> None:
-    registry = SQLImportRegistry(f"sqlite:///{tmp_path / 'imports.db'}")
-    registry.create_table()
-    token = _running(registry)
-    registry.should_stop(token)
-    stash = registry._hot[registry.engine].connections
-    [connection] = stash._idle  # type: ignore[attr-defined]
+def test_every_statement_of_every_call_is_seen_by_the_engines_events(database_url: str) -> None:
+    """What the engine's events see is what the database is sent: on SQLite, the driver's own
+    trace of every statement it runs says so; on both, each call sends at least one."""
+    with sql_registry(database_url, lease=60) as registry:
+        registry.close()  # new connections, each traced from its start
+        engine = registry.engine
+        seen: list[str] = []
+        sent: list[str] = []
 
-    registry.engine.dispose()
+        def before(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            seen.append(statement)
 
-    assert stash._idle == []  # type: ignore[attr-defined]
-    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
-        connection.execute("SELECT 1")
-    assert registry.should_stop(token) is False  # and it opens new ones when asked
-    registry.close()
+        def trace(connection: Any, _: object) -> None:
+            if isinstance(connection, sqlite3.Connection):
+                connection.set_trace_callback(sent.append)
+
+        sqlalchemy.event.listen(engine, "before_cursor_execute", before)
+        sqlalchemy.event.listen(engine, "connect", trace)
+        tokens: list[str] = []
+        calls = {
+            "register": lambda: tokens.append(registry.register(total=10)),
+            "start": lambda: registry.start(tokens[0]),
+            "report_progress": lambda: registry.report_progress(tokens[0], 3),
+            "report_progress with total": lambda: registry.report_progress(tokens[0], 4, total=9),
+            "should_stop": lambda: registry.should_stop(tokens[0]),
+            "heartbeat": lambda: registry.heartbeat(tokens[0]),
+            "set_state": lambda: registry.set_state(tokens[0], ImportState.PAUSED),
+            "snapshot": lambda: registry.snapshot(tokens[0]),
+            "recent": lambda: registry.recent(states=[ImportState.PAUSED]),
+            "count_by_state": lambda: registry.count_by_state(),
+            "abort": lambda: registry.abort(tokens[0], AbortRequest(stop_deadline=30)),
+            "abort again": lambda: registry.abort(tokens[0]),
+            "reap": lambda: registry.reap(),
+            "finish": lambda: registry.finish(tokens[0], ImportState.SUCCEEDED),
+        }
+        try:
+            for name, call in calls.items():
+                seen_before, sent_before = len(seen), len(_statements(sent))
+                call()
+                assert len(seen) > seen_before, name
+                if engine.dialect.name == "sqlite":
+                    assert len(_statements(sent)) - sent_before == len(seen) - seen_before, name
+        finally:
+            sqlalchemy.event.remove(engine, "before_cursor_execute", before)
+            sqlalchemy.event.remove(engine, "connect", trace)
+            registry.close()
+
+        assert registry.snapshot(tokens[0]).state is ImportState.ABORTED
+
+
+def _statements(traced: list[str]) -> list[str]:
+    """The statements of a SQLite trace, without the transactions' own."""
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")
+    return [line for line in traced if not line.lstrip().upper().startswith(control)]

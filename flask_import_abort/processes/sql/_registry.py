@@ -4,34 +4,33 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Engine, MetaData, Row
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Connection, CursorResult, Engine, MetaData, Row
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from ..contract import AbortOutcome, AbortRequest, StoreUnavailable
 from ..lifecycle import (
     DEFAULT_LEASE,
-    RUNNING_STATES,
     EndReason,
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
     UnknownImport,
     checked_lease,
-    utc_now,
 )
 from ..tokens import new_token, registrable_token, token_for_log
-from ._fast import Connections, Pooled, Prepared, Stash, run
 from ._schema import (
     DEFAULT_TABLE_NAME,
     create_tables,
     import_process_table,
-    is_file,
     is_missing_table,
     registry_engine,
 )
@@ -95,10 +94,10 @@ class SQLImportRegistry:
         request_timeout: float = 5.0,
         retry_after: int = 5,
         lease: float = DEFAULT_LEASE,
-        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.lease = checked_lease(lease)
         self.request_timeout = _seconds(request_timeout, "request_timeout")
+        self._watchdog = Watchdog()
         self._engine: Callable[[], Engine]
         #: The engine made from a URL, which :meth:`close` disposes of; None for the host's.
         self._own_engine: Engine | None = None
@@ -109,6 +108,7 @@ class SQLImportRegistry:
                 make_url(bind),
                 lock_timeout=_seconds(lock_timeout, "lock_timeout"),
                 request_timeout=self.request_timeout,
+                watchdog=self._watchdog,
             )
             self._engine = _constant(self._own_engine)
         else:
@@ -118,10 +118,8 @@ class SQLImportRegistry:
         existing = metadata.tables.get(table_name)  # a second registry on the same metadata
         self.table = import_process_table(metadata, table_name) if existing is None else existing
         self.retry_after = retry_after
-        self._clock = clock
-        self._statements = Statements(self.table)
-        self._hot: dict[Engine, _Hot] = {}
-        self._watchdog = Watchdog()
+        self._statements = Statements(self.table, self.lease)
+        self._hot: dict[Dialect, _Hot] = {}
 
     @property
     def engine(self) -> Engine:
@@ -134,8 +132,6 @@ class SQLImportRegistry:
         A registry on the host's engine or ``db`` leaves them to the host. The registry may be
         used again afterwards: the engine opens new connections when asked.
         """
-        for hot in list(self._hot.values()):
-            hot.close()
         if self._own_engine is not None:
             self._own_engine.dispose()
 
@@ -190,31 +186,21 @@ class SQLImportRegistry:
     def _abort_once(
         self, token: str, request: AbortRequest | None, deadline: float
     ) -> AbortOutcome:
-        statements = self._statements
-        now = self._clock()
         request = request or _NO_DETAILS
-        stop_deadline = request.stop_deadline
-        parameters = {
+        values = {
             "key": token,
-            "now": now,
-            "stale": now - timedelta(seconds=self.lease),
-            "stop_by": None if stop_deadline is None else now + timedelta(seconds=stop_deadline),
+            "stop_deadline": request.stop_deadline,
             "actor": request.actor,
             "reason": request.reason,
             "request_id": request.request_id,
         }
-        engine = self.engine
-        hot = self._hot_statements(engine)
-
-        def bound(dbapi_connection: Any) -> Any:
-            return self._watchdog.bound(dbapi_connection, deadline)
-
         while True:
-            changed, _ = run(hot.connections, hot.abort, parameters, bound=bound)
-            if changed:
-                return AbortOutcome.REQUESTED
-            with engine.connect() as connection, bound(connection.connection.dbapi_connection):
-                row = connection.execute(statements.read_state, {"key": token}).first()
+            with self._connection(deadline) as connection:
+                with connection.begin():
+                    changed = self._execute(connection, "abort", values).rowcount
+                if changed:
+                    return AbortOutcome.REQUESTED
+                row = connection.execute(self._statements.read_state, {"key": token}).first()
             if row is None:
                 return AbortOutcome.NOT_FOUND
             state = ImportState(row.state)
@@ -225,11 +211,33 @@ class SQLImportRegistry:
             # Registered between the UPDATE and the read (a token is never registered twice,
             # so this happens at most once): the UPDATE will find it now.
 
-    def _hot_statements(self, engine: Engine) -> _Hot:
-        hot = self._hot.get(engine)
+    @contextmanager
+    def _connection(self, deadline: float | None = None) -> Iterator[Connection]:
+        """A connection of the engine; one that the watchdog cuts past ``deadline``."""
+        with self.engine.connect() as connection:
+            if deadline is None:
+                yield connection
+                return
+            with self._watchdog.bound(connection.connection.dbapi_connection, deadline):
+                yield connection
+
+    def _execute(
+        self, connection: Connection, name: str, values: Mapping[str, Any]
+    ) -> CursorResult[Any]:
+        """Run the hot statement ``name`` (compiled once for the dialect) on ``connection``."""
+        dialect = connection.dialect
+        hot = self._hot.get(dialect)
         if hot is None:
-            hot = self._hot[engine] = _Hot(self._statements, engine, own=engine is self._own_engine)
-        return hot
+            hot = self._hot[dialect] = _Hot(self._statements, dialect)
+        compiled = hot.statements[name]
+        return connection.exec_driver_sql(compiled.sql, compiled.parameters(values))
+
+    def _hot_once(self, name: str, values: Mapping[str, Any], *, fetch: bool = False) -> Any:
+        """Run the hot statement ``name`` in a transaction of its own: its first row when
+        ``fetch``, else its row count."""
+        with self.engine.begin() as connection:
+            result = self._execute(connection, name, values)
+            return result.first() if fetch else result.rowcount
 
     # The worker's side (see ``WorkerRegistry``).
 
@@ -239,13 +247,12 @@ class SQLImportRegistry:
         values = {
             "token": token,
             "state": ImportState.PENDING.value,
-            "created_at": self._clock(),
             "processed_count": 0,
             "total_count": total,
         }
         try:
             with self.engine.begin() as connection:
-                connection.execute(self.table.insert().values(values))
+                connection.execute(self._statements.register, values)
         except IntegrityError:
             raise ValueError(f"an import process with token {token!r} exists already") from None
         return token
@@ -253,7 +260,7 @@ class SQLImportRegistry:
     def start(self, token: str) -> bool:
         """Move a pending process to ``processing``; False if it was aborted before it began."""
         try:
-            self._change(token, self._statements.start, {"key": token, "now": self._clock()})
+            self._change(token, self._statements.start, {"key": token})
         except InvalidTransition:
             if self.snapshot(token).state is ImportState.ABORTED:
                 return False
@@ -262,15 +269,11 @@ class SQLImportRegistry:
 
     def report_progress(self, token: str, processed: int, *, total: int | None = None) -> None:
         """Record how many records a running process has written (and its total, if given)."""
-        engine = self.engine
-        hot = self._hot_statements(engine)
-        now = self._clock()
         if total is None:
-            values = {"key": token, "now": now, "processed": processed}
-            changed, _ = run(hot.connections, hot.progress, values)
+            changed = self._hot_once("progress", {"key": token, "processed": processed})
         else:
-            values = {"key": token, "now": now, "processed": processed, "total": total}
-            changed, _ = run(hot.connections, hot.progress_and_total, values)
+            values = {"key": token, "processed": processed, "total": total}
+            changed = self._hot_once("progress_and_total", values)
         if not changed:
             self._refuse(token, "report progress")
 
@@ -280,11 +283,13 @@ class SQLImportRegistry:
         return self.heartbeat(token)
 
     def heartbeat(self, token: str) -> bool:
-        """Record that the worker is alive; whether it should stop after its current batch."""
-        engine = self.engine
-        values = {"key": token, "now": self._clock()}
-        hot = self._hot_statements(engine)
-        _, row = run(hot.connections, hot.heartbeat, values, fetch=True)
+        """Record that the worker is alive; whether it should stop after its current batch.
+
+        One ``UPDATE`` of a running process not asked to stop, whose row count says go on;
+        only when it changes nothing does a second one, or a read, say why."""
+        if self._hot_once("beat", {"key": token}):
+            return False
+        row = self._hot_once("heartbeat", {"key": token}, fetch=True)
         if row is not None:
             return row[0] is not None
         snapshot = self.snapshot(token)  # UnknownImport when there is no such process
@@ -294,9 +299,8 @@ class SQLImportRegistry:
         """Record a move of a running process: pause, block, resume, or its end; return the
         state recorded (an end after a requested abort is ``aborted``)."""
         state = ImportState(state)
-        parameters = {"key": token, "now": self._clock()}
         with self.engine.begin() as connection:
-            row = connection.execute(self._statements.moves[state], parameters).first()
+            row = connection.execute(self._statements.moves[state], {"key": token}).first()
         if row is None:
             self._refuse(token, f"go to {state.value}")
         return ImportState(row.state)  # type: ignore[union-attr]
@@ -314,7 +318,7 @@ class SQLImportRegistry:
             row = connection.execute(self._statements.read, {"key": token}).first()
         if row is None:
             raise UnknownImport(token)
-        return self._snapshot(row, self._clock())
+        return self._snapshot(row)
 
     def recent(
         self,
@@ -326,24 +330,21 @@ class SQLImportRegistry:
         """The ``limit`` processes registered last, newest first: one read on the index; only
         those in ``states`` and registered ``older_than`` ago or more, when given."""
         query = self._statements.recent
-        columns = self.table.c
+        parameters: dict[str, Any] = {"limit": max(limit, 0)}
         if states is not None:
-            query = query.where(columns.state.in_([ImportState(state).value for state in states]))
-        now = self._clock()
+            chosen = [ImportState(state).value for state in states]
+            query = query.where(self.table.c.state.in_(chosen))
         if older_than is not None:
-            query = query.where(columns.created_at <= now - older_than)
+            query = query.where(self._statements.registered_before)
+            parameters["older_than"] = -older_than.total_seconds()
         with self.engine.connect() as connection:
-            rows = connection.execute(query, {"limit": max(limit, 0)}).all()
-        return [self._snapshot(row, now) for row in rows]
+            rows = connection.execute(query, parameters).all()
+        return [self._snapshot(row) for row in rows]
 
     def count_by_state(self) -> dict[ImportState, int]:
         """How many processes are in each state: one read on the state index, which ends
         within ``request_timeout`` seconds however the server behaves."""
-        deadline = time.monotonic() + self.request_timeout
-        with (
-            self.engine.connect() as connection,
-            self._watchdog.bound(connection.connection.dbapi_connection, deadline),
-        ):
+        with self._connection(time.monotonic() + self.request_timeout) as connection:
             rows = connection.execute(self._statements.count_by_state).all()
         return {ImportState(state): count for state, count in rows}
 
@@ -356,13 +357,11 @@ class SQLImportRegistry:
         ``dry_run`` reads what would be ended and changes nothing.
         """
         statements = self._statements
-        now = self._clock()
-        parameters = {"now": now, "stale": now - timedelta(seconds=self.lease)}
         found: list[Row[Any]] = []
         with self.engine.begin() as connection:
             for ending in statements.reap_dry_run if dry_run else statements.reap:
-                found += connection.execute(ending, parameters).all()
-        return [self._snapshot(row, now) for row in found]
+                found += connection.execute(ending).all()
+        return [self._snapshot(row) for row in found]
 
     def _change(self, token: str, statement: Any, parameters: dict[str, Any]) -> None:
         with self.engine.begin() as connection:
@@ -374,25 +373,19 @@ class SQLImportRegistry:
         state = self.snapshot(token).state  # UnknownImport when there is no such process
         raise InvalidTransition(f"import process {token!r} is {state.value}: cannot {move}")
 
-    def _snapshot(self, row: Row[Any], now: datetime) -> ProcessSnapshot:
-        state = ImportState(row.state)
-        heartbeat_at = _utc(row.heartbeat_at)
-        lost = (
-            state in RUNNING_STATES
-            and heartbeat_at is not None
-            and (now - heartbeat_at).total_seconds() > self.lease
-        )
+    def _snapshot(self, row: Row[Any]) -> ProcessSnapshot:
+        """One row as a snapshot; ``lost`` as the database's clock judged it in the read."""
         return ProcessSnapshot(
             token=row.token,
-            state=state,
+            state=ImportState(row.state),
             abort_requested=row.abort_requested_at is not None,
             created_at=_utc(row.created_at) or row.created_at,
             started_at=_utc(row.started_at),
             finished_at=_utc(row.finished_at),
             processed=row.processed_count,
             total=row.total_count,
-            heartbeat_at=heartbeat_at,
-            lost=lost,
+            heartbeat_at=_utc(row.heartbeat_at),
+            lost=bool(row._mapping.get("lost", False)),
             stop_by=_utc(row.stop_by),
             end_reason=None if row.end_reason is None else EndReason(row.end_reason),
             abort_requested_at=_utc(row.abort_requested_at),
@@ -402,23 +395,32 @@ class SQLImportRegistry:
         )
 
 
+class _Compiled:
+    """One statement compiled once for one dialect, sent by ``Connection.exec_driver_sql``:
+    engine events and instrumentation see it, and no call compiles it or looks it up."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        self.sql = compiled.string
+        self._names = list(compiled.positiontup or ()) if dialect.positional else None
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        if self._names is None:
+            return dict(values)
+        return tuple(values[name] for name in self._names)
+
+
 class _Hot:
-    """The statements run once per request or batch, compiled for one engine's dialect, and
-    the connections they run on: a stash of the registry's own (not for an in-memory SQLite
-    database, which is one per connection), or the pool of the host's engine."""
+    """The statements run once per request or batch, compiled for one dialect."""
 
-    def __init__(self, statements: Statements, engine: Engine, *, own: bool) -> None:
-        dialect = engine.dialect
-        stash = own and (dialect.name != "sqlite" or is_file(engine.url))
-        self.connections: Connections = Stash(engine) if stash else Pooled(engine)
-        self.abort = Prepared(statements.abort, dialect)
-        self.heartbeat = Prepared(statements.heartbeat, dialect)
-        self.progress = Prepared(statements.progress, dialect)
-        self.progress_and_total = Prepared(statements.progress_and_total, dialect)
-
-    def close(self) -> None:
-        if isinstance(self.connections, Stash):
-            self.connections.close()
+    def __init__(self, statements: Statements, dialect: Dialect) -> None:
+        self.statements = {
+            "abort": _Compiled(statements.abort, dialect),
+            "beat": _Compiled(statements.beat, dialect),
+            "heartbeat": _Compiled(statements.heartbeat, dialect),
+            "progress": _Compiled(statements.progress, dialect),
+            "progress_and_total": _Compiled(statements.progress_and_total, dialect),
+        }
 
 
 def _utc(moment: datetime | None) -> datetime | None:

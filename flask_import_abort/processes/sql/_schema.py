@@ -22,9 +22,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from ..tokens import DEFAULT_MAX_LENGTH
+from ._watchdog import Watchdog
 
 DEFAULT_TABLE_NAME = "import_processes"
 #: The longest token the table holds; as long as the endpoint's default limit.
@@ -114,10 +115,20 @@ def is_missing_table(error: DBAPIError) -> bool:
     return sqlstate == "42P01" or str(error.orig).startswith("no such table")
 
 
-def registry_engine(url: URL, *, lock_timeout: float, request_timeout: float) -> Engine:
+#: Seconds a pooled connection of a server may stay unused before it is pinged on its next use.
+PING_AFTER = 30.0
+
+
+def registry_engine(
+    url: URL, *, lock_timeout: float, request_timeout: float, watchdog: Watchdog
+) -> Engine:
     """The engine a registry makes from a URL: it waits at most ``lock_timeout`` seconds for a
     lock, lets no statement run past ``request_timeout``, keeps a SQLite file in WAL mode, and
-    is fork-safe: a forked child (a gunicorn or Celery worker) opens connections of its own."""
+    is fork-safe: a forked child (a gunicorn or Celery worker) opens connections of its own.
+
+    A server's connections are pinged before a use that follows :data:`PING_AFTER` seconds
+    unused (see :func:`ping_stale_connections`); a connection returned to the pool is left as
+    the registry left it, every transaction ended (no reset on return)."""
     if url.get_backend_name() == "sqlite":
         if is_file(url):
             engine = create_engine(
@@ -134,9 +145,42 @@ def registry_engine(url: URL, *, lock_timeout: float, request_timeout: float) ->
                 f"-c statement_timeout={int(request_timeout * 1000)}"
             )
             connect_args["connect_timeout"] = max(1, round(request_timeout))
-        engine = create_engine(url, connect_args=connect_args, pool_timeout=request_timeout)
+        engine = create_engine(
+            url,
+            connect_args=connect_args,
+            pool_timeout=request_timeout,
+            # Every use ends its transaction (Connection.close rolls back what is open), so
+            # the pool's own rollback on return would be a second one.
+            pool_reset_on_return=None,
+        )
+        ping_stale_connections(engine, PING_AFTER, request_timeout, watchdog)
     _forget_in_forked_children(engine)
     return engine
+
+
+def ping_stale_connections(engine: Engine, idle: float, timeout: float, watchdog: Watchdog) -> None:
+    """Ping a pooled connection before it is used again after ``idle`` seconds or more unused,
+    within ``timeout`` seconds however the server behaves; one that does not answer is thrown
+    away, and the pool hands out another (SQLAlchemy's pessimistic disconnect handling, paid
+    only where a connection can have gone stale: a server restarted, a firewall forgot it)."""
+
+    def checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            with watchdog.bound(dbapi_connection, time.monotonic() + timeout):
+                alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception:  # the driver's error, whichever: the connection is gone
+            alive = False
+        if not alive:
+            raise DisconnectionError("a pooled connection went stale; it is replaced")
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 def _forget_in_forked_children(engine: Engine) -> None:

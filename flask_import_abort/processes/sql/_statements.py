@@ -4,7 +4,8 @@ Every change is one conditional ``UPDATE`` on the primary key: the condition is 
 (only a running process beats or reports, only an abortable one is aborted), so two processes
 racing on one row never both win, and no lock is held between statements. States are written
 into the SQL as literals, so each statement renders the same text every time and SQLAlchemy's
-compiled cache serves it.
+compiled cache serves it. Every time is the database's (see ``_clock``): no statement takes a
+time from the process that sends it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
+    Float,
     String,
     Table,
     and_,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 
 from ..lifecycle import ABORTABLE_STATES, RUNNING_STATES, SOURCES, EndReason, ImportState
+from ._clock import database_now
 
 
 def _is(column: Any, state: ImportState | EndReason) -> ColumnElement[bool]:
@@ -43,13 +45,13 @@ def _literal(value: ImportState | EndReason) -> Any:
 
 
 class Statements:
-    """The registry's statements on ``table``."""
+    """The registry's statements on ``table``, for processes lost after ``lease`` seconds."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, lease: float) -> None:
         c = table.c
         key = c.token == bindparam("key")
-        now = bindparam("now", type_=DateTime(timezone=True))
-        stale = bindparam("stale", type_=DateTime(timezone=True))
+        now = database_now()
+        stale = database_now(-lease)
         pending = _is(c.state, ImportState.PENDING)
         running = _one_of(c.state, RUNNING_STATES)
         lost = c.heartbeat_at < stale
@@ -69,15 +71,29 @@ class Statements:
                 end_reason=case(
                     (and_(~pending, lost), _literal(EndReason.WORKER_LOST)), else_=c.end_reason
                 ),
+                # NULL when the request has no deadline: NULL seconds make a NULL time.
                 stop_by=case(
-                    (ends_now, None), else_=bindparam("stop_by", type_=DateTime(timezone=True))
+                    (ends_now, None),
+                    else_=database_now(bindparam("stop_deadline", type_=Float())),
                 ),
             )
         )
+        self.register = table.insert().values(created_at=now)
         self.read_state = select(c.state, c.abort_requested_at).where(key)
-        self.read = select(table).where(key)
-        self.recent = select(table).order_by(c.created_at.desc()).limit(bindparam("limit"))
+        #: Whether a running process is lost, by the database's clock, as a column of a read.
+        is_lost = case((and_(running, lost), True), else_=False).label("lost")
+        self.read = select(table, is_lost).where(key)
+        self.recent = select(table, is_lost).order_by(c.created_at.desc()).limit(bindparam("limit"))
+        self.registered_before = c.created_at <= database_now(bindparam("older_than", Float()))
         self.count_by_state = select(c.state, func.count()).group_by(c.state)
+        #: The heartbeat of a running process that has not been asked to stop: its row count
+        #: says whether to go on, so the common case reads nothing back.
+        self.beat = (
+            update(table)
+            .where(key, running, c.abort_requested_at.is_(None))
+            .values(heartbeat_at=now)
+        )
+        #: Any other heartbeat, reading the abort flag back.
         self.heartbeat = (
             update(table)
             .where(key, running)
