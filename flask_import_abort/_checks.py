@@ -1,12 +1,14 @@
-"""Internal: checks of the token and the body, made before the registry is called."""
+"""Internal: the checks of the token and the body, made before the registry is called."""
 
 from __future__ import annotations
 
 import json
-import re
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
+import marshmallow as ma
 from flask import Request
+from marshmallow import missing
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream
 
@@ -30,6 +32,14 @@ def _is_json(mimetype: str) -> bool:
 #: A body refused as too large is still read and thrown away up to this many bytes, so that the
 #: server can keep the connection open for the client's next request; past it, the server closes.
 DISCARD_BYTES = 1024 * 1024
+
+
+def sends_no_body(environ: Mapping[str, Any]) -> bool:
+    """Whether a request has no body: a ``Content-Length`` of 0, or none and no chunks."""
+    length = environ.get("CONTENT_LENGTH")
+    if length is None or length == "":
+        return not bool(environ.get("wsgi.input_terminated"))
+    return bool(length == "0")
 
 
 def read_body(request: Request, limit: int) -> bytes:
@@ -71,23 +81,17 @@ def _discard(stream: _Readable) -> None:
         pass  # the answer is 413 all the same; the server closes the connection
 
 
-#: The longest reason an abort may give.
-REASON_MAX_LENGTH = 500
-#: The characters a reason may not hold: the control characters (C0, DEL and C1).
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def check_body(request: Request, limit: int) -> str | None:
-    """Accept no body, an empty one whatever its type, or a JSON object; refuse the rest.
-    Return the object's ``reason`` (None when it gives none), refused unless it is a string of
-    at most :data:`REASON_MAX_LENGTH` characters, none of them control characters."""
+def load_body(request: Request, limit: int) -> Any:
+    """The body as the endpoint takes it: ``missing`` for none (or an empty one, whatever its
+    type), else a JSON object of at most ``limit`` bytes; anything else is refused."""
     data = read_body(request, limit)
     if not data:
-        return None
+        return missing
     mimetype = request.mimetype
     if mimetype and not _is_json(mimetype):
         raise errors.UnsupportedBodyType(
-            more_info="Send Content-Type: application/json, or no body at all.", error_path="body"
+            more_info="Send Content-Type: application/json, or no body at all.",
+            error_path="body",
         )
     try:
         value = json.loads(data)
@@ -107,35 +111,23 @@ def check_body(request: Request, limit: int) -> str | None:
         ) from None
     if not isinstance(value, dict):
         raise errors.BodyNotAnObject(
-            dev_message=f"The body is a JSON {_json_type(value)}.", error_path="body"
+            dev_message=f"The body is a JSON {json_type(value)}.", error_path="body"
         )
-    if "reason" not in value:
-        return None
-    return check_reason(value["reason"])
+    return value
 
 
-def check_reason(reason: object) -> str | None:
-    """``reason`` when an abort may give it (None for an empty one); ``InvalidReason`` else."""
-    if not isinstance(reason, str):
-        raise errors.InvalidReason(
-            dev_message=f"The reason is a JSON {_json_type(reason)}, not a string.",
-            error_path="reason",
-        )
-    if len(reason) > REASON_MAX_LENGTH:
-        raise errors.InvalidReason(
-            dev_message=f"The reason is {len(reason)} characters long; at most "
-            f"{REASON_MAX_LENGTH} are allowed.",
-            error_path="reason",
-        )
-    if CONTROL_CHARACTERS.search(reason):
-        raise errors.InvalidReason(
-            dev_message="The reason holds control characters (a line break, a tab, ...).",
-            error_path="reason",
-        )
-    return reason or None
+def invalid_reason(error: ma.ValidationError) -> errors.InvalidReason:
+    """The errorModel of the body's refused ``reason``, saying why in its ``devMessage``."""
+    messages: Any = error.normalized_messages()  # type: ignore[no-untyped-call]
+    path = "reason"
+    while isinstance(messages, dict) and messages:
+        path, messages = next(iter(messages.items()))
+    message = messages[0] if isinstance(messages, list) and messages else str(messages)
+    return errors.InvalidReason(dev_message=str(message), error_path=str(path))
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
+    """What JSON calls the type of ``value``."""
     if isinstance(value, dict):
         return "object"
     if isinstance(value, list):

@@ -1,20 +1,22 @@
-"""Internal: the operation's OpenAPI description, in the host's document or one of its own."""
+"""Internal: the operation's own OpenAPI document, for an app where no host ``Api`` documents it.
+
+The document is what flask-smorest's ``Api`` makes of the blueprint, on a private Flask app made
+for it (public API only): the host app gets no ``Api``, so it keeps its error handlers.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response, current_app, json
 from flask.sansio.blueprints import BlueprintSetupState
 from flask_smorest import Api
-from flask_smorest.spec.plugins import FlaskPlugin
+from werkzeug.exceptions import NotFound
 
-from ._schemas import SCHEMA_NAMES, ErrorModel, header
-from ._settings import settings_of
-from ._views import ERROR_RESPONSE, SECURITY_SCHEME, blp
+from ._settings import EXTENSION_KEY, settings_of
+from ._views import blp
 
 OPENAPI_VERSION = "3.0.3"
 OPENAPI_ENDPOINT = "import_abort_openapi"
@@ -30,62 +32,51 @@ INFO = {
 }
 
 
-def add_components(spec: APISpec) -> None:
-    """Register what the operation refers to, leaving alone any name the document already has."""
-    components = spec.components
-    for name, schema in SCHEMA_NAMES.items():
-        if name not in components.schemas:
-            components.schema(name, schema=schema)
-    oas3 = spec.openapi_version.major >= 3
-    if ERROR_RESPONSE not in components.responses:
-        response: dict[str, Any] = {"description": "The error response"}
-        if oas3:
-            response["content"] = {"application/json": {"schema": ErrorModel}}
-        else:
-            response["schema"] = ErrorModel
-        response["headers"] = {
-            "Content-Language": header("Content-Language", oas3),
-            "Retry-After": header("Retry-After", oas3, required=False),
-            "Allow": header("Allow", oas3, required=False),
-        }
-        components.response(ERROR_RESPONSE, response)
-    if SECURITY_SCHEME not in components.security_schemes:
-        scheme = (
-            {"type": "http", "scheme": "bearer"}
-            if oas3
-            else {"type": "apiKey", "in": "header", "name": "Authorization"}
-        )
-        components.security_scheme(SECURITY_SCHEME, scheme)
-
-
 def build_spec(app: Flask) -> dict[str, Any]:
     """A document of the abort operation alone, as the blueprint is registered on ``app``."""
-    spec = APISpec(
-        title="Import Process abort",
-        version=_installed_version(),
-        openapi_version=OPENAPI_VERSION,
-        plugins=[FlaskPlugin(), MarshmallowPlugin()],
-        info=INFO,
+    private = Flask(__name__)
+    private.config.update(
+        API_TITLE="Import Process abort",
+        API_VERSION=_installed_version(),
+        OPENAPI_VERSION=OPENAPI_VERSION,
         # Relative: the server that serves this document, wherever it is reached.
-        servers=[{"url": "/", "description": "This server"}],
+        API_SPEC_OPTIONS={"info": INFO, "servers": [{"url": "/", "description": "This server"}]},
     )
-    add_components(spec)
-    spec.tag({"name": blp.name, "description": blp.description})
-    # An Api that is never attached to an app: flask-smorest reads its documentation defaults,
-    # and the host keeps its error handlers.
-    doc_defaults = Api()
-    names = [name for name, blueprint in app.blueprints.items() if blueprint is blp]
-    for name in names:
-        blp.register_views_in_doc(doc_defaults, app, spec, name=name, parameters=None)
-    return spec.to_dict()
+    # The app's own settings, with a document and a cache of the private app's own.
+    settings = settings_of(app)
+    private.extensions[EXTENSION_KEY] = dataclasses.replace(
+        settings, openapi_url=None, openapi_cache={}, documented=set()
+    )
+    api = Api(private)
+    for name, blueprint in app.blueprints.items():
+        if blueprint is blp:
+            api.register_blueprint(blp, name=name, url_prefix=settings.url_prefix)
+    return _without_unused_schemas(api.spec.to_dict())
+
+
+def _without_unused_schemas(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` without the schemas nothing refers to (the ``Api`` registers a few of its
+    own, for its error handlers and pagination, which this document has no use for)."""
+    schemas = document.get("components", {}).get("schemas", {})
+    while True:
+        text = json.dumps(document)
+        unused = [name for name in schemas if f'"#/components/schemas/{name}"' not in text]
+        if not unused:
+            return document
+        for name in unused:
+            del schemas[name]
 
 
 def serve_spec() -> Response:
-    """The plugin's own OpenAPI document, rendered once per app."""
-    cache = settings_of(current_app).openapi_cache
-    body = cache.get("json")
+    """The plugin's own OpenAPI document, rendered once per app; the host's 404 where a host
+    ``Api`` documents the operation instead."""
+    settings = settings_of(current_app)
+    if settings.documented:
+        raise NotFound()
+    body = settings.openapi_cache.get("json")
     if body is None:
-        body = cache["json"] = json.dumps(build_spec(current_app)).encode()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        body = settings.openapi_cache["json"] = json.dumps(build_spec(app)).encode()
     return current_app.response_class(body, mimetype="application/json")
 
 
@@ -97,14 +88,11 @@ def _installed_version() -> str:
 
 
 def _document(setup: BlueprintSetupState) -> None:
-    """On the blueprint's first registration on an app: join the host's ``Api`` document when
-    it registered the blueprint, else serve the plugin's own (unless turned off)."""
-    app = setup.app
-    host_api = app.extensions.get("flask-smorest", {}).get("blp_name_to_api", {}).get(setup.name)
-    if host_api is not None:
-        add_components(host_api.spec)
-    elif (url := settings_of(app).openapi_url) is not None:
-        app.add_url_rule(url, endpoint=OPENAPI_ENDPOINT, view_func=serve_spec)
+    """On the blueprint's first registration on an app: serve the plugin's own document,
+    unless it is turned off."""
+    url = settings_of(setup.app).openapi_url
+    if url is not None:
+        setup.app.add_url_rule(url, endpoint=OPENAPI_ENDPOINT, view_func=serve_spec)
 
 
 blp.record_once(_document)

@@ -1,13 +1,52 @@
-"""Internal: the request, response and errorModel schemas, named as OCC names them."""
+"""Internal: the request, response and errorModel schemas, named as OCC names them, and the
+components of the OpenAPI document the operation refers to."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import marshmallow as ma
 
-from ._checks import REASON_MAX_LENGTH
+from ._checks import json_type
 
-#: What a reason may be, as the OpenAPI document says it: no control characters.
+#: The longest reason an abort may give.
+REASON_MAX_LENGTH = 500
+#: What a reason may be, as the OpenAPI document says it: no control characters (C0, DEL, C1).
 REASON_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+
+
+class _AtMost(ma.validate.Length):
+    """At most ``max`` characters, saying how many there were."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.max is not None and len(value) > self.max:
+            raise ma.ValidationError(
+                f"The reason is {len(value)} characters long; at most {self.max} are allowed."
+            )
+        return value
+
+
+class _NoControlCharacters(ma.validate.Regexp):
+    """The whole of the value matches (``$`` alone lets a final line break through)."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self.error)
+        return value
+
+
+class _Reason(ma.fields.String):
+    """A string, or the JSON type it is instead."""
+
+    default_error_messages = {  # noqa: RUF012 (marshmallow's own name and type)
+        "null": "The reason is a JSON null, not a string."
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ma.ValidationError(f"The reason is a JSON {json_type(value)}, not a string.")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def _string(description: str, **kwargs: object) -> ma.fields.String:
@@ -21,10 +60,14 @@ class AbortImportProcessRequest(ma.Schema):
     class Meta:
         unknown = ma.INCLUDE
 
-    reason = ma.fields.String(
+    #: Every rule of a reason, for the endpoint and the command line alike.
+    reason = _Reason(
         validate=[
-            ma.validate.Length(max=REASON_MAX_LENGTH),
-            ma.validate.Regexp(REASON_PATTERN),
+            _AtMost(max=REASON_MAX_LENGTH),
+            _NoControlCharacters(
+                REASON_PATTERN,
+                error="The reason holds control characters (a line break, a tab, ...).",
+            ),
         ],
         metadata={
             "description": "Why the import is aborted, recorded with the first abort of it and "
@@ -149,3 +192,66 @@ def error_headers(status: int, oas3: bool) -> dict[str, object]:
     """The headers an error answer of ``status`` carries, each required."""
     names = ERROR_HEADERS.get(status, DEFAULT_ERROR_HEADERS)
     return {name: header(name, oas3) for name in names}
+
+
+#: Names in the OpenAPI document that the operation refers to.
+ERROR_RESPONSE = "errorModel"
+SECURITY_SCHEME = "bearerAuth"
+#: The operation's error answers, each documented as a response of its own with its headers.
+ERROR_RESPONSES = {
+    400: "The token or the body is malformed.",
+    401: "No valid credentials (OCC's errorCode 00001000); the answer carries a challenge.",
+    403: "The credentials do not allow aborting imports.",
+    404: "No import process has that token.",
+    409: "The import process has already succeeded or failed.",
+    413: "The body is larger than IMPORT_ABORT_MAX_BODY_BYTES.",
+    415: "A non-empty body that is not JSON.",
+    500: "The registry failed; details are in the server log only.",
+    503: "The registry's store is unreachable or locked; the answer carries Retry-After.",
+}
+
+
+def error_response_name(status: int) -> str:
+    """The name of the response component of one of :data:`ERROR_RESPONSES`."""
+    return f"abortImportProcess_{status}"
+
+
+def _error_model_response(description: str, headers: Mapping[str, object], oas3: bool) -> Any:
+    response: dict[str, Any] = {"description": description}
+    if oas3:
+        response["content"] = {"application/json": {"schema": ErrorModel}}
+    else:
+        response["schema"] = ErrorModel
+    response["headers"] = headers
+    return response
+
+
+def add_components(spec: Any) -> None:
+    """Register what the operation refers to in ``spec`` (an apispec ``APISpec``), in the form of
+    its OpenAPI version, leaving alone any name the document already has."""
+    components = spec.components
+    for name, schema in SCHEMA_NAMES.items():
+        if name not in components.schemas:
+            components.schema(name, schema=schema)
+    oas3 = spec.openapi_version.major >= 3
+    if ERROR_RESPONSE not in components.responses:
+        headers = {
+            "Content-Language": header("Content-Language", oas3),
+            "Retry-After": header("Retry-After", oas3, required=False),
+            "Allow": header("Allow", oas3, required=False),
+        }
+        components.response(
+            ERROR_RESPONSE, _error_model_response("The error response", headers, oas3)
+        )
+    for status, description in ERROR_RESPONSES.items():
+        name = error_response_name(status)
+        if name not in components.responses:
+            response = _error_model_response(description, error_headers(status, oas3), oas3)
+            components.response(name, response)
+    if SECURITY_SCHEME not in components.security_schemes:
+        scheme = (
+            {"type": "http", "scheme": "bearer"}
+            if oas3
+            else {"type": "apiKey", "in": "header", "name": "Authorization"}
+        )
+        components.security_scheme(SECURITY_SCHEME, scheme)

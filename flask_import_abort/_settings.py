@@ -6,7 +6,7 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ from . import _i18n as i18n
 from ._auth import Authorizer, Check, build_check
 from .processes.contract import AbortOutcome, AbortRequest, ImportRegistry
 from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
+from .processes.tokens import DEFAULT_MAX_LENGTH
 
-__all__ = ["DEFAULTS", "EXTENSION_KEY", "Config", "Settings", "settings_of"]
+__all__ = ["DEFAULTS", "EXTENSION_KEY", "KEYS", "Config", "Key", "Settings", "settings_of"]
 
 log = logging.getLogger("flask_import_abort")
 
@@ -27,39 +28,125 @@ EXTENSION_KEY = "import_abort"
 DEFAULT_URL_PREFIX = "/ccadmin/v1/importProcess"
 
 
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its name in ``app.config``, its default, and what it means (the
+    README's Configuration table is checked against these)."""
+
+    name: str
+    default: Any
+    #: The default as the documentation writes it.
+    shown: str
+    meaning: str
+
+    @property
+    def argument(self) -> str:
+        """The ``ImportAbort(...)`` keyword argument that wins over the key."""
+        return self.name.removeprefix("IMPORT_ABORT_").lower()
+
+
 class Config:
-    """The configuration keys, each with its default in :data:`DEFAULTS`."""
+    """Every configuration key, each declared here once."""
 
-    REGISTRY = "IMPORT_ABORT_REGISTRY"
-    URL_PREFIX = "IMPORT_ABORT_URL_PREFIX"
-    AUTHORIZE = "IMPORT_ABORT_AUTHORIZE"
-    BEARER_TOKENS = "IMPORT_ABORT_BEARER_TOKENS"
-    ALLOW_ANONYMOUS = "IMPORT_ABORT_ALLOW_ANONYMOUS"
-    TOKEN_MAX_LENGTH = "IMPORT_ABORT_TOKEN_MAX_LENGTH"  # noqa: S105 (a key, not a secret)
-    MAX_BODY_BYTES = "IMPORT_ABORT_MAX_BODY_BYTES"
-    OPENAPI_URL = "IMPORT_ABORT_OPENAPI_URL"
-    STOP_DEADLINE = "IMPORT_ABORT_STOP_DEADLINE"
-    FORCE_STOP = "IMPORT_ABORT_FORCE_STOP"
-    FORCE_STOP_TIMEOUT = "IMPORT_ABORT_FORCE_STOP_TIMEOUT"
-    DEFAULT_LOCALE = "IMPORT_ABORT_DEFAULT_LOCALE"
-    TRANSLATIONS = "IMPORT_ABORT_TRANSLATIONS"
+    REGISTRY = Key(
+        "IMPORT_ABORT_REGISTRY",
+        None,
+        "none: required",
+        'The `ImportRegistry`, or a `"module:attribute"` import string naming it.',
+    )
+    URL_PREFIX = Key(
+        "IMPORT_ABORT_URL_PREFIX",
+        DEFAULT_URL_PREFIX,
+        f"`{DEFAULT_URL_PREFIX}`",
+        "Where the route is mounted: `POST {prefix}/{token}/abort`.",
+    )
+    BEARER_TOKENS = Key(
+        "IMPORT_ABORT_BEARER_TOKENS",
+        (),
+        "none",
+        "Tokens accepted in `Authorization: Bearer ...`: a mapping of name to token (the name "
+        "is the abort's actor), a list, or one string. Visible ASCII, no whitespace around "
+        "them, no token twice.",
+    )
+    AUTHORIZE = Key(
+        "IMPORT_ABORT_AUTHORIZE",
+        None,
+        "none",
+        "A callable taking the `Request` (or its import string): exactly `True` lets the call "
+        "through; anything else (`False`, `None`, an object it meant to raise) leaves it to the "
+        "bearer tokens, and to a 401; raising `werkzeug.exceptions.Forbidden` answers 403.",
+    )
+    ALLOW_ANONYMOUS = Key(
+        "IMPORT_ABORT_ALLOW_ANONYMOUS",
+        False,
+        "`False`",
+        "Let every call through. A real `bool`; a WARNING is logged at start-up while it is on.",
+    )
+    TOKEN_MAX_LENGTH = Key(
+        "IMPORT_ABORT_TOKEN_MAX_LENGTH",
+        DEFAULT_MAX_LENGTH,
+        f"`{DEFAULT_MAX_LENGTH}`",
+        "Longer tokens are refused with 400.",
+    )
+    MAX_BODY_BYTES = Key(
+        "IMPORT_ABORT_MAX_BODY_BYTES",
+        64 * 1024,
+        "`65536`",
+        "Larger bodies are refused with 413, from `Content-Length` when there is one; the "
+        "registry is not called.",
+    )
+    OPENAPI_URL = Key(
+        "IMPORT_ABORT_OPENAPI_URL",
+        "/import-abort/openapi.json",
+        "`/import-abort/openapi.json`",
+        "Where the operation's own OpenAPI document is served when no host `Api` documents "
+        "it; `None` turns it off.",
+    )
+    STOP_DEADLINE = Key(
+        "IMPORT_ABORT_STOP_DEADLINE",
+        None,
+        "`None` (off)",
+        "Seconds an import has to honour an abort; past them, reaping records it `aborted` "
+        "(forced) and calls the hook below. See "
+        "[Liveness and stop deadlines](#liveness-and-stop-deadlines).",
+    )
+    FORCE_STOP = Key(
+        "IMPORT_ABORT_FORCE_STOP",
+        None,
+        "`None`",
+        "A callable taking the token (or its import string) that stops the import's worker by "
+        "force: called once per forced end, by whichever process reaps it.",
+    )
+    FORCE_STOP_TIMEOUT = Key(
+        "IMPORT_ABORT_FORCE_STOP_TIMEOUT",
+        DEFAULT_FORCE_STOP_TIMEOUT,
+        f"`{DEFAULT_FORCE_STOP_TIMEOUT:g}`",
+        "Seconds reaping waits for the `force_stop` calls before it goes on without them (the "
+        "ends are recorded first).",
+    )
+    DEFAULT_LOCALE = Key(
+        "IMPORT_ABORT_DEFAULT_LOCALE",
+        i18n.DEFAULT_LOCALE,
+        f"`{i18n.DEFAULT_LOCALE}`",
+        "The language of errorModel's `message` when the request asks for none the catalogs "
+        "have: a tag such as `de` or `pt-BR` that one of them answers. See "
+        "[Languages](#languages).",
+    )
+    TRANSLATIONS = Key(
+        "IMPORT_ABORT_TRANSLATIONS",
+        None,
+        "`None`",
+        "A folder of the host's own gettext catalogs, `<locale>/LC_MESSAGES/messages.mo` (what "
+        "`pybabel compile` makes), that add languages or override messages.",
+    )
 
 
-DEFAULTS: Mapping[str, Any] = {
-    Config.REGISTRY: None,
-    Config.URL_PREFIX: DEFAULT_URL_PREFIX,
-    Config.AUTHORIZE: None,
-    Config.BEARER_TOKENS: (),
-    Config.ALLOW_ANONYMOUS: False,
-    Config.TOKEN_MAX_LENGTH: 256,
-    Config.MAX_BODY_BYTES: 64 * 1024,
-    Config.OPENAPI_URL: "/import-abort/openapi.json",
-    Config.STOP_DEADLINE: None,
-    Config.FORCE_STOP: None,
-    Config.FORCE_STOP_TIMEOUT: DEFAULT_FORCE_STOP_TIMEOUT,
-    Config.DEFAULT_LOCALE: i18n.DEFAULT_LOCALE,
-    Config.TRANSLATIONS: None,
-}
+#: Every key, in the order the documentation lists them.
+KEYS: tuple[Key, ...] = tuple(value for value in vars(Config).values() if isinstance(value, Key))
+#: Each key's default, by name.
+DEFAULTS: Mapping[str, Any] = {key.name: key.default for key in KEYS}
+#: The keys by their ``ImportAbort(...)`` argument.
+ARGUMENTS: Mapping[str, Key] = {key.argument: key for key in KEYS}
 
 
 @dataclass(frozen=True)
@@ -77,6 +164,8 @@ class Settings:
     max_body_bytes: int
     #: Where the route is mounted; "" for the root.
     url_prefix: str
+    #: Whether the URL prefix was configured (a key or an argument), rather than the default.
+    url_prefix_configured: bool
     #: None when the plugin serves no OpenAPI document of its own.
     openapi_url: str | None
     #: Seconds an abort may go unheeded before its end is forced; None for never.
@@ -87,6 +176,8 @@ class Settings:
     force_stop_timeout: float
     #: The plugin's own OpenAPI document, rendered on first request.
     openapi_cache: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    #: The OpenAPI documents (apispec ``APISpec`` s) of host ``Api`` s that document the route.
+    documented: set[Any] = field(default_factory=set, compare=False, repr=False)
 
 
 def settings_of(app: App) -> Settings:
@@ -95,19 +186,37 @@ def settings_of(app: App) -> Settings:
     return settings
 
 
+def setup(app: App, *, url_prefix: str | None = None) -> Settings:
+    """The settings of ``app``, read from its config now if ``ImportAbort`` did not; the one
+    place where a blueprint's ``url_prefix`` is held against the configured one."""
+    found: Settings | None = app.extensions.get(EXTENSION_KEY)
+    if found is None:
+        found = install(app)
+    if url_prefix is None:
+        return found
+    registered = _path(url_prefix, "register_blueprint(url_prefix=...)").rstrip("/")
+    if registered == found.url_prefix:
+        return found
+    if found.url_prefix_configured:
+        raise ValueError(
+            f"register_blueprint(url_prefix={url_prefix!r}) disagrees with "
+            f"{Config.URL_PREFIX.name} = {found.url_prefix!r}: set one of them."
+        )
+    found = app.extensions[EXTENSION_KEY] = replace(found, url_prefix=registered)
+    return found
+
+
 def install(
     app: App,
     *,
     overrides: Mapping[str, Any] | None = None,
     registry: ImportRegistry | str | None = None,
-    url_prefix: str | None = None,
 ) -> Settings:
     """Read and check the settings of ``app`` once, and keep them on it.
 
-    ``overrides`` win over ``app.config``; ``registry`` wins over both. ``url_prefix`` is the
-    one a blueprint is being registered with, which must agree with a configured prefix.
-    Raises ``RuntimeError`` when the app is set up already or has no registry, and
-    ``TypeError`` or ``ValueError`` naming the key of a setting that is wrong.
+    ``overrides`` (by key name) win over ``app.config``; ``registry`` wins over both. Raises
+    ``RuntimeError`` when the app is set up already or has no registry, and ``TypeError`` or
+    ``ValueError`` naming the key of a setting that is wrong.
     """
     if EXTENSION_KEY in app.extensions:
         raise RuntimeError(
@@ -115,53 +224,47 @@ def install(
             "or register its blueprint, once per app."
         )
     overrides = overrides or {}
-    prefix_configured = Config.URL_PREFIX in overrides or Config.URL_PREFIX in app.config
-    for key, default in DEFAULTS.items():
-        app.config.setdefault(key, default)
-    setting = {key: overrides.get(key, app.config[key]) for key in DEFAULTS}
+    prefix_key = Config.URL_PREFIX.name
+    prefix_configured = prefix_key in overrides or prefix_key in app.config
+    for key in KEYS:
+        app.config.setdefault(key.name, key.default)
+    setting = {key.name: overrides.get(key.name, app.config[key.name]) for key in KEYS}
 
-    authorize = _authorizer(setting[Config.AUTHORIZE])
-    bearer_tokens = _bearer_tokens(setting[Config.BEARER_TOKENS])
-    allow_anonymous = _boolean(setting, Config.ALLOW_ANONYMOUS)
-    prefix = _path(setting[Config.URL_PREFIX], Config.URL_PREFIX).rstrip("/")
-    if url_prefix is not None:
-        registered = _path(url_prefix, "register_blueprint(url_prefix=...)").rstrip("/")
-        if prefix_configured and registered != prefix:
-            raise ValueError(
-                f"register_blueprint(url_prefix={url_prefix!r}) disagrees with "
-                f"{Config.URL_PREFIX} = {setting[Config.URL_PREFIX]!r}: set one of them."
-            )
-        prefix = registered
-    resolved = _registry(registry if registry is not None else setting[Config.REGISTRY])
-    stop_deadline = _optional_seconds(setting, Config.STOP_DEADLINE)
-    force_stop = _callable(setting[Config.FORCE_STOP], Config.FORCE_STOP, "the token")
+    authorize = _authorizer(setting[Config.AUTHORIZE.name])
+    bearer_tokens = _bearer_tokens(setting[Config.BEARER_TOKENS.name])
+    allow_anonymous = _boolean(setting, Config.ALLOW_ANONYMOUS.name)
+    prefix = _path(setting[prefix_key], prefix_key).rstrip("/")
+    resolved = _registry(registry if registry is not None else setting[Config.REGISTRY.name])
+    stop_deadline = _optional_seconds(setting, Config.STOP_DEADLINE.name)
+    force_stop = _callable(setting[Config.FORCE_STOP.name], Config.FORCE_STOP.name, "the token")
     localizer = _localizer(setting, app.extensions)
     settings = Settings(
         registry=resolved,
         abort=_abort_call(resolved, stop_deadline),
         check=build_check(authorize, bearer_tokens, allow_anonymous),
-        token_max_length=_whole_number(setting, Config.TOKEN_MAX_LENGTH, minimum=1),
-        max_body_bytes=_whole_number(setting, Config.MAX_BODY_BYTES, minimum=0),
+        token_max_length=_whole_number(setting, Config.TOKEN_MAX_LENGTH.name, minimum=1),
+        max_body_bytes=_whole_number(setting, Config.MAX_BODY_BYTES.name, minimum=0),
         url_prefix=prefix,
-        openapi_url=_path(setting[Config.OPENAPI_URL], Config.OPENAPI_URL) or None,
+        url_prefix_configured=prefix_configured,
+        openapi_url=_path(setting[Config.OPENAPI_URL.name], Config.OPENAPI_URL.name) or None,
         stop_deadline=stop_deadline,
         force_stop=force_stop,
-        force_stop_timeout=_seconds(setting, Config.FORCE_STOP_TIMEOUT),
+        force_stop_timeout=_seconds(setting, Config.FORCE_STOP_TIMEOUT.name),
     )
     if allow_anonymous:
         log.warning(
             "flask-import-abort: %s is on, so anyone who reaches %s/<token>/abort may abort "
             "any import.",
-            Config.ALLOW_ANONYMOUS,
+            Config.ALLOW_ANONYMOUS.name,
             prefix,
         )
     elif not (authorize or bearer_tokens):
         log.warning(
             "flask-import-abort: no access is configured, so every abort request is refused "
             "with 401. Set %s, %s, or %s = True.",
-            Config.BEARER_TOKENS,
-            Config.AUTHORIZE,
-            Config.ALLOW_ANONYMOUS,
+            Config.BEARER_TOKENS.name,
+            Config.AUTHORIZE.name,
+            Config.ALLOW_ANONYMOUS.name,
         )
     app.extensions[EXTENSION_KEY] = settings
     app.extensions[i18n.EXTENSION_KEY] = localizer
@@ -170,26 +273,26 @@ def install(
 
 def _localizer(setting: Mapping[str, Any], extensions: Mapping[str, Any]) -> i18n.Localizer:
     """The app's languages: the package's catalogs, the host's folder over them, its default."""
-    default = setting[Config.DEFAULT_LOCALE]
+    default = setting[Config.DEFAULT_LOCALE.name]
     if not isinstance(default, str):
         raise TypeError(
-            f"{Config.DEFAULT_LOCALE} is a language tag such as 'en' or 'pt-BR'; "
+            f"{Config.DEFAULT_LOCALE.name} is a language tag such as 'en' or 'pt-BR'; "
             f"got {type(default).__name__}."
         )
-    folder = setting[Config.TRANSLATIONS]
+    folder = setting[Config.TRANSLATIONS.name]
     if folder is not None:
         if not isinstance(folder, str | os.PathLike) or not str(folder).strip():
             raise TypeError(
-                f"{Config.TRANSLATIONS} is the path of a folder of gettext catalogs; "
+                f"{Config.TRANSLATIONS.name} is the path of a folder of gettext catalogs; "
                 f"got {folder!r}."
             )
         folder = Path(folder)
         if not folder.is_dir():
-            raise ValueError(f"{Config.TRANSLATIONS} = {str(folder)!r} is not a folder.")
+            raise ValueError(f"{Config.TRANSLATIONS.name} = {str(folder)!r} is not a folder.")
     try:
         return i18n.Localizer(default, folder, extensions)
     except ValueError as error:
-        raise ValueError(f"{Config.DEFAULT_LOCALE} = {default!r}: {error}") from None
+        raise ValueError(f"{Config.DEFAULT_LOCALE.name} = {default!r}: {error}") from None
 
 
 def _imported(value: str, key: str) -> Any:
@@ -209,23 +312,23 @@ def _registry(value: object) -> ImportRegistry:
     if value is None:
         raise RuntimeError(
             "flask-import-abort needs an import registry: pass ImportAbort(app, registry=...) "
-            f"or set {Config.REGISTRY} to a registry or its 'module:attribute' import string."
+            f"or set {Config.REGISTRY.name} to a registry or its 'module:attribute' import string."
         )
-    registry = _imported(value, Config.REGISTRY) if isinstance(value, str) else value
+    registry = _imported(value, Config.REGISTRY.name) if isinstance(value, str) else value
     if isinstance(registry, type):
         raise TypeError(
-            f"{Config.REGISTRY} is the class {registry.__name__}; give an instance of it."
+            f"{Config.REGISTRY.name} is the class {registry.__name__}; give an instance of it."
         )
     if not isinstance(registry, ImportRegistry) or not callable(registry.abort):
         raise TypeError(
-            f"{Config.REGISTRY} must have an abort(token) method; "
+            f"{Config.REGISTRY.name} must have an abort(token) method; "
             f"{type(registry).__name__} has none."
         )
     return registry
 
 
 def _authorizer(value: object) -> Authorizer | None:
-    authorizer: Authorizer | None = _callable(value, Config.AUTHORIZE, "the request")
+    authorizer: Authorizer | None = _callable(value, Config.AUTHORIZE.name, "the request")
     return authorizer
 
 
@@ -245,7 +348,7 @@ def _abort_call(
         return registry.abort  # type: ignore[return-value]
     if stop_deadline is not None:
         raise ValueError(
-            f"{Config.STOP_DEADLINE} is set, but {type(registry).__name__}.abort takes the "
+            f"{Config.STOP_DEADLINE.name} is set, but {type(registry).__name__}.abort takes the "
             "token alone, so no deadline could reach it: give abort a second parameter, an "
             "AbortRequest, or unset the deadline."
         )
@@ -266,7 +369,7 @@ def _takes_a_request(method: Callable[..., Any]) -> bool:
 
 def _bearer_tokens(value: object) -> dict[str, str] | tuple[str, ...]:
     """The tokens, by name when a mapping names them; each checked, and no token twice."""
-    key = Config.BEARER_TOKENS
+    key = Config.BEARER_TOKENS.name
     if value is None:
         return ()
     if isinstance(value, Mapping):

@@ -1,30 +1,34 @@
-"""Internal: the blueprint and its abort route."""
+"""Internal: the blueprint and its abort route, declared with flask-smorest's own decorators."""
 
 from __future__ import annotations
 
-import copy
+import functools
 import json
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
 
-from flask import Blueprint as FlaskBlueprint
+import marshmallow as ma
 from flask import Flask, Request, Response, current_app, request
 from flask.sansio.app import App
+from flask.sansio.blueprints import BlueprintSetupState
 from flask_smorest import Blueprint
-from flask_smorest.spec.plugins import FlaskPlugin
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from . import _settings as settings
 from . import errors
 from ._aborting import answered, request_id
 from ._auth import ANONYMOUS
-from ._checks import check_body, check_token
+from ._checks import check_token, invalid_reason, load_body, sends_no_body
 from ._schemas import (
+    ERROR_RESPONSE,
+    ERROR_RESPONSES,
+    SECURITY_SCHEME,
     AbortImportProcessRequest,
     AbortImportProcessResponse,
-    ErrorModel,
-    error_headers,
+    add_components,
+    error_response_name,
     token_parameter,
 )
 from .processes.contract import FAILURES, AbortOutcome, AbortRequest, StoreUnavailable
@@ -35,12 +39,10 @@ from .signals import abort_responded
 log = logging.getLogger("flask_import_abort")
 
 ABORT_RULE = "/<token>/abort"
-#: Names in the OpenAPI document that the operation refers to (see ``openapi.py``).
-ERROR_RESPONSE = "errorModel"
-SECURITY_SCHEME = "bearerAuth"
 
-#: The body of every successful answer, made once.
-SUCCESS_BODY = json.dumps(AbortImportProcessResponse().dump({"success": True})).encode()
+#: What the view answers a successful abort: the response schema's body, made once.
+SUCCESS = {"success": True}
+SUCCESS_BODY = json.dumps(AbortImportProcessResponse().dump(SUCCESS)).encode()
 #: The registry's two refusals, each the same every time (raised nowhere, only rendered).
 NOT_FOUND = errors.ImportNotFound(error_path="token")
 FINISHED = errors.ImportFinished(error_path="token")
@@ -50,56 +52,76 @@ OTHER_METHODS = (
     "POST aborts. OPTIONS answers 200 with `Allow: OPTIONS, POST`; every other method answers "
     "405 with an errorModel body (errorCode 30009) and the same `Allow` header."
 )
+#: The error answers, each a response component with the headers it carries, for the doc
+#: decorator (one decorator for them all: each alt_response adds a wrapper run on every request).
+DOCUMENTED_RESPONSES: dict[int | str, str] = {
+    "default": ERROR_RESPONSE,
+    **{status: error_response_name(status) for status in ERROR_RESPONSES},
+}
 METHOD_NOT_ALLOWED = errors.MethodNotAllowed(
     more_info=f"Allowed methods: {ALLOW}.", headers=[("Allow", ALLOW)]
 )
 
 
+class BodyParser(FlaskParser):
+    """webargs' parser of the abort's body: what ``load_body`` takes, within the app's
+    ``IMPORT_ABORT_MAX_BODY_BYTES``; a field the schema refuses is the plugin's errorModel,
+    never webargs' 422."""
+
+    def parse(self, argmap: Any, req: Request | None = None, **kwargs: Any) -> Any:
+        """What the body says; nothing to load when the request sends no body (most aborts:
+        OCC's clients send none), which the schema would load as the empty object it is."""
+        if req is not None and sends_no_body(req.environ):
+            return {}
+        return super().parse(argmap, req, **kwargs)
+
+    def load_json(self, req: Request, schema: ma.Schema) -> Any:
+        return load_body(req, settings.settings_of(current_app).max_body_bytes)
+
+    def handle_error(
+        self,
+        error: ma.ValidationError,
+        req: Request,
+        schema: ma.Schema,
+        *,
+        error_status_code: int | None,
+        error_headers: Mapping[str, str] | None,
+    ) -> NoReturn:
+        raise invalid_reason(error) from None
+
+
 class AbortBlueprint(Blueprint):  # type: ignore[misc]
     """The plugin's blueprint: registered once per app, it sets the plugin up on it."""
 
+    ARGUMENTS_PARSER = BodyParser()
+
     def register(self, app: App, options: dict[str, Any]) -> None:
-        """Read the app's settings (unless ``ImportAbort`` did), then add the routes under the
-        settings' URL prefix. A second registration on the same app is a ``RuntimeError``."""
+        """Set the plugin up on ``app`` (unless ``ImportAbort`` did), then add the routes
+        under the settings' URL prefix. A second registration on the same app is a
+        ``RuntimeError``."""
         if any(blueprint is self for blueprint in app.blueprints.values()):
             raise RuntimeError(
                 "flask-import-abort's blueprint is registered on this app already; register "
                 "it once per app (a second name would mount a second abort route)."
             )
-        url_prefix = options.get("url_prefix")
-        found = app.extensions.get(settings.EXTENSION_KEY)
-        if found is None:
-            found = settings.install(app, url_prefix=url_prefix)
-        elif url_prefix is not None and url_prefix.rstrip("/") != found.url_prefix:
-            raise ValueError(
-                f"register_blueprint(url_prefix={url_prefix!r}) disagrees with the plugin's "
-                f"{settings.Config.URL_PREFIX} {found.url_prefix!r}: set one of them."
-            )
+        found = settings.setup(app, url_prefix=options.get("url_prefix"))
         super().register(app, {**options, "url_prefix": found.url_prefix})
 
     def register_views_in_doc(
         self, api: Any, app: Flask, spec: Any, *, name: str, parameters: Any
     ) -> None:
         """Document the route as it is mounted on ``app``: the token as long as its settings
-        allow, every header in the form of the document's OpenAPI version, and what the URL
-        answers to the methods the operation does not list."""
+        allow, the error answers with the headers each carries, and what the URL answers to
+        the methods the operation does not list. Called by the ``Api`` that documents it."""
+        setup = settings.settings_of(app)
+        setup.documented.add(spec)
+        add_components(spec)
         oas3 = spec.openapi_version.major >= 3
-        token = token_parameter(settings.settings_of(app).token_max_length, oas3)
-        super().register_views_in_doc(
-            api, app, spec, name=name, parameters=[*(parameters or []), token]
-        )
-        rule = next(app.url_map.iter_rules(f"{name}.{abort_import_process.__name__}"))
-        path = spec.to_dict()["paths"][FlaskPlugin.flaskpath2openapi(rule.rule)]
-        operation = copy.deepcopy(path["post"])
-        for status, response in operation["responses"].items():
-            if status.isdigit() and int(status) >= 400:
-                response["headers"] = error_headers(int(status), oas3)
-        spec.path(
-            rule=rule,
-            operations={"post": operation},
-            parameters=path["parameters"],
-            description=OTHER_METHODS if oas3 else None,  # OpenAPI 2 has no path description
-        )
+        path_parameters = [*(parameters or []), token_parameter(setup.token_max_length, oas3)]
+        super().register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
+        if oas3:  # OpenAPI 2 has no description of a path
+            rule = next(app.url_map.iter_rules(f"{name}.{abort_import_process.__name__}"))
+            spec.path(rule=rule, parameters=path_parameters, description=OTHER_METHODS)
 
 
 blp = AbortBlueprint(
@@ -109,134 +131,105 @@ blp = AbortBlueprint(
     description="Abort an import process (Oracle Commerce Cloud's abortImportProcess).",
 )
 
-View = TypeVar("View", bound=Callable[..., Any])
+
+def _answered_by_the_plugin(view: Callable[..., Response]) -> Callable[[str], Response]:
+    """The outside of the route: authorization, then the token, then the view (which reads
+    the body); whatever is raised on the way is answered here, as an errorModel, so that no
+    error of the plugin's ever reaches the host's error handlers."""
+
+    @functools.wraps(view)
+    def answer(token: str) -> Response:
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        setup = settings.settings_of(app)
+        current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
+        try:
+            if setup.check is None:
+                actor = ANONYMOUS
+            else:
+                allowed = setup.check(current_request)
+                if not isinstance(allowed, str):
+                    return _responded(app, allowed.response_to(app, current_request.environ))
+                actor = allowed
+            check_token(token, setup.token_max_length)
+            return view(token=token, actor=actor, app=app, setup=setup)
+        except HTTPException as error:
+            response = errors.error_response(error)
+        except StoreUnavailable as error:
+            response = errors.RegistryUnavailable(error.retry_after).get_response()
+        except FAILURES:
+            log.exception("abort of import process %s failed", token_for_log(token))
+            response = errors.InternalError().get_response()
+        return _responded(app, response)
+
+    return answer
 
 
-def _documented_by(*decorators: Callable[[Any], Any]) -> Callable[[View], View]:
-    """Take the documentation that flask-smorest's decorators gather, without their wrappers.
-
-    Each of those decorators wraps the view in a function that runs on every request. The
-    route keeps what they document (flask-smorest reads it from ``_apidoc``) and calls the
-    view itself, so a request pays for none of them.
-    """
-
-    def decorate(view: View) -> View:
-        documented = view
-        for decorator in reversed(decorators):
-            documented = decorator(documented)
-        view._apidoc = documented._apidoc  # type: ignore[attr-defined]
-        return view
-
-    return decorate
+def _responded(app: Flask, response: Response, outcome: AbortOutcome | None = None) -> Response:
+    if abort_responded.receivers:
+        announce(abort_responded, app, status=response.status_code, outcome=outcome)
+    return response
 
 
-def _error(status: int, description: str) -> Any:
-    return blp.alt_response(status, schema=ErrorModel, description=description)
-
-
-@_documented_by(
-    blp.doc(
-        operationId="abortImportProcess",
-        security=[{SECURITY_SCHEME: []}],
-        responses={"default": ERROR_RESPONSE},
-    ),
-    blp.arguments(
-        AbortImportProcessRequest,
-        location="json",
-        required=False,
-        error_status_code=400,
-        description="Optional: no body, an empty body, or a JSON object. Its `reason` is "
-        "recorded; other keys are ignored.",
-    ),
-    blp.response(
-        200,
-        AbortImportProcessResponse,
-        description="Following model is returned when operation succeeds.",
-        example={"success": True},
-    ),
-    _error(400, "The token or the body is malformed."),
-    _error(401, "No valid credentials (OCC's errorCode 00001000); the answer carries a challenge."),
-    _error(403, "The credentials do not allow aborting imports."),
-    _error(404, "No import process has that token."),
-    _error(409, "The import process has already succeeded or failed."),
-    _error(413, "The body is larger than IMPORT_ABORT_MAX_BODY_BYTES."),
-    _error(415, "A non-empty body that is not JSON."),
-    _error(500, "The registry failed; details are in the server log only."),
-    _error(503, "The registry's store is unreachable or locked; the answer carries Retry-After."),
+@blp.route(ABORT_RULE, methods=["POST"])
+@_answered_by_the_plugin
+@blp.doc(
+    operationId="abortImportProcess",
+    security=[{SECURITY_SCHEME: []}],
+    responses=DOCUMENTED_RESPONSES,
 )
-def abort_import_process(token: str) -> Response:
+@blp.arguments(
+    AbortImportProcessRequest(),  # an instance: webargs would make one per request of a class
+    location="json",
+    required=False,
+    error_status_code=400,
+    unknown=ma.EXCLUDE,
+    description="Optional: no body, an empty body, or a JSON object. Its `reason` is "
+    "recorded; other keys are ignored.",
+)
+@blp.response(
+    200,
+    AbortImportProcessResponse,
+    description="Following model is returned when operation succeeds.",
+    example=SUCCESS,
+)
+def abort_import_process(
+    body: dict[str, Any], *, token: str, actor: str, app: Flask, setup: settings.Settings
+) -> Response:
     """Abort Import Process
 
     Abort an import process. The import stops after the batch of records it is processing,
     and may leave partial data behind. `success: true` means the abort command was passed to
     the import process; poll the process until its progress is `aborted`.
     """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    response, outcome = _abort(app, token)
-    if abort_responded.receivers:
-        announce(abort_responded, app, status=response.status_code, outcome=outcome)
-    return response
-
-
-def _abort(app: Flask, token: str) -> tuple[Response, AbortOutcome | None]:
-    """The answer to an abort request, and the registry's outcome when it was asked."""
-    setup: settings.Settings = app.extensions[settings.EXTENSION_KEY]
     current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
-    try:
-        if setup.check is None:
-            actor = ANONYMOUS
-        else:
-            allowed = setup.check(current_request)
-            if not isinstance(allowed, str):
-                return allowed.response_to(app, current_request.environ), None
-            actor = allowed
-        check_token(token, setup.token_max_length)
-        reason = check_body(current_request, setup.max_body_bytes)
-        details = AbortRequest(
-            setup.stop_deadline,
-            actor,
-            reason,
-            request_id(current_request.environ.get("HTTP_X_REQUEST_ID")),
-        )
-        outcome = setup.abort(token, details)
-    except HTTPException as error:
-        return errors.error_response(error), None
-    except StoreUnavailable as error:
-        return errors.RegistryUnavailable(error.retry_after).get_response(), None
-    except FAILURES:
-        log.exception("abort of import process %s failed", token_for_log(token))
-        return errors.InternalError().get_response(), None
-    return _answer(app, setup.registry, token, outcome, details, current_request), outcome
-
-
-# OPTIONS is answered by the rule below; Flask reads this where flask-smorest's route drops it.
-abort_import_process.provide_automatic_options = False  # type: ignore[attr-defined]
-blp.add_url_rule(ABORT_RULE, view_func=abort_import_process, methods=["POST"])
-
-
-def _answer(
-    app: Flask,
-    registry: Any,
-    token: str,
-    outcome: AbortOutcome,
-    details: AbortRequest,
-    current_request: Request,
-) -> Response:
+    details = AbortRequest(
+        setup.stop_deadline,
+        actor,
+        body.get("reason") or None,
+        request_id(current_request.environ.get("HTTP_X_REQUEST_ID")),
+    )
+    outcome = setup.abort(token, details)
     if outcome is AbortOutcome.REQUESTED or outcome is AbortOutcome.ALREADY_REQUESTED:
-        response = app.response_class(SUCCESS_BODY, mimetype="application/json")
+        # The response schema's body, made once (flask-smorest passes a Response on as it is).
+        answer = app.response_class(SUCCESS_BODY, mimetype="application/json")
     elif outcome is AbortOutcome.NOT_FOUND:
-        response = NOT_FOUND.response_to(app, current_request.environ)
+        answer = NOT_FOUND.response_to(app, current_request.environ)
     elif outcome is AbortOutcome.FINISHED:
-        response = FINISHED.response_to(app, current_request.environ)
+        answer = FINISHED.response_to(app, current_request.environ)
     else:
         log.error(
             "the import registry answered %r for import process %s, not an AbortOutcome",
             outcome,
             token_for_log(token),
         )
-        return errors.InternalError().get_response()
-    answered(app, registry, token, outcome, details)
-    return response
+        return _responded(app, errors.InternalError().get_response())
+    answered(app, setup.registry, token, outcome, details)
+    return _responded(app, answer, outcome)
+
+
+# OPTIONS is answered by the rule below. Flask reads this attribute of a view when it adds its
+# rule (flask-smorest's route keeps the argument of that name for itself).
+abort_import_process.provide_automatic_options = False
 
 
 def method_not_allowed(token: str) -> Response:
@@ -246,14 +239,17 @@ def method_not_allowed(token: str) -> Response:
     return METHOD_NOT_ALLOWED.get_response()
 
 
-# Routing answers an unknown method with a 405 of the host's before any blueprint is known, so
-# the abort URL has a rule of its own for every other method. It is a plain Flask rule: the
-# OpenAPI document should list POST alone.
-FlaskBlueprint.add_url_rule(
-    blp,
-    ABORT_RULE,
-    "method_not_allowed",
-    method_not_allowed,
-    methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
-    provide_automatic_options=False,
-)
+def _other_methods(state: BlueprintSetupState) -> None:
+    """Routing answers an unknown method with a 405 of the host's before any blueprint is
+    known, so the abort URL has a rule of its own for every other method: a plain Flask rule,
+    which the OpenAPI document leaves out (it lists POST alone)."""
+    state.add_url_rule(
+        ABORT_RULE,
+        "method_not_allowed",
+        method_not_allowed,
+        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+        provide_automatic_options=False,
+    )
+
+
+blp.record(_other_methods)

@@ -18,13 +18,14 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from flask.sansio.blueprints import BlueprintSetupState
+from marshmallow import ValidationError
 
 from ._aborting import answered
-from ._checks import check_reason
+from ._checks import invalid_reason
 from ._reaping import reap
+from ._schemas import AbortImportProcessRequest
 from ._settings import settings_of
 from ._views import blp
-from .errors import InvalidReason
 from .processes.contract import FAILURES, AbortOutcome, AbortRequest, StoreUnavailable
 from .processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
 
@@ -186,9 +187,10 @@ def abort_command(
         raise click.UsageError("give the tokens to abort, or --state and --older-than")
     if reason is not None:
         try:
-            reason = check_reason(reason)
-        except InvalidReason as invalid:
-            raise click.BadParameter(str(invalid.dev_message), param_hint="--reason") from None
+            reason = AbortImportProcessRequest().load({"reason": reason})["reason"] or None
+        except ValidationError as invalid:
+            message = invalid_reason(invalid).dev_message
+            raise click.BadParameter(str(message), param_hint="--reason") from None
     setup = settings_of(current_app)
     if not tokens:
         abortable = states or tuple(state.value for state in ABORTABLE_STATES)

@@ -30,7 +30,7 @@ def test_defaults_are_set_on_app_config_where_missing() -> None:
 
     assert app.config["IMPORT_ABORT_TOKEN_MAX_LENGTH"] == 10
     for key, default in DEFAULTS.items():
-        if key != Config.TOKEN_MAX_LENGTH:
+        if key != Config.TOKEN_MAX_LENGTH.name:
             assert app.config[key] == default, key
 
 

@@ -190,6 +190,48 @@ def test_host_with_its_own_http_exception_handler_keeps_it(before_plugin: bool) 
     _assert_plugin_answers_in_error_model(with_plugin)
 
 
+@pytest.mark.parametrize("host_kind", ["plain", "smorest"])
+@pytest.mark.parametrize(
+    ("body", "status", "error_code"),
+    [
+        (b'{"reason": 42}', 400, "30013"),  # the schema refuses it (webargs)
+        (b'{"reason": "x"', 400, "30002"),  # not JSON
+        (b"[1]", 400, "30003"),
+        (b"reason=x", 415, "30004"),
+    ],
+    ids=["schema", "malformed", "not an object", "not json"],
+)
+def test_a_body_the_plugin_refuses_never_reaches_the_hosts_error_handlers(
+    host_kind: str, body: bytes, status: int, error_code: str
+) -> None:
+    called: list[int] = []
+    if host_kind == "plain":
+        app = plain_host()
+        _mount(app)
+    else:
+        app, api = smorest_host()
+        _mount(app, api=api)
+    for code in (400, 415, 422):
+        app.register_error_handler(code, lambda error, code=code: (called.append(code), "host")[1])
+    content_type = "text/plain" if body == b"reason=x" else "application/json"
+
+    answer = app.test_client().post(
+        abort_url("known_1"), data=body, content_type=content_type, headers=AUTH
+    )
+
+    assert_error_model(answer, status, error_code)
+    assert called == []
+
+
+def test_an_unauthenticated_call_with_a_body_the_schema_refuses_is_a_401() -> None:
+    app = plain_host()
+    _mount(app)
+
+    answer = app.test_client().post(abort_url("known_1"), json={"reason": 42})
+
+    assert_error_model(answer, 401, "00001000")
+
+
 def test_plugin_adds_no_app_wide_error_handlers_or_hooks_and_one_cli_group() -> None:
     without, with_plugin = plain_host(), plain_host()
     _mount(with_plugin)

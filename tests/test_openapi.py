@@ -140,7 +140,12 @@ def test_openapi_2_host_document_is_valid_for_its_version() -> None:
     responses = spec["paths"][PATH]["post"]["responses"]
 
     assert spec["swagger"] == "2.0"
-    assert responses["404"]["schema"] == {"$ref": "#/definitions/errorModel"}
+    not_found = spec["responses"][responses["404"]["$ref"].removeprefix("#/responses/")]
+    assert not_found["schema"] == {"$ref": "#/definitions/errorModel"}
+    assert not_found["headers"]["Content-Language"] == {
+        "description": "The language of `message`, such as `en`, `de` or `pt-BR`.",
+        "type": "string",
+    }
     assert responses["default"] == {"$ref": "#/responses/errorModel"}
     assert spec["responses"]["errorModel"]["schema"] == {"$ref": "#/definitions/errorModel"}
     assert spec["securityDefinitions"]["bearerAuth"]["type"] == "apiKey"

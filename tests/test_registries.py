@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -40,7 +40,8 @@ def test_it_is_an_import_registry_and_a_worker_registry(worker_registry: WorkerR
 def test_registered_process_is_pending_with_an_unguessable_url_safe_token(
     worker_registry: WorkerRegistry,
 ) -> None:
-    before = datetime.now(timezone.utc)
+    # SQLite's clock counts milliseconds: a registration may read as up to 1 ms before it.
+    before = datetime.now(timezone.utc) - timedelta(milliseconds=1)
     tokens = {worker_registry.register(total=10) for _ in range(20)}
 
     assert len(tokens) == 20
