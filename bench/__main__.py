@@ -28,14 +28,14 @@ from . import (
 RESULTS = Path(__file__).with_name("results")
 #: What each ratio should reach, as the README's Performance section states it.
 TARGETS = {
-    "inprocess success": 0.90,
+    "inprocess success": 0.85,
     "inprocess 404": 0.85,
     "inprocess 401": 0.85,
-    "instructions success": 0.90,
+    "instructions success": 0.85,
     "instructions 404": 0.85,
     "instructions 401": 0.85,
-    "inprocess reason": 0.95,
-    "instructions reason": 0.95,
+    "inprocess reason": 0.85,
+    "instructions reason": 0.85,
     "inprocess 404 en": 0.85,
     "instructions 404 en": 0.85,
     "inprocess 404 de": 0.85,
@@ -43,9 +43,11 @@ TARGETS = {
     # The plugin without languages over the plugin, in instructions: what localizing costs.
     "languages 404 en": 0.97,
     "languages 404 de": 0.90,
-    "endtoend": 0.97,
+    "endtoend": 0.95,
     "scaling": 1.3,
-    "floor": 0.80,
+    # The registry's calls through SQLAlchemy's Connection over the raw driver's.
+    "floor sqlite": 0.55,
+    "floor postgresql": 0.70,
 }
 
 
@@ -168,7 +170,7 @@ def print_floor(results: dict[str, Any]) -> None:
     print(f"{'database, call':28} {'registry':>9} {'raw':>7}  ratio  target")
     for database, rows in results.items():
         for call, row in rows.items():
-            mark = _mark(row["ratio"], TARGETS["floor"])
+            mark = _mark(row["ratio"], TARGETS[f"floor {database}"])
             print(
                 f"{database + ', ' + call:28} {row['registry_us']:9.0f} {row['raw_us']:7.0f}"
                 f"  {mark}{_quartiles(row)}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from celery import Celery
 from sqlalchemy import MetaData
 
-from flask_import_abort import ImportRun
+from flask_import_abort.processes import ImportRun
 from flask_import_abort.processes.integrations.celery import CeleryImports
 from flask_import_abort.processes.sql import SQLImportRegistry
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Table, insert
 
-from flask_import_abort import ImportRun, WorkerRegistry
+from flask_import_abort.processes import ImportRun, WorkerRegistry
 
 from .products import read_products
 

@@ -10,7 +10,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import MetaData
 
-from flask_import_abort import ImportRun
+from flask_import_abort.processes import ImportRun
 from flask_import_abort.processes.integrations.rq import RQImports
 from flask_import_abort.processes.sql import SQLImportRegistry
 

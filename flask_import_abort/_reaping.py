@@ -44,10 +44,10 @@ def reaper(app: Flask, interval: float) -> Reaper:
 
 
 def _reapable(app: Flask) -> Reapable:
-    registry = settings_of(app).registry
-    if not isinstance(registry, Reapable):
+    settings = settings_of(app)
+    if settings.reapable is None:
         raise TypeError(
-            f"{type(registry).__name__} has no reap(): reaping needs a registry that keeps "
-            "heartbeats, such as the ones the package ships."
+            f"{type(settings.registry).__name__} has no reap(): reaping needs a registry that "
+            "keeps heartbeats, such as the ones the package ships."
         )
-    return registry
+    return settings.reapable

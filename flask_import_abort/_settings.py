@@ -16,6 +16,7 @@ from werkzeug.utils import import_string
 from . import _i18n as i18n
 from ._auth import Authorizer, Check, build_check
 from .processes.contract import AbortOutcome, AbortRequest, ImportRegistry
+from .processes.lifecycle import Listing, Reapable, Snapshots
 from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
 from .processes.tokens import DEFAULT_MAX_LENGTH
 
@@ -174,6 +175,10 @@ class Settings:
     force_stop: ForceStop | None
     #: Seconds a reap waits for the ``force_stop`` calls before it goes on without them.
     force_stop_timeout: float
+    #: The registry again where it has each optional capability (checked once), else None.
+    snapshots: Snapshots | None = None
+    listing: Listing | None = None
+    reapable: Reapable | None = None
     #: The plugin's own OpenAPI document, rendered on first request.
     openapi_cache: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
     #: The OpenAPI documents (apispec ``APISpec`` s) of host ``Api`` s that document the route.
@@ -250,6 +255,9 @@ def install(
         stop_deadline=stop_deadline,
         force_stop=force_stop,
         force_stop_timeout=_seconds(setting, Config.FORCE_STOP_TIMEOUT.name),
+        snapshots=resolved if isinstance(resolved, Snapshots) else None,
+        listing=resolved if isinstance(resolved, Listing) else None,
+        reapable=resolved if isinstance(resolved, Reapable) else None,
     )
     if allow_anonymous:
         log.warning(

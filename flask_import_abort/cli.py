@@ -80,15 +80,16 @@ def _registry_call(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _listing(limit: int, states: Iterable[str], older_than: timedelta | None) -> list[Any]:
-    registry = settings_of(current_app).registry
-    if not callable(getattr(registry, "recent", None)):
+    settings = settings_of(current_app)
+    registry = settings.listing
+    if registry is None:
         _fail(
-            f"the registry ({type(registry).__name__}) cannot list its processes: it has no "
-            "recent(); give abort the tokens themselves"
+            f"the registry ({type(settings.registry).__name__}) cannot list its processes: it "
+            "has no recent(); give abort the tokens themselves"
         )
     chosen = [ImportState(state) for state in states] or None
     snapshots: list[ProcessSnapshot] = _registry_call(
-        registry.recent,  # type: ignore[attr-defined]
+        registry.recent,
         limit,
         states=chosen,
         older_than=older_than,
@@ -148,15 +149,16 @@ def list_command(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def show_command(token: str, as_json: bool) -> None:
     """One process, as the registry holds it."""
-    registry = settings_of(current_app).registry
-    if not callable(getattr(registry, "snapshot", None)):
-        _fail(f"the registry ({type(registry).__name__}) cannot show a process")
+    settings = settings_of(current_app)
+    registry = settings.snapshots
+    if registry is None:
+        _fail(f"the registry ({type(settings.registry).__name__}) cannot show a process")
     try:
-        snapshot = registry.snapshot(token)  # type: ignore[attr-defined]
+        snapshot = registry.snapshot(token)
     except KeyError:
         _fail(f"{token}: not found")
     except FAILURES:
-        snapshot = _registry_call(registry.snapshot, token)  # type: ignore[attr-defined]
+        snapshot = _registry_call(registry.snapshot, token)
     if as_json:
         click.echo(json.dumps(_as_dict(snapshot), indent=2))
     else:
@@ -225,8 +227,8 @@ _SAID = {
 
 
 def _dry_run(tokens: Iterable[str]) -> None:
-    registry = settings_of(current_app).registry
-    snapshot_of = getattr(registry, "snapshot", None)
+    registry = settings_of(current_app).snapshots
+    snapshot_of = None if registry is None else registry.snapshot
     for token in tokens:
         if snapshot_of is None:
             click.echo(f"{token}: would be asked to abort")

@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 
 from ._settings import settings_of
 from .processes.contract import FAILURES, AbortOutcome
-from .processes.lifecycle import ImportState, ProcessSnapshot
+from .processes.lifecycle import ImportState, Listing, ProcessSnapshot
 from .signals import abort_responded, process_ended
 
 __all__ = ["ImportAbortMetrics"]
@@ -76,7 +76,8 @@ class ImportAbortMetrics:
         registry = settings_of(app).registry
         abort_responded.connect(self._answered, sender=app, weak=False)
         process_ended.connect(self._ended, sender=registry, weak=False)
-        self._states.registries.append(registry)
+        if isinstance(registry, Listing):
+            self._states.registries.append(registry)
 
     def exposition(self) -> Response:
         """The metrics in Prometheus's text format: a view to mount where the host wants."""
@@ -100,7 +101,7 @@ class _States(Collector):
     """The processes of each registry by state, read when Prometheus scrapes."""
 
     def __init__(self) -> None:
-        self.registries: list[Any] = []
+        self.registries: list[Listing] = []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily(
@@ -110,11 +111,8 @@ class _States(Collector):
         )
         counts = dict.fromkeys(ImportState, 0)
         for registry in self.registries:
-            count_by_state = getattr(registry, "count_by_state", None)
-            if count_by_state is None:
-                continue
             try:
-                for state, count in count_by_state().items():
+                for state, count in registry.count_by_state().items():
                     counts[ImportState(state)] += count
             except FAILURES:
                 log.warning("import processes could not be counted for a scrape", exc_info=True)

@@ -165,16 +165,23 @@ def test_a_pooled_connection_the_server_dropped_is_pinged_and_replaced_before_us
     with sql_registry(require_postgres()) as registry:
         token = registry.register()
         registry.start(token)
-        with registry.engine.connect() as connection:
-            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        killer = sqlalchemy.create_engine(require_postgres())
-        with killer.begin() as connection:
-            connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
-        killer.dispose()
+        pid = _end_the_pooled_connections_session(registry)
 
         assert registry.should_stop(token) is False  # on a new connection, at the first try
         with registry.engine.connect() as connection:
             assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+
+
+def _end_the_pooled_connections_session(registry: SQLImportRegistry) -> int:
+    """End, from the server's side, the session of the one connection in the registry's pool
+    (as a restart does); its backend's pid."""
+    with registry.engine.connect() as connection:
+        pid = int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() or 0)
+    killer = sqlalchemy.create_engine(require_postgres())
+    with killer.begin() as connection:
+        connection.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+    killer.dispose()
+    return pid
 
 
 def test_without_the_ping_the_dropped_connection_fails_the_call(
@@ -185,12 +192,7 @@ def test_without_the_ping_the_dropped_connection_fails_the_call(
     with sql_registry(require_postgres()) as registry:
         token = registry.register()
         registry.start(token)
-        with registry.engine.connect() as connection:
-            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        killer = sqlalchemy.create_engine(require_postgres())
-        with killer.begin() as connection:
-            connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
-        killer.dispose()
+        _end_the_pooled_connections_session(registry)
 
         with pytest.raises(sqlalchemy.exc.OperationalError):
             registry.should_stop(token)
