@@ -311,7 +311,10 @@ def test_rq_an_endpoint_abort_stops_the_job_after_its_batch(rq_engine: Engine) -
     assert ended.state is ImportState.ABORTED
     assert rows_at_abort <= rq_engine.rows(token) <= rows_at_abort + SIZE
     assert rq_engine.rows(token) % SIZE == 0
-    job = _wait_for(lambda: (j := Job.fetch(token, connection=rq_app.redis)).is_finished and j)
+    _wait_for(lambda: Job.fetch(token, connection=rq_app.redis).is_finished)
+    # Fetched again once finished: a job fetched before its worker saved its meta, whose status
+    # is read afresh after, would say finished with the meta of before.
+    job = Job.fetch(token, connection=rq_app.redis)
     assert job.meta["import_state"] == "aborted"
 
 
