@@ -36,10 +36,10 @@ except ImportError as missing:
         "flask_import_abort.integrations.rq needs RQ: pip install 'flask-import-abort[rq]'"
     ) from missing
 
-from rq.callbacks import Callback
+
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job, get_current_job
+from rq.job import Callback, Job, get_current_job
 
 from ..lifecycle import ImportState, InvalidTransition, UnknownImport, WorkerRegistry
 from ..run import ImportRun
