@@ -39,11 +39,14 @@ except ImportError as missing:
 
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Callback, Job, get_current_job
+from rq.job import Job, get_current_job
 
 from ..lifecycle import ImportState, InvalidTransition, UnknownImport, WorkerRegistry
 from ..run import ImportRun
 from ..tokens import token_for_log
+
+# rq.job's from RQ 2.0 on; rq.callbacks, which holds it now, came later.
+Callback = rq.job.Callback  # type: ignore[attr-defined]
 
 __all__ = ["RQImports"]
 
