@@ -104,8 +104,8 @@ def measure(engine: str, trials: int, folder: Path) -> dict[str, Any]:
         module = importlib.import_module(f"example_app.{engine}_app")  # read with these settings
         registry = module.registry
         metadata = MetaData()
-        tables = (registry.table, products_table(metadata), runs_table(metadata))
-        create_tables(registry.engine, *tables)
+        registry.create_table()
+        create_tables(registry.engine, products_table(metadata), runs_table(metadata))
         app = Flask("bench")
         app.config.update(
             IMPORT_ABORT_BEARER_TOKENS=["bench"],

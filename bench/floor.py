@@ -61,7 +61,7 @@ def _timed(call: Callable[[], object]) -> float:
 def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
     """Per operation: µs per call through the registry and through the raw driver, and ratio."""
     registry = SQLImportRegistry(url, table_name="bench_floor")
-    registry.table.drop(registry.engine, checkfirst=True)
+    registry.drop_table()
     registry.create_table()
     raw = _raw_connection(url)
     dialect = registry.engine.dialect
@@ -132,7 +132,7 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
                 samples[name]["ratio"].append(median([raw / ours for raw, ours in pairs]))
     finally:
         raw.close()
-        registry.table.drop(registry.engine, checkfirst=True)
+        registry.drop_table()
         registry.close()
     return {
         name: {

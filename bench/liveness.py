@@ -119,11 +119,11 @@ def run(trials: int = 5) -> dict[str, Any]:
         urls = {"sqlite": f"sqlite:///{Path(folder, 'imports.db')}", "postgresql": POSTGRES_URL}
         for name, url in urls.items():
             with SQLImportRegistry(url, table_name="bench_liveness", lease=LEASE) as registry:
-                registry.table.drop(registry.engine, checkfirst=True)
+                registry.drop_table()
                 registry.create_table()
                 deaths = [death_to_end(registry, url) for _ in range(trials)]
                 deadlines = [deadline_to_forced(registry, url) for _ in range(trials)]
-                registry.table.drop(registry.engine, checkfirst=True)
+                registry.drop_table()
             lost = [trial["lost_s"] for trial in deaths]
             ended = [trial["ended_s"] for trial in deaths]
             forced = [trial["after_deadline_s"] for trial in deadlines]

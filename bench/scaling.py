@@ -42,7 +42,7 @@ def _token(number: int) -> str:
 def stored(url: str, size: int, running: int) -> SQLImportRegistry:
     """A registry whose table holds ``size`` processes, the first ``running`` of them running."""
     registry = SQLImportRegistry(url, table_name=f"bench_imports_{size}")
-    registry.table.drop(registry.engine, checkfirst=True)
+    registry.drop_table()
     registry.create_table()
     fill = _FILL[registry.engine.dialect.name].format(table=registry.table.name)
     with registry.engine.begin() as connection:
@@ -78,7 +78,7 @@ def measure_database(url: str, rounds: int, calls: int) -> dict[str, Any]:
         samples = interleaved({str(size): measure(size) for size in SIZES}, rounds)
     finally:
         for registry in registries.values():
-            registry.table.drop(registry.engine, checkfirst=True)
+            registry.drop_table()
             registry.engine.dispose()
     row: dict[str, Any] = {
         size: {"us_per_abort": median(values), "samples": values}

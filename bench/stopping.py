@@ -96,7 +96,7 @@ def run(trials: int = 10) -> dict[str, Any]:
         }
         for name, registry in registries.items():
             if isinstance(registry, SQLImportRegistry):
-                registry.table.drop(registry.engine, checkfirst=True)
+                registry.drop_table()
                 registry.create_table()
             abort = plugin_abort(registry)
             for batch in BATCHES:
@@ -113,6 +113,6 @@ def run(trials: int = 10) -> dict[str, Any]:
                     "samples": stops,
                 }
             if isinstance(registry, SQLImportRegistry):
-                registry.table.drop(registry.engine, checkfirst=True)
+                registry.drop_table()
                 registry.engine.dispose()
     return results

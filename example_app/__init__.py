@@ -44,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         executor=app.config["DEMO_EXECUTOR"],
         max_running=int(app.config["DEMO_MAX_RUNNING_IMPORTS"]),
     )
+    importer.create_tables()  # or upgrades them, from an older version's
     app.config.setdefault("IMPORT_ABORT_FORCE_STOP", importer.force_stop())  # the engine's kill
     app.config["IMPORT_ABORT_BEARER_TOKENS"] = {"demo-admin": token}  # who may abort, by name
     ImportAbort(app, registry=registry)  # the endpoint
@@ -51,7 +52,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # The host's own part: the importer, its endpoints, its page.
     importer.mirror_aborts(app)  # with an engine: a queued job is dropped, Flower sees aborts
     app.extensions["demo_metrics"] = ImportAbortMetrics(app)  # at /metrics, behind the token
-    importer.create_tables()
     app.extensions["demo_importer"] = importer
     app.extensions["demo_admins"] = BearerTokens(app.config["IMPORT_ABORT_BEARER_TOKENS"])
     app.register_blueprint(api)

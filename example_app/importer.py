@@ -76,8 +76,10 @@ class Importer:
         return importlib.import_module(f"{__package__}.{self.executor}_app")
 
     def create_tables(self) -> None:
-        """The registry's table and the demo's, safely from every booting worker at once."""
-        create_tables(self.registry.engine, self.registry.table, self.products, self.runs)
+        """The registry's table (upgraded from an older version's) and the demo's, safely from
+        every booting worker at once."""
+        self.registry.upgrade_table()
+        create_tables(self.registry.engine, self.products, self.runs)
 
     def start(self, path: Path) -> str:
         """Register an import of the file at ``path``, hand it to the executor, and return its

@@ -31,7 +31,7 @@ from .processes import (
 __version__ = "0.3.0.dev0"
 
 if TYPE_CHECKING:
-    from ._auth import BearerTokens
+    from ._auth import BearerTokens, Identity
     from ._reaping import reap, reaper
     from ._views import blp
     from .extension import ImportAbort
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 #: The web side's names, by the module that holds each: imported on first use (PEP 562).
 _WEB = {
     "BearerTokens": "._auth",
+    "Identity": "._auth",
     "ImportAbort": ".extension",
     "blp": "._views",
     "reap": "._reaping",
@@ -64,6 +65,7 @@ __all__ = [
     "AbortRequest",
     "BearerTokens",
     "EndReason",
+    "Identity",
     "ImportAbort",
     "ImportRegistry",
     "ImportRun",

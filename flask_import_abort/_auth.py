@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from flask import Request
 
 from .errors import ImportAbortError, NotAuthenticated
 
-#: A host's check: exactly True lets the request through (its actor is ``authorizer``), and so
-#: does an identity string (the actor); anything else (False, None, an object it meant to
-#: raise) leaves it to the other ways in, and to a 401 when none lets it through. Raising
-#: ``werkzeug.exceptions.Forbidden`` answers 403.
+#: A host's check: ``True`` lets the request through (its actor is ``authorizer``), and so does
+#: an :class:`Identity` (the actor); every other answer, every string included (``"no"``,
+#: ``"denied"``), leaves it to the other ways in, and to a 401 when none lets it through.
+#: Raising ``werkzeug.exceptions.Forbidden`` answers 403.
 Authorizer = Callable[[Request], object]
 
 #: What the view calls: the actor when the request may go on, else the error to answer with.
@@ -23,8 +24,42 @@ Check = Callable[[Request], "str | ImportAbortError"]
 #: with a plain True.
 ANONYMOUS = "anonymous"
 AUTHORIZER = "authorizer"
-#: The longest identity an authorizer may give; a longer one is no identity.
-IDENTITY_MAX_LENGTH = 200
+#: The longest identity kept whole: an OpenID Connect ``sub`` may be 255 characters.
+IDENTITY_MAX_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who an authorizer let through: ``return Identity(user.email)``. It is recorded as the
+    abort's actor. A string alone is a refusal, whatever it says: an authorizer that answers
+    ``"no"`` or ``"forbidden: viewer role"`` has not said who called.
+
+    ``name`` is 1 to 255 printable characters with no whitespace around them; anything else
+    is a ``ValueError`` here, in the authorizer, not a 500 later.
+    """
+
+    name: str
+
+    def __post_init__(self) -> None:
+        problem = identity_problem(self.name)
+        if problem is not None:
+            raise ValueError(f"Identity({self.name!r:.60}): {problem}")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def identity_problem(name: object) -> str | None:
+    """Why ``name`` cannot be an actor's name; None when it can."""
+    if not isinstance(name, str):
+        return f"a name is a string, not {type(name).__name__}"
+    if not 0 < len(name) <= IDENTITY_MAX_LENGTH:
+        return f"a name is 1 to {IDENTITY_MAX_LENGTH} characters long, not {len(name)}"
+    if not name.isprintable() or name != name.strip():
+        # isprintable() is False for control, format (the direction controls), separator
+        # (U+2028, U+2029) and surrogate characters
+        return "a name is printable, with no whitespace around it"
+    return None
 
 
 def _digest(secret: bytes) -> bytes:
@@ -102,20 +137,11 @@ def build_check(
             answer = authorizer(request)
             if answer is True:
                 return AUTHORIZER
-            if _is_identity(answer):
-                return answer  # type: ignore[return-value]
+            if isinstance(answer, Identity):
+                return answer.name
         if not tokens:
             return AUTHORIZER_REFUSED
         return WRONG_CREDENTIALS if authorization else NO_CREDENTIALS
 
     return check
 
-
-def _is_identity(answer: object) -> bool:
-    """An authorizer's answer that names who called: a short printable string."""
-    return (
-        isinstance(answer, str)
-        and 0 < len(answer) <= IDENTITY_MAX_LENGTH
-        and answer.isprintable()
-        and answer == answer.strip()
-    )

@@ -12,8 +12,14 @@ from ._checks import json_type
 
 #: The longest reason an abort may give.
 REASON_MAX_LENGTH = 500
-#: What a reason may be, as the OpenAPI document says it: no control characters (C0, DEL, C1).
-REASON_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+#: What a reason may be, as the OpenAPI document says it: no control characters (C0, DEL, C1),
+#: no line or paragraph separator (U+2028, U+2029), no bidirectional control (U+061C, U+200E,
+#: U+200F, U+202A to U+202E, U+2066 to U+2069), which change how a log line or a terminal reads
+#: what follows, and no lone surrogate (no UTF-8 can carry one, so no database keeps one).
+REASON_PATTERN = (
+    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e"
+    "\\u2066-\\u2069\\ud800-\\udfff]*$"
+)
 
 
 class _AtMost(ma.validate.Length):
@@ -66,13 +72,14 @@ class AbortImportProcessRequest(ma.Schema):
             _AtMost(max=REASON_MAX_LENGTH),
             _NoControlCharacters(
                 REASON_PATTERN,
-                error="The reason holds control characters (a line break, a tab, ...).",
+                error="The reason holds control characters (a line break, a tab, a "
+                "direction control, ...) or a lone surrogate.",
             ),
         ],
         metadata={
             "description": "Why the import is aborted, recorded with the first abort of it and "
             f"shown to operators. At most {REASON_MAX_LENGTH} characters, none of them "
-            "control characters.",
+            "control characters (line separators and direction controls included).",
             "example": "The supplier sent last year's price list",
         },
     )

@@ -14,9 +14,9 @@ from flask.sansio.app import App
 from werkzeug.utils import import_string
 
 from . import _i18n as i18n
-from ._auth import Authorizer, Check, build_check
-from .processes.contract import AbortOutcome, AbortRequest, ImportRegistry
-from .processes.lifecycle import Listing, Reapable, Snapshots
+from ._auth import Authorizer, Check, build_check, identity_problem
+from .processes.contract import FAILURES, AbortOutcome, AbortRequest, ImportRegistry
+from .processes.lifecycle import Listing, Reapable, Snapshots, checked_seconds
 from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
 from .processes.tokens import DEFAULT_MAX_LENGTH
 
@@ -276,7 +276,21 @@ def install(
         )
     app.extensions[EXTENSION_KEY] = settings
     app.extensions[i18n.EXTENSION_KEY] = localizer
+    _check_schema(app, resolved)
     return settings
+
+
+def _check_schema(app: App, registry: ImportRegistry) -> None:
+    """Say at start-up, in one ERROR line, when the registry's store is of an older schema
+    than this version needs (a registry with a ``check_schema()``, as the SQL one has)."""
+    check = getattr(registry, "check_schema", None)
+    if not callable(check):
+        return
+    try:
+        with app.app_context():  # type: ignore[attr-defined]  # a Flask-SQLAlchemy db's engine
+            check()
+    except FAILURES as error:  # a store that cannot be reached yet is the abort's to answer
+        log.debug("flask-import-abort: the registry's schema was not checked: %r", error)
 
 
 def _localizer(setting: Mapping[str, Any], extensions: Mapping[str, Any]) -> i18n.Localizer:
@@ -382,8 +396,9 @@ def _bearer_tokens(value: object) -> dict[str, str] | tuple[str, ...]:
         return ()
     if isinstance(value, Mapping):
         for name in value:
-            if not isinstance(name, str) or not name.strip() or not name.isprintable():
-                raise ValueError(f"{key} names a token {name!r}: a name is a printable string.")
+            problem = identity_problem(name)
+            if problem is not None:
+                raise ValueError(f"{key} names a token {name!r:.60}: {problem}.")
         tokens: tuple[object, ...] = tuple(value.values())
     elif isinstance(value, str):
         tokens = (value,)
@@ -397,7 +412,8 @@ def _bearer_tokens(value: object) -> dict[str, str] | tuple[str, ...]:
         )
     for token in tokens:
         if not isinstance(token, str) or not token:
-            raise ValueError(f"{key} must hold non-empty strings; got {token!r}.")
+            # never the value itself: it is a secret
+            raise ValueError(f"{key} must hold non-empty strings; one is {_kind(token)}.")
         if token != token.strip():
             raise ValueError(
                 f"{key} holds a token with whitespace around it (a secrets file's trailing "
@@ -413,6 +429,11 @@ def _bearer_tokens(value: object) -> dict[str, str] | tuple[str, ...]:
     return dict(value) if isinstance(value, Mapping) else tokens  # type: ignore[return-value]
 
 
+def _kind(value: object) -> str:
+    """What ``value`` is, without what it says: an empty string, or of which type."""
+    return "an empty string" if value == "" else f"of type {type(value).__name__}"
+
+
 def _boolean(setting: Mapping[str, Any], key: str) -> bool:
     value = setting[key]
     if not isinstance(value, bool):
@@ -425,10 +446,10 @@ def _boolean(setting: Mapping[str, Any], key: str) -> bool:
 
 
 def _seconds(setting: Mapping[str, Any], key: str) -> float:
-    value = setting[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{key} must be a positive number of seconds; got {value!r}.")
-    return float(value)
+    try:
+        return checked_seconds(setting[key], key)
+    except TypeError as error:  # one kind of refusal for each setting that is not a number
+        raise ValueError(str(error)) from None
 
 
 def _optional_seconds(setting: Mapping[str, Any], key: str) -> float | None:

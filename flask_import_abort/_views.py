@@ -31,7 +31,13 @@ from ._schemas import (
     error_response_name,
     token_parameter,
 )
-from .processes.contract import FAILURES, AbortOutcome, AbortRequest, StoreUnavailable
+from .processes.contract import (
+    FAILURES,
+    AbortOutcome,
+    AbortRequest,
+    StoreOutdated,
+    StoreUnavailable,
+)
 from .processes.signals import announce
 from .processes.tokens import token_for_log
 from .signals import abort_responded
@@ -156,6 +162,8 @@ def _answered_by_the_plugin(view: Callable[..., Response]) -> Callable[[str], Re
             response = errors.error_response(error)
         except StoreUnavailable as error:
             response = errors.RegistryUnavailable(error.retry_after).get_response()
+        except StoreOutdated:  # the store logged what to run, once
+            response = errors.InternalError().get_response()
         except FAILURES:
             log.exception("abort of import process %s failed", token_for_log(token))
             response = errors.InternalError().get_response()

@@ -274,3 +274,20 @@ def create_table_command() -> None:
         _fail(f"the registry ({type(registry).__name__}) has no table to create")
     _registry_call(registry.create_table)  # type: ignore[attr-defined]
     click.echo("the table is there")
+
+
+@group.command("upgrade-table")
+def upgrade_table_command() -> None:
+    """Create the SQL registry's table, or upgrade it to the schema this version needs.
+
+    Safe to run again, and from any number of machines at once."""
+    registry = settings_of(current_app).registry
+    if not callable(getattr(registry, "upgrade_table", None)):
+        _fail(f"the registry ({type(registry).__name__}) has no table to upgrade")
+    before, after = _registry_call(registry.upgrade_table)  # type: ignore[attr-defined]
+    if before is None:
+        click.echo(f"the table was created at schema version {after}")
+    elif before == after:
+        click.echo(f"the table is at schema version {after}: nothing to do")
+    else:
+        click.echo(f"the table was upgraded from schema version {before} to {after}")

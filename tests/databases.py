@@ -133,7 +133,7 @@ def sql_registry(
             yield registry
         finally:
             registry.close()
-            registry.table.drop(registry.engine, checkfirst=True)
+            registry.drop_table()
             registry.close()
 
 

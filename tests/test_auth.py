@@ -13,7 +13,7 @@ import pytest
 from flask import Flask, Request, session
 from werkzeug.exceptions import Forbidden
 
-from flask_import_abort import ImportAbort
+from flask_import_abort import Identity, ImportAbort
 from flask_import_abort._auth import BearerTokens
 
 from .conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_error_model
@@ -220,7 +220,23 @@ class NotAllowedAnswer:
 
 @pytest.mark.parametrize(
     "answer",
-    [False, None, "", " ops ", "a\nb", "x" * 201, 1, NotAllowedAnswer(), Forbidden(), [True]],
+    [
+        False,
+        None,
+        1,
+        NotAllowedAnswer(),
+        Forbidden(),
+        [True],
+        # a string is never a yes, whatever it says
+        "no",
+        "false",
+        "None",
+        "0",
+        "denied",
+        "forbidden: viewer role",
+        "jane@example.com",
+        "",
+    ],
     ids=repr,
 )
 def test_an_authorizer_lets_a_call_through_only_by_answering_true_or_an_identity(
@@ -230,6 +246,14 @@ def test_an_authorizer_lets_a_call_through_only_by_answering_true_or_an_identity
 
     assert_error_model(client.post(abort_url("t1")), 401, "00001000")
     assert spy.calls == []
+
+
+@pytest.mark.parametrize(
+    "name", ["", " ops ", "a\nb", "x" * 256, "right\u202eleft", "line\u2028break", 7]
+)
+def test_an_identity_that_could_not_be_recorded_is_refused_where_it_is_made(name: object) -> None:
+    with pytest.raises(ValueError, match="Identity"):
+        Identity(name)  # type: ignore[arg-type]
 
 
 def test_an_authorizer_answering_true_lets_the_call_through(spy: SpyRegistry) -> None:

@@ -187,7 +187,7 @@ def _engine(name: str, kind: str, folder: Path) -> Iterator[Engine]:
         mirror.wait()  # it reads the registry: tell the engine first
         module.imports.registry = previous
         engine_imports.products_table(table).drop(registry.engine, checkfirst=True)
-        registry.table.drop(registry.engine, checkfirst=True)
+        registry.drop_table()
         registry.close()
 
 

@@ -88,6 +88,25 @@ CORPUS = [
     ),
     Hostile("invalid UTF-8", 400, "30002", body=b'{"a": "\xff\xfe"}', content_type=JSON),
     Hostile("truncated JSON", 400, "30002", body=b'{"a": ', content_type=JSON),
+    Hostile("UTF-16", 400, "30002", body='{"a": 1}'.encode("utf-16"), content_type=JSON),
+    Hostile(
+        "UTF-16 without a BOM", 400, "30002", body='{"a":1}'.encode("utf-16-le"), content_type=JSON
+    ),
+    Hostile("UTF-32", 400, "30002", body='{"a": 1}'.encode("utf-32"), content_type=JSON),
+    # Reasons that valid JSON carries and no log line, terminal or database should.
+    *(
+        Hostile(name, 400, "30013", body=json.dumps({"reason": reason}).encode(), content_type=JSON)
+        for name, reason in [
+            ("reason with a lone surrogate", "\ud800 abort"),
+            ("reason with a low surrogate", "abort \udfff"),
+            ("reason with a line separator", "one\u2028two"),
+            ("reason with a paragraph separator", "one\u2029two"),
+            ("reason with a right-to-left override", "txt.\u202eexe"),
+            ("reason with a left-to-right isolate", "a\u2066b\u2069"),
+            ("reason with an Arabic letter mark", "a\u061cb"),
+            ("reason with a right-to-left mark", "a\u200fb"),
+        ]
+    ),
     Hostile(
         "100 MB declared, a few bytes sent",
         413,
@@ -343,6 +362,17 @@ SETTINGS_CORPUS = [
     HostileSetting("a relative prefix", "URL_PREFIX", "ccadmin", ValueError),
     HostileSetting("a zero token length", "TOKEN_MAX_LENGTH", 0, ValueError),
     HostileSetting("a token length as a string", "TOKEN_MAX_LENGTH", "256", ValueError),
+    HostileSetting(
+        "a token name past the column", "BEARER_TOKENS", {"n" * 256: SECRET}, ValueError
+    ),
+    HostileSetting(
+        "a token name with a direction control", "BEARER_TOKENS", {"ops\u202e": SECRET}, ValueError
+    ),
+    HostileSetting("a stop deadline of 1e999", "STOP_DEADLINE", 1e999, ValueError),
+    HostileSetting("a stop deadline of 1e14", "STOP_DEADLINE", 1e14, ValueError),
+    HostileSetting("a stop deadline of NaN", "STOP_DEADLINE", float("nan"), ValueError),
+    HostileSetting("a stop deadline as a string", "STOP_DEADLINE", "30", ValueError),
+    HostileSetting("a force-stop timeout of 1e999", "FORCE_STOP_TIMEOUT", 1e999, ValueError),
 ]
 
 

@@ -13,6 +13,7 @@ from flask import Flask
 from flask_import_abort import (
     AbortOutcome,
     EndReason,
+    Identity,
     ImportAbort,
     ImportRun,
     ImportState,
@@ -84,7 +85,14 @@ def test_unnamed_tokens_keep_working_and_are_named_by_their_place() -> None:
 
 
 @pytest.mark.parametrize(
-    ("answer", "actor"), [(True, "authorizer"), ("jane@example.com", "jane@example.com")]
+    ("answer", "actor"),
+    [
+        (True, "authorizer"),
+        (Identity("jane@example.com"), "jane@example.com"),
+        # an OpenID Connect subject may be 255 characters long: kept whole
+        (Identity("sub|" + "x" * 251), "sub|" + "x" * 251),
+    ],
+    ids=["True", "an identity", "a 255-character identity"],
 )
 def test_an_authorizer_may_name_the_actor(answer: object, actor: str) -> None:
     registry = InMemoryImportRegistry()
@@ -118,6 +126,9 @@ def test_anonymous_access_records_anonymous() -> None:
         ({"ops": "same-secret", "ci": "same-secret"}, "one token twice"),
         (["same-secret", "same-secret"], "one token twice"),
         ({"ops": 42}, "non-empty strings"),
+        # longer than the column that records who aborted
+        ({"n" * 256: "secret-1"}, "1 to 255 characters"),
+        ({"right\u202eleft": "secret-1"}, "printable"),
     ],
 )
 def test_named_tokens_that_make_no_sense_fail_at_init_app_naming_the_setting(
@@ -128,6 +139,16 @@ def test_named_tokens_that_make_no_sense_fail_at_init_app_naming_the_setting(
 
     with pytest.raises(ValueError, match=f"IMPORT_ABORT_BEARER_TOKENS.*{says}"):
         ImportAbort(app, registry=SpyRegistry())
+
+
+@pytest.mark.parametrize("secret", [12345, 987654321.5])
+def test_a_token_that_is_not_a_string_is_refused_without_echoing_it(secret: object) -> None:
+    app = Flask("host")
+    app.config["IMPORT_ABORT_BEARER_TOKENS"] = {"ops": secret}
+
+    with pytest.raises(ValueError, match="IMPORT_ABORT_BEARER_TOKENS") as refused:
+        ImportAbort(app, registry=SpyRegistry())
+    assert str(secret) not in str(refused.value)
 
 
 # Why, and which request.

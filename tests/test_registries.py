@@ -364,3 +364,15 @@ def test_start_moves_pending_processes_only(
     with pytest.raises(InvalidTransition):
         worker_registry.start(token)
     assert worker_registry.snapshot(token) == before
+
+
+@pytest.mark.parametrize("lease", [float("inf"), float("nan"), 1e14, 0.1])
+@pytest.mark.parametrize("kind", ["memory", "sql"])
+def test_a_lease_no_clock_can_count_is_refused_at_construction_naming_it(
+    kind: str, lease: float
+) -> None:
+    with pytest.raises(ValueError, match="lease"):
+        if kind == "memory":
+            InMemoryImportRegistry(lease=lease)
+        else:
+            SQLImportRegistry("sqlite://", lease=lease)

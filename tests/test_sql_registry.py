@@ -134,7 +134,7 @@ def test_create_table_is_harmless_when_several_processes_do_it_at_once(database_
         assert inspect(registries[0].engine).has_table(name)
         registries[0].create_table()  # and once more, later
     finally:
-        registries[0].table.drop(registries[0].engine)
+        registries[0].drop_table()
         for registry in registries:
             registry.engine.dispose()
 
@@ -467,7 +467,7 @@ def test_four_gunicorn_workers_abort_each_process_exactly_once(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'imports.db'}" if database == "sqlite" else require_postgres()
     registry = SQLImportRegistry(url)  # the example app's table
-    registry.table.drop(registry.engine, checkfirst=True)
+    registry.drop_table()
     registry.create_table()
     running = [_running(registry) for _ in range(40)]
     finished = [
@@ -518,7 +518,7 @@ def test_four_gunicorn_workers_abort_each_process_exactly_once(
     finally:
         # The example app made its products table beside the registry's.
         demo_products_table(registry.table.metadata).drop(registry.engine, checkfirst=True)
-        registry.table.drop(registry.engine, checkfirst=True)
+        registry.drop_table()
         registry.engine.dispose()
 
 

@@ -6,7 +6,7 @@ The SQL registry is :mod:`flask_import_abort.processes.sql` (extra ``[sql]``), t
 :mod:`flask_import_abort.processes.integrations.celery` and ``.rq``.
 """
 
-from .contract import AbortOutcome, AbortRequest, ImportRegistry, StoreUnavailable
+from .contract import AbortOutcome, AbortRequest, ImportRegistry, StoreOutdated, StoreUnavailable
 from .lifecycle import (
     ABORTABLE_STATES,
     DEFAULT_LEASE,
@@ -44,6 +44,7 @@ __all__ = [
     "Reapable",
     "Reaper",
     "Snapshots",
+    "StoreOutdated",
     "StoreUnavailable",
     "UnknownImport",
     "WorkerRegistry",

@@ -7,7 +7,14 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["FAILURES", "AbortOutcome", "AbortRequest", "ImportRegistry", "StoreUnavailable"]
+__all__ = [
+    "FAILURES",
+    "AbortOutcome",
+    "AbortRequest",
+    "ImportRegistry",
+    "StoreOutdated",
+    "StoreUnavailable",
+]
 
 #: What a registry or an authorizer may raise that still answers a 500 errorModel: every
 #: ``Exception``, and the two ``BaseException`` s a library raises on its own (an async
@@ -72,3 +79,10 @@ class StoreUnavailable(Exception):
         super().__init__(detail or "the store of the import processes is unavailable")
         #: Seconds after which a try may succeed.
         self.retry_after = retry_after
+
+
+class StoreOutdated(Exception):
+    """The store's schema is older than this version of the package needs, or was upgraded
+    halfway: no later try succeeds until an operator upgrades it, as the message says. The
+    endpoint answers a 500 errorModel; the store has logged the ERROR line that says what to
+    run, once, not once per call."""

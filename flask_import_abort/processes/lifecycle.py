@@ -84,14 +84,28 @@ def utc_now() -> datetime:
 
 def checked_lease(lease: object, name: str = "lease") -> float:
     """``lease`` in seconds, or a ``ValueError``/``TypeError`` naming ``name``."""
-    if isinstance(lease, bool) or not isinstance(lease, int | float):
-        raise TypeError(f"{name} is a number of seconds; got {lease!r}.")
-    if not lease >= MIN_LEASE:  # also refuses NaN
+    return checked_seconds(lease, name, minimum=MIN_LEASE, why=" (a worker beats at a third of it)")
+
+
+#: The longest span of time a setting may give (a lease, a stop deadline, a timeout): a year.
+#: Past it, a database's date arithmetic overflows (PostgreSQL) or gives no date (SQLite).
+MAX_SECONDS = 366 * 24 * 3600.0
+
+
+def checked_seconds(value: object, name: str, *, minimum: float = 0.0, why: str = "") -> float:
+    """``value``, a number of seconds past ``minimum`` (at least it, when it is above 0) and at
+    most :data:`MAX_SECONDS`, as a float; else a ``TypeError`` or ``ValueError`` naming ``name``.
+    Infinity and NaN are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} is a number of seconds; got {type(value).__name__}.")
+    low = value >= minimum if minimum > 0 else value > 0
+    if not (low and value <= MAX_SECONDS):  # also refuses NaN
+        least = f"at least {minimum:g}" if minimum > 0 else "more than 0"
         raise ValueError(
-            f"{name} must be at least {MIN_LEASE} seconds (a worker beats at a third of it); "
-            f"got {lease!r}."
+            f"{name} must be {least} and at most {MAX_SECONDS:g} seconds (a year){why}; "
+            f"got {value!r}."
         )
-    return float(lease)
+    return float(value)
 
 
 class UnknownImport(KeyError):

@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from ..contract import AbortOutcome, AbortRequest, StoreUnavailable
+from ..contract import AbortOutcome, AbortRequest, StoreOutdated, StoreUnavailable
 from ..lifecycle import (
     DEFAULT_LEASE,
     EndReason,
@@ -25,14 +25,18 @@ from ..lifecycle import (
     ProcessSnapshot,
     UnknownImport,
     checked_lease,
+    checked_seconds,
 )
 from ..tokens import new_token, registrable_token, token_for_log
+from . import _versions as versions
 from ._schema import (
     DEFAULT_TABLE_NAME,
-    create_tables,
     import_process_table,
+    is_file,
     is_missing_table,
+    is_schema_error,
     registry_engine,
+    use_wal,
 )
 from ._statements import Statements
 from ._watchdog import Watchdog
@@ -117,9 +121,13 @@ class SQLImportRegistry:
         metadata = MetaData() if metadata is None else metadata
         existing = metadata.tables.get(table_name)  # a second registry on the same metadata
         self.table = import_process_table(metadata, table_name) if existing is None else existing
+        #: The one-row table that says which schema version :attr:`table` is at.
+        self.version_table = versions.version_table(self.table)
         self.retry_after = retry_after
         self._statements = Statements(self.table, self.lease)
         self._hot: dict[Dialect, _Hot] = {}
+        #: Whether :meth:`check_schema` has logged the table's problem.
+        self._schema_said = False
 
     @property
     def engine(self) -> Engine:
@@ -142,9 +150,54 @@ class SQLImportRegistry:
         self.close()
 
     def create_table(self) -> None:
-        """Create the table if it is missing; safe when any number of processes, on any number
-        of machines, do it at once (see :func:`create_tables`)."""
-        create_tables(self.engine, self.table)
+        """Create the table, at the schema version this package needs, if it is missing; leave
+        an existing one as it is (see :meth:`upgrade_table`). Safe when any number of
+        processes, on any number of machines, do it at once."""
+        self._change_schema(upgrade=False)
+
+    def upgrade_table(self) -> tuple[int | None, int]:
+        """Create the table, or bring it to the schema version this package needs by the
+        ordered steps from the version it is at; answer the versions before (None: there was
+        no table) and after. Safe to run again, and from any number of processes at once: they
+        take turns, and each after the first finds nothing left to do."""
+        return self._change_schema(upgrade=True)
+
+    def _change_schema(self, *, upgrade: bool) -> tuple[int | None, int]:
+        engine = self.engine
+        if engine.dialect.name == "sqlite" and is_file(engine.url):
+            with engine.connect() as connection:
+                use_wal(connection.connection.dbapi_connection)
+        versions.create_version_table(engine.connect, self.table)
+        with engine.begin() as connection:
+            versions.lock(connection, self.table)
+            before = versions.recorded_version(connection, self.table)
+            if before is not None and not upgrade:
+                return before, before
+            changed = versions.upgrade(connection, self.table)
+        self._schema_said = False
+        return changed
+
+    def drop_table(self) -> None:
+        """Drop the table and its version table, where they exist (a test's clean-up)."""
+        with self.engine.begin() as connection:
+            self.version_table.drop(connection, checkfirst=True)
+            self.table.drop(connection, checkfirst=True)
+
+    def schema_problem(self) -> str | None:
+        """What is wrong with the table's schema for this version of the package (older, or
+        upgraded halfway), in one sentence naming the command that mends it; None when
+        nothing is, or when there is no table yet."""
+        with self._connection(time.monotonic() + self.request_timeout) as connection:
+            return versions.problem(connection, self.table)
+
+    def check_schema(self) -> bool:
+        """Log :meth:`schema_problem` as one ERROR line, once for the registry however often it
+        is asked (at start-up, then by each call that meets it); whether there is one."""
+        problem = self.schema_problem()
+        if problem is not None and not self._schema_said:
+            log.error("import registry: %s", problem)
+            self._schema_said = True
+        return problem is not None
 
     # The endpoint's side.
 
@@ -167,6 +220,8 @@ class SQLImportRegistry:
                     self.table.name,
                 )
                 raise
+            if isinstance(error, DBAPIError) and is_schema_error(error) and self.check_schema():
+                raise StoreOutdated(self.schema_problem() or "") from error
             if not isinstance(error, _UNAVAILABLE):
                 raise
             detail = (
@@ -461,6 +516,4 @@ def _constant(engine: Engine) -> Callable[[], Engine]:
 
 
 def _seconds(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds; got {value!r}.")
-    return float(value)
+    return checked_seconds(value, name)

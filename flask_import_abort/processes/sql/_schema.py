@@ -27,7 +27,12 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from ..tokens import DEFAULT_MAX_LENGTH
 from ._watchdog import Watchdog
 
+#: Held by a PostgreSQL transaction that creates or upgrades tables, until it ends.
+SCHEMA_LOCK = text("SELECT pg_advisory_xact_lock(7306245671403851293)")
+
 DEFAULT_TABLE_NAME = "import_processes"
+#: The longest actor the table holds whole: an OpenID Connect ``sub`` may be 255 characters.
+ACTOR_LENGTH = 255
 #: The longest token the table holds; as long as the endpoint's default limit.
 TOKEN_LENGTH = DEFAULT_MAX_LENGTH
 
@@ -49,12 +54,13 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
     ``heartbeat_at``       timestamp, null     when its worker last called the registry
     ``stop_by``            timestamp, null     when a requested abort is forced
     ``end_reason``         varchar(32), null   why the package ended it: an ``EndReason``
-    ``aborted_by``         varchar(200), null  who asked for the first abort
+    ``aborted_by``         varchar(255), null  who asked for the first abort
     ``abort_reason``       varchar(500), null  why, in their words
     ``abort_request_id``   varchar(200), null  the abort request's ``X-Request-ID``
     =====================  ==================  ==========================================
 
-    Timestamps are UTC. ``created_at`` is indexed, for listing newest first; ``state``, for
+    The schema has a version, kept in a one-row table beside it, ``<name>_version`` (see
+    :meth:`SQLImportRegistry.upgrade_table`). Timestamps are UTC. ``created_at`` is indexed, for listing newest first; ``state``, for
     finding the running processes among all the finished ones.
     """
     return Table(
@@ -71,7 +77,7 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
         Column("heartbeat_at", DateTime(timezone=True)),
         Column("stop_by", DateTime(timezone=True)),
         Column("end_reason", String(32)),
-        Column("aborted_by", String(200)),
+        Column("aborted_by", String(ACTOR_LENGTH)),
         Column("abort_reason", String(500)),
         Column("abort_request_id", String(200)),
         Index(f"ix_{name}_created_at", "created_at"),
@@ -94,7 +100,7 @@ def create_tables(engine: Engine, *tables: Table) -> None:
         try:
             with engine.begin() as connection:
                 if connection.dialect.name == "postgresql":
-                    connection.execute(_SCHEMA_LOCK)
+                    connection.execute(SCHEMA_LOCK)
                 for table in tables:
                     table.create(connection, checkfirst=True)
             return
@@ -105,14 +111,16 @@ def create_tables(engine: Engine, *tables: Table) -> None:
                 raise
 
 
-#: Held by a PostgreSQL transaction that creates the tables, until it ends.
-_SCHEMA_LOCK = text("SELECT pg_advisory_xact_lock(7306245671403851293)")
-
-
 def is_missing_table(error: DBAPIError) -> bool:
     """Whether the database said that a table does not exist."""
     sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
     return sqlstate == "42P01" or str(error.orig).startswith("no such table")
+
+
+def is_schema_error(error: DBAPIError) -> bool:
+    """Whether the database said that a column does not exist (an older table's schema)."""
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return sqlstate == "42703" or str(error.orig).startswith("no such column")
 
 
 #: Seconds a pooled connection of a server may stay unused before it is pinged on its next use.

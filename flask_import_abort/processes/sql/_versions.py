@@ -1,0 +1,234 @@
+"""Internal: the versions of the SQL registry's schema, and the ordered steps between them.
+
+The version a database is at is kept in a table of its own beside the registry's,
+``<table>_version``, one row. A table made before versions were kept (0.1.0, 0.2.0) counts as
+version 1, and every step checks what is there before it changes it, so a table upgraded by hand
+halfway (CHANGELOG's SQL, one block of two) is finished, not broken. The whole upgrade is one
+transaction, which holds the database's write lock (SQLite) or an advisory lock (PostgreSQL)
+from its first statement: processes upgrading at once do it one after the other, and every one
+after the first finds nothing left to do.
+
+A later version adds a step to :data:`STEPS`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Column, Connection, Integer, Table, func, inspect, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateColumn
+
+from ..lifecycle import RUNNING_STATES
+from ._schema import ACTOR_LENGTH, SCHEMA_LOCK
+
+
+
+@dataclass(frozen=True)
+class Step:
+    """The change from ``version - 1`` to ``version``, run on a connection in a transaction."""
+
+    version: int
+    says: str
+    apply: Callable[[Connection, Table], None]
+
+
+def _add_columns(*names: str) -> Callable[[Connection, Table], None]:
+    """A step adding the table's columns ``names`` where they are missing."""
+
+    def apply(connection: Connection, table: Table) -> None:
+        present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+        preparer = connection.dialect.identifier_preparer
+        for name in names:
+            if name not in present:
+                column = CreateColumn(table.c[name]).compile(dialect=connection.dialect)
+                connection.execute(
+                    text(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {column}")
+                )
+
+    return apply
+
+
+def _add_index(suffix: str) -> Callable[[Connection, Table], None]:
+    """A step creating the table's index ``ix_<table>_<suffix>`` where it is missing."""
+
+    def apply(connection: Connection, table: Table) -> None:
+        name = f"ix_{table.name}_{suffix}"
+        present = {index["name"] for index in inspect(connection).get_indexes(table.name)}
+        if name not in present:
+            next(index for index in table.indexes if index.name == name).create(connection)
+
+    return apply
+
+
+def _both(*steps: Callable[[Connection, Table], None]) -> Callable[[Connection, Table], None]:
+    def apply(connection: Connection, table: Table) -> None:
+        for step in steps:
+            step(connection, table)
+
+    return apply
+
+
+def _heartbeat_from_start(connection: Connection, table: Table) -> None:
+    """A running process recorded before heartbeats were kept counts as last heard of when it
+    started (or, if it never did, when it was registered), so that it can be lost and reaped."""
+    c = table.c
+    connection.execute(
+        update(table)
+        .where(c.heartbeat_at.is_(None), c.state.in_(sorted(s.value for s in RUNNING_STATES)))
+        .values(heartbeat_at=func.coalesce(c.started_at, c.created_at))
+    )
+
+
+def _widen_actor(connection: Connection, table: Table) -> None:
+    """``aborted_by`` holds an identity of up to :data:`ACTOR_LENGTH` characters whole (SQLite
+    does not hold a string to its declared length, so there is nothing to change there)."""
+    if connection.dialect.name == "postgresql":
+        preparer = connection.dialect.identifier_preparer
+        connection.execute(
+            text(
+                f"ALTER TABLE {preparer.format_table(table)} "
+                f"ALTER COLUMN aborted_by TYPE VARCHAR({ACTOR_LENGTH})"
+            )
+        )
+
+
+STEPS: Sequence[Step] = (
+    Step(
+        2,
+        "liveness and stop deadlines: heartbeat_at, stop_by, end_reason, an index on state",
+        _both(_add_columns("heartbeat_at", "stop_by", "end_reason"), _add_index("state")),
+    ),
+    Step(3, "who aborted and why", _add_columns("aborted_by", "abort_reason", "abort_request_id")),
+    Step(4, "running processes without a heartbeat get one", _heartbeat_from_start),
+    Step(5, f"aborted_by holds {ACTOR_LENGTH} characters", _widen_actor),
+)
+#: The version this package's statements need.
+CURRENT = STEPS[-1].version
+#: The version of a table that exists without a recorded one (made by 0.1.0 or 0.2.0).
+UNRECORDED = 1
+#: The columns of version 1 (0.1.0's table); a table with more of them but not all was
+#: upgraded halfway.
+FIRST_COLUMNS = frozenset(
+    {
+        "token",
+        "state",
+        "abort_requested_at",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "processed_count",
+        "total_count",
+    }
+)
+
+
+def version_table(table: Table) -> Table:
+    """The one-row table that says which version ``table``'s schema is at."""
+    name = f"{table.name}_version"
+    existing = table.metadata.tables.get(name)
+    if existing is not None:
+        return existing
+    return Table(name, table.metadata, Column("version", Integer, nullable=False))
+
+
+def recorded_version(connection: Connection, table: Table) -> int | None:
+    """The version ``table`` is at: None when it does not exist, :data:`UNRECORDED` when it does
+    without a recorded version."""
+    names = set(inspect(connection).get_table_names())
+    if table.name not in names:
+        return None
+    versions = version_table(table)
+    if versions.name not in names:
+        return UNRECORDED
+    found = connection.execute(versions.select()).scalar()
+    return UNRECORDED if found is None else int(found)
+
+
+def missing_columns(connection: Connection, table: Table) -> list[str]:
+    """The columns of ``table`` that the database's table lacks, in the table's order."""
+    present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+    return [column.name for column in table.columns if column.name not in present]
+
+
+def problem(connection: Connection, table: Table) -> str | None:
+    """What is wrong with ``table``'s schema for this version of the package, in one sentence
+    that says what to run; None when nothing is (or when the table does not exist yet)."""
+    version = recorded_version(connection, table)
+    if version is None:
+        return None
+    missing = missing_columns(connection, table)
+    command = "run `flask import-abort upgrade-table` (or the registry's upgrade_table())"
+    if missing:
+        present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+        if present - FIRST_COLUMNS:
+            return (
+                f"the table {table.name!r} is half upgraded: it lacks the columns "
+                f"{', '.join(missing)}; {command} to finish the upgrade"
+            )
+        return (
+            f"the table {table.name!r} is at schema version {version}, older than the "
+            f"{CURRENT} this version needs (it lacks {', '.join(missing)}); {command}"
+        )
+    if version < CURRENT:
+        return (
+            f"the table {table.name!r} is at schema version {version}, older than the "
+            f"{CURRENT} this version needs; {command}"
+        )
+    if version > CURRENT:
+        return (
+            f"the table {table.name!r} is at schema version {version}, newer than the "
+            f"{CURRENT} this version of flask-import-abort knows; upgrade the package"
+        )
+    return None
+
+
+def upgrade(connection: Connection, table: Table) -> tuple[int | None, int]:
+    """Create ``table`` at :data:`CURRENT`, or upgrade it there; in the caller's transaction,
+    which must hold the schema lock (see :func:`lock`). Answers the versions before and after.
+    """
+    versions = version_table(table)
+    versions.create(connection, checkfirst=True)
+    before = recorded_version(connection, table)
+    if before is None:
+        table.create(connection)
+    else:
+        for step in STEPS:
+            if before < step.version:
+                step.apply(connection, table)
+    if before is not None and before >= CURRENT:
+        return before, before  # nothing to do; or a newer package's table, left alone
+    connection.execute(versions.delete())
+    connection.execute(versions.insert().values(version=CURRENT))
+    return before, CURRENT
+
+
+def lock(connection: Connection, table: Table) -> None:
+    """Take the lock that upgrades of ``table`` wait for, until the transaction ends.
+
+    PostgreSQL: an advisory lock. SQLite: the database's write lock, which a write of the
+    version table takes even when it changes nothing (SQLite waits for it up to the
+    connection's busy timeout); the version table is made first, in a transaction of its own.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(SCHEMA_LOCK)
+        return
+    versions = version_table(table)
+    connection.execute(versions.update().values(version=versions.c.version))
+
+
+def create_version_table(engine_connect: Callable[[], Connection], table: Table) -> None:
+    """Make the version table of ``table`` if it is missing; another process doing it at the
+    same moment is no error."""
+    for attempt in range(2):
+        try:
+            with engine_connect() as connection, connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(SCHEMA_LOCK)
+                version_table(table).create(connection, checkfirst=True)
+            return
+        except DBAPIError:
+            if attempt:
+                raise
+
