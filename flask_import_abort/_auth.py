@@ -144,4 +144,3 @@ def build_check(
         return WRONG_CREDENTIALS if authorization else NO_CREDENTIALS
 
     return check
-

@@ -26,6 +26,7 @@ def reap(app: Flask | None = None, *, dry_run: bool = False) -> list[ProcessSnap
         force_stop=settings.force_stop,
         force_stop_timeout=settings.force_stop_timeout,
         dry_run=dry_run,
+        engines=settings.engines,
     )
 
 
@@ -40,6 +41,7 @@ def reaper(app: Flask, interval: float) -> Reaper:
         force_stop=settings.force_stop,
         force_stop_timeout=settings.force_stop_timeout,
         context=app.app_context,
+        engines=settings.engines,
     )
 
 

@@ -73,9 +73,10 @@ class Config:
         "IMPORT_ABORT_AUTHORIZE",
         None,
         "none",
-        "A callable taking the `Request` (or its import string): exactly `True` lets the call "
-        "through; anything else (`False`, `None`, an object it meant to raise) leaves it to the "
-        "bearer tokens, and to a 401; raising `werkzeug.exceptions.Forbidden` answers 403.",
+        "A callable taking the `Request` (or its import string): `True` or an `Identity` lets "
+        "the call through; anything else (`False`, `None`, any string, an object it meant to "
+        "raise) leaves it to the bearer tokens, and to a 401; raising "
+        "`werkzeug.exceptions.Forbidden` answers 403.",
     )
     ALLOW_ANONYMOUS = Key(
         "IMPORT_ABORT_ALLOW_ANONYMOUS",
@@ -179,6 +180,8 @@ class Settings:
     snapshots: Snapshots | None = None
     listing: Listing | None = None
     reapable: Reapable | None = None
+    #: The job engines given to ``mirror_aborts``: a reap also ends what they cancelled.
+    engines: list[Any] = field(default_factory=list, compare=False, repr=False)
     #: The plugin's own OpenAPI document, rendered on first request.
     openapi_cache: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
     #: The OpenAPI documents (apispec ``APISpec`` s) of host ``Api`` s that document the route.

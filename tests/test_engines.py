@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from flask_import_abort import EndReason, ImportAbort, ImportState, reaper
+from flask_import_abort import EndReason, ImportAbort, ImportState, reap, reaper
 from flask_import_abort.mirror import mirror_aborts
 from flask_import_abort.processes.sql import SQLImportRegistry
 
@@ -482,3 +482,57 @@ def test_flowers_own_abort_stops_the_import_and_the_endpoint_then_answers_the_re
 
     assert ended.state is ImportState.ABORTED
     assert celery_engine.abort(token).get_json() == {"success": True}
+
+
+# The engine's own cancel of a queued job: the process ends aborted, as the engine's doing.
+
+
+def test_celery_a_queued_task_revoked_through_celery_ends_its_process_aborted(
+    celery_engine: Engine,
+) -> None:
+    busy = celery_app.import_rows.enqueue(8, SIZE, PAUSE, total=8 * SIZE)  # the one worker
+    queued = celery_app.import_rows.enqueue(3, SIZE, PAUSE, total=3 * SIZE)
+    celery_engine.until_processed(busy, SIZE)
+
+    celery_app.app.control.revoke(queued)  # what Flower's Revoke button sends
+    ended = celery_engine.until_ended(queued)
+
+    assert (ended.state, ended.started_at, ended.processed) == (ImportState.ABORTED, None, 0)
+    assert (ended.aborted_by, ended.abort_reason) == ("celery", "revoked through Celery")
+    assert celery_engine.abort(queued).status_code == 200  # the harmless repeat
+    assert celery_engine.registry.snapshot(busy).state is not ImportState.ABORTED
+
+
+def test_rq_a_queued_job_cancelled_through_rq_ends_its_process_aborted_at_a_reap(
+    rq_engine: Engine,
+) -> None:
+    from rq.job import Job
+
+    busy = rq_app.import_rows.enqueue(6, SIZE, PAUSE, total=6 * SIZE)
+    queued = rq_app.import_rows.enqueue(3, SIZE, PAUSE, total=3 * SIZE)
+    rq_engine.until_processed(busy, SIZE)
+
+    Job.fetch(queued, connection=rq_app.redis).cancel()
+    assert rq_engine.registry.snapshot(queued).state is ImportState.PENDING
+    ended = reap(rq_engine.app)
+
+    assert [snapshot.token for snapshot in ended] == [queued]
+    snapshot = rq_engine.registry.snapshot(queued)
+    assert (snapshot.state, snapshot.started_at) == (ImportState.ABORTED, None)
+    assert (snapshot.aborted_by, snapshot.abort_reason) == ("rq", "cancelled through RQ")
+    assert reap(rq_engine.app) == []  # once
+    rq_engine.until_ended(busy)
+    assert rq_engine.registry.snapshot(busy).state is ImportState.SUCCEEDED
+
+
+def test_a_long_queue_is_not_a_lost_one_pending_processes_are_never_reaped_by_age(
+    rq_engine: Engine,
+) -> None:
+    busy = rq_app.import_rows.enqueue(20, SIZE, PAUSE, total=20 * SIZE)  # four seconds
+    queued = rq_app.import_rows.enqueue(1, SIZE, PAUSE, total=SIZE)
+    time.sleep(LEASE * 1.5)  # queued for longer than a running process may go unheard
+
+    assert queued not in [snapshot.token for snapshot in reap(rq_engine.app)]
+    assert rq_engine.registry.snapshot(queued).state is ImportState.PENDING
+    rq_engine.until_ended(busy)
+    assert rq_engine.until_ended(queued).state is ImportState.SUCCEEDED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 
@@ -13,11 +14,13 @@ from flask_import_abort import (
     ImportRegistry,
     ImportRun,
     ImportState,
+    InMemoryImportRegistry,
     InvalidTransition,
     UnknownImport,
     WorkerRegistry,
     run_import,
 )
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 
 def _running(registry: WorkerRegistry, total: int | None = None) -> str:
@@ -371,8 +374,6 @@ def test_start_moves_pending_processes_only(
 def test_a_lease_no_clock_can_count_is_refused_at_construction_naming_it(
     kind: str, lease: float
 ) -> None:
+    make = InMemoryImportRegistry if kind == "memory" else partial(SQLImportRegistry, "sqlite://")
     with pytest.raises(ValueError, match="lease"):
-        if kind == "memory":
-            InMemoryImportRegistry(lease=lease)
-        else:
-            SQLImportRegistry("sqlite://", lease=lease)
+        make(lease=lease)

@@ -123,7 +123,8 @@ def test_an_old_table_is_one_error_line_at_start_up_naming_the_command_not_one_p
             app = app_on(registry)
             assert len(errors_in(caplog)) == 1
             [line] = errors_in(caplog)
-            assert "schema version 1" in line and "flask import-abort upgrade-table" in line
+            assert "schema version 1" in line
+            assert "flask import-abort upgrade-table" in line
             for _ in range(3):
                 assert_error_model(abort(app, "running"), 500)
         assert len(errors_in(caplog)) == 1
@@ -140,7 +141,8 @@ def test_a_half_upgraded_table_is_named_so_in_one_error_line_and_aborts_answer_5
             for _ in range(3):
                 assert_error_model(abort(app, "running"), 500)
         [line] = errors_in(caplog)
-        assert "half upgraded" in line and "aborted_by" in line
+        assert "half upgraded" in line
+        assert "aborted_by" in line
         assert "upgrade-table" in line
 
 
@@ -158,7 +160,8 @@ def test_upgrade_table_keeps_every_row_and_every_import_it_stranded_can_end(
         assert result.exit_code == 0, result.output
         assert f"upgraded from schema version 1 to {CURRENT}" in result.output
         again = runner.invoke(args=["import-abort", "upgrade-table"])
-        assert again.exit_code == 0 and "nothing to do" in again.output
+        assert again.exit_code == 0
+        assert "nothing to do" in again.output
         assert registry.schema_problem() is None
 
         kept = {snapshot.token: snapshot for snapshot in registry.recent(10)}
@@ -166,12 +169,15 @@ def test_upgrade_table_keeps_every_row_and_every_import_it_stranded_can_end(
         assert {token: s.processed for token, s in kept.items()} == dict.fromkeys(kept, 7)
         assert kept["done"].state is ImportState.SUCCEEDED
         # Judged by when it started: an hour without a word is lost.
-        assert kept["running"].lost and kept["paused"].lost and kept["blocked"].lost
+        assert kept["running"].lost
+        assert kept["paused"].lost
+        assert kept["blocked"].lost
 
         # An abort of a process 0.1.0 left running ends it there and then.
         assert abort(app, "running").status_code == 200
         ended = registry.snapshot("running")
-        assert ended.state is ImportState.ABORTED and ended.end_reason is EndReason.WORKER_LOST
+        assert ended.state is ImportState.ABORTED
+        assert ended.end_reason is EndReason.WORKER_LOST
         # The one stranded with an abort already requested, and the others, end at a reap.
         result = runner.invoke(args=["import-abort", "reap"])
         assert result.exit_code == 0, result.output

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
+from typing import Protocol, runtime_checkable
 
 from .lifecycle import EndReason, ProcessSnapshot, Reapable
 from .signals import announce_end
@@ -18,6 +19,15 @@ log = logging.getLogger("flask_import_abort")
 
 #: A host's hook that stops an import's worker by force: it takes the process's token.
 ForceStop = Callable[[str], object]
+
+
+@runtime_checkable
+class CancellingEngine(Protocol):
+    """A job engine whose own cancel a reap turns into ends (``RQImports``)."""
+
+    def end_cancelled(self) -> list[ProcessSnapshot]: ...
+
+
 #: Seconds a reap waits for the ``force_stop`` calls, by default.
 DEFAULT_FORCE_STOP_TIMEOUT = 10.0
 
@@ -28,6 +38,7 @@ def reap(
     force_stop: ForceStop | None = None,
     force_stop_timeout: float = DEFAULT_FORCE_STOP_TIMEOUT,
     dry_run: bool = False,
+    engines: Iterable[object] = (),
 ) -> list[ProcessSnapshot]:
     """End ``registry``'s lost processes and unheeded aborts; return them as ended.
 
@@ -35,11 +46,22 @@ def reap(
     and logs one WARNING line for each process it ended, and calls ``force_stop`` once for
     each end it forced, waiting at most ``force_stop_timeout`` seconds for them all. Safe from
     any number of processes at once: each end is recorded, and its hook called, exactly once.
-    ``dry_run`` lists what would be ended and changes nothing.
+    ``dry_run`` lists what would be ended and changes nothing. Each of ``engines`` that has
+    an ``end_cancelled()`` (``RQImports``) ends the processes whose jobs it cancelled.
     """
     ended = registry.reap(dry_run=dry_run)
     if dry_run:
         return ended
+    for engine in engines:
+        if isinstance(engine, CancellingEngine):
+            try:
+                cancelled = engine.end_cancelled()
+            except Exception:  # the engine's server may be down: the next round tries again
+                log.exception("reading the jobs %s cancelled failed", type(engine).__name__)
+                continue
+            for snapshot in cancelled:
+                announce_end(registry, snapshot)
+            ended += cancelled
     forced = []
     for snapshot in ended:
         announce_end(registry, snapshot)
@@ -122,6 +144,7 @@ class Reaper:
         force_stop: ForceStop | None = None,
         force_stop_timeout: float = DEFAULT_FORCE_STOP_TIMEOUT,
         context: Callable[[], AbstractContextManager[object]] | None = None,
+        engines: Iterable[object] = (),
     ) -> None:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds; got {interval!r}.")
@@ -130,6 +153,7 @@ class Reaper:
         self.force_stop = force_stop
         self.force_stop_timeout = force_stop_timeout
         self._context = context or nullcontext
+        self.engines = engines
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="import-reaper", daemon=True)
 
@@ -156,6 +180,7 @@ class Reaper:
                         self.registry,
                         force_stop=self.force_stop,
                         force_stop_timeout=self.force_stop_timeout,
+                        engines=self.engines,
                     )
             except Exception:  # the database may be down: the next round tries again
                 log.exception("reaping import processes failed")

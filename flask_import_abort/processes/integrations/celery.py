@@ -20,6 +20,14 @@ either way the registry records ``aborted`` and the task's Celery state is ``ABO
 ``SUCCESS``. A task aborted while queued runs no batch. ``force_stop`` revokes the task with
 ``terminate=True`` and ``SIGUSR1``, which the prefork pool turns into ``SoftTimeLimitExceeded``
 inside the task: it ends there, cleanly, as the forced end the registry already recorded.
+
+A task revoked through Celery before it ran (``celery.control.revoke(token)``, Flower's Revoke
+button), or one that expired in the queue, ends its process ``aborted``, with ``celery`` as
+the actor: the worker that receives the revoked task sends ``task_revoked``, and the process
+is aborted there. Celery tells a revoke to the workers running at that moment only, and they
+keep it in memory (``--statedb`` keeps it across restarts): while no worker runs, a revoke
+does nothing, and the process stays ``pending`` until a worker that knows of the revoke
+receives the task. The endpoint's abort has no such gap: the store keeps it.
 """
 
 from __future__ import annotations
@@ -39,9 +47,12 @@ except ImportError as missing:
 
 from celery.contrib.abortable import ABORTED, AbortableAsyncResult
 from celery.exceptions import Ignore
+from celery.signals import task_revoked
 
+from ..contract import FAILURES, AbortOutcome, AbortRequest
 from ..lifecycle import ImportState, WorkerRegistry
 from ..run import ImportRun
+from ..signals import announce_end_of
 from ..tokens import token_for_log
 
 __all__ = ["ABORTED", "CeleryImports", "ImportTask"]
@@ -82,6 +93,30 @@ class CeleryImports:
         self.celery = celery_app
         self.registry = registry
         self.terminate_signal = terminate_signal
+        task_revoked.connect(self._revoked, weak=False)
+
+    def _revoked(
+        self,
+        sender: object = None,
+        request: Any = None,
+        terminated: bool = False,
+        expired: bool = False,
+        **_: Any,
+    ) -> None:
+        """A worker dropped one of these tasks, revoked or expired: its process will never run
+        a batch, so it ends ``aborted``, recorded as Celery's doing (``task_revoked``)."""
+        if getattr(sender, "imports", None) is not self or request is None:
+            return
+        token = request.id
+        why = "expired in Celery's queue" if expired else "revoked through Celery"
+        try:
+            outcome = self.registry.abort(token, AbortRequest(actor="celery", reason=why))
+        except FAILURES:
+            log.exception("import task %s was %s; its abort failed", token_for_log(token), why)
+            return
+        if outcome is AbortOutcome.REQUESTED:
+            log.warning("import task %s was %s: its process is aborted", token_for_log(token), why)
+            announce_end_of(self.registry, token)
 
     def task(self, function: Callable[..., object] | None = None, **options: Any) -> Any:
         """Declare an import task: ``function(run, *args, **kwargs)`` runs its batch loop

@@ -20,6 +20,11 @@ queued is cancelled, and never runs. ``force_stop`` is RQ's stop-job command, wh
 work horse; the job's ``on_stopped`` callback records the end ``aborted`` in the registry, so a
 job stopped from RQ's own tools ends ``aborted`` too, never ``failed`` nor left ``processing``.
 A repeat stop that RQ refuses (the job is no longer running) is harmless.
+
+A queued job cancelled through RQ (``Job.cancel()``, ``rq cancel``) never runs: its process
+ends ``aborted``, with ``rq`` as the actor, when a reap looks at the queue's canceled-jobs
+registry (:meth:`RQImports.end_cancelled`; the web side's ``reap(app)`` and ``reaper(app)`` do
+it for the engines given to ``mirror_aborts``).
 """
 
 from __future__ import annotations
@@ -40,8 +45,16 @@ except ImportError as missing:
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, get_current_job
+from rq.registry import CanceledJobRegistry
 
-from ..lifecycle import ImportState, InvalidTransition, UnknownImport, WorkerRegistry
+from ..contract import AbortOutcome, AbortRequest
+from ..lifecycle import (
+    ImportState,
+    InvalidTransition,
+    ProcessSnapshot,
+    UnknownImport,
+    WorkerRegistry,
+)
 from ..run import ImportRun
 from ..tokens import token_for_log
 
@@ -59,6 +72,33 @@ class RQImports:
     def __init__(self, queue: rq.Queue, registry: WorkerRegistry) -> None:
         self.queue = queue
         self.registry = registry
+        #: The cancelled jobs already looked at, so that each reap reads only the new ones.
+        self._seen: set[str] = set()
+
+    def end_cancelled(self) -> list[ProcessSnapshot]:
+        """End ``aborted`` the processes whose queued jobs were cancelled through RQ (found in
+        the queue's canceled-jobs registry), recorded as RQ's doing; return those ended."""
+        found = CanceledJobRegistry(queue=self.queue).get_job_ids()
+        ended = []
+        request = AbortRequest(actor="rq", reason="cancelled through RQ")
+        for token in found:
+            if token in self._seen:
+                continue
+            try:
+                outcome = self.registry.abort(token, request)
+            except UnknownImport:  # another queue's job, or a process deleted since
+                outcome = AbortOutcome.NOT_FOUND
+            self._seen.add(token)
+            if outcome is AbortOutcome.REQUESTED:
+                snapshot = self.registry.snapshot(token)
+                if snapshot.state.is_final:
+                    ended.append(snapshot)
+                log.warning(
+                    "import job %s was cancelled through RQ: its process is aborted",
+                    token_for_log(token),
+                )
+        self._seen.intersection_update(found)
+        return ended
 
     def job(self, function: Callable[..., object]) -> Any:
         """Declare an import job: ``function(run, *args, **kwargs)`` runs its batch loop with

@@ -60,8 +60,9 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
     =====================  ==================  ==========================================
 
     The schema has a version, kept in a one-row table beside it, ``<name>_version`` (see
-    :meth:`SQLImportRegistry.upgrade_table`). Timestamps are UTC. ``created_at`` is indexed, for listing newest first; ``state``, for
-    finding the running processes among all the finished ones.
+    :meth:`SQLImportRegistry.upgrade_table`). Timestamps are UTC. ``created_at`` is indexed,
+    for listing newest first; ``state``, for finding the running processes among all the
+    finished ones.
     """
     return Table(
         name,

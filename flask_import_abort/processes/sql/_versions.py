@@ -24,7 +24,6 @@ from ..lifecycle import RUNNING_STATES
 from ._schema import ACTOR_LENGTH, SCHEMA_LOCK
 
 
-
 @dataclass(frozen=True)
 class Step:
     """The change from ``version - 1`` to ``version``, run on a connection in a transaction."""
@@ -231,4 +230,3 @@ def create_version_table(engine_connect: Callable[[], Connection], table: Table)
         except DBAPIError:
             if attempt:
                 raise
-
