@@ -1,15 +1,22 @@
 """``flask import-abort``: list, show, abort and reap import processes from a shell.
 
 The commands work on the registry of the app ``flask`` loads, through the same calls as the
-endpoint; an abort's actor is ``cli:<user>``. Exit codes: 0 done, 1 some tokens were not found
-or had finished (or the registry failed), 2 a usage error.
+endpoint; an abort's actor is ``cli:<user>``, the user the process runs as (by its uid; the
+uid's number where it has no name, as in many containers). Exit codes: 0 done (a declined
+prompt too: nothing was aborted), 1 some tokens were not found or had finished (or the
+registry failed), 2 a usage error (``--yes`` missing where no one can answer the prompt
+included), 130 interrupted by Ctrl-C, after saying exactly what was aborted. What the
+registry holds (tokens, actors, reasons) is printed with its control characters escaped.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
+import pwd
 import re
+import signal
+import threading
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -60,7 +67,35 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
         if not value or found is None or not any(found.groups()):
             self.fail(f"{value!r} is not a duration: say 90s, 15m, 2h, 1d or 1h30m", param, ctx)
         days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
-        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        try:
+            span = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        except OverflowError:
+            span = timedelta.max
+        if span > MAX_DURATION:
+            self.fail(f"{value!r} is longer than {MAX_DURATION.days} days", param, ctx)
+        return span
+
+
+#: The longest --older-than: a century, which every database's dates reach back to.
+MAX_DURATION = timedelta(days=36500)
+
+
+def shown(text: str) -> str:
+    """``text`` as a terminal or a log may show it: every character that is not printable
+    (control characters, line separators, direction controls) as its escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def _user() -> str:
+    """The user this process runs as, by its uid (not ``LOGNAME``, which anyone may set); the
+    uid's number when it has no name."""
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def _fail(message: str) -> NoReturn:
@@ -122,9 +157,9 @@ def _line(snapshot: ProcessSnapshot) -> str:
     if snapshot.end_reason is not None:
         state += f" ({snapshot.end_reason.value})"
     when = snapshot.created_at.isoformat(timespec="seconds")
-    who = f"  aborted by {snapshot.aborted_by}" if snapshot.aborted_by else ""
-    why = f": {snapshot.abort_reason}" if snapshot.abort_reason else ""
-    return f"{snapshot.token}  {state}  {snapshot.percentage}%  registered {when}{who}{why}"
+    who = f"  aborted by {shown(snapshot.aborted_by)}" if snapshot.aborted_by else ""
+    why = f": {shown(snapshot.abort_reason)}" if snapshot.abort_reason else ""
+    return f"{shown(snapshot.token)}  {state}  {snapshot.percentage}%  registered {when}{who}{why}"
 
 
 @group.command("list")
@@ -156,7 +191,7 @@ def show_command(token: str, as_json: bool) -> None:
     try:
         snapshot = registry.snapshot(token)
     except KeyError:
-        _fail(f"{token}: not found")
+        _fail(f"{shown(token)}: not found")
     except FAILURES:
         snapshot = _registry_call(registry.snapshot, token)
     if as_json:
@@ -204,18 +239,55 @@ def abort_command(
     if dry_run:
         _dry_run(tokens)
         return
-    if len(tokens) > 1 and not yes:
-        click.confirm(f"Abort {len(tokens)} import processes?", abort=True)
-    request = AbortRequest(setup.stop_deadline, f"cli:{getpass.getuser()}", reason or None)
-    refused = 0
+    if len(tokens) > 1 and not yes and not _confirmed(len(tokens)):
+        click.echo("Nothing was aborted.")
+        return
+    request = AbortRequest(setup.stop_deadline, f"cli:{_user()}", reason or None)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    for token in tokens:
-        outcome: AbortOutcome = _registry_call(setup.abort, token, request)
-        answered(app, setup.registry, token, outcome, request)
-        click.echo(f"{token}: {_SAID[outcome]}")
-        refused += outcome in (AbortOutcome.NOT_FOUND, AbortOutcome.FINISHED)
-    if refused:
+    said: list[AbortOutcome] = []
+    with _interrupt_between_calls() as interrupted:
+        for token in tokens:
+            if interrupted.is_set():
+                break
+            outcome: AbortOutcome = _registry_call(setup.abort, token, request)
+            answered(app, setup.registry, token, outcome, request)
+            click.echo(f"{shown(token)}: {_SAID[outcome]}")
+            said.append(outcome)
+    if interrupted.is_set():
+        done = said.count(AbortOutcome.REQUESTED)
+        click.echo(
+            f"Interrupted: {done} aborted, {len(tokens) - len(said)} not asked (of {len(tokens)}).",
+            err=True,
+        )
+        raise SystemExit(130)
+    if any(outcome in (AbortOutcome.NOT_FOUND, AbortOutcome.FINISHED) for outcome in said):
         raise SystemExit(1)
+
+
+def _confirmed(count: int) -> bool:
+    try:
+        return click.confirm(f"Abort {count} import processes?")
+    except click.Abort:  # no one to answer (stdin closed), or Ctrl-C at the prompt
+        raise click.UsageError(
+            "no answer to the prompt: give --yes to abort several processes without one"
+        ) from None
+
+
+class _interrupt_between_calls:  # noqa: N801 (used as a context manager, like a function)
+    """Ctrl-C (SIGINT) during a bulk abort lets the abort in hand finish and be reported, then
+    stops: what was committed is exactly what is said. Only in the main thread, where Python
+    delivers signals; elsewhere Ctrl-C is Python's own."""
+
+    def __enter__(self) -> threading.Event:
+        self.event = threading.Event()
+        self.installed = threading.current_thread() is threading.main_thread()
+        if self.installed:
+            self.previous = signal.signal(signal.SIGINT, lambda *_: self.event.set())
+        return self.event
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 _SAID = {
@@ -231,21 +303,23 @@ def _dry_run(tokens: Iterable[str]) -> None:
     snapshot_of = None if registry is None else registry.snapshot
     for token in tokens:
         if snapshot_of is None:
-            click.echo(f"{token}: would be asked to abort")
+            click.echo(f"{shown(token)}: would be asked to abort")
             continue
         try:
             snapshot = snapshot_of(token)
         except KeyError:
-            click.echo(f"{token}: not found")
+            click.echo(f"{shown(token)}: not found")
             continue
         except FAILURES:
             snapshot = _registry_call(snapshot_of, token)
         if snapshot.state in (ImportState.SUCCEEDED, ImportState.FAILED):
-            click.echo(f"{token}: already finished ({snapshot.state.value}): would stay as it is")
+            click.echo(
+                f"{shown(token)}: already finished ({snapshot.state.value}): would stay as it is"
+            )
         elif snapshot.abort_requested or snapshot.state is ImportState.ABORTED:
-            click.echo(f"{token}: abort already requested: would stay as it is")
+            click.echo(f"{shown(token)}: abort already requested: would stay as it is")
         else:
-            click.echo(f"{token}: would abort ({_line(snapshot)})")
+            click.echo(f"{shown(token)}: would abort ({_line(snapshot)})")
 
 
 @group.command("reap")
@@ -261,7 +335,7 @@ def reap_command(dry_run: bool) -> None:
         ended = _registry_call(reap, app, dry_run=dry_run)
     verb = "would end" if dry_run else "ended"
     for snapshot in ended:
-        click.echo(f"{snapshot.token}: {verb} {_line(snapshot)}")
+        click.echo(f"{shown(snapshot.token)}: {verb} {_line(snapshot)}")
     if not ended:
         click.echo("no process is lost or overdue")
 

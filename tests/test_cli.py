@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import pwd
+import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry, WorkerRegistry
+from flask_import_abort import (
+    AbortRequest,
+    ImportAbort,
+    ImportState,
+    InMemoryImportRegistry,
+    WorkerRegistry,
+)
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import LEASE, SECRET, Clock, SpyRegistry
@@ -40,7 +47,7 @@ def _running(registry: WorkerRegistry) -> str:
     return token
 
 
-ACTOR = f"cli:{getpass.getuser()}"
+ACTOR = f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
 
 
 def test_the_group_is_added_by_init_app_and_lists_its_commands() -> None:
@@ -175,7 +182,8 @@ def test_a_bulk_abort_asks_first_and_a_dry_run_lists_exactly_what_a_real_run_abo
     assert would == {old_running, old_pending}
     assert all(": would abort" in line for line in dry.output.splitlines())
     assert after_dry == before
-    assert declined.exit_code == 1
+    assert (declined.exit_code, declined.output.splitlines()[-1]) == (0, "Nothing was aborted.")
+    assert "Aborted!" not in declined.output
     assert not after_declined.abort_requested
     assert real.exit_code == 0
     assert {line.split(":")[0] for line in real.output.splitlines()} == would
@@ -195,8 +203,25 @@ def test_a_bulk_abort_asks_first_and_a_dry_run_lists_exactly_what_a_real_run_abo
         ["list", "--state", "running"],
         ["abort", "t1", "--reason", "line\nbreak"],
         ["abort", "t1", "--reason", "x" * 501],
+        ["abort", "--older-than", "1000000000d"],
+        ["abort", "--older-than", "999999999d"],
+        ["list", "--older-than", "36501d"],
+        ["abort", "t1", "--reason", "bidi\u202eoverride"],
     ],
-    ids=["nothing", "both", "words", "unit", "empty", "state", "control", "long"],
+    ids=[
+        "nothing",
+        "both",
+        "words",
+        "unit",
+        "empty",
+        "state",
+        "control",
+        "long",
+        "overflowing duration",
+        "duration past any date",
+        "over a century",
+        "direction control",
+    ],
 )
 def test_usage_errors_exit_2_with_one_clear_line_and_change_nothing(arguments: list[str]) -> None:
     spy = SpyRegistry()
@@ -325,3 +350,78 @@ def _start(host: str) -> str:
     finally:
         connection.close()
     return token
+
+
+def test_ctrl_c_in_a_bulk_abort_reports_exactly_what_was_committed(tmp_path: Path) -> None:
+    database = tmp_path / "imports.db"
+    registry = SQLImportRegistry(f"sqlite:///{database}")
+    registry.create_table()
+    tokens = [_running(registry) for _ in range(200)]
+    environ = {**os.environ, "CLI_TEST_DATABASE": str(database), "CLI_TEST_ABORT_SECONDS": "0.02"}
+    command = [sys.executable, "-m", "flask", "--app", "tests.cli_app", "import-abort", "abort"]
+    process = subprocess.Popen(
+        [*command, "--state", "processing", "--yes"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    said = [process.stdout.readline() for _ in range(20)]
+    process.send_signal(signal.SIGINT)
+    rest, errors = process.communicate(timeout=30)
+    said += rest.splitlines()
+
+    reported = [line for line in said if line.strip().endswith(": abort requested")]
+    committed = [token for token in tokens if registry.snapshot(token).abort_requested]
+    assert process.returncode == 130, errors
+    assert 20 <= len(reported) < len(tokens)
+    assert sorted(line.split(":")[0] for line in reported) == sorted(committed)
+    assert errors.strip().splitlines()[-1] == (
+        f"Interrupted: {len(committed)} aborted, {len(tokens) - len(committed)} not asked "
+        f"(of {len(tokens)})."
+    )
+    registry.close()
+
+
+def test_the_actor_is_the_processs_user_by_its_uid_never_logname(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry = InMemoryImportRegistry()
+    token = _running(registry)
+    monkeypatch.setenv("LOGNAME", "alice")
+    monkeypatch.setenv("USER", "alice")
+
+    assert _cli(registry).invoke(args=["import-abort", "abort", token]).exit_code == 0
+    assert registry.snapshot(token).aborted_by == ACTOR != "cli:alice"
+
+
+def test_a_uid_with_no_name_is_the_actor_by_its_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = InMemoryImportRegistry()
+    token = _running(registry)
+
+    def no_name(uid: int) -> Any:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", no_name)
+    result = _cli(registry).invoke(args=["import-abort", "abort", token])
+
+    assert result.exit_code == 0, result.output
+    assert registry.snapshot(token).aborted_by == f"cli:{os.getuid()}"
+
+
+def test_what_the_registry_holds_reaches_the_terminal_escaped() -> None:
+    registry = InMemoryImportRegistry()
+    token = _running(registry)
+    hostile = "\x1b[2J\x1b[31mwiped\nINFO import ok\u2028\u202egnp.exe"
+    registry.abort(token, AbortRequest(actor=f"cli:{hostile}", reason=hostile))
+    cli = _cli(registry)
+
+    for arguments in (["list"], ["show", token]):
+        result = cli.invoke(args=["import-abort", *arguments])
+        assert result.exit_code == 0
+        assert len(result.output.splitlines()) == 1
+        for raw in ("\x1b", "\u2028", "\u202e"):
+            assert raw not in result.output
+        assert "\\x1b[31mwiped\\nINFO import ok\\u2028\\u202egnp.exe" in result.output

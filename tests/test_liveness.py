@@ -24,6 +24,8 @@ from flask_import_abort import (
     reap,
     reaper,
 )
+from flask_import_abort.processes import process_ended
+from flask_import_abort.processes import reap as processes_reap
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import AUTH, LEASE, SECRET, Clock, SpyRegistry, abort_url
@@ -456,3 +458,26 @@ def _wait_for(condition: Any, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_an_end_forced_by_a_stop_deadline_sends_process_ended_once_not_again_from_its_worker(
+    clocked_registry: WorkerRegistry, clock: Clock
+) -> None:
+    ended: list[tuple[str, bool]] = []
+
+    def receiver(sender: object, *, token: str, forced: bool, **_: object) -> None:
+        ended.append((token, forced))
+
+    process_ended.connect(receiver)
+    try:
+        token = clocked_registry.register()
+        with ImportRun(clocked_registry, token) as run:
+            for _batch in run.batches([[1], [2]]):
+                clocked_registry.abort(token, AbortRequest(stop_deadline=5))
+                clock.advance(6)  # the batch ignores the abort past its deadline
+                processes_reap(clocked_registry)
+        assert run.state is ImportState.ABORTED
+    finally:
+        process_ended.disconnect(receiver)
+
+    assert ended == [(token, True)]

@@ -158,8 +158,9 @@ class ImportRun:
             state = ImportState.ABORTED
         else:
             state = ImportState.SUCCEEDED
-        self.state = self._record_end(state)
-        announce_end_of(self.registry, self.token)
+        self.state, recorded_here = self._record_end(state)
+        if recorded_here:  # an end someone else recorded (a reap) was announced by them
+            announce_end_of(self.registry, self.token)
         if error is not None:
             if self.state is ImportState.FAILED:
                 log.error("import process %r failed after %d records", self.token, self.processed)
@@ -171,9 +172,10 @@ class ImportRun:
                     self.state.value,
                 )
 
-    def _record_end(self, state: ImportState) -> ImportState:
+    def _record_end(self, state: ImportState) -> tuple[ImportState, bool]:
         """Record the end; the end the registry holds (``aborted`` after a requested abort, or
-        the end the package recorded when it ended the process first)."""
+        the end the package recorded when it ended the process first), and whether it was
+        recorded here."""
         try:
             recorded = self._patiently(
                 lambda token: self.registry.finish(token, state), f"record its end ({state.value})"
@@ -186,7 +188,7 @@ class ImportRun:
                 ended.value,
                 state.value,
             )
-            return ended
+            return ended, False
         # A registry of the host's may answer None; the package's answer the end they wrote.
         recorded = state if recorded is None else ImportState(recorded)
         if recorded is not state:
@@ -195,7 +197,7 @@ class ImportRun:
                 self.token,
                 recorded.value,
             )
-        return recorded
+        return recorded, True
 
     def _patiently(self, call: Callable[[str], Result], doing: str) -> Result:
         """``call(token)``, tried again through the registry's retryable errors (a locked or
