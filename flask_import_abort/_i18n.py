@@ -8,6 +8,7 @@ folder of its own, laid out as Babel lays one out, domain ``messages``.
 from __future__ import annotations
 
 import gettext
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,6 +20,8 @@ from werkzeug.http import parse_accept_header
 __all__ = ["N_", "Catalog", "Localizer", "localizer_of"]
 
 #: The package's gettext domain, and the one a host's catalog folder holds.
+log = logging.getLogger("flask_import_abort")
+
 DOMAIN = "flask_import_abort"
 HOST_DOMAIN = "messages"
 PACKAGE_CATALOGS = Path(__file__).with_name("translations")
@@ -49,16 +52,39 @@ class Catalog:
     """One language's messages: its tag, as ``Content-Language`` carries it, and gettext's
     translations (a host's first, when it has them, then the package's)."""
 
-    __slots__ = ("tag", "translations")
+    __slots__ = ("misfits", "tag", "translations")
 
     def __init__(self, tag: str, translations: gettext.NullTranslations) -> None:
         self.tag = tag
         self.translations = translations
+        #: The messages whose translation was found not to take its values: each said once.
+        self.misfits: set[str] = set()
 
     def message(self, message: str, values: Mapping[str, Any] | None = None) -> str:
-        """``message`` in this language, its ``%(name)s`` placeholders filled from ``values``."""
+        """``message`` in this language, its ``%(name)s`` placeholders filled from ``values``.
+
+        A translation whose placeholders do not fit (one renamed, ``%(limite)d``, or a bare
+        ``%``) gives way to the source message, and one WARNING line says which, once: a
+        catalog's typo never turns an error answer into a 500."""
         translated = self.translations.gettext(message)
-        return translated % values if values else translated
+        if not values:
+            return translated
+        try:
+            return translated % values
+        except (KeyError, ValueError, TypeError) as error:
+            if translated == message:
+                raise
+            if message not in self.misfits:
+                self.misfits.add(message)
+                log.warning(
+                    "flask-import-abort: the %s translation of %r does not take its values "
+                    "(%s: %s); the source message is used",
+                    self.tag,
+                    message,
+                    type(error).__name__,
+                    error,
+                )
+            return message % values
 
     def __repr__(self) -> str:
         return f"<Catalog {self.tag}>"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import json
 import re
 from collections.abc import Iterator
@@ -461,3 +463,28 @@ def test_post_answers_name_no_vary_and_get_answers_do(client: Any) -> None:
     assert "Vary" not in post.headers
     assert get.headers["Vary"] == "Accept-Language, X-CCAsset-Language"
     assert get.headers["Content-Language"] == "en"
+
+
+@pytest.mark.parametrize(
+    "broken",
+    ["Höchstens %(limite)d Abbrüche pro Stunde.", "Höchstens 100% der Abbrüche.", "%(limit)s %d"],
+    ids=["a renamed placeholder", "a bare percent sign", "a positional placeholder"],
+)
+def test_a_host_translation_whose_placeholders_do_not_fit_gives_way_to_the_source_once(
+    tmp_path: Path, broken: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _compile(tmp_path, "de", {"At most %(limit)d aborts an hour.": broken})
+    app = host({"IMPORT_ABORT_TRANSLATIONS": str(tmp_path)}, registry=InMemoryImportRegistry())
+
+    @app.get("/quota")
+    def quota() -> Any:
+        raise QuotaExceeded(values={"limit": 3})
+
+    client = app.test_client()
+    with caplog.at_level(logging.WARNING, logger="flask_import_abort"):
+        answers = [client.get("/quota", headers={"Accept-Language": "de"}) for _ in range(3)]
+
+    for answer in answers:
+        assert answer.status_code == 429
+        assert answer.get_json()["message"] == "At most 3 aborts an hour."
+    assert len([r for r in caplog.records if "does not take its values" in r.getMessage()]) == 1
