@@ -10,11 +10,19 @@ Nothing is mounted until the host says where::
 where the end is recorded (this process's ``ImportRun`` s and reaps: a Celery or RQ worker
 exposes its own); ``import_abort_processes{state}`` is read from the registry at scrape time,
 within the registry's own time bound.
+
+Under a server of several worker processes (gunicorn ``--workers 4``), each process counts its
+own answers, and a scrape reaches one of them. Use prometheus_client's multiprocess mode: set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty folder before the app (and prometheus_client) is
+imported, and call ``prometheus_client.multiprocess.mark_process_dead(worker.pid)`` from
+gunicorn's ``child_exit``; ``exposition()`` then adds up every process's counts (the example
+app's ``gunicorn.conf.py`` does all three).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +35,7 @@ except ImportError as missing:
     ) from missing
 
 from flask import Flask, Response, current_app
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -67,6 +75,8 @@ class ImportAbortMetrics:
         )
         self._states = _States()
         self.registry.register(self._states)
+        #: What a scrape reads in multiprocess mode: every process's counts, and the states.
+        self._every_process: CollectorRegistry | None = None
         if app is not None:
             self.init_app(app)
 
@@ -80,11 +90,22 @@ class ImportAbortMetrics:
             self._states.registries.append(registry)
 
     def exposition(self) -> Response:
-        """The metrics in Prometheus's text format: a view to mount where the host wants."""
+        """The metrics in Prometheus's text format: a view to mount where the host wants. In
+        multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set), the counts of every process."""
         return current_app.response_class(
-            prometheus_client.generate_latest(self.registry),
+            prometheus_client.generate_latest(self._scraped()),
             content_type=prometheus_client.CONTENT_TYPE_LATEST,
         )
+
+    def _scraped(self) -> CollectorRegistry:
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return self.registry
+        if self._every_process is None:
+            every_process = CollectorRegistry()
+            multiprocess.MultiProcessCollector(every_process)  # type: ignore[no-untyped-call]
+            every_process.register(self._states)
+            self._every_process = every_process
+        return self._every_process
 
     def _answered(
         self, sender: object, *, status: int, outcome: AbortOutcome | None, **_: Any
