@@ -16,7 +16,7 @@ own answers, and a scrape reaches one of them. Use prometheus_client's multiproc
 ``PROMETHEUS_MULTIPROC_DIR`` to an empty folder before the app (and prometheus_client) is
 imported, and call ``prometheus_client.multiprocess.mark_process_dead(worker.pid)`` from
 gunicorn's ``child_exit``; ``exposition()`` then adds up every process's counts (the example
-app's ``gunicorn.conf.py`` does all three).
+app's ``gunicorn_conf.py`` does all three).
 """
 
 from __future__ import annotations

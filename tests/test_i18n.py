@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
 import json
+import logging
 import re
 from collections.abc import Iterator
 from io import BytesIO

@@ -132,7 +132,7 @@ def test_under_gunicorns_four_workers_a_scrape_counts_every_workers_answers(
     tmp_path: Path,
 ) -> None:
     """The example app's deployment: prometheus_client's multiprocess mode, set up by its
-    gunicorn.conf.py; every scrape adds up the four workers' counts."""
+    gunicorn_conf.py; every scrape adds up the four workers' counts."""
     env = {
         "DEMO_BEARER_TOKEN": SECRET,
         "FLASK_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
@@ -142,7 +142,7 @@ def test_under_gunicorns_four_workers_a_scrape_counts_every_workers_answers(
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "counter_left_by_an_earlier_run.db").write_bytes(b"stale")
     port = free_port()
-    arguments = ["-m", "gunicorn", "-c", "example_app/gunicorn.conf.py", "--workers", "4"]
+    arguments = ["-m", "gunicorn", "-c", "example_app/gunicorn_conf.py", "--workers", "4"]
     arguments += ["--bind", f"127.0.0.1:{port}", "example_app:create_app()"]
     sent = 600
     with _serve(arguments, port, tmp_path / "gunicorn.log", env) as server:

@@ -1,4 +1,4 @@
-"""gunicorn settings for the example app: ``gunicorn -c example_app/gunicorn.conf.py --workers 4
+"""gunicorn settings for the example app: ``gunicorn -c example_app/gunicorn_conf.py --workers 4
 'example_app:create_app()'``.
 
 Its metrics count the answers of every worker, not of the one a scrape reaches:
