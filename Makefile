@@ -47,8 +47,13 @@ $(VENV)/.ready: setup.cfg pyproject.toml
 	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql,celery,rq,metrics]'
 	touch $@
 
+# The services each executor needs: RQ needs Redis alone; Celery its broker and result backend.
+SERVICES_thread :=
+SERVICES_rq := redis
+SERVICES_celery := rabbitmq redis
+
 run: $(VENV)/.ready
-	$(if $(filter-out thread,$(EXECUTOR)),bash .ci/services)
+	$(if $(SERVICES_$(EXECUTOR)),bash .ci/services $(SERVICES_$(EXECUTOR)))
 	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) FLASK_DEMO_EXECUTOR=$(EXECUTOR) \
 	    $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
 

@@ -1,13 +1,19 @@
 """Serve the demo host and its dashboard on 127.0.0.1, with a worker of its job engine.
 
 With ``DEMO_EXECUTOR`` celery or rq, one worker of that engine runs beside the app, started
-with the app's environment, and stopped with it (Ctrl-C stops both).
+with the app's environment, and stopped with it. Ctrl-C or SIGTERM aborts every import the demo
+has not finished (actor and end reason ``shutdown``): running ones stop after their batch,
+queued ones are dropped and never run. Then the worker gets a warm stop (SIGTERM), and after
+:data:`WORKER_PATIENCE` seconds its whole process group is killed (RQ's work horse, Celery's
+pool), so that nothing of it writes on; an import it left unended is recorded ``aborted``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -25,6 +31,11 @@ WORKERS = {
     ],
     "rq": ["-m", "rq.cli", "worker", "--url"],
 }
+
+
+#: Seconds the running imports get to stop after their batch, then the worker to stop warm.
+IMPORT_PATIENCE = 10.0
+WORKER_PATIENCE = 10.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,8 +68,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     _stop_on_ctrl_c_and_sigterm()
     try:
-        with _worker(executor, app.config):
-            app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        with _worker(executor, app.config) as stopped:
+            try:
+                app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+            except KeyboardInterrupt:  # werkzeug's server takes it itself; others may not
+                pass
+            finally:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # one stop at a time
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                print("Stopping: aborting the imports that have not ended.", flush=True)
+                stopped.extend(importer.shut_down(IMPORT_PATIENCE))
+        importer.ended_with_its_worker(stopped)
     finally:
         close_app(app)
 
@@ -75,24 +95,32 @@ def _stop_on_ctrl_c_and_sigterm() -> None:
 
 
 @contextmanager
-def _worker(executor: str, config: Any) -> Iterator[None]:
-    """The engine's worker, for as long as the app serves; none for the thread executor."""
+def _worker(executor: str, config: Any) -> Iterator[list[str]]:
+    """The engine's worker, for as long as the app serves; none for the thread executor.
+
+    It runs in a session of its own, so that a terminal's Ctrl-C reaches the app alone, which
+    stops the worker in its turn: a warm stop, then, past :data:`WORKER_PATIENCE`, a kill of
+    its whole process group."""
     if executor not in WORKERS:
-        yield
+        yield []
         return
     arguments = [*WORKERS[executor], config["DEMO_QUEUE"]]
     if executor == "rq":
         arguments = [*WORKERS["rq"], config["DEMO_REDIS_URL"], config["DEMO_QUEUE"]]
-    worker = subprocess.Popen([sys.executable, *arguments])  # noqa: S603 - fixed arguments
+    worker = subprocess.Popen(  # noqa: S603 - fixed arguments
+        [sys.executable, *arguments], start_new_session=True
+    )
     try:
-        yield
+        yield []
     finally:
-        worker.send_signal(signal.SIGTERM)  # a warm stop: running imports finish their batch
+        worker.send_signal(signal.SIGTERM)  # a warm stop: the running imports have stopped
         try:
-            worker.wait(timeout=30)
+            worker.wait(timeout=WORKER_PATIENCE)
         except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+            print("The worker did not stop in time: killing it and its children.", flush=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)  # its pool or work horse too
+        worker.wait()
 
 
 if __name__ == "__main__":

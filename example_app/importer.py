@@ -9,9 +9,11 @@ process.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +22,19 @@ from types import ModuleType
 from flask import Flask
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
-from flask_import_abort import ImportRun
+from flask_import_abort import AbortRequest, EndReason, ImportRun, ImportState, InvalidTransition
 from flask_import_abort.mirror import mirror_aborts
+from flask_import_abort.processes import ABORTABLE_STATES
 from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from . import jobs
 
 log = logging.getLogger("example_app.importer")
+
+#: How the demo's own stop aborts what it has not finished.
+SHUTDOWN = AbortRequest(
+    actor="shutdown", reason="the demo app was stopped", end_reason=EndReason.SHUTDOWN
+)
 
 
 class TooManyImports(Exception):
@@ -124,14 +132,43 @@ class Importer:
                 self._threads.pop(token, None)  # type: ignore[union-attr]
 
     def close(self) -> None:
-        """The imports this process runs in threads are aborted, and end after their batch:
-        they could not outlive it."""
+        """The imports this process runs in threads are aborted (actor and end reason
+        ``shutdown``), and end after their batch: they could not outlive it."""
         with self._lock:
             running = dict(self._threads or {})
         for token in running:
-            self.registry.abort(token)
+            self.registry.abort(token, SHUTDOWN)
         for thread in running.values():
             thread.join()
+
+    def shut_down(self, patience: float) -> list[str]:
+        """The demo stops (Ctrl-C, SIGTERM): abort every import that has not ended, as
+        ``shutdown``. A queued job is dropped (revoked, cancelled: it never runs); a running
+        one stops after its batch, waited for up to ``patience`` seconds. Answers the imports
+        still running then, which the engine's worker has yet to stop."""
+        if self._threads is not None:
+            self.close()
+            return []
+        imports = self._engine().imports
+        left = self.registry.recent(10_000, states=ABORTABLE_STATES)
+        for snapshot in left:
+            self.registry.abort(snapshot.token, SHUTDOWN)
+            try:
+                imports.tell_of_abort(snapshot.token)  # a queued job never runs
+            except Exception:  # the engine's server may be gone: the store holds the abort
+                log.warning("import %s: its engine could not be told", snapshot.token)
+        deadline = time.monotonic() + patience
+        running = [snapshot.token for snapshot in left]
+        while running and time.monotonic() < deadline:
+            running = [t for t in running if not self.registry.snapshot(t).state.is_final]
+            time.sleep(0.05)
+        return running
+
+    def ended_with_its_worker(self, tokens: Sequence[str]) -> None:
+        """Record ``aborted`` the imports whose worker was stopped before they ended."""
+        for token in tokens:
+            with contextlib.suppress(InvalidTransition):
+                self.registry.finish(token, ImportState.ABORTED)
 
     def records_written(self, tokens: Sequence[str]) -> dict[str, int]:
         """How many products each process has in the table now."""

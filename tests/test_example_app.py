@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +32,7 @@ from example_app.products import (
     write_products_file,
 )
 from flask_import_abort import EndReason, ImportState
+from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import abort_url, assert_error_model
 from .databases import require_rabbitmq, require_redis
@@ -511,3 +514,94 @@ def test_the_demos_metrics_are_behind_its_bearer_token(make_demo: Callable[..., 
     assert scraped.status_code == 200
     text = scraped.get_data(as_text=True)
     assert 'import_abort_answers_total{outcome="not_found",status="404"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    ("executor", "stop"),
+    [("thread", "sigterm"), ("rq", "ctrl-c"), ("rq", "sigterm"), ("celery", "ctrl-c")],
+)
+def test_stopping_the_demo_aborts_its_imports_as_shutdown_and_leaves_nothing_writing(
+    executor: str, stop: str, tmp_path: Path
+) -> None:
+    """Ctrl-C or SIGTERM during an import: it stops after its batch and is recorded aborted by
+    ``shutdown``; a queued one never runs; the engine's worker and its children are gone."""
+    stop_signal, _ = STOPS[stop]
+    if executor != "thread":
+        require_redis()
+    if executor == "celery":
+        require_rabbitmq()
+    queue = f"demo-{secrets.token_hex(4)}"
+    folder = tmp_path / "imports"
+    folder.mkdir()
+    write_products_file(folder / "products.json", count=2000)
+    database = f"sqlite:///{tmp_path / 'imports.db'}"
+    env = {
+        "DEMO_BEARER_TOKEN": TOKEN,
+        "FLASK_DEMO_EXECUTOR": executor,
+        "FLASK_DEMO_QUEUE": queue,
+        "FLASK_DEMO_DATABASE_URL": database,
+        "FLASK_DEMO_IMPORT_FOLDER": str(folder),
+        "FLASK_DEMO_BATCH_SIZE": "10",
+        "FLASK_DEMO_BATCH_PAUSE": "0.2",
+    }
+    # Celery's pool runs two at once: a third waits in the queue, as RQ's second does.
+    started = 1 if executor == "thread" else 3
+    try:
+        with demo(tmp_path / "demo.log", env) as server:
+            base = f"http://{server.host}{PROCESSES}"
+            tokens = [call(base, "POST", IMPORT)[1]["processId"] for _ in range(started)]
+            wait_for(lambda: call(f"{base}/{tokens[0]}")[1]["recordsWritten"] >= 20)
+            stopping = time.monotonic()
+            server.process.send_signal(stop_signal)
+            assert server.process.wait(timeout=40) == 0
+            took = time.monotonic() - stopping
+            assert not _workers_of(queue), "the engine's worker outlived the demo"
+
+        registry = SQLImportRegistry(database)
+        ended = {token: registry.snapshot(token) for token in tokens}
+        written = {token: ended[token].processed for token in tokens}
+        time.sleep(1.0)  # nothing of the worker is left to write
+        assert {token: registry.snapshot(token).processed for token in tokens} == written
+        registry.close()
+    finally:  # a worker the demo failed to stop is this test's to end: its queue is unique
+        for pid in _workers_of(queue):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    assert took < 25  # a batch, the worker's warm stop, well inside the demo's bounds
+    for snapshot in ended.values():
+        assert (snapshot.state, snapshot.aborted_by, snapshot.end_reason) == (
+            ImportState.ABORTED,
+            "shutdown",
+            EndReason.SHUTDOWN,
+        )
+        assert snapshot.processed < 2000
+    assert ended[tokens[0]].processed >= 20
+    assert ended[tokens[-1]].started_at is None or executor == "thread"  # the queued one
+
+
+@pytest.mark.parametrize(("executor", "services"), [("rq", "redis"), ("celery", "rabbitmq redis")])
+def test_make_run_starts_only_the_services_its_executor_needs(executor: str, services: str) -> None:
+    planned = subprocess.run(
+        [shutil.which("make") or "make", "-n", "run", f"EXECUTOR={executor}", "VENV=.venv-no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert f"bash .ci/services {services}\n" in planned
+
+
+def test_the_services_script_needs_no_postgresql_or_rabbitmq_tools_for_redis_alone(
+    tmp_path: Path,
+) -> None:
+    require_redis()  # up: nothing to start, so no tool of any server is needed
+    found = subprocess.run(
+        ["/bin/bash", ".ci/services", "redis"],
+        cwd=ROOT,
+        env={"PATH": str(tmp_path)},  # no pg_isready, no rabbitmqctl, nothing
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (found.returncode, found.stderr) == (0, "")

@@ -11,6 +11,8 @@ import pytest
 
 from flask_import_abort import (
     AbortOutcome,
+    AbortRequest,
+    EndReason,
     ImportRegistry,
     ImportRun,
     ImportState,
@@ -377,3 +379,23 @@ def test_a_lease_no_clock_can_count_is_refused_at_construction_naming_it(
     make = InMemoryImportRegistry if kind == "memory" else partial(SQLImportRegistry, "sqlite://")
     with pytest.raises(ValueError, match="lease"):
         make(lease=lease)
+
+
+def test_an_abort_may_name_its_end_reason_which_the_end_keeps(
+    worker_registry: WorkerRegistry,
+) -> None:
+    request = AbortRequest(actor="shutdown", end_reason=EndReason.SHUTDOWN)
+    running, pending = _running(worker_registry), worker_registry.register()
+
+    for token in (running, pending):
+        assert worker_registry.abort(token, request) is AbortOutcome.REQUESTED
+    assert worker_registry.finish(running, ImportState.SUCCEEDED) is ImportState.ABORTED
+
+    for token in (running, pending):
+        ended = worker_registry.snapshot(token)
+        assert (ended.state, ended.aborted_by, ended.end_reason) == (
+            ImportState.ABORTED,
+            "shutdown",
+            EndReason.SHUTDOWN,
+        )
+        assert not ended.forced

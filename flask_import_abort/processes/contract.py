@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .lifecycle import EndReason
 
 __all__ = [
     "FAILURES",
@@ -69,6 +72,9 @@ class AbortRequest:
     reason: str | None = None
     #: The request's ``X-Request-ID``, when it sent a usable one.
     request_id: str | None = None
+    #: Why the process ends, recorded with the abort when given (an ``EndReason``, such as
+    #: ``shutdown``); a lost worker's end is ``worker_lost`` all the same.
+    end_reason: EndReason | None = None
 
 
 class StoreUnavailable(Exception):

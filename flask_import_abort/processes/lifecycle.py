@@ -69,6 +69,8 @@ class EndReason(str, enum.Enum):
     WORKER_LOST = "worker_lost"
     #: An abort was not honoured within the stop deadline, so the end was forced.
     STOP_DEADLINE = "stop_deadline"
+    #: Its host was shutting down and aborted it (the example app on Ctrl-C or SIGTERM).
+    SHUTDOWN = "shutdown"
 
 
 #: Seconds a running process may go without a heartbeat before it is lost, by default.

@@ -106,8 +106,9 @@ class InMemoryImportRegistry:
                 process.aborted_by = request.actor
                 process.abort_reason = request.reason
                 process.abort_request_id = request.request_id
+                process.end_reason = request.end_reason
             if process.state is ImportState.PENDING:
-                self._end(process, ImportState.ABORTED, now)
+                self._end(process, ImportState.ABORTED, now, process.end_reason)
             elif self._is_lost(process, now):
                 self._end(process, ImportState.ABORTED, now, EndReason.WORKER_LOST)
             elif request is not None and request.stop_deadline is not None:
@@ -261,7 +262,13 @@ class InMemoryImportRegistry:
             )
         now = self._clock()
         if state.is_final:
-            self._end(process, ImportState.ABORTED if process.abort_requested else state, now)
+            aborted = process.abort_requested
+            self._end(
+                process,
+                ImportState.ABORTED if aborted else state,
+                now,
+                process.end_reason if aborted else None,
+            )
             return process.state
         process.state = state
         process.heartbeat_at = now

@@ -248,6 +248,7 @@ class SQLImportRegistry:
             "actor": request.actor,
             "reason": request.reason,
             "request_id": request.request_id,
+            "end_reason": None if request.end_reason is None else request.end_reason.value,
         }
         while True:
             with self._connection(deadline) as connection:

@@ -69,7 +69,8 @@ class Statements:
                 state=case((ends_now, aborted), else_=c.state),
                 finished_at=case((ends_now, now), else_=c.finished_at),
                 end_reason=case(
-                    (and_(~pending, lost), _literal(EndReason.WORKER_LOST)), else_=c.end_reason
+                    (and_(~pending, lost), _literal(EndReason.WORKER_LOST)),
+                    else_=func.coalesce(bindparam("end_reason", type_=String()), c.end_reason),
                 ),
                 # NULL when the request has no deadline: NULL seconds make a NULL time.
                 stop_by=case(
