@@ -57,11 +57,33 @@ run: $(VENV)/.ready
 	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) FLASK_DEMO_EXECUTOR=$(EXECUTOR) \
 	    $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
 
-test: lint package $(CHROMIUM) $(FAKETIME) $(OPENAPI_TOOLS) $(TEST_READY)
+# The lowest versions setup.cfg allows (uv's lowest-direct resolution), on the oldest Python: what
+# a user who pins low gets. make test runs the suite on them too.
+OLDEST := $(firstword $(TEST_PYTHONS))
+LOWEST := .venv-lowest-$(OLDEST)
+
+$(LOWEST)/.ready: setup.cfg pyproject.toml $(call test_venv,$(NEWEST))/.ready
+	rm -rf $(LOWEST)
+	$(TOOLS)/python -m pip install --quiet uv
+	$(TOOLS)/uv venv --quiet --python $(call python_for,$(OLDEST)) $(LOWEST)
+	$(TOOLS)/uv pip install --quiet --python $(LOWEST)/bin/python --resolution lowest-direct \
+	    -e '.[dev,sql,celery,rq,metrics]'
+	touch $@
+
+# The whole suite on the newest Python; on the others, and on the lowest versions allowed, all
+# but the system tests marked slow (real servers, workers, browsers, tools), which run once.
+test: lint package $(CHROMIUM) $(FAKETIME) $(OPENAPI_TOOLS) $(TEST_READY) $(LOWEST)/.ready
 	@for version in $(TEST_PYTHONS); do \
-	    echo "== the test suite on Python $$version"; \
-	    $(call test_venv,$$version)/bin/python -m pytest || exit 1; \
+	    if [ "$$version" = "$(NEWEST)" ]; then \
+	        echo "== the test suite on Python $$version"; \
+	        $(call test_venv,$$version)/bin/python -m pytest || exit 1; \
+	    else \
+	        echo "== the test suite but its slow system tests, on Python $$version"; \
+	        $(call test_venv,$$version)/bin/python -m pytest -m "not slow" || exit 1; \
+	    fi; \
 	done
+	@echo "== the test suite but its slow system tests, on the lowest versions setup.cfg allows (Python $(OLDEST))"
+	$(LOWEST)/bin/python -m pytest -m "not slow"
 
 # The sdist and the wheel in dist/, checked as a package index reads them.
 package: $(TEST_READY)
@@ -109,4 +131,4 @@ format: $(TEST_READY)
 	$(TOOLS)/ruff format .
 
 clean:
-	rm -rf $(VENV) .venv-test-* build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-test-* .venv-lowest-* build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

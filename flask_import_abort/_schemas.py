@@ -15,10 +15,10 @@ REASON_MAX_LENGTH = 500
 #: What a reason may be, as the OpenAPI document says it: no control characters (C0, DEL, C1),
 #: no line or paragraph separator (U+2028, U+2029), no bidirectional control (U+061C, U+200E,
 #: U+200F, U+202A to U+202E, U+2066 to U+2069), which change how a log line or a terminal reads
-#: what follows, and no lone surrogate (no UTF-8 can carry one, so no database keeps one).
+#: what follows. A lone surrogate (``"\\ud800"``, which no UTF-8 can carry, so no database
+#: keeps it) is refused too, by a rule of its own: JSON Schema's patterns match code points.
 REASON_PATTERN = (
-    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e"
-    "\\u2066-\\u2069\\ud800-\\udfff]*$"
+    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]*$"
 )
 
 
@@ -40,6 +40,15 @@ class _NoControlCharacters(ma.validate.Regexp):
         if self.regex.fullmatch(value) is None:
             raise ma.ValidationError(self.error)
         return value
+
+
+def _no_lone_surrogate(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        message = "The reason holds a lone surrogate (\\ud800 to \\udfff)."
+        raise ma.ValidationError(message) from None
+    return value
 
 
 class _Reason(ma.fields.String):
@@ -70,10 +79,11 @@ class AbortImportProcessRequest(ma.Schema):
     reason = _Reason(
         validate=[
             _AtMost(max=REASON_MAX_LENGTH),
+            _no_lone_surrogate,
             _NoControlCharacters(
                 REASON_PATTERN,
                 error="The reason holds control characters (a line break, a tab, a "
-                "direction control, ...) or a lone surrogate.",
+                "direction control, ...).",
             ),
         ],
         metadata={

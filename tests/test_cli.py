@@ -287,6 +287,7 @@ def test_create_table_creates_the_sql_registrys_table(tmp_path: Path) -> None:
     assert _cli(SpyRegistry()).invoke(args=["import-abort", "create-table"]).exit_code == 1
 
 
+@pytest.mark.slow
 def test_the_flask_command_against_the_running_example_app_lists_then_aborts_the_same(
     tmp_path: Path,
 ) -> None:
@@ -352,6 +353,7 @@ def _start(host: str) -> str:
     return token
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_bulk_abort_reports_exactly_what_was_committed(tmp_path: Path) -> None:
     database = tmp_path / "imports.db"
     registry = SQLImportRegistry(f"sqlite:///{database}")

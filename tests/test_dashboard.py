@@ -16,6 +16,8 @@ from flask_import_abort.errors import ImportFinished
 
 from .servers import ROOT, Server, demo
 
+pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on the newest Python
+
 CHROMIUM = "/usr/bin/chromium"
 #: Where each step's screenshot is kept, for a look at a failing run.
 ARTIFACTS = ROOT / "tests" / "artifacts" / "dashboard"

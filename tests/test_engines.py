@@ -35,6 +35,8 @@ from .databases import (
 )
 from .servers import ROOT, free_port, wait_for_port
 
+pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on the newest Python
+
 SIZE, PAUSE = 10, 0.2  # a batch: ten rows, a fifth of a second
 LEASE, DEADLINE = 1.5, 1.0
 

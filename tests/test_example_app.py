@@ -306,6 +306,7 @@ def call(url: str, method: str = "GET", body: Any = None, token: str | None = TO
         return error.code, json.loads(error.read())
 
 
+@pytest.mark.slow
 def test_the_served_demo_follows_occs_flow_with_the_readme_curl_lines(tmp_path: Path) -> None:
     env = {
         "DEMO_BEARER_TOKEN": TOKEN,
@@ -416,6 +417,7 @@ STOPS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("executor", "stop"),
     [
@@ -516,6 +518,7 @@ def test_the_demos_metrics_are_behind_its_bearer_token(make_demo: Callable[..., 
     assert 'import_abort_answers_total{outcome="not_found",status="404"} 1.0' in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("executor", "stop"),
     [("thread", "sigterm"), ("rq", "ctrl-c"), ("rq", "sigterm"), ("celery", "ctrl-c")],

@@ -41,6 +41,8 @@ from .databases import TcpProxy, require_postgres, sql_registry
 from .import_worker import products_table
 from .servers import ROOT, gunicorn
 
+pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on the newest Python
+
 
 def _wait_for(condition: Callable[[], Any], timeout: float = 20.0, step: float = 0.01) -> Any:
     deadline = time.monotonic() + timeout

@@ -10,11 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 from pathlib import Path
 
+import pytest
+
 from flask_import_abort import ImportState
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import AUTH, SECRET, abort_url
 from .servers import gunicorn
+
+pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on the newest Python
 
 CONNECTIONS = 32
 REQUESTS_PER_CONNECTION = 100

@@ -128,6 +128,7 @@ def test_abort_to_stop_is_observed_when_an_aborted_import_ends(clock: Clock) -> 
     assert samples[("import_abort_abort_to_stop_seconds_bucket", "5.0")] == 1.0
 
 
+@pytest.mark.slow
 def test_under_gunicorns_four_workers_a_scrape_counts_every_workers_answers(
     tmp_path: Path,
 ) -> None:

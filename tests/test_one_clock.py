@@ -57,6 +57,7 @@ def _reap_while_running(registry: SQLImportRegistry, worker: subprocess.Popen[st
     return ended
 
 
+@pytest.mark.slow
 def test_a_flask_sqlalchemy_hosts_batch_longer_than_the_lease_survives_a_reap_and_succeeds(
     database_url: str,
 ) -> None:
@@ -123,6 +124,7 @@ def faketime() -> str:
     return FAKETIME
 
 
+@pytest.mark.slow
 def test_a_worker_whose_clock_is_three_seconds_ahead_is_never_reaped_on_postgresql(
     faketime: str,
 ) -> None:

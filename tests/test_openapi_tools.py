@@ -32,6 +32,8 @@ from flask_import_abort.errors import RegistryUnavailable
 from .conftest import AUTH, SECRET, SpyRegistry, abort_url
 from .servers import demo
 
+pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on the newest Python
+
 ROOT = Path(__file__).parent.parent
 TOOLS = ROOT / "tools" / "openapi"
 PATH = "/ccadmin/v1/importProcess/{token}/abort"

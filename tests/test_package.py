@@ -17,6 +17,8 @@ import flask_import_abort
 
 from .servers import ROOT
 
+pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on the newest Python
+
 SETUP = configparser.ConfigParser()
 SETUP.read(ROOT / "setup.cfg")
 

@@ -160,6 +160,7 @@ def _fresh_database(kind: str, tmp_path: Path, name: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_many_workers_booting_at_once_on_a_fresh_database_all_boot(
     kind: str, tmp_path: Path
@@ -418,6 +419,7 @@ def test_a_dropped_connection_is_replaced_within_the_same_request() -> None:
 # Other processes: a worker that stops, and many web workers aborting at once.
 
 
+@pytest.mark.slow
 def test_a_worker_in_another_process_stops_within_one_batch_and_keeps_its_rows(
     database_url: str,
 ) -> None:
@@ -461,6 +463,7 @@ def test_a_worker_in_another_process_stops_within_one_batch_and_keeps_its_rows(
     assert snapshot.percentage < 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_four_gunicorn_workers_abort_each_process_exactly_once(
     database: str, tmp_path: Path

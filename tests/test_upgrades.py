@@ -211,6 +211,7 @@ with SQLImportRegistry(sys.argv[1], table_name=sys.argv[2], lock_timeout=60) as 
 """
 
 
+@pytest.mark.slow
 def test_many_processes_upgrading_at_once_take_turns_and_one_does_the_work(
     old_database: tuple[str, str],
 ) -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from .lifecycle import EndReason
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "FAILURES",
     "AbortOutcome",
     "AbortRequest",
+    "EndReason",
     "ImportRegistry",
     "StoreOutdated",
     "StoreUnavailable",
@@ -51,6 +49,17 @@ class ImportRegistry(Protocol):
     """
 
     def abort(self, token: str) -> AbortOutcome: ...
+
+
+class EndReason(str, enum.Enum):
+    """Why a process was ended by the package, or by its host, rather than by its worker."""
+
+    #: Its heartbeat grew older than its lease: the worker died, hung or lost the database.
+    WORKER_LOST = "worker_lost"
+    #: An abort was not honoured within the stop deadline, so the end was forced.
+    STOP_DEADLINE = "stop_deadline"
+    #: Its host was shutting down and aborted it (the example app on Ctrl-C or SIGTERM).
+    SHUTDOWN = "shutdown"
 
 
 @dataclass(frozen=True, slots=True)

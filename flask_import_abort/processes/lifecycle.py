@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-from .contract import AbortOutcome, AbortRequest, ImportRegistry
+from .contract import AbortOutcome, AbortRequest, EndReason, ImportRegistry
 
 __all__ = [
     "ABORTABLE_STATES",
@@ -60,17 +60,6 @@ SOURCES = {
     target: frozenset(source for source, targets in MOVES.items() if target in targets)
     for target in ImportState
 }
-
-
-class EndReason(str, enum.Enum):
-    """Why a process was ended by the package rather than by its worker."""
-
-    #: Its heartbeat grew older than its lease: the worker died, hung or lost the database.
-    WORKER_LOST = "worker_lost"
-    #: An abort was not honoured within the stop deadline, so the end was forced.
-    STOP_DEADLINE = "stop_deadline"
-    #: Its host was shutting down and aborted it (the example app on Ctrl-C or SIGTERM).
-    SHUTDOWN = "shutdown"
 
 
 #: Seconds a running process may go without a heartbeat before it is lost, by default.

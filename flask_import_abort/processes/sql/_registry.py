@@ -517,4 +517,7 @@ def _constant(engine: Engine) -> Callable[[], Engine]:
 
 
 def _seconds(value: object, name: str) -> float:
-    return checked_seconds(value, name)
+    try:
+        return checked_seconds(value, name)
+    except TypeError as error:  # one kind of refusal for each argument that is not a number
+        raise ValueError(str(error)) from None
