@@ -13,6 +13,7 @@ A later version adds a step to :data:`STEPS`; nothing else changes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from sqlalchemy.schema import CreateColumn
 
 from ..lifecycle import RUNNING_STATES
 from ._schema import ACTOR_LENGTH, SCHEMA_LOCK
+
+log = logging.getLogger("flask_import_abort")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,10 @@ def _add_columns(*names: str) -> Callable[[Connection, Table], None]:
     """A step adding the table's columns ``names`` where they are missing."""
 
     def apply(connection: Connection, table: Table) -> None:
-        present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+        present = {
+            column["name"]
+            for column in inspect(connection).get_columns(table.name, schema=table.schema)
+        }
         preparer = connection.dialect.identifier_preparer
         for name in names:
             if name not in present:
@@ -54,7 +60,10 @@ def _add_index(suffix: str) -> Callable[[Connection, Table], None]:
 
     def apply(connection: Connection, table: Table) -> None:
         name = f"ix_{table.name}_{suffix}"
-        present = {index["name"] for index in inspect(connection).get_indexes(table.name)}
+        present = {
+            index["name"]
+            for index in inspect(connection).get_indexes(table.name, schema=table.schema)
+        }
         if name not in present:
             next(index for index in table.indexes if index.name == name).create(connection)
 
@@ -126,16 +135,19 @@ FIRST_COLUMNS = frozenset(
 def version_table(table: Table) -> Table:
     """The one-row table that says which version ``table``'s schema is at."""
     name = f"{table.name}_version"
-    existing = table.metadata.tables.get(name)
+    key = name if table.schema is None else f"{table.schema}.{name}"
+    existing = table.metadata.tables.get(key)
     if existing is not None:
         return existing
-    return Table(name, table.metadata, Column("version", Integer, nullable=False))
+    return Table(
+        name, table.metadata, Column("version", Integer, nullable=False), schema=table.schema
+    )
 
 
 def recorded_version(connection: Connection, table: Table) -> int | None:
     """The version ``table`` is at: None when it does not exist, :data:`UNRECORDED` when it does
     without a recorded version."""
-    names = set(inspect(connection).get_table_names())
+    names = set(inspect(connection).get_table_names(schema=table.schema))
     if table.name not in names:
         return None
     versions = version_table(table)
@@ -147,7 +159,10 @@ def recorded_version(connection: Connection, table: Table) -> int | None:
 
 def missing_columns(connection: Connection, table: Table) -> list[str]:
     """The columns of ``table`` that the database's table lacks, in the table's order."""
-    present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+    present = {
+        column["name"]
+        for column in inspect(connection).get_columns(table.name, schema=table.schema)
+    }
     return [column.name for column in table.columns if column.name not in present]
 
 
@@ -160,7 +175,10 @@ def problem(connection: Connection, table: Table) -> str | None:
     missing = missing_columns(connection, table)
     command = "run `flask import-abort upgrade-table` (or the registry's upgrade_table())"
     if missing:
-        present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+        present = {
+            column["name"]
+            for column in inspect(connection).get_columns(table.name, schema=table.schema)
+        }
         if present - FIRST_COLUMNS:
             return (
                 f"the table {table.name!r} is half upgraded: it lacks the columns "
@@ -195,6 +213,12 @@ def upgrade(connection: Connection, table: Table) -> tuple[int | None, int]:
     else:
         for step in STEPS:
             if before < step.version:
+                log.info(
+                    "import registry: table %r to version %d: %s",
+                    table.name,
+                    step.version,
+                    step.says,
+                )
                 step.apply(connection, table)
     if before is not None and before >= CURRENT:
         return before, before  # nothing to do; or a newer package's table, left alone
