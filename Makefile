@@ -33,7 +33,7 @@ WRK := /usr/bin/wrk
 VALGRIND := /usr/bin/valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test package bench lint format translations clean
+.PHONY: run test package bench lint format translations clean docs screenshot
 
 $(VENV)/.ready: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +72,7 @@ $(LOWEST)/.ready: setup.cfg pyproject.toml $(call test_venv,$(NEWEST))/.ready
 
 # The whole suite on the newest Python; on the others, and on the lowest versions allowed, all
 # but the system tests marked slow (real servers, workers, browsers, tools), which run once.
-test: lint package $(CHROMIUM) $(FAKETIME) $(OPENAPI_TOOLS) $(TEST_READY) $(LOWEST)/.ready
+test: lint docs package $(CHROMIUM) $(FAKETIME) $(OPENAPI_TOOLS) $(TEST_READY) $(LOWEST)/.ready
 	@for version in $(TEST_PYTHONS); do \
 	    if [ "$$version" = "$(NEWEST)" ]; then \
 	        echo "== the test suite on Python $$version"; \
@@ -84,6 +84,18 @@ test: lint package $(CHROMIUM) $(FAKETIME) $(OPENAPI_TOOLS) $(TEST_READY) $(LOWE
 	done
 	@echo "== the test suite but its slow system tests, on the lowest versions setup.cfg allows (Python $(OLDEST))"
 	$(LOWEST)/bin/python -m pytest -m "not slow"
+
+# The documentation site in docs/_build/html, with warnings as errors (-W) and every reference
+# checked (-n). Intersphinx is off here (IMPORT_ABORT_DOCS_INTERSPHINX=0): these machines reach
+# no documentation site; Read the Docs builds with it on (.readthedocs.yaml).
+DOCS_READY := $(call test_venv,$(NEWEST))/.docs-ready
+$(DOCS_READY): setup.cfg $(call test_venv,$(NEWEST))/.ready
+	$(TOOLS)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(DOCS_READY)
+	IMPORT_ABORT_DOCS_INTERSPHINX=0 $(TOOLS)/sphinx-build -W -n --keep-going -q -b html docs docs/_build/html
+	@echo "the documentation is in docs/_build/html/index.html"
 
 # The sdist and the wheel in dist/, checked as a package index reads them.
 package: $(TEST_READY)
@@ -131,4 +143,4 @@ format: $(TEST_READY)
 	$(TOOLS)/ruff format .
 
 clean:
-	rm -rf $(VENV) .venv-test-* .venv-lowest-* build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-test-* .venv-lowest-* docs/_build build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

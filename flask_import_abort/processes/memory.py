@@ -55,7 +55,7 @@ class InMemoryImportRegistry:
     import records ``aborted`` itself. Final states never change again.
 
     Import code uses the worker API that every shipped registry has (see
-    :class:`~flask_import_abort.WorkerRegistry`); ``lease`` is how many seconds a running
+    :class:`~flask_import_abort.processes.WorkerRegistry`); ``lease`` is how many seconds a running
     process may go without a heartbeat, ``clock`` what tells the time (for tests).
     """
 

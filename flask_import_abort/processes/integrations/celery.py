@@ -13,7 +13,7 @@ Needs the ``[celery]`` extra (Celery 5, with a result backend for Celery's own a
     mirror_aborts(app, imports)           # Flower and Celery see the endpoint's (the web side)
     app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
 
-The task's body gets an :class:`~flask_import_abort.ImportRun`: it stops after the batch in
+The task's body gets an :class:`~flask_import_abort.processes.ImportRun`: it stops after the batch in
 hand when the endpoint aborts the process, and also when Celery's own abort is used
 (``AbortableAsyncResult(token).abort()``, which Flower's ``POST /api/task/abort/<id>`` calls);
 either way the registry records ``aborted`` and the task's Celery state is ``ABORTED``, never
@@ -120,7 +120,7 @@ class CeleryImports:
 
     def task(self, function: Callable[..., object] | None = None, **options: Any) -> Any:
         """Declare an import task: ``function(run, *args, **kwargs)`` runs its batch loop
-        with ``run``, an :class:`~flask_import_abort.ImportRun` of the task's process.
+        with ``run``, an :class:`~flask_import_abort.processes.ImportRun` of the task's process.
         ``options`` go to Celery's ``task`` decorator."""
 
         def declare(function: Callable[..., object]) -> ImportTask:

@@ -40,24 +40,24 @@ TOKEN_LENGTH = DEFAULT_MAX_LENGTH
 def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> Table:
     """The table of import processes, defined on ``metadata`` (for a host's own migrations).
 
-    =====================  ==================  ==========================================
-    column                 type                meaning
-    =====================  ==================  ==========================================
-    ``token``              varchar(256), PK    the process's token
-    ``state``              varchar(16)         an ``ImportState`` value
-    ``abort_requested_at`` timestamp, null     when an abort was first requested
-    ``created_at``         timestamp           when the process was registered
-    ``started_at``         timestamp, null     when it began processing
-    ``finished_at``        timestamp, null     when it reached an end state
-    ``processed_count``    integer             records written, as last reported
-    ``total_count``        integer, null       records expected, if known
-    ``heartbeat_at``       timestamp, null     when its worker last called the registry
-    ``stop_by``            timestamp, null     when a requested abort is forced
-    ``end_reason``         varchar(32), null   why the package ended it: an ``EndReason``
-    ``aborted_by``         varchar(255), null  who asked for the first abort
-    ``abort_reason``       varchar(500), null  why, in their words
-    ``abort_request_id``   varchar(200), null  the abort request's ``X-Request-ID``
-    =====================  ==================  ==========================================
+    ======================  ==================  ==========================================
+    column                  type                meaning
+    ======================  ==================  ==========================================
+    ``token``               varchar(256), PK    the process's token
+    ``state``               varchar(16)         an ``ImportState`` value
+    ``abort_requested_at``  timestamp, null     when an abort was first requested
+    ``created_at``          timestamp           when the process was registered
+    ``started_at``          timestamp, null     when it began processing
+    ``finished_at``         timestamp, null     when it reached an end state
+    ``processed_count``     integer             records written, as last reported
+    ``total_count``         integer, null       records expected, if known
+    ``heartbeat_at``        timestamp, null     when its worker last called the registry
+    ``stop_by``             timestamp, null     when a requested abort is forced
+    ``end_reason``          varchar(32), null   why the package ended it: an ``EndReason``
+    ``aborted_by``          varchar(255), null  who asked for the first abort
+    ``abort_reason``        varchar(500), null  why, in their words
+    ``abort_request_id``    varchar(200), null  the abort request's ``X-Request-ID``
+    ======================  ==================  ==========================================
 
     The schema has a version, kept in a one-row table beside it, ``<name>_version`` (see
     :meth:`SQLImportRegistry.upgrade_table`). Timestamps are UTC. ``created_at`` is indexed,
