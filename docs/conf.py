@@ -16,7 +16,7 @@ from pallets_sphinx_themes import ProjectLink
 import flask_import_abort
 
 project = "flask-import-abort"
-copyright = "the flask-import-abort authors"  # noqa: A001 (Sphinx's name)
+copyright = "the flask-import-abort authors"
 release = flask_import_abort.__version__
 version = ".".join(release.split(".")[:2])
 

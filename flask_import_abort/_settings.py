@@ -110,7 +110,7 @@ class Config:
         "`None` (off)",
         "Seconds an import has to honour an abort; past them, reaping records it `aborted` "
         "(forced) and calls the hook below. See "
-        "[Liveness and stop deadlines](#liveness-and-stop-deadlines).",
+        "[Liveness and stop deadlines](liveness.md#liveness-and-stop-deadlines).",
     )
     FORCE_STOP = Key(
         "IMPORT_ABORT_FORCE_STOP",
@@ -132,7 +132,7 @@ class Config:
         f"`{i18n.DEFAULT_LOCALE}`",
         "The language of errorModel's `message` when the request asks for none the catalogs "
         "have: a tag such as `de` or `pt-BR` that one of them answers. See "
-        "[Languages](#languages).",
+        "[Languages](languages.md).",
     )
     TRANSLATIONS = Key(
         "IMPORT_ABORT_TRANSLATIONS",

@@ -318,8 +318,10 @@ def test_anonymous_access_that_is_not_a_boolean_fails_at_init_app_naming_the_key
 
 
 def _readme_recipe(section: str) -> str:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    found = re.search(rf"^## {section}\n.*?```python\n(.*?)```", readme, re.M | re.S)
+    """The first Python block of the documentation's section ``## section``."""
+    pages = sorted((Path(__file__).parent.parent / "docs").glob("*.md"))
+    docs = "".join(page.read_text() for page in pages)
+    found = re.search(rf"^## {section}\n.*?```python\n(.*?)```", docs, re.M | re.S)
     assert found, section
     return textwrap.dedent(found[1])
 

@@ -335,10 +335,10 @@ def test_the_served_demo_follows_occs_flow_with_the_readme_curl_lines(tmp_path: 
     assert "stops on request after" in output
 
 
-def test_the_readme_shows_the_wiring_the_example_has() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_show_the_wiring_the_example_has() -> None:
+    page = (ROOT / "docs" / "example.md").read_text()
     source = (ROOT / "example_app" / "__init__.py").read_text()
-    wiring = readme.split("### How the example is built")[1].split("```python")[1].split("```")[0]
+    wiring = page.split("## How the example is built")[1].split("```py\n")[1].split("```")[0]
 
     for line in wiring.strip().splitlines():
         code, _, comment = line.partition("  #")

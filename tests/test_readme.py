@@ -1,4 +1,4 @@
-"""The README's tables say what the code does."""
+"""The documentation's pages and tables say what the code does."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ from flask_import_abort._settings import KEYS
 from . import test_fuzz, test_hostile, test_load
 
 ROOT = Path(__file__).parent.parent
-README = (ROOT / "README.md").read_text()
+#: Every page of the documentation, one after the other, each ending where the next begins.
+DOCS = "".join(
+    f"{page.read_text()}\n## (end of {page.name})\n"
+    for page in sorted((ROOT / "docs").glob("*.md"))
+)
 PACKAGE = ROOT / "flask_import_abort"
 CATALOG = [
     cls
@@ -27,7 +31,8 @@ CATALOG = [
 
 
 def _section(title: str) -> str:
-    match = re.search(rf"^## {title}\n(.*?)(?=^## )", README, re.M | re.S)
+    """The section ``## title`` of the documentation's pages, up to the next one."""
+    match = re.search(rf"^## {title}\n(.*?)(?=^## )", DOCS, re.M | re.S)
     assert match, title
     return match.group(1)
 
@@ -137,3 +142,22 @@ PUBLIC_PROCESS_MODULES = {
     "flask_import_abort.processes.integrations.celery",
     "flask_import_abort.processes.integrations.rq",
 }
+
+
+def test_the_api_reference_documents_every_public_name() -> None:
+    import flask_import_abort.processes as processes
+
+    reference = (ROOT / "docs" / "api.md").read_text().split("## Reference")[1]
+    for module in (flask_import_abort, processes):
+        for name in module.__all__:
+            if name != "__version__":
+                assert re.search(rf"^\.\. auto\w+:: {name}$", reference, re.M), name
+
+
+def test_the_readme_stays_short_and_leads_into_the_docs() -> None:
+    readme = (ROOT / "README.md").read_text()
+
+    assert len(readme.splitlines()) <= 200
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        if page.name not in ("index.md", "pypi.md", "changelog.md"):
+            assert f"(docs/{page.name})" in readme, page.name

@@ -13,8 +13,8 @@ Needs the ``[celery]`` extra (Celery 5, with a result backend for Celery's own a
     mirror_aborts(app, imports)           # Flower and Celery see the endpoint's (the web side)
     app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
 
-The task's body gets an :class:`~flask_import_abort.processes.ImportRun`: it stops after the batch in
-hand when the endpoint aborts the process, and also when Celery's own abort is used
+The task's body gets an :class:`~flask_import_abort.processes.ImportRun`: it stops after the
+batch in hand when the endpoint aborts the process, and also when Celery's own abort is used
 (``AbortableAsyncResult(token).abort()``, which Flower's ``POST /api/task/abort/<id>`` calls);
 either way the registry records ``aborted`` and the task's Celery state is ``ABORTED``, never
 ``SUCCESS``. A task aborted while queued runs no batch. ``force_stop`` revokes the task with

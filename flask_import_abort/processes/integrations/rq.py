@@ -13,9 +13,9 @@ Needs the ``[rq]`` extra (RQ 2 or newer)::
     mirror_aborts(app, imports)           # a queued job is cancelled (the web side)
     app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
 
-The job's body gets an :class:`~flask_import_abort.processes.ImportRun`: it stops after the batch in hand
-when the endpoint aborts the process, and returns ``{"state": "aborted", ...}`` (RQ has no
-aborted status of its own; the job's ``meta["import_state"]`` says it too). A job aborted while
+The job's body gets an :class:`~flask_import_abort.processes.ImportRun`: it stops after the
+batch in hand when the endpoint aborts the process, and returns ``{"state": "aborted", ...}``
+(RQ has no aborted status of its own; the job's ``meta["import_state"]`` says it too). A job aborted while
 queued is cancelled, and never runs. ``force_stop`` is RQ's stop-job command, which kills the
 work horse; the job's ``on_stopped`` callback records the end ``aborted`` in the registry, so a
 job stopped from RQ's own tools ends ``aborted`` too, never ``failed`` nor left ``processing``.
@@ -102,8 +102,9 @@ class RQImports:
 
     def job(self, function: Callable[..., object]) -> Any:
         """Declare an import job: ``function(run, *args, **kwargs)`` runs its batch loop with
-        ``run``, an :class:`~flask_import_abort.processes.ImportRun` of the job's process. The job is
-        found by workers under ``function``'s own name, so declare it at a module's top level.
+        ``run``, an :class:`~flask_import_abort.processes.ImportRun` of the job's process. The
+        job is found by workers under ``function``'s own name, so declare it at a module's top
+        level.
         """
         imports = self
 
