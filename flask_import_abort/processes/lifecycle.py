@@ -203,7 +203,8 @@ class WorkerRegistry(ImportRegistry, Snapshots, Listing, Reapable, Protocol):
     ``register`` a process, ``start`` it, ``report_progress`` after each batch, ask
     ``should_stop`` before the next one, and ``finish`` it.
     :class:`~flask_import_abort.processes.ImportRun` makes those calls for the common case.
-    Methods taking a token raise :class:`UnknownImport` for one no process has, and :class:`InvalidTransition` for a move the life cycle forbids.
+    Methods taking a token raise :class:`UnknownImport` for one no process has, and
+    :class:`InvalidTransition` for a move the life cycle forbids.
 
     Every call of a running process's worker records a heartbeat. A process whose heartbeat is
     older than :attr:`lease` is *lost*; :meth:`reap` ends it, and an abort ends it at once.
