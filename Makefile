@@ -94,7 +94,7 @@ $(DOCS_READY): setup.cfg $(call test_venv,$(NEWEST))/.ready
 	touch $@
 
 docs: $(DOCS_READY)
-	IMPORT_ABORT_DOCS_INTERSPHINX=0 $(TOOLS)/sphinx-build -W -n --keep-going -q -b html docs docs/_build/html
+	IMPORT_ABORT_DOCS_INTERSPHINX=0 $(TOOLS)/sphinx-build -E -W -n --keep-going -q -b html docs docs/_build/html
 	@echo "the documentation is in docs/_build/html/index.html"
 
 # The sdist and the wheel in dist/, checked as a package index reads them.

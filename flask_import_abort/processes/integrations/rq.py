@@ -16,10 +16,10 @@ Needs the ``[rq]`` extra (RQ 2 or newer)::
 The job's body gets an :class:`~flask_import_abort.processes.ImportRun`: it stops after the
 batch in hand when the endpoint aborts the process, and returns ``{"state": "aborted", ...}``
 (RQ has no aborted status of its own; the job's ``meta["import_state"]`` says it too). A job
-aborted while queued is cancelled, and never runs. ``force_stop`` is RQ's stop-job command, which kills the
-work horse; the job's ``on_stopped`` callback records the end ``aborted`` in the registry, so a
-job stopped from RQ's own tools ends ``aborted`` too, never ``failed`` nor left ``processing``.
-A repeat stop that RQ refuses (the job is no longer running) is harmless.
+aborted while queued is cancelled, and never runs. ``force_stop`` is RQ's stop-job command,
+which kills the work horse; the job's ``on_stopped`` callback records the end ``aborted`` in the
+registry, so a job stopped from RQ's own tools ends ``aborted`` too, never ``failed`` nor left
+``processing``. A repeat stop that RQ refuses (the job is no longer running) is harmless.
 
 A queued job cancelled through RQ (``Job.cancel()``, ``rq cancel``) never runs: its process
 ends ``aborted``, with ``rq`` as the actor, when a reap looks at the queue's canceled-jobs
