@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import inspect
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -165,3 +167,37 @@ def clocked_registry(
         return
     with sql_registry(_database(request.param, tmp_path), lease=LEASE, clock=clock) as registry:
         yield registry
+
+
+#: What in a test's source says it needs more than this process: a server, a worker, the
+#: example app (which starts threads, engines and a reaper), or a subprocess.
+_NEEDS_MORE = re.compile(
+    r"require_(postgres|redis|rabbitmq)\(|example_app|create_app\(|make_demo|"
+    r"_engine\b|subprocess\.|Popen\(|gunicorn\("
+)
+#: Fixtures that bring a server or the example app.
+_SYSTEM_FIXTURES = {"make_demo", "celery_engine", "rq_engine", "old_database", "faketime"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``system`` every test that needs a service, a worker, the example app or the
+    browser (the slow ones, those run on PostgreSQL, and those whose code reaches for one), so
+    that an unpacked sdist runs ``pytest -m "not system"`` on any machine."""
+    sources: dict[Any, str] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_a_server = callspec is not None and "postgresql" in map(str, callspec.params.values())
+        function = getattr(item, "function", None)
+        if function is not None and function not in sources:
+            try:
+                sources[function] = inspect.getsource(function)
+            except (OSError, TypeError):
+                sources[function] = ""
+        needs_more = function is not None and _NEEDS_MORE.search(sources[function]) is not None
+        if (
+            item.get_closest_marker("slow")
+            or on_a_server
+            or needs_more
+            or _SYSTEM_FIXTURES & set(getattr(item, "fixturenames", ()))
+        ):
+            item.add_marker(pytest.mark.system)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import subprocess
 import sys
@@ -59,14 +60,40 @@ def test_the_wheel_holds_the_package_its_types_and_licence_and_nothing_else(dist
     )
 
 
-def test_the_sdist_ships_no_tests_it_could_not_run(dist: Path) -> None:
+def test_the_sdist_carries_the_tests_and_the_docs_and_the_wheel_does_not(dist: Path) -> None:
     (sdist,) = dist.glob("flask_import_abort-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
 
-    assert not [name for name in names if name.startswith(("tests/", "example_app/", "bench/"))]
     for needed in ("LICENSE", "CHANGELOG.md", "README.md", "docs/pypi.md", "setup.cfg"):
         assert needed in names
+    for carried in ("tests/conftest.py", "tests/test_endpoint.py", "docs/conf.py", "docs/index.md"):
+        assert carried in names
+    assert not [name for name in names if "/_build/" in name or name.endswith(".db")]
+    with zipfile.ZipFile(_wheel(dist)) as wheel:
+        assert not [n for n in wheel.namelist() if n.startswith(("tests/", "docs/", "bench/"))]
+
+
+def test_an_unpacked_sdist_passes_its_quick_tests(dist: Path, tmp_path: Path) -> None:
+    (sdist,) = dist.glob("flask_import_abort-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path, filter="data")
+    (unpacked,) = tmp_path.glob("flask_import_abort-*")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("IMPORT_ABORT_REQUIRE")}
+    environ["PYTHONPATH"] = str(unpacked)  # its own package, not the checkout's
+
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-m", "not system", "-p", "no:cacheprovider"],
+        cwd=unpacked,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert " passed" in ran.stdout.splitlines()[-1]
+    assert "failed" not in ran.stdout.splitlines()[-1]
 
 
 def test_a_fresh_virtualenv_installs_the_wheel_and_imports_every_public_name(
