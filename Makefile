@@ -97,6 +97,11 @@ docs: $(DOCS_READY)
 	IMPORT_ABORT_DOCS_INTERSPHINX=0 $(TOOLS)/sphinx-build -E -W -n --keep-going -q -b html docs docs/_build/html
 	@echo "the documentation is in docs/_build/html/index.html"
 
+# The dashboard's screenshot in docs/dashboard.png (the README and the docs show it), taken afresh
+# by the browser test at the step it shows.
+screenshot: $(TEST_READY) $(CHROMIUM)
+	IMPORT_ABORT_SCREENSHOT=docs/dashboard.png $(TOOLS)/python -m pytest -q tests/test_dashboard.py -k starts_an_import
+
 # The sdist and the wheel in dist/, checked as a package index reads them.
 package: $(TEST_READY)
 	rm -rf dist

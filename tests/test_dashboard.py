@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,8 @@ pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on th
 CHROMIUM = "/usr/bin/chromium"
 #: Where each step's screenshot is kept, for a look at a failing run.
 ARTIFACTS = ROOT / "tests" / "artifacts" / "dashboard"
+#: The screenshot the README and the docs show; `make screenshot` takes it afresh.
+SCREENSHOT = ROOT / "docs" / "dashboard.png"
 TOKEN = "demo-browser-token"
 #: 40 batches of 500 products, 0.1 s each: about 4 s an import.
 BATCH_PAUSE = 0.1
@@ -78,6 +82,14 @@ class Steps:
         self.count += 1
         path = ARTIFACTS / f"{self.name}-{self.count:02d}-{step}.png"
         self.page.screenshot(path=path, full_page=True)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """A PNG's width and height, from its header."""
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", path
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
 
 
 def percentage(row: Locator) -> int:
@@ -168,6 +180,13 @@ def test_a_person_starts_an_import_watches_it_and_aborts_it(
     expect(notice).to_have_class(re.compile("error"))
     expect(finished).to_have_attribute("data-progress", "succeeded")
     steps.shot("finished-409")
+
+    # The README's and the docs' screenshot is this view: still the page's size and shape.
+    fresh = tmp_path / "dashboard.png"
+    page.screenshot(path=fresh)
+    assert png_size(fresh) == png_size(SCREENSHOT)
+    if os.environ.get("IMPORT_ABORT_SCREENSHOT"):  # make screenshot: it becomes the docs' one
+        shutil.copyfile(fresh, ROOT / os.environ["IMPORT_ABORT_SCREENSHOT"])
 
 
 def test_the_page_shows_the_apis_message_when_the_token_is_missing_or_wrong(
