@@ -101,4 +101,6 @@ html_sidebars = {
     "**": ["localtoc.html", "relations.html", "searchbox.html"],
 }
 html_title = f"flask-import-abort {version}"
+html_static_path = ["_static"]
+html_css_files = ["wide-tables.css"]
 html_show_sourcelink = False

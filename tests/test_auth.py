@@ -321,7 +321,7 @@ def _readme_recipe(section: str) -> str:
     """The first Python block of the documentation's section ``## section``."""
     pages = sorted((Path(__file__).parent.parent / "docs").glob("*.md"))
     docs = "".join(page.read_text() for page in pages)
-    found = re.search(rf"^## {section}\n.*?```python\n(.*?)```", docs, re.M | re.S)
+    found = re.search(rf"^##? {section}\n.*?```python\n(.*?)```", docs, re.M | re.S)
     assert found, section
     return textwrap.dedent(found[1])
 

@@ -31,8 +31,9 @@ CATALOG = [
 
 
 def _section(title: str) -> str:
-    """The section ``## title`` of the documentation's pages, up to the next one."""
-    match = re.search(rf"^## {title}\n(.*?)(?=^## )", DOCS, re.M | re.S)
+    """The section ``## title`` (or the page ``# title``) of the documentation's pages, up to
+    the next section."""
+    match = re.search(rf"^##? {title}\n(.*?)(?=^##? )", DOCS, re.M | re.S)
     assert match, title
     return match.group(1)
 
