@@ -33,6 +33,8 @@ myst_heading_anchors = 3
 myst_enable_extensions = ["deflist"]
 
 autodoc_typehints = "description"
+#: The sidebar lists a page's sections, not every class and method of the reference.
+toc_object_entries = False
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 
