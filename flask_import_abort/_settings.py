@@ -59,7 +59,10 @@ class Config:
         "IMPORT_ABORT_URL_PREFIX",
         DEFAULT_URL_PREFIX,
         f"`{DEFAULT_URL_PREFIX}`",
-        "Where the route is mounted: `POST {prefix}/{token}/abort`.",
+        "Where the route is mounted: `POST {prefix}/{token}/abort`. A list mounts it under "
+        'each (`["/ccadmin/v1/importProcess", "/ccadminui/v1/importProcess"]`, OCC\'s two '
+        "roots): the first is the documented operation, the others are aliases the OpenAPI "
+        "document leaves out.",
     )
     BEARER_TOKENS = Key(
         "IMPORT_ABORT_BEARER_TOKENS",
@@ -166,6 +169,8 @@ class Settings:
     max_body_bytes: int
     #: Where the route is mounted; "" for the root.
     url_prefix: str
+    #: The other prefixes it answers under, the same in all but the OpenAPI document.
+    url_aliases: tuple[str, ...]
     #: Whether the URL prefix was configured (a key or an argument), rather than the default.
     url_prefix_configured: bool
     #: None when the plugin serves no OpenAPI document of its own.
@@ -241,7 +246,7 @@ def install(
     authorize = _authorizer(setting[Config.AUTHORIZE.name])
     bearer_tokens = _bearer_tokens(setting[Config.BEARER_TOKENS.name])
     allow_anonymous = _boolean(setting, Config.ALLOW_ANONYMOUS.name)
-    prefix = _path(setting[prefix_key], prefix_key).rstrip("/")
+    prefix, *aliases = _prefixes(setting[prefix_key], prefix_key)
     resolved = _registry(registry if registry is not None else setting[Config.REGISTRY.name])
     stop_deadline = _optional_seconds(setting, Config.STOP_DEADLINE.name)
     force_stop = _callable(setting[Config.FORCE_STOP.name], Config.FORCE_STOP.name, "the token")
@@ -253,6 +258,7 @@ def install(
         token_max_length=_whole_number(setting, Config.TOKEN_MAX_LENGTH.name, minimum=1),
         max_body_bytes=_whole_number(setting, Config.MAX_BODY_BYTES.name, minimum=0),
         url_prefix=prefix,
+        url_aliases=tuple(aliases),
         url_prefix_configured=prefix_configured,
         openapi_url=_path(setting[Config.OPENAPI_URL.name], Config.OPENAPI_URL.name) or None,
         stop_deadline=stop_deadline,
@@ -464,6 +470,17 @@ def _whole_number(setting: Mapping[str, Any], key: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{key} must be a whole number of at least {minimum}; got {value!r}.")
     return value
+
+
+def _prefixes(value: object, key: str) -> list[str]:
+    """One prefix, or a list of them: each a path, none twice."""
+    values = list(value) if isinstance(value, list | tuple) else [value]
+    if not values:
+        raise ValueError(f"{key} is an empty list: give one prefix at least.")
+    prefixes = [_path(one, key).rstrip("/") for one in values]
+    if len(set(prefixes)) != len(prefixes):
+        raise ValueError(f"{key} names one prefix twice: {values!r}.")
+    return prefixes
 
 
 def _path(value: object, key: str) -> str:

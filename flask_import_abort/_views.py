@@ -247,6 +247,10 @@ def method_not_allowed(token: str) -> Response:
     return METHOD_NOT_ALLOWED.get_response()
 
 
+#: The methods the abort URL answers with a 405 errorModel.
+OTHER_METHODS_LIST = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
+
+
 def _other_methods(state: BlueprintSetupState) -> None:
     """Routing answers an unknown method with a 405 of the host's before any blueprint is
     known, so the abort URL has a rule of its own for every other method: a plain Flask rule,
@@ -255,9 +259,29 @@ def _other_methods(state: BlueprintSetupState) -> None:
         ABORT_RULE,
         "method_not_allowed",
         method_not_allowed,
-        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+        methods=OTHER_METHODS_LIST,
         provide_automatic_options=False,
     )
 
 
+def _aliases(state: BlueprintSetupState) -> None:
+    """The route under each alias prefix of the settings: the same view and the same 405, as
+    plain rules of the blueprint's endpoints (its handlers apply), which the OpenAPI document
+    leaves out, so that the operation id stays unique. One blueprint registration."""
+    app = state.app
+    view = app.view_functions[f"{state.name}.{abort_import_process.__name__}"]
+    for number, alias in enumerate(settings.settings_of(app).url_aliases, start=1):
+        rule = f"{alias}{ABORT_RULE}"
+        endpoint = f"{state.name}.alias_{number}"
+        app.add_url_rule(rule, endpoint, view, methods=["POST"], provide_automatic_options=False)
+        app.add_url_rule(
+            rule,
+            f"{endpoint}_method_not_allowed",
+            method_not_allowed,
+            methods=OTHER_METHODS_LIST,
+            provide_automatic_options=False,
+        )
+
+
 blp.record(_other_methods)
+blp.record(_aliases)
