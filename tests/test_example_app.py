@@ -431,23 +431,7 @@ def test_the_served_demo_runs_its_imports_on_a_job_engine_and_stops_its_worker_w
     executor: str, stop: str, tmp_path: Path
 ) -> None:
     stop_signal, started_with_sigint_ignored = STOPS[stop]
-    require_redis()
-    if executor == "celery":
-        require_rabbitmq()
-    queue = f"demo-{secrets.token_hex(4)}"
-    folder = tmp_path / "imports"
-    folder.mkdir()
-    write_products_file(folder / "products.json", count=400)
-    env = {
-        "DEMO_BEARER_TOKEN": TOKEN,
-        "FLASK_DEMO_EXECUTOR": executor,
-        "FLASK_DEMO_QUEUE": queue,
-        "FLASK_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
-        "FLASK_DEMO_IMPORT_FOLDER": str(folder),
-        "FLASK_DEMO_BATCH_SIZE": "10",
-        "FLASK_DEMO_BATCH_PAUSE": "0.1",
-    }
-    try:
+    with _on_its_engine(executor, tmp_path, products=400, pause=0.1) as (queue, env):
         with demo(tmp_path / "demo.log", env, ignore_sigint=started_with_sigint_ignored) as server:
             base = f"http://{server.host}{PROCESSES}"
             code, submitted = call(base, "POST", IMPORT)
@@ -465,7 +449,35 @@ def test_the_served_demo_runs_its_imports_on_a_job_engine_and_stops_its_worker_w
         assert 20 <= final["recordsWritten"] < 400
         assert final["recordsWritten"] % 10 == 0
         wait_for(lambda: not _workers_of(queue))  # stopping the app stopped the worker too
-    finally:  # a worker the app failed to stop is this test's to end: its queue is unique
+
+
+@contextlib.contextmanager
+def _on_its_engine(
+    executor: str, tmp_path: Path, *, products: int, pause: float
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """The served demo's environment on ``executor`` (a queue of its own, a file of
+    ``products``, batches of 10 taking ``pause`` s), and the queue; a worker the demo failed to
+    stop is ended afterwards, this test's to end as its queue is unique."""
+    if executor != "thread":
+        require_redis()
+    if executor == "celery":
+        require_rabbitmq()
+    queue = f"demo-{secrets.token_hex(4)}"
+    folder = tmp_path / "imports"
+    folder.mkdir()
+    write_products_file(folder / "products.json", count=products)
+    env = {
+        "DEMO_BEARER_TOKEN": TOKEN,
+        "FLASK_DEMO_EXECUTOR": executor,
+        "FLASK_DEMO_QUEUE": queue,
+        "FLASK_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
+        "FLASK_DEMO_IMPORT_FOLDER": str(folder),
+        "FLASK_DEMO_BATCH_SIZE": "10",
+        "FLASK_DEMO_BATCH_PAUSE": str(pause),
+    }
+    try:
+        yield queue, env
+    finally:
         for pid in _workers_of(queue):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -529,27 +541,9 @@ def test_stopping_the_demo_aborts_its_imports_as_shutdown_and_leaves_nothing_wri
     """Ctrl-C or SIGTERM during an import: it stops after its batch and is recorded aborted by
     ``shutdown``; a queued one never runs; the engine's worker and its children are gone."""
     stop_signal, _ = STOPS[stop]
-    if executor != "thread":
-        require_redis()
-    if executor == "celery":
-        require_rabbitmq()
-    queue = f"demo-{secrets.token_hex(4)}"
-    folder = tmp_path / "imports"
-    folder.mkdir()
-    write_products_file(folder / "products.json", count=2000)
-    database = f"sqlite:///{tmp_path / 'imports.db'}"
-    env = {
-        "DEMO_BEARER_TOKEN": TOKEN,
-        "FLASK_DEMO_EXECUTOR": executor,
-        "FLASK_DEMO_QUEUE": queue,
-        "FLASK_DEMO_DATABASE_URL": database,
-        "FLASK_DEMO_IMPORT_FOLDER": str(folder),
-        "FLASK_DEMO_BATCH_SIZE": "10",
-        "FLASK_DEMO_BATCH_PAUSE": "0.2",
-    }
     # Celery's pool runs two at once: a third waits in the queue, as RQ's second does.
     started = 1 if executor == "thread" else 3
-    try:
+    with _on_its_engine(executor, tmp_path, products=2000, pause=0.2) as (queue, env):
         with demo(tmp_path / "demo.log", env) as server:
             base = f"http://{server.host}{PROCESSES}"
             tokens = [call(base, "POST", IMPORT)[1]["processId"] for _ in range(started)]
@@ -560,16 +554,12 @@ def test_stopping_the_demo_aborts_its_imports_as_shutdown_and_leaves_nothing_wri
             took = time.monotonic() - stopping
             assert not _workers_of(queue), "the engine's worker outlived the demo"
 
-        registry = SQLImportRegistry(database)
+        registry = SQLImportRegistry(env["FLASK_DEMO_DATABASE_URL"])
         ended = {token: registry.snapshot(token) for token in tokens}
         written = {token: ended[token].processed for token in tokens}
         time.sleep(1.0)  # nothing of the worker is left to write
         assert {token: registry.snapshot(token).processed for token in tokens} == written
         registry.close()
-    finally:  # a worker the demo failed to stop is this test's to end: its queue is unique
-        for pid in _workers_of(queue):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
     assert took < 25  # a batch, the worker's warm stop, well inside the demo's bounds
     for snapshot in ended.values():

@@ -31,12 +31,11 @@ from ..tokens import new_token, registrable_token, token_for_log
 from . import _versions as versions
 from ._schema import (
     DEFAULT_TABLE_NAME,
+    create_tables,
     import_process_table,
-    is_file,
     is_missing_table,
     is_schema_error,
     registry_engine,
-    use_wal,
 )
 from ._statements import Statements
 from ._watchdog import Watchdog
@@ -164,10 +163,7 @@ class SQLImportRegistry:
 
     def _change_schema(self, *, upgrade: bool) -> tuple[int | None, int]:
         engine = self.engine
-        if engine.dialect.name == "sqlite" and is_file(engine.url):
-            with engine.connect() as connection:
-                use_wal(connection.connection.dbapi_connection)
-        versions.create_version_table(engine.connect, self.table)
+        create_tables(engine, self.version_table)  # WAL on a SQLite file; races taken care of
         with engine.begin() as connection:
             versions.lock(connection, self.table)
             before = versions.recorded_version(connection, self.table)
@@ -190,14 +186,14 @@ class SQLImportRegistry:
         with self._connection(time.monotonic() + self.request_timeout) as connection:
             return versions.problem(connection, self.table)
 
-    def check_schema(self) -> bool:
+    def check_schema(self) -> str | None:
         """Log :meth:`schema_problem` as one ERROR line, once for the registry however often it
-        is asked (at start-up, then by each call that meets it); whether there is one."""
+        is asked (at start-up, then by each call that meets it); answer it."""
         problem = self.schema_problem()
         if problem is not None and not self._schema_said:
             log.error("import registry: %s", problem)
             self._schema_said = True
-        return problem is not None
+        return problem
 
     # The endpoint's side.
 
@@ -220,8 +216,10 @@ class SQLImportRegistry:
                     self.table.name,
                 )
                 raise
-            if isinstance(error, DBAPIError) and is_schema_error(error) and self.check_schema():
-                raise StoreOutdated(self.schema_problem() or "") from error
+            if isinstance(error, DBAPIError) and is_schema_error(error):
+                problem = self.check_schema()
+                if problem is not None:
+                    raise StoreOutdated(problem) from error
             if not isinstance(error, _UNAVAILABLE):
                 raise
             detail = (

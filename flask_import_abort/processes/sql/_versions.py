@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Column, Connection, Integer, Table, func, inspect, text, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateColumn
 
 from ..lifecycle import RUNNING_STATES
@@ -203,10 +202,10 @@ def problem(connection: Connection, table: Table) -> str | None:
 
 def upgrade(connection: Connection, table: Table) -> tuple[int | None, int]:
     """Create ``table`` at :data:`CURRENT`, or upgrade it there; in the caller's transaction,
-    which must hold the schema lock (see :func:`lock`). Answers the versions before and after.
+    which must hold the schema lock (see :func:`lock`), once the version table exists.
+    Answers the versions before and after.
     """
     versions = version_table(table)
-    versions.create(connection, checkfirst=True)
     before = recorded_version(connection, table)
     if before is None:
         table.create(connection)
@@ -239,18 +238,3 @@ def lock(connection: Connection, table: Table) -> None:
         return
     versions = version_table(table)
     connection.execute(versions.update().values(version=versions.c.version))
-
-
-def create_version_table(engine_connect: Callable[[], Connection], table: Table) -> None:
-    """Make the version table of ``table`` if it is missing; another process doing it at the
-    same moment is no error."""
-    for attempt in range(2):
-        try:
-            with engine_connect() as connection, connection.begin():
-                if connection.dialect.name == "postgresql":
-                    connection.execute(SCHEMA_LOCK)
-                version_table(table).create(connection, checkfirst=True)
-            return
-        except DBAPIError:
-            if attempt:
-                raise
