@@ -21,7 +21,7 @@ from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import settings
 from .importer import Importer
-from .occ import api, dashboard
+from .occ import api, dashboard, status_fields
 from .products import products_table
 
 
@@ -47,7 +47,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     importer.create_tables()  # or upgrades them, from an older version's
     app.config.setdefault("IMPORT_ABORT_FORCE_STOP", importer.force_stop())  # the engine's kill
     app.config["IMPORT_ABORT_BEARER_TOKENS"] = {"demo-admin": token}  # who may abort, by name
-    ImportAbort(app, registry=registry)  # the endpoint
+    app.config.setdefault("IMPORT_ABORT_STATUS_FIELDS", status_fields)  # its own fields
+    ImportAbort(app, registry=registry)  # abortImportProcess, and getImportProcess
 
     # The host's own part: the importer, its endpoints, its page.
     importer.mirror_aborts(app)  # with an engine: a queued job is dropped, Flower sees aborts

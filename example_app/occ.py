@@ -1,21 +1,22 @@
-"""The host's own OCC-shaped import endpoints beside the plugin's abort, and its dashboard.
+"""The host's own OCC-shaped import endpoints beside the plugin's routes, and its dashboard.
 
 executeImport       POST /ccadmin/v1/importProcess
-getImportProcess    GET  /ccadmin/v1/importProcess/<processId>
 the demo's list     GET  /ccadmin/v1/importProcess?limit=20   (newest first)
+
+The package serves getImportProcess (``IMPORT_ABORT_STATUS_ROUTE``) and abortImportProcess; the
+list answers each item as getImportProcess does, with the demo's fields (``status_fields``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.security import safe_join
 
-from flask_import_abort import BearerTokens, ProcessSnapshot, UnknownImport
+from flask_import_abort import BearerTokens, ProcessSnapshot, describe_import
 from flask_import_abort._i18n import N_
 from flask_import_abort.errors import ImportAbortError, NotAuthenticated
 
@@ -46,12 +47,6 @@ class InvalidImportRequest(ImportAbortError):
     code = 400
     error_code = "91001"
     message = N_("The import request is not valid.")
-
-
-class UnknownProcess(ImportAbortError):
-    code = 404
-    error_code = "91002"
-    message = N_("No import process has that id.")
 
 
 class TooManyRunning(ImportAbortError):
@@ -115,56 +110,20 @@ def execute_import() -> Any:
 @api.get(PREFIX)
 def list_import_processes() -> Any:
     limit = max(1, min(request.args.get("limit", 20, type=int), 100))
-    snapshots = importer().registry.recent(limit)
-    tokens = [snapshot.token for snapshot in snapshots]
-    written, executors = importer().records_written(tokens), importer().executors(tokens)
-    items = [
-        describe(snapshot, written.get(snapshot.token, 0), executors.get(snapshot.token))
-        for snapshot in snapshots
-    ]
-    return jsonify(items=items)
+    return jsonify(items=[describe_import(one) for one in importer().registry.recent(limit)])
 
 
-@api.get(f"{PREFIX}/<token>")
-def get_import_process(token: str) -> Any:
-    try:
-        snapshot = importer().registry.snapshot(token)
-    except UnknownImport:
-        raise UnknownProcess() from None
-    written = importer().records_written([token]).get(token, 0)
-    return jsonify(describe(snapshot, written, importer().executors([token]).get(token)))
-
-
-def describe(snapshot: ProcessSnapshot, written: int, executor: str | None) -> dict[str, Any]:
-    """An import process as getImportProcess answers, with the demo's record counts and the
-    executor that ran it."""
+def status_fields(snapshot: ProcessSnapshot) -> dict[str, Any]:
+    """The demo's own fields of getImportProcess (``IMPORT_ABORT_STATUS_FIELDS``): the products
+    the import has in the table now, the executor that ran it, and whether its worker was lost.
+    """
+    token = snapshot.token
     return {
-        "processId": snapshot.token,
-        "completed": snapshot.state.is_final,
-        "completedPercentage": snapshot.percentage,
-        "progress": snapshot.state.value,
-        "startTime": _iso(snapshot.started_at),
-        "endTime": _iso(snapshot.finished_at),
-        "abortRequested": snapshot.abort_requested,
-        # Why the demo ended it rather than its worker: "worker_lost" or "stop_deadline".
-        "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
-        "workerLost": snapshot.lost,
-        "executor": executor,
-        # Who asked for the abort that counted, when and why (a repeat changes none of them).
-        "abortedBy": snapshot.aborted_by,
-        "abortRequestedAt": _iso(snapshot.abort_requested_at),
-        "abortReason": snapshot.abort_reason,
-        "abortRequestId": snapshot.abort_request_id,
         "recordsTotal": snapshot.total,
-        "recordsWritten": written,
-        "links": [
-            {"rel": "self", "href": url_for(".get_import_process", token=snapshot.token)},
-        ],
+        "recordsWritten": importer().records_written([token]).get(token, 0),
+        "executor": importer().executors([token]).get(token),
+        "workerLost": snapshot.lost,
     }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="milliseconds")
 
 
 @api.get("/metrics")

@@ -35,6 +35,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DEMO_REDIS_URL": "redis://127.0.0.1:6379/0",
         # The queue the engines' imports go to: `rq worker imports`, Celery's `-Q imports`.
         "DEMO_QUEUE": "imports",
+        # getImportProcess, served by the package under the abort's prefix.
+        "IMPORT_ABORT_STATUS_ROUTE": True,
         # An abort left unheeded this long is forced (the engines' hooks stop the worker).
         "IMPORT_ABORT_STOP_DEADLINE": 30.0,
         # The demo's own messages in every language the plugin speaks.

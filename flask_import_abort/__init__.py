@@ -33,6 +33,7 @@ __version__ = "0.3.0.dev0"
 if TYPE_CHECKING:
     from ._auth import BearerTokens, Identity
     from ._reaping import reap, reaper
+    from ._status import describe_import
     from ._views import blp
     from .extension import ImportAbort
 
@@ -42,6 +43,7 @@ _WEB = {
     "Identity": "._auth",
     "ImportAbort": ".extension",
     "blp": "._views",
+    "describe_import": "._status",
     "reap": "._reaping",
     "reaper": "._reaping",
 }
@@ -79,6 +81,7 @@ __all__ = [
     "WorkerRegistry",
     "__version__",
     "blp",
+    "describe_import",
     "reap",
     "reaper",
     "run_import",

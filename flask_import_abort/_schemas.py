@@ -9,6 +9,7 @@ from typing import Any
 import marshmallow as ma
 
 from ._checks import json_type
+from .processes.lifecycle import ImportState
 
 #: The longest reason an abort may give.
 REASON_MAX_LENGTH = 500
@@ -141,11 +142,80 @@ class ErrorModel(_ErrorFields):
     type = _string("The URI to the HTTP state code definition")
 
 
+def _moment(description: str) -> ma.fields.DateTime:
+    return ma.fields.DateTime(allow_none=True, metadata={"description": description})
+
+
+def _text(description: str) -> ma.fields.String:
+    return ma.fields.String(allow_none=True, metadata={"description": description})
+
+
+class ImportProcessError(ma.Schema):
+    """Why a failed process failed."""
+
+    detail = ma.fields.String(metadata={"description": "What happened."})
+    title = ma.fields.String(metadata={"description": "A short summary of the error."})
+    type = ma.fields.String(
+        metadata={"description": "The kind of failure: `failed`, or why the package ended it."}
+    )
+
+
+class Link(ma.Schema):
+    rel = ma.fields.String(metadata={"description": "`self`, or `abort`."})
+    href = ma.fields.String(metadata={"description": "The path of the resource."})
+
+
+class ImportProcessStatus(ma.Schema):
+    """getImportProcess_response: OCC's fields, then this endpoint's own about an abort, then
+    the host's (``IMPORT_ABORT_STATUS_FIELDS``)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    processId = ma.fields.String(metadata={"description": "The import process's token."})
+    completed = ma.fields.Boolean(
+        metadata={"description": "Whether the process has ended (succeeded, failed or aborted)."}
+    )
+    completedPercentage = ma.fields.Integer(
+        metadata={"description": "Whole percent of its records written; 0 while unknown."}
+    )
+    startTime = _moment("When the process started; null while pending.")
+    endTime = _moment("When the process ended; null until then.")
+    progress = ma.fields.String(
+        validate=ma.validate.OneOf([state.value for state in ImportState]),
+        metadata={"description": "Its state."},
+    )
+    error = ma.fields.Nested(
+        ImportProcessError,
+        allow_none=True,
+        metadata={"description": "Why it failed, when its progress is `failed`; else null."},
+    )
+    links = ma.fields.List(ma.fields.Nested(Link))
+    abortRequested = ma.fields.Boolean(
+        metadata={"description": "Whether an abort was requested (this endpoint's own field)."}
+    )
+    abortedBy = _text("Who requested the abort that counted (the first).")
+    abortReason = _text("Why, as the abort's body said.")
+    abortRequestedAt = _moment("When.")
+    abortRequestId = _text("The abort request's `X-Request-ID`.")
+    endReason = _text(
+        "Why the package ended the process rather than its worker: `worker_lost`, "
+        "`stop_deadline`, `shutdown`; null when its worker recorded the end."
+    )
+
+
 #: OpenAPI component names, as the reference page calls the schemas.
 SCHEMA_NAMES = {
     "abortImportProcess_request": AbortImportProcessRequest,
     "abortImportProcess_response": AbortImportProcessResponse,
     "errorModel": ErrorModel,
+}
+#: getImportProcess's, where it is served: the nested ones first, so that the status refers
+#: to them by these names.
+STATUS_SCHEMA_NAMES = {
+    "getImportProcess_error": ImportProcessError,
+    "getImportProcess_link": Link,
+    "getImportProcess_response": ImportProcessStatus,
 }
 
 
@@ -243,11 +313,13 @@ def _error_model_response(description: str, headers: Mapping[str, object], oas3:
     return response
 
 
-def add_components(spec: Any) -> None:
-    """Register what the operation refers to in ``spec`` (an apispec ``APISpec``), in the form of
-    its OpenAPI version, leaving alone any name the document already has."""
+def add_components(spec: Any, *, status: bool = False) -> None:
+    """Register what the operations refer to in ``spec`` (an apispec ``APISpec``), in the form
+    of its OpenAPI version, leaving alone any name the document already has; getImportProcess's
+    schemas where ``status`` says it is served."""
     components = spec.components
-    for name, schema in SCHEMA_NAMES.items():
+    schemas = {**SCHEMA_NAMES, **STATUS_SCHEMA_NAMES} if status else SCHEMA_NAMES
+    for name, schema in schemas.items():
         if name not in components.schemas:
             components.schema(name, schema=schema)
     oas3 = spec.openapi_version.major >= 3

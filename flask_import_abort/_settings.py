@@ -64,6 +64,21 @@ class Config:
         "roots): the first is the documented operation, the others are aliases the OpenAPI "
         "document leaves out.",
     )
+    STATUS_ROUTE = Key(
+        "IMPORT_ABORT_STATUS_ROUTE",
+        False,
+        "`False`",
+        "Also serve OCC's getImportProcess, `GET {prefix}/{token}`, under every prefix: the "
+        "registry's snapshot in OCC's fields, who aborted it and why. A real `bool`; the "
+        "registry must have `snapshot(token)`. A host route already on that path is an error.",
+    )
+    STATUS_FIELDS = Key(
+        "IMPORT_ABORT_STATUS_FIELDS",
+        None,
+        "`None`",
+        "A callable taking the `ProcessSnapshot` (or its import string) that returns a mapping "
+        "of the host's own fields for getImportProcess's answer (`recordsWritten`, ...).",
+    )
     BEARER_TOKENS = Key(
         "IMPORT_ABORT_BEARER_TOKENS",
         (),
@@ -171,6 +186,9 @@ class Settings:
     url_prefix: str
     #: The other prefixes it answers under, the same in all but the OpenAPI document.
     url_aliases: tuple[str, ...]
+    #: Whether getImportProcess is served, and the host's hook that adds fields to it.
+    status_route: bool
+    status_fields: Callable[[Any], Any] | None
     #: Whether the URL prefix was configured (a key or an argument), rather than the default.
     url_prefix_configured: bool
     #: None when the plugin serves no OpenAPI document of its own.
@@ -251,6 +269,15 @@ def install(
     stop_deadline = _optional_seconds(setting, Config.STOP_DEADLINE.name)
     force_stop = _callable(setting[Config.FORCE_STOP.name], Config.FORCE_STOP.name, "the token")
     localizer = _localizer(setting, app.extensions)
+    status_route = _boolean(setting, Config.STATUS_ROUTE.name)
+    if status_route and not isinstance(resolved, Snapshots):
+        raise ValueError(
+            f"{Config.STATUS_ROUTE.name} is on, but {type(resolved).__name__} has no "
+            "snapshot(token) method to read a process from."
+        )
+    status_fields = _callable(
+        setting[Config.STATUS_FIELDS.name], Config.STATUS_FIELDS.name, "a ProcessSnapshot"
+    )
     settings = Settings(
         registry=resolved,
         abort=_abort_call(resolved, stop_deadline),
@@ -259,6 +286,8 @@ def install(
         max_body_bytes=_whole_number(setting, Config.MAX_BODY_BYTES.name, minimum=0),
         url_prefix=prefix,
         url_aliases=tuple(aliases),
+        status_route=status_route,
+        status_fields=status_fields,
         url_prefix_configured=prefix_configured,
         openapi_url=_path(setting[Config.OPENAPI_URL.name], Config.OPENAPI_URL.name) or None,
         stop_deadline=stop_deadline,

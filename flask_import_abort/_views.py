@@ -27,10 +27,12 @@ from ._schemas import (
     SECURITY_SCHEME,
     AbortImportProcessRequest,
     AbortImportProcessResponse,
+    ImportProcessStatus,
     add_components,
     error_response_name,
     token_parameter,
 )
+from ._status import describe_import
 from .processes.contract import (
     FAILURES,
     AbortOutcome,
@@ -38,6 +40,7 @@ from .processes.contract import (
     StoreOutdated,
     StoreUnavailable,
 )
+from .processes.lifecycle import UnknownImport
 from .processes.signals import announce
 from .processes.tokens import token_for_log
 from .signals import abort_responded
@@ -45,6 +48,7 @@ from .signals import abort_responded
 log = logging.getLogger("flask_import_abort")
 
 ABORT_RULE = "/<token>/abort"
+STATUS_RULE = "/<token>"
 
 #: What the view answers a successful abort: the response schema's body, made once.
 SUCCESS = {"success": True}
@@ -121,10 +125,12 @@ class AbortBlueprint(Blueprint):  # type: ignore[misc]
         the methods the operation does not list. Called by the ``Api`` that documents it."""
         setup = settings.settings_of(app)
         setup.documented.add(spec)
-        add_components(spec)
+        add_components(spec, status=setup.status_route)
         oas3 = spec.openapi_version.major >= 3
         path_parameters = [*(parameters or []), token_parameter(setup.token_max_length, oas3)]
         super().register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
+        if setup.status_route:
+            status_docs.register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
         if oas3:  # OpenAPI 2 has no description of a path
             rule = next(app.url_map.iter_rules(f"{name}.{abort_import_process.__name__}"))
             spec.path(rule=rule, parameters=path_parameters, description=OTHER_METHODS)
@@ -138,10 +144,23 @@ blp = AbortBlueprint(
 )
 
 
-def _answered_by_the_plugin(view: Callable[..., Response]) -> Callable[[str], Response]:
-    """The outside of the route: authorization, then the token, then the view (which reads
+#: getImportProcess's error answers: the abort's, but those of a body and of a finished import.
+STATUS_RESPONSES: dict[int | str, str] = {
+    "default": ERROR_RESPONSE,
+    **{status: error_response_name(status) for status in (400, 401, 403, 404, 500, 503)},
+}
+#: getImportProcess, documented with flask-smorest's decorators on a blueprint of its own that
+#: is never registered: the abort's blueprint adds its rules where the settings turn it on.
+status_docs = Blueprint("import_abort_status", __name__)
+
+
+def _answered_by_the_plugin(
+    view: Callable[..., Response], *, announced: bool = True
+) -> Callable[[str], Response]:
+    """The outside of a route: authorization, then the token, then the view (which reads
     the body); whatever is raised on the way is answered here, as an errorModel, so that no
-    error of the plugin's ever reaches the host's error handlers."""
+    error of the plugin's ever reaches the host's error handlers. ``announced``: the answer
+    is an abort's, sent with the ``abort_responded`` signal."""
 
     @functools.wraps(view)
     def answer(token: str) -> Response:
@@ -165,9 +184,9 @@ def _answered_by_the_plugin(view: Callable[..., Response]) -> Callable[[str], Re
         except StoreOutdated:  # the store logged what to run, once
             response = errors.InternalError().get_response()
         except FAILURES:
-            log.exception("abort of import process %s failed", token_for_log(token))
+            log.exception("%s of import process %s failed", view.__name__, token_for_log(token))
             response = errors.InternalError().get_response()
-        return _responded(app, response)
+        return _responded(app, response) if announced else response
 
     return answer
 
@@ -240,6 +259,30 @@ def abort_import_process(
 abort_import_process.provide_automatic_options = False
 
 
+@status_docs.route(STATUS_RULE, methods=["GET"])
+@functools.partial(_answered_by_the_plugin, announced=False)
+@status_docs.doc(
+    operationId="getImportProcess",
+    security=[{SECURITY_SCHEME: []}],
+    responses=STATUS_RESPONSES,
+)
+@status_docs.response(
+    200, ImportProcessStatus, description="Following model is returned when operation succeeds."
+)
+def get_import_process(*, token: str, actor: str, app: Flask, setup: settings.Settings) -> Response:
+    """Get Import Process
+
+    Get the status of an import process: its `progress`, how much of it is done, when it
+    started and ended, and who aborted it and why.
+    """
+    try:
+        snapshot = setup.snapshots.snapshot(token)  # type: ignore[union-attr]
+    except UnknownImport:
+        current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
+        return NOT_FOUND.response_to(app, current_request.environ)
+    return app.response_class(json.dumps(describe_import(snapshot)), mimetype="application/json")
+
+
 def method_not_allowed(token: str) -> Response:
     """Any other method on the abort URL: 405 errorModel, or the allowed methods for OPTIONS."""
     if request.method == "OPTIONS":
@@ -283,5 +326,30 @@ def _aliases(state: BlueprintSetupState) -> None:
         )
 
 
+def _status(state: BlueprintSetupState) -> None:
+    """getImportProcess under every prefix, where the settings turn it on; a host route that
+    answers GET on that path already is an error, never shadowed."""
+    app = state.app
+    setup = settings.settings_of(app)
+    if not setup.status_route:
+        return
+    adapter = app.url_map.bind("localhost")
+    for prefix in (setup.url_prefix, *setup.url_aliases):
+        try:
+            taken = adapter.match(f"{prefix}/any-token", method="GET")
+        except HTTPException:  # nothing answers GET there: the path is free
+            continue
+        raise ValueError(
+            f"{settings.Config.STATUS_ROUTE.name} is on, but the app's route {taken[0]!r} "
+            f"answers GET {prefix}/<token> already: remove it, or leave the setting off."
+        )
+    state.add_url_rule(STATUS_RULE, get_import_process.__name__, get_import_process)
+    for number, alias in enumerate(setup.url_aliases, start=1):
+        app.add_url_rule(
+            f"{alias}{STATUS_RULE}", f"{state.name}.status_alias_{number}", get_import_process
+        )
+
+
 blp.record(_other_methods)
 blp.record(_aliases)
+blp.record(_status)

@@ -116,7 +116,10 @@ def test_an_import_writes_every_product_of_the_file_and_succeeds(
     assert final["completedPercentage"] == 100
     assert final["recordsWritten"] == final["recordsTotal"] == COUNT
     assert final["startTime"] <= final["endTime"]
-    assert final["links"] == [{"rel": "self", "href": f"{PROCESSES}/{token}"}]
+    assert final["links"] == [
+        {"rel": "self", "href": f"{PROCESSES}/{token}"},
+        {"rel": "abort", "href": f"{PROCESSES}/{token}/abort"},
+    ]
     assert stored_products(app, token) == [product(n)["id"] for n in range(COUNT)]
 
 

@@ -168,7 +168,8 @@ LINTERS: dict[str, Callable[[dict[str, Any], Path], list[dict[str, Any]]]] = {
 
 
 def test_every_document_is_valid_to_openapi_spec_validator() -> None:
-    validate(own_document(own_app()))
+    for settings in DOCUMENTED_SETTINGS.values():
+        validate(own_document(own_app(**settings)))
     validate(
         own_document(own_app(IMPORT_ABORT_URL_PREFIX="/admin", IMPORT_ABORT_TOKEN_MAX_LENGTH=64))
     )
@@ -176,9 +177,20 @@ def test_every_document_is_valid_to_openapi_spec_validator() -> None:
     validate(host_app(openapi_version="2.0")[1].spec.to_dict())
 
 
+#: Settings that change the document: the operations it lists, and how they are authorized.
+DOCUMENTED_SETTINGS = {
+    "abort": {},
+    "abort and status": {"IMPORT_ABORT_STATUS_ROUTE": True},
+}
+
+
+@pytest.mark.parametrize("settings", DOCUMENTED_SETTINGS)
 @pytest.mark.parametrize("linter", LINTERS)
-def test_the_plugins_own_document_has_no_problem(linter: str, tmp_path: Path) -> None:
-    assert LINTERS[linter](own_document(own_app()), tmp_path) == []
+def test_the_plugins_own_document_has_no_problem(
+    linter: str, settings: str, tmp_path: Path
+) -> None:
+    document = own_document(own_app(**DOCUMENTED_SETTINGS[settings]))
+    assert LINTERS[linter](document, tmp_path) == []
 
 
 @pytest.mark.parametrize("linter", LINTERS)

@@ -1,0 +1,84 @@
+"""Internal: getImportProcess's answer, read from the registry's snapshot of one process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+
+from . import _settings as settings
+from ._schemas import ImportProcessStatus
+from .processes.contract import EndReason
+from .processes.lifecycle import ImportState, ProcessSnapshot
+
+#: What a failed process's ``error`` says, by why it ended: (title, detail).
+FAILED = ("The import failed.", "The import process reported a failure and stopped.")
+FAILED_BECAUSE = {
+    EndReason.WORKER_LOST: (
+        "The import's worker was lost.",
+        "No heartbeat came from the import's worker within the registry's lease: it died or "
+        "hung, so the process was ended.",
+    ),
+}
+
+
+#: The package's own fields, which a host's fields may not replace.
+OWN_FIELDS = frozenset(ImportProcessStatus().fields)
+
+
+def describe_import(snapshot: ProcessSnapshot) -> dict[str, Any]:
+    """What getImportProcess answers for ``snapshot`` on the current app: OCC's fields, who
+    aborted it and why, and the fields of the app's ``IMPORT_ABORT_STATUS_FIELDS`` hook.
+
+    A host's own list of processes answers each item with it, so that they read alike.
+    """
+    setup = settings.settings_of(current_app)
+    path = f"{setup.url_prefix}/{snapshot.token}"
+    state = snapshot.state
+    error = None
+    if state is ImportState.FAILED:
+        title, detail = FAILED_BECAUSE.get(snapshot.end_reason, FAILED)  # type: ignore[arg-type]
+        kind = "failed" if snapshot.end_reason is None else snapshot.end_reason.value
+        error = {"detail": detail, "title": title, "type": kind}
+    body: dict[str, Any] = {
+        "processId": snapshot.token,
+        "completed": state.is_final,
+        "completedPercentage": snapshot.percentage,
+        "startTime": _iso(snapshot.started_at),
+        "endTime": _iso(snapshot.finished_at),
+        "progress": state.value,
+        "error": error,
+        "links": [{"rel": "self", "href": path}, {"rel": "abort", "href": f"{path}/abort"}],
+        "abortRequested": snapshot.abort_requested,
+        "abortedBy": snapshot.aborted_by,
+        "abortReason": snapshot.abort_reason,
+        "abortRequestedAt": _iso(snapshot.abort_requested_at),
+        "abortRequestId": snapshot.abort_request_id,
+        "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
+    }
+    if setup.status_fields is not None:
+        body.update(host_fields(setup.status_fields(snapshot)))
+    return body
+
+
+def host_fields(fields: object) -> Mapping[str, Any]:
+    """The hook's answer: a mapping of fields of the host's own, none of the package's."""
+    if not isinstance(fields, Mapping):
+        raise TypeError(
+            f"{settings.Config.STATUS_FIELDS.name} answered {type(fields).__name__}, not a "
+            "mapping of field names to values."
+        )
+    taken = sorted(OWN_FIELDS.intersection(fields))
+    if taken:
+        raise ValueError(
+            f"{settings.Config.STATUS_FIELDS.name} answered fields the package sets: {taken}; "
+            "name the host's own fields otherwise."
+        )
+    return fields
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC, to the millisecond, as OCC writes its times."""
+    return None if moment is None else moment.isoformat(timespec="milliseconds")

@@ -1,0 +1,257 @@
+"""getImportProcess, shipped by the package and opt-in (`IMPORT_ABORT_STATUS_ROUTE`): OCC's fields
+from the registry's snapshot, who aborted and why, the host's own fields through a hook, with the
+abort's authorization, errors and languages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask_smorest import Api
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+
+from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry, ProcessSnapshot
+
+from .conftest import AUTH, PREFIX, SECRET, SpyRegistry, abort_url, assert_error_model
+
+UI_PREFIX = "/ccadminui/v1/importProcess"
+OCC_FIELDS = {"completed", "completedPercentage", "startTime", "endTime", "progress", "links"}
+
+
+def _app(registry: Any, **config: Any) -> Flask:
+    app = Flask("host")
+    app.config.update(
+        IMPORT_ABORT_BEARER_TOKENS={"ops": SECRET},
+        IMPORT_ABORT_STATUS_ROUTE=True,
+        IMPORT_ABORT_URL_PREFIX=[PREFIX, UI_PREFIX],
+    )
+    app.config.update(config)
+    ImportAbort(app, registry=registry)
+    return app
+
+
+def _validated(app: Flask, response: Any) -> Any:
+    """``response``, checked against the app's own OpenAPI document."""
+    document = app.test_client().get(app.config["IMPORT_ABORT_OPENAPI_URL"]).get_json()
+    OpenAPI.from_dict(document).validate_response(
+        WerkzeugOpenAPIRequest(response.request), WerkzeugOpenAPIResponse(response)
+    )
+    return response
+
+
+def test_an_aborted_import_reads_aborted_with_who_why_and_when() -> None:
+    registry = InMemoryImportRegistry()
+    token = registry.register(total=200)
+    registry.start(token)
+    registry.report_progress(token, 50)
+    app = _app(registry)
+    client = app.test_client()
+    client.post(
+        abort_url(token), json={"reason": "wrong file"}, headers={**AUTH, "X-Request-ID": "r-1"}
+    )
+
+    running = _validated(app, client.get(f"{PREFIX}/{token}", headers=AUTH)).get_json()
+    assert set(running) >= OCC_FIELDS
+    assert running["progress"] == "processing"
+    assert running["completed"] is False
+    assert running["completedPercentage"] == 25
+    assert (running["abortRequested"], running["abortedBy"]) == (True, "ops")
+    assert (running["abortReason"], running["abortRequestId"]) == ("wrong file", "r-1")
+    assert running["abortRequestedAt"]
+    assert running["startTime"]
+    assert running["endTime"] is None
+
+    registry.finish(token, ImportState.ABORTED)
+    ended = _validated(app, client.get(f"{PREFIX}/{token}", headers=AUTH)).get_json()
+    assert (ended["progress"], ended["completed"], ended["error"]) == ("aborted", True, None)
+    assert ended["endTime"] >= ended["startTime"]
+    assert ended["links"] == [
+        {"rel": "self", "href": f"{PREFIX}/{token}"},
+        {"rel": "abort", "href": f"{PREFIX}/{token}/abort"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "completed", "percentage"),
+    [
+        (ImportState.PENDING, False, 0),
+        (ImportState.PROCESSING, False, 0),
+        (ImportState.PAUSED, False, 0),
+        (ImportState.BLOCKED, False, 0),
+        (ImportState.SUCCEEDED, True, 100),
+        (ImportState.FAILED, True, 0),
+        (ImportState.ABORTED, True, 0),
+    ],
+)
+def test_every_state_is_occs_progress(state: ImportState, completed: bool, percentage: int) -> None:
+    registry = InMemoryImportRegistry()
+    token = registry.add(state)
+    app = _app(registry)
+
+    body = _validated(app, app.test_client().get(f"{PREFIX}/{token}", headers=AUTH)).get_json()
+
+    assert (body["progress"], body["completed"]) == (state.value, completed)
+    assert body["completedPercentage"] == percentage
+    assert (body["error"] is not None) == (state is ImportState.FAILED)
+
+
+def test_a_failed_import_says_why_in_error() -> None:
+    registry = InMemoryImportRegistry()
+    token = registry.add(ImportState.PROCESSING)
+    registry.finish(token, ImportState.FAILED)
+
+    body = _app(registry).test_client().get(f"{PREFIX}/{token}", headers=AUTH).get_json()
+
+    assert set(body["error"]) == {"detail", "title", "type"}
+    assert body["error"]["type"] == "failed"
+
+
+def test_every_answer_is_the_same_under_an_alias_prefix() -> None:
+    registry = InMemoryImportRegistry()
+    token = registry.add(ImportState.PROCESSING)
+    client = _app(registry).test_client()
+    for path, headers in [
+        (token, AUTH),
+        ("no_such_import", AUTH),
+        ("a b", AUTH),
+        (token, {}),
+        (token, {"Authorization": "Bearer wrong"}),
+        ("no_such_import", {**AUTH, "X-CCAsset-Language": "de"}),
+    ]:
+        first = client.get(f"{PREFIX}/{path}", headers=headers)
+        alias = client.get(f"{UI_PREFIX}/{path}", headers=headers)
+        assert (alias.status_code, alias.get_json()) == (first.status_code, first.get_json())
+        assert alias.headers.get("WWW-Authenticate") == first.headers.get("WWW-Authenticate")
+
+
+def test_it_has_the_aborts_authorization_errors_and_languages() -> None:
+    registry = InMemoryImportRegistry()
+    token = registry.add(ImportState.PROCESSING)
+    client = _app(registry).test_client()
+
+    assert_error_model(client.get(f"{PREFIX}/{token}"), 401, "00001000")
+    wrong = client.get(f"{PREFIX}/{token}", headers={"Authorization": "Bearer wrong"})
+    assert wrong.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    german = client.get(f"{PREFIX}/nope", headers={**AUTH, "X-CCAsset-Language": "de"})
+    assert (
+        assert_error_model(german, 404, "30007")["message"] != "No import process has that token."
+    )
+    assert german.headers["Content-Language"] == "de"
+    assert_error_model(client.get(f"{PREFIX}/{'x' * 300}", headers=AUTH), 400)
+
+
+def test_it_is_off_by_default_and_the_path_stays_the_hosts() -> None:
+    registry = InMemoryImportRegistry()
+    token = registry.add(ImportState.PROCESSING)
+    app = Flask("host")
+    app.config.update(IMPORT_ABORT_BEARER_TOKENS=[SECRET])
+    ImportAbort(app, registry=registry)
+
+    @app.get(f"{PREFIX}/<process_id>")
+    def hosts_own(process_id: str) -> dict[str, str]:
+        return {"host": process_id}
+
+    assert app.test_client().get(f"{PREFIX}/{token}", headers=AUTH).get_json() == {"host": token}
+    document = app.test_client().get("/import-abort/openapi.json").get_json()
+    assert list(document["paths"]) == [f"{PREFIX}/{{token}}/abort"]
+
+
+def test_a_host_route_on_the_path_already_is_an_error_at_init_app() -> None:
+    app = Flask("host")
+    app.config.update(IMPORT_ABORT_BEARER_TOKENS=[SECRET], IMPORT_ABORT_STATUS_ROUTE=True)
+
+    @app.get(f"{PREFIX}/<process_id>")
+    def hosts_own(process_id: str) -> dict[str, str]:
+        return {"host": process_id}
+
+    with pytest.raises(ValueError, match=r"IMPORT_ABORT_STATUS_ROUTE.*hosts_own"):
+        ImportAbort(app, registry=InMemoryImportRegistry())
+
+
+def test_a_host_adds_fields_of_its_own_through_the_hook() -> None:
+    registry = InMemoryImportRegistry()
+    token = registry.add(ImportState.PROCESSING)
+    registry.report_progress(token, 7)
+
+    def fields(snapshot: ProcessSnapshot) -> dict[str, Any]:
+        return {"recordsWritten": snapshot.processed, "executor": "thread"}
+
+    app = _app(registry, IMPORT_ABORT_STATUS_FIELDS=fields)
+    body = _validated(app, app.test_client().get(f"{PREFIX}/{token}", headers=AUTH)).get_json()
+
+    assert (body["recordsWritten"], body["executor"], body["progress"]) == (
+        7,
+        "thread",
+        "processing",
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"), [({"progress": "succeeded"}, "progress"), (["x"], "list")]
+)
+def test_a_hook_that_would_replace_the_packages_fields_is_a_logged_500(
+    answer: Any, said: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = InMemoryImportRegistry()
+    token = registry.add(ImportState.PROCESSING)
+    app = _app(registry, IMPORT_ABORT_STATUS_FIELDS=lambda snapshot: answer)
+
+    with caplog.at_level(logging.ERROR, "flask_import_abort"):
+        response = app.test_client().get(f"{PREFIX}/{token}", headers=AUTH)
+
+    assert_error_model(response, 500)
+    assert said in caplog.text
+    assert "IMPORT_ABORT_STATUS_FIELDS" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        ({"IMPORT_ABORT_STATUS_ROUTE": "true"}, TypeError),
+        ({"IMPORT_ABORT_STATUS_ROUTE": 1}, TypeError),
+        ({"IMPORT_ABORT_STATUS_FIELDS": "no.such.module:hook"}, ValueError),
+        ({"IMPORT_ABORT_STATUS_FIELDS": 42}, TypeError),
+    ],
+)
+def test_the_settings_are_checked_by_type(config: dict[str, Any], error: type[Exception]) -> None:
+    app = Flask("host")
+    app.config.update(IMPORT_ABORT_BEARER_TOKENS=[SECRET], **config)
+    with pytest.raises(error, match=next(iter(config))):
+        ImportAbort(app, registry=InMemoryImportRegistry())
+
+
+def test_a_registry_that_cannot_read_a_process_cannot_serve_it() -> None:
+    app = Flask("host")
+    app.config.update(IMPORT_ABORT_BEARER_TOKENS=[SECRET], IMPORT_ABORT_STATUS_ROUTE=True)
+    with pytest.raises(ValueError, match="snapshot"):
+        ImportAbort(app, registry=SpyRegistry())
+
+
+def test_a_host_api_documents_both_operations_with_occs_names() -> None:
+    app = Flask("host")
+    app.config.update(
+        API_TITLE="Host",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        IMPORT_ABORT_BEARER_TOKENS=[SECRET],
+        IMPORT_ABORT_STATUS_ROUTE=True,
+    )
+    api = Api(app)
+    ImportAbort(app, registry=InMemoryImportRegistry(), api=api)
+    document = api.spec.to_dict()
+
+    status = document["paths"][f"{PREFIX}/{{token}}"]["get"]
+    assert status["operationId"] == "getImportProcess"
+    assert status["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/getImportProcess_response"
+    }
+    operations = [
+        operation["operationId"]
+        for path in document["paths"].values()
+        for method, operation in path.items()
+        if method in ("get", "post")
+    ]
+    assert sorted(operations) == ["abortImportProcess", "getImportProcess"]
