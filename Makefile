@@ -7,6 +7,9 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # The demo's bearer token; the example app makes a random one when this is empty.
 DEMO_BEARER_TOKEN ?= demo-admin-token
+# What an OCC client signs in with at /ccadmin(ui)/v1/login; the example app makes a random one
+# when this is empty.
+DEMO_APPLICATION_KEY ?= demo-application-key
 # Who runs the demo's imports: thread (in the web process), celery or rq (a worker beside it).
 EXECUTOR ?= thread
 
@@ -38,13 +41,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.ready: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[sql,celery,rq,metrics]' gunicorn flower
+	$(VENV)/bin/python -m pip install --quiet -e '.[sql,celery,rq,metrics,jwt]' gunicorn flower
 	touch $@
 
 .venv-test-%/.ready: setup.cfg pyproject.toml
 	$(call python_for,$*) -m venv $(call test_venv,$*)
 	$(call test_venv,$*)/bin/python -m pip install --quiet --upgrade pip
-	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql,celery,rq,metrics]'
+	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql,celery,rq,metrics,jwt]'
 	touch $@
 
 # The services each executor needs: RQ needs Redis alone; Celery its broker and result backend.
@@ -54,7 +57,8 @@ SERVICES_celery := rabbitmq redis
 
 run: $(VENV)/.ready
 	$(if $(SERVICES_$(EXECUTOR)),bash .ci/services $(SERVICES_$(EXECUTOR)))
-	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) FLASK_DEMO_EXECUTOR=$(EXECUTOR) \
+	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) FLASK_DEMO_APPLICATION_KEY=$(DEMO_APPLICATION_KEY) \
+	    FLASK_DEMO_EXECUTOR=$(EXECUTOR) \
 	    $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
 
 # The lowest versions setup.cfg allows (uv's lowest-direct resolution), on the oldest Python: what
@@ -67,7 +71,7 @@ $(LOWEST)/.ready: setup.cfg pyproject.toml $(call test_venv,$(NEWEST))/.ready
 	$(TOOLS)/python -m pip install --quiet uv
 	$(TOOLS)/uv venv --quiet --python $(call python_for,$(OLDEST)) $(LOWEST)
 	$(TOOLS)/uv pip install --quiet --python $(LOWEST)/bin/python --resolution lowest-direct \
-	    -e '.[dev,sql,celery,rq,metrics]'
+	    -e '.[dev,sql,celery,rq,metrics,jwt]'
 	touch $@
 
 # The whole suite on the newest Python; on the others, and on the lowest versions allowed, all

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import MetaData
 
-from flask_import_abort import BearerTokens, ImportAbort, Reaper, reaper
+from flask_import_abort import ImportAbort, Reaper, reaper
 from flask_import_abort.metrics import ImportAbortMetrics
 from flask_import_abort.processes.sql import SQLImportRegistry
 
@@ -31,6 +31,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings.load(app.config, app.instance_path, config)
     token = app.config["DEMO_BEARER_TOKEN"] or secrets.token_urlsafe(24)
     app.config["DEMO_BEARER_TOKEN"] = token
+    application_key = app.config["DEMO_APPLICATION_KEY"] or secrets.token_urlsafe(24)
+    app.config["DEMO_APPLICATION_KEY"] = application_key
     os.makedirs(app.instance_path, exist_ok=True)
 
     # The plugin: the registry the imports are kept in, and who may abort them.
@@ -47,6 +49,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     importer.create_tables()  # or upgrades them, from an older version's
     app.config.setdefault("IMPORT_ABORT_FORCE_STOP", importer.force_stop())  # the engine's kill
     app.config["IMPORT_ABORT_BEARER_TOKENS"] = {"demo-admin": token}  # who may abort, by name
+    app.config["IMPORT_ABORT_APPLICATION_KEYS"] = {"demo-client": application_key}  # OCC's login
+    app.config.setdefault("IMPORT_ABORT_SIGNING_KEYS", {"demo-1": secrets.token_urlsafe(48)})
     app.config.setdefault("IMPORT_ABORT_STATUS_FIELDS", status_fields)  # its own fields
     ImportAbort(app, registry=registry)  # abortImportProcess, and getImportProcess
 
@@ -54,7 +58,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     importer.mirror_aborts(app)  # with an engine: a queued job is dropped, Flower sees aborts
     app.extensions["demo_metrics"] = ImportAbortMetrics(app)  # at /metrics, behind the token
     app.extensions["demo_importer"] = importer
-    app.extensions["demo_admins"] = BearerTokens(app.config["IMPORT_ABORT_BEARER_TOKENS"])
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
 

@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\nflask-import-abort demo: open {site}/#token={token}\n"
         f"Demo bearer token: {token}\n"
+        f"Application key for OCC's clients: {app.config['DEMO_APPLICATION_KEY']} "
+        f"(they sign in at {site}/ccadminui/v1/login)\n"
         f"Imports of {importer.batch_size} products a batch, {importer.pause} s a batch, "
         f"kept in {app.config['DEMO_DATABASE_URL']}, run by {executor}"
         f"{' (a worker started beside the app)' if executor in WORKERS else ''}\n\n"

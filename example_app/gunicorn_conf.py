@@ -1,18 +1,27 @@
 """gunicorn settings for the example app: ``gunicorn -c example_app/gunicorn_conf.py --workers 4
 'example_app:create_app()'``.
 
+Every worker signs and checks OCC's access tokens with the same key: one made here, in the
+master, when ``FLASK_IMPORT_ABORT_SIGNING_KEYS`` is not set, which the workers inherit (a token
+signed by one worker is accepted by every other).
+
 Its metrics count the answers of every worker, not of the one a scrape reaches:
 prometheus_client's multiprocess mode, whose folder is set here, before any worker imports
 prometheus_client, and emptied when gunicorn starts (counts of an earlier run must not be
 added in); a worker that exits is marked dead, so its live gauges leave the totals.
 """
 
+import json
 import os
+import secrets
 import shutil
 import tempfile
 
 from prometheus_client import multiprocess
 
+os.environ.setdefault(
+    "FLASK_IMPORT_ABORT_SIGNING_KEYS", json.dumps({"demo-1": secrets.token_urlsafe(48)})
+)
 folder = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR",
     os.path.join(tempfile.gettempdir(), f"example-app-metrics-{os.getuid()}"),

@@ -16,9 +16,9 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.security import safe_join
 
-from flask_import_abort import BearerTokens, ProcessSnapshot, describe_import
+from flask_import_abort import ProcessSnapshot, authenticate, describe_import, occ_operation
 from flask_import_abort._i18n import N_
-from flask_import_abort.errors import ImportAbortError, NotAuthenticated
+from flask_import_abort.errors import ImportAbortError
 
 from .importer import Importer, TooManyImports
 
@@ -72,13 +72,13 @@ def importer() -> Importer:
 
 @api.before_request
 def require_admin() -> None:
-    """The host's own check: the plugin's bearer tokens, matched by the plugin's own rule."""
-    admins: BearerTokens = current_app.extensions["demo_admins"]
-    if not admins.match(request.headers.get("Authorization")):
-        raise NotAuthenticated(headers=[("WWW-Authenticate", "Bearer")])
+    """The host's own check is the plugin's: its bearer tokens, and the access tokens of
+    OCC's sign-in; the same 401 errorModel otherwise."""
+    authenticate()
 
 
 @api.post(PREFIX)
+@occ_operation("executeImport")
 def execute_import() -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -108,6 +108,7 @@ def execute_import() -> Any:
 
 
 @api.get(PREFIX)
+@occ_operation("listImportProcesses")
 def list_import_processes() -> Any:
     limit = max(1, min(request.args.get("limit", 20, type=int), 100))
     return jsonify(items=[describe_import(one) for one in importer().registry.recent(limit)])

@@ -22,6 +22,8 @@ TRANSLATIONS = Path(__file__).with_name("translations")
 def defaults(instance_path: str) -> dict[str, Any]:
     return {
         "DEMO_BEARER_TOKEN": os.environ.get("DEMO_BEARER_TOKEN"),  # a random one when not set
+        # What an OCC client signs in with at /ccadmin(ui)/v1/login; a random one when not set.
+        "DEMO_APPLICATION_KEY": None,
         "DEMO_DATABASE_URL": f"sqlite:///{Path(instance_path, 'imports.db')}",
         "DEMO_IMPORT_FOLDER": str(DATA),
         "DEMO_BATCH_SIZE": 500,
@@ -35,8 +37,11 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DEMO_REDIS_URL": "redis://127.0.0.1:6379/0",
         # The queue the engines' imports go to: `rq worker imports`, Celery's `-Q imports`.
         "DEMO_QUEUE": "imports",
-        # getImportProcess, served by the package under the abort's prefix.
+        # The demo stands in for OCC's admin API: both of its roots, getImportProcess beside
+        # the abort, and the discovery its clients call first (verify, registry).
+        "IMPORT_ABORT_URL_PREFIX": ["/ccadmin/v1/importProcess", "/ccadminui/v1/importProcess"],
         "IMPORT_ABORT_STATUS_ROUTE": True,
+        "IMPORT_ABORT_OCC_DISCOVERY": True,
         # An abort left unheeded this long is forced (the engines' hooks stop the worker).
         "IMPORT_ABORT_STOP_DEADLINE": 30.0,
         # The demo's own messages in every language the plugin speaks.

@@ -32,6 +32,7 @@ __version__ = "0.3.0.dev0"
 
 if TYPE_CHECKING:
     from ._auth import BearerTokens, Identity
+    from ._occ import access_required, authenticate, occ_operation
     from ._reaping import reap, reaper
     from ._status import describe_import
     from ._views import blp
@@ -42,7 +43,10 @@ _WEB = {
     "BearerTokens": "._auth",
     "Identity": "._auth",
     "ImportAbort": ".extension",
+    "access_required": "._occ",
+    "authenticate": "._occ",
     "blp": "._views",
+    "occ_operation": "._occ",
     "describe_import": "._status",
     "reap": "._reaping",
     "reaper": "._reaping",
@@ -80,8 +84,11 @@ __all__ = [
     "UnknownImport",
     "WorkerRegistry",
     "__version__",
+    "access_required",
+    "authenticate",
     "blp",
     "describe_import",
+    "occ_operation",
     "reap",
     "reaper",
     "run_import",

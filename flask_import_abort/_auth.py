@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import Request
 
@@ -118,28 +119,45 @@ AUTHORIZER_REFUSED = NotAuthenticated(
 )
 
 
+class SignedTokens(Protocol):
+    """The access tokens of OCC's sign-in, as the check reads them."""
+
+    def name_of(self, token: str) -> str | None:
+        """The name of the application a valid token was issued to; else None."""
+        ...
+
+
 def build_check(
     authorizer: Authorizer | None,
     bearer_tokens: Mapping[str, str] | Iterable[str],
     allow_anonymous: bool,
+    access_tokens: SignedTokens | None = None,
 ) -> Check | None:
-    """Fold the configured ways in into one check; None when anyone may call."""
+    """Fold the configured ways in into one check; None when anyone may call. The order: the
+    static bearer tokens, the access tokens of OCC's sign-in, then the authorizer."""
     if allow_anonymous:
         return None
     tokens = BearerTokens(bearer_tokens)
+    takes_bearer = bool(tokens) or access_tokens is not None
 
     def check(request: Request) -> str | ImportAbortError:
         authorization = request.environ.get("HTTP_AUTHORIZATION")
         name = tokens.match(authorization)
         if name is not None:
             return name
+        if access_tokens is not None and authorization:
+            scheme, _, credentials = authorization.partition(" ")
+            if scheme.lower() == "bearer":
+                name = access_tokens.name_of(credentials.strip())
+                if name is not None:
+                    return name
         if authorizer is not None:
             answer = authorizer(request)
             if answer is True:
                 return AUTHORIZER
             if isinstance(answer, Identity):
                 return answer.name
-        if not tokens:
+        if not takes_bearer:
             return AUTHORIZER_REFUSED
         return WRONG_CREDENTIALS if authorization else NO_CREDENTIALS
 

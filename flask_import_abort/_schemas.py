@@ -313,12 +313,12 @@ def _error_model_response(description: str, headers: Mapping[str, object], oas3:
     return response
 
 
-def add_components(spec: Any, *, status: bool = False) -> None:
+def add_components(spec: Any, *, with_status: bool = False) -> None:
     """Register what the operations refer to in ``spec`` (an apispec ``APISpec``), in the form
     of its OpenAPI version, leaving alone any name the document already has; getImportProcess's
-    schemas where ``status`` says it is served."""
+    schemas where ``with_status`` says it is served."""
     components = spec.components
-    schemas = {**SCHEMA_NAMES, **STATUS_SCHEMA_NAMES} if status else SCHEMA_NAMES
+    schemas = {**SCHEMA_NAMES, **STATUS_SCHEMA_NAMES} if with_status else SCHEMA_NAMES
     for name, schema in schemas.items():
         if name not in components.schemas:
             components.schema(name, schema=schema)

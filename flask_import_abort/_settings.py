@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from werkzeug.utils import import_string
 
 from . import _i18n as i18n
 from ._auth import Authorizer, Check, build_check, identity_problem
+from ._signin import ASYMMETRIC, MIN_SECRET_BYTES, SYMMETRIC, AccessTokens
 from .processes.contract import FAILURES, AbortOutcome, AbortRequest, ImportRegistry
 from .processes.lifecycle import Listing, Reapable, Snapshots, checked_seconds
 from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
@@ -86,6 +88,62 @@ class Config:
         "Tokens accepted in `Authorization: Bearer ...`: a mapping of name to token (the name "
         "is the abort's actor), a list, or one string. Visible ASCII, no whitespace around "
         "them, no token twice.",
+    )
+    APPLICATION_KEYS = Key(
+        "IMPORT_ABORT_APPLICATION_KEYS",
+        None,
+        "none (sign-in off)",
+        "OCC's sign-in (extra `[jwt]`): application keys by name, exchanged at `POST "
+        "/ccadmin/v1/login` (and `/ccadminui/v1/login`) for signed access tokens whose `sub` "
+        "is the name; `/refresh` renews one. Checked as the bearer tokens are. See "
+        "[OCC's sign-in](occ-clients.md#occs-sign-in).",
+    )
+    SIGNING_KEYS = Key(
+        "IMPORT_ABORT_SIGNING_KEYS",
+        None,
+        "none: required with application keys",
+        "The access tokens' keys by `kid`: HMAC secrets of 32 bytes or more for `HS256`, PEM "
+        "private keys for an asymmetric algorithm. The first signs, every one verifies: rotate "
+        "by putting a new key first. The same on every worker and machine.",
+    )
+    SIGNING_ALGORITHM = Key(
+        "IMPORT_ABORT_SIGNING_ALGORITHM",
+        "HS256",
+        "`HS256`",
+        "The access tokens' algorithm, pinned: `HS256`, `HS384`, `HS512`, `RS256`, `PS256`, "
+        "`ES256`, `EdDSA`, ...",
+    )
+    ACCESS_TOKEN_LIFETIME = Key(
+        "IMPORT_ABORT_ACCESS_TOKEN_LIFETIME",
+        300,
+        "`300`",
+        "Seconds an access token lives (OCC's application-key tokens live 5 minutes).",
+    )
+    TOKEN_ISSUER = Key(
+        "IMPORT_ABORT_TOKEN_ISSUER",
+        "flask-import-abort",
+        "`flask-import-abort`",
+        "The access tokens' `iss`, checked on every call.",
+    )
+    TOKEN_AUDIENCE = Key(
+        "IMPORT_ABORT_TOKEN_AUDIENCE",
+        "ccadmin",
+        "`ccadmin`",
+        "The access tokens' `aud`, checked on every call.",
+    )
+    OCC_DISCOVERY = Key(
+        "IMPORT_ABORT_OCC_DISCOVERY",
+        False,
+        "`False`",
+        "Serve OCC's discovery under `/ccadmin/v1` and `/ccadminui/v1`: `GET .../verify` with "
+        "the version header, and `GET .../registry`, the `endpointMap` of the app's routes "
+        "that carry an OCC operation id. A real `bool`.",
+    )
+    OCC_VERSION = Key(
+        "IMPORT_ABORT_OCC_VERSION",
+        None,
+        "the package's version",
+        "What `verify` answers in its `OracleCommerceCloud-Version` header.",
     )
     AUTHORIZE = Key(
         "IMPORT_ABORT_AUTHORIZE",
@@ -186,6 +244,12 @@ class Settings:
     url_prefix: str
     #: The other prefixes it answers under, the same in all but the OpenAPI document.
     url_aliases: tuple[str, ...]
+    #: OCC's sign-in: the access tokens issued at /login and checked on every call; None when
+    #: no application key is configured.
+    access_tokens: AccessTokens | None
+    #: Whether OCC's /verify and /registry are served, and the version /verify answers.
+    occ_discovery: bool
+    occ_version: str
     #: Whether getImportProcess is served, and the host's hook that adds fields to it.
     status_route: bool
     status_fields: Callable[[Any], Any] | None
@@ -263,6 +327,7 @@ def install(
 
     authorize = _authorizer(setting[Config.AUTHORIZE.name])
     bearer_tokens = _bearer_tokens(setting[Config.BEARER_TOKENS.name])
+    access_tokens = _access_tokens(setting, bearer_tokens)
     allow_anonymous = _boolean(setting, Config.ALLOW_ANONYMOUS.name)
     prefix, *aliases = _prefixes(setting[prefix_key], prefix_key)
     resolved = _registry(registry if registry is not None else setting[Config.REGISTRY.name])
@@ -281,7 +346,10 @@ def install(
     settings = Settings(
         registry=resolved,
         abort=_abort_call(resolved, stop_deadline),
-        check=build_check(authorize, bearer_tokens, allow_anonymous),
+        check=build_check(authorize, bearer_tokens, allow_anonymous, access_tokens),
+        access_tokens=access_tokens,
+        occ_discovery=_boolean(setting, Config.OCC_DISCOVERY.name),
+        occ_version=_occ_version(setting[Config.OCC_VERSION.name]),
         token_max_length=_whole_number(setting, Config.TOKEN_MAX_LENGTH.name, minimum=1),
         max_body_bytes=_whole_number(setting, Config.MAX_BODY_BYTES.name, minimum=0),
         url_prefix=prefix,
@@ -304,7 +372,7 @@ def install(
             Config.ALLOW_ANONYMOUS.name,
             prefix,
         )
-    elif not (authorize or bearer_tokens):
+    elif not (authorize or bearer_tokens or access_tokens):
         log.warning(
             "flask-import-abort: no access is configured, so every abort request is refused "
             "with 401. Set %s, %s, or %s = True.",
@@ -427,9 +495,10 @@ def _takes_a_request(method: Callable[..., Any]) -> bool:
     )
 
 
-def _bearer_tokens(value: object) -> dict[str, str] | tuple[str, ...]:
+def _bearer_tokens(
+    value: object, key: str = Config.BEARER_TOKENS.name
+) -> dict[str, str] | tuple[str, ...]:
     """The tokens, by name when a mapping names them; each checked, and no token twice."""
-    key = Config.BEARER_TOKENS.name
     if value is None:
         return ()
     if isinstance(value, Mapping):
@@ -465,6 +534,88 @@ def _bearer_tokens(value: object) -> dict[str, str] | tuple[str, ...]:
     if len(set(tokens)) != len(tokens):
         raise ValueError(f"{key} holds one token twice: each caller needs a token of its own.")
     return dict(value) if isinstance(value, Mapping) else tokens  # type: ignore[return-value]
+
+
+def _access_tokens(
+    setting: Mapping[str, Any], bearer_tokens: Mapping[str, str] | tuple[str, ...]
+) -> AccessTokens | None:
+    """OCC's sign-in, when application keys are configured: each key checked as the bearer
+    tokens are, and the signing keys for the algorithm."""
+    key = Config.APPLICATION_KEYS.name
+    keys = _bearer_tokens(setting[key], key)
+    if not keys:
+        return None
+    named = (
+        dict(keys)
+        if isinstance(keys, Mapping)
+        else {f"application-{place}": one for place, one in enumerate(keys, start=1)}
+    )
+    static = set(bearer_tokens.values() if isinstance(bearer_tokens, Mapping) else bearer_tokens)
+    if static.intersection(named.values()):
+        raise ValueError(
+            f"{key} and {Config.BEARER_TOKENS.name} share a key: an application key would "
+            "abort without signing in. Give each its own."
+        )
+    algorithm = setting[Config.SIGNING_ALGORITHM.name]
+    if algorithm not in SYMMETRIC | ASYMMETRIC:
+        raise ValueError(
+            f"{Config.SIGNING_ALGORITHM.name} must be one of "
+            f"{', '.join(sorted(SYMMETRIC | ASYMMETRIC))}; got {algorithm!r}."
+        )
+    lifetime = _seconds(setting, Config.ACCESS_TOKEN_LIFETIME.name)
+    if lifetime < 1:
+        raise ValueError(f"{Config.ACCESS_TOKEN_LIFETIME.name} must be at least 1 second.")
+    claims = {}
+    for claim in (Config.TOKEN_ISSUER.name, Config.TOKEN_AUDIENCE.name):
+        problem = identity_problem(setting[claim])
+        if problem is not None:
+            raise ValueError(f"{claim}: {problem}.")
+        claims[claim] = setting[claim]
+    signing_keys = _signing_keys(setting[Config.SIGNING_KEYS.name], algorithm)
+    try:
+        return AccessTokens(
+            named,
+            signing_keys,
+            algorithm=algorithm,
+            lifetime=lifetime,
+            issuer=claims[Config.TOKEN_ISSUER.name],
+            audience=claims[Config.TOKEN_AUDIENCE.name],
+        )
+    except ValueError as error:  # a PEM that does not load, never quoted: it is a secret
+        raise ValueError(f"{Config.SIGNING_KEYS.name}: {error}") from None
+
+
+def _signing_keys(value: object, algorithm: str) -> Mapping[str, str | bytes]:
+    key = Config.SIGNING_KEYS.name
+    if not isinstance(value, Mapping) or not value:
+        raise TypeError(
+            f"{key} is required with {Config.APPLICATION_KEYS.name}: a mapping of key ids "
+            f"(kid) to keys; got {_kind(value) if value is not None else 'None'}."
+        )
+    for kid, secret in value.items():
+        problem = identity_problem(kid)
+        if problem is not None:
+            raise ValueError(f"{key} names a key {kid!r:.60}: {problem}.")
+        if not isinstance(secret, str | bytes) or not secret:
+            raise ValueError(f"{key}[{kid!r}] must be a non-empty string; it is {_kind(secret)}.")
+        least = MIN_SECRET_BYTES.get(algorithm)
+        if least is not None and len(secret) < least:
+            raise ValueError(
+                f"{key}[{kid!r}] is {len(secret)} bytes long; {algorithm} needs {least} or "
+                "more (secrets.token_urlsafe(48) makes one)."
+            )
+    return value
+
+
+def _occ_version(value: object) -> str:
+    if value is None:
+        try:
+            return version("flask-import-abort")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            return "0+unknown"
+    if not isinstance(value, str) or not value.isprintable() or not value.strip():
+        raise ValueError(f"{Config.OCC_VERSION.name} must be a printable string; got {value!r}.")
+    return value
 
 
 def _kind(value: object) -> str:

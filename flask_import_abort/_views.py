@@ -21,6 +21,7 @@ from . import errors
 from ._aborting import answered, request_id
 from ._auth import ANONYMOUS
 from ._checks import check_token, invalid_reason, load_body, sends_no_body
+from ._occ import OPERATION_ATTRIBUTE, Operation, add_routes, path_taken
 from ._schemas import (
     ERROR_RESPONSE,
     ERROR_RESPONSES,
@@ -125,7 +126,7 @@ class AbortBlueprint(Blueprint):  # type: ignore[misc]
         the methods the operation does not list. Called by the ``Api`` that documents it."""
         setup = settings.settings_of(app)
         setup.documented.add(spec)
-        add_components(spec, status=setup.status_route)
+        add_components(spec, with_status=setup.status_route)
         oas3 = spec.openapi_version.major >= 3
         path_parameters = [*(parameters or []), token_parameter(setup.token_max_length, oas3)]
         super().register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
@@ -254,6 +255,7 @@ def abort_import_process(
     return _responded(app, answer, outcome)
 
 
+setattr(abort_import_process, OPERATION_ATTRIBUTE, Operation("abortImportProcess"))
 # OPTIONS is answered by the rule below. Flask reads this attribute of a view when it adds its
 # rule (flask-smorest's route keeps the argument of that name for itself).
 abort_import_process.provide_automatic_options = False
@@ -281,6 +283,9 @@ def get_import_process(*, token: str, actor: str, app: Flask, setup: settings.Se
         current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
         return NOT_FOUND.response_to(app, current_request.environ)
     return app.response_class(json.dumps(describe_import(snapshot)), mimetype="application/json")
+
+
+setattr(get_import_process, OPERATION_ATTRIBUTE, Operation("getImportProcess"))
 
 
 def method_not_allowed(token: str) -> Response:
@@ -333,16 +338,13 @@ def _status(state: BlueprintSetupState) -> None:
     setup = settings.settings_of(app)
     if not setup.status_route:
         return
-    adapter = app.url_map.bind("localhost")
     for prefix in (setup.url_prefix, *setup.url_aliases):
-        try:
-            taken = adapter.match(f"{prefix}/any-token", method="GET")
-        except HTTPException:  # nothing answers GET there: the path is free
-            continue
-        raise ValueError(
-            f"{settings.Config.STATUS_ROUTE.name} is on, but the app's route {taken[0]!r} "
-            f"answers GET {prefix}/<token> already: remove it, or leave the setting off."
-        )
+        taken = path_taken(app, f"{prefix}/any-token", "GET")
+        if taken is not None:
+            raise ValueError(
+                f"{settings.Config.STATUS_ROUTE.name} is on, but the app's route {taken!r} "
+                f"answers GET {prefix}/<token> already: remove it, or leave the setting off."
+            )
     state.add_url_rule(STATUS_RULE, get_import_process.__name__, get_import_process)
     for number, alias in enumerate(setup.url_aliases, start=1):
         app.add_url_rule(
@@ -352,4 +354,12 @@ def _status(state: BlueprintSetupState) -> None:
 
 blp.record(_other_methods)
 blp.record(_aliases)
+
+
+def _occ_routes(state: BlueprintSetupState) -> None:
+    """OCC's discovery and sign-in, under its two roots, where the settings turn them on."""
+    add_routes(state.app, state.name)
+
+
 blp.record(_status)
+blp.record(_occ_routes)

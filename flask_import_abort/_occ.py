@@ -1,0 +1,243 @@
+"""Internal: OCC's own routes around the operations, under OCC's two roots: discovery (``verify``,
+``registry``) and sign-in (``login``, ``refresh``); the OCC operation id a route carries; and the
+check a host's own routes share with the plugin's."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, json, request
+from flask.sansio.app import App
+from werkzeug.exceptions import HTTPException
+
+from . import _settings as settings
+from ._auth import ANONYMOUS
+from ._signin import AccessTokens, SignInRefused
+
+#: The roots OCC serves its admin API under; its clients use either.
+OCC_ROOTS = ("/ccadmin/v1", "/ccadminui/v1")
+#: The header ``verify`` answers with the version.
+VERSION_HEADER = "OracleCommerceCloud-Version"
+#: The attribute of a view function that names its OCC operation.
+OPERATION_ATTRIBUTE = "occ_operation"
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What ``registry`` says of a route: OCC's operation id, and how a client calls it."""
+
+    id: str
+    auth_required: bool = True
+    request_type: str = JSON
+    response_type: str = JSON
+    #: Whether the operation reads ``X-CCAsset-Language``, as OCC's registry hints it.
+    locale_hint: str = "assetLanguageOptional"
+
+
+def occ_operation(
+    operation_id: str, *, auth_required: bool = True, request_type: str = JSON
+) -> Callable[[View], View]:
+    """Name a view's OCC operation, so that OCC's ``registry`` lists it for clients that call
+    operations by id: ``@occ_operation("executeImport")`` under the route decorator."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", operation_id):
+        raise ValueError(
+            f"an OCC operation id is a name such as 'executeImport'; got {operation_id!r}."
+        )
+
+    def name(view: View) -> View:
+        setattr(view, OPERATION_ATTRIBUTE, Operation(operation_id, auth_required, request_type))
+        return view
+
+    return name
+
+
+def authenticate() -> str:
+    """Check the current request as the plugin checks its own: the bearer tokens, the access
+    tokens of OCC's sign-in, the authorizer. Answers the caller's name (``anonymous`` where
+    anonymous access is on); raises the plugin's 401 (or the authorizer's error) otherwise, an
+    errorModel answer wherever it is raised."""
+    check = settings.settings_of(current_app).check
+    if check is None:
+        return ANONYMOUS
+    allowed = check(request._get_current_object())  # type: ignore[attr-defined]
+    if isinstance(allowed, str):
+        return allowed
+    raise allowed
+
+
+def access_required(view: View) -> View:
+    """A view of the host's that only callers the plugin lets in reach (see
+    :func:`authenticate`)."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        authenticate()
+        return view(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+# -- sign-in ---------------------------------------------------------------------------------
+
+
+def _oauth(body: dict[str, Any], status: int = 200, challenge: str | None = None) -> Response:
+    """An OAuth answer: never kept by a cache (RFC 6749, 5.1)."""
+    response = current_app.response_class(json.dumps(body), status, mimetype=JSON)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    if challenge is not None:
+        response.headers["WWW-Authenticate"] = f'Bearer error="{challenge}"'
+    return response
+
+
+def _refused(refusal: SignInRefused) -> Response:
+    body = {"error": refusal.error, "error_description": refusal.description}
+    challenge = refusal.error if refusal.status == 401 else None
+    return _oauth(body, refusal.status, challenge)
+
+
+def _signing_in(setup: settings.Settings) -> AccessTokens:
+    """The app's access tokens: the sign-in routes exist only where they are configured."""
+    if setup.access_tokens is None:
+        raise RuntimeError("OCC's sign-in is not configured on this app.")
+    return setup.access_tokens
+
+
+def login() -> Response:
+    """OCC's sign-in of an application: ``grant_type=client_credentials``, form-encoded, with
+    ``Authorization: Bearer <application key>``; answers OAuth's token answer."""
+    setup = settings.settings_of(current_app)
+    tokens = _signing_in(setup)
+    try:
+        if (request.content_length or 0) > setup.max_body_bytes:
+            raise SignInRefused(413, "invalid_request", "The request body is too large.")
+        if request.mimetype != FORM:
+            raise SignInRefused(400, "invalid_request", f"Send the form as {FORM}.")
+        grant = request.form.get("grant_type")
+        if not grant:
+            raise SignInRefused(400, "invalid_request", "grant_type is missing.")
+        if grant != "client_credentials":
+            raise SignInRefused(
+                400,
+                "unsupported_grant_type",
+                "Only grant_type=client_credentials, with an application key, is served here.",
+            )
+        name = tokens.application(request.headers.get("Authorization"))
+    except SignInRefused as refusal:
+        return _refused(refusal)
+    return _oauth(tokens.issue(name))
+
+
+def refresh() -> Response:
+    """OCC's refresh: a new access token for the valid one the request carries."""
+    tokens = _signing_in(settings.settings_of(current_app))
+    try:
+        return _oauth(tokens.refresh(request.headers.get("Authorization")))
+    except SignInRefused as refusal:
+        return _refused(refusal)
+
+
+setattr(login, OPERATION_ATTRIBUTE, Operation("login", auth_required=False, request_type=FORM))
+setattr(refresh, OPERATION_ATTRIBUTE, Operation("refresh", request_type=FORM))
+
+
+# -- discovery -------------------------------------------------------------------------------
+
+
+def verify() -> Response:
+    """What OCC's clients call first: the version, in a header."""
+    response = current_app.response_class(b'{"success": true}', mimetype=JSON)
+    response.headers[VERSION_HEADER] = settings.settings_of(current_app).occ_version
+    return response
+
+
+setattr(verify, OPERATION_ATTRIBUTE, Operation("verify", auth_required=False))
+
+
+def registry() -> Response:
+    """OCC's ``registry``: each operation id of the app's routes, and how to call it."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    root = request.path.rsplit("/", 1)[0]
+    body = {"endpointMap": endpoint_map(app, root)}
+    return app.response_class(json.dumps(body), mimetype=JSON)
+
+
+setattr(registry, OPERATION_ATTRIBUTE, Operation("registry", auth_required=False))
+
+_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?[^<>]+>")
+
+
+def endpoint_map(app: Flask, root: str) -> dict[str, dict[str, Any]]:
+    """The app's routes that carry an OCC operation id, by id: under ``root`` where the
+    operation is served there, else where it is."""
+    found: dict[str, dict[str, Any]] = {}
+    for rule in app.url_map.iter_rules():
+        operation: Operation | None = getattr(
+            app.view_functions.get(rule.endpoint), OPERATION_ATTRIBUTE, None
+        )
+        if operation is None:
+            continue
+        ours = rule.rule.startswith(f"{root}/")
+        if operation.id in found and not ours:
+            continue
+        if operation.id in found and found[operation.id]["url"].startswith(f"{root}/"):
+            continue
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        found[operation.id] = {
+            "id": operation.id,
+            "method": methods[0] if methods else "GET",
+            "url": _ARGUMENT.sub("{}", rule.rule),
+            "hasPathParams": bool(rule.arguments),
+            "authRequired": operation.auth_required,
+            "requestType": operation.request_type,
+            "responseType": operation.response_type,
+            "localeHint": operation.locale_hint,
+        }
+    return dict(sorted(found.items()))
+
+
+# -- the routes ------------------------------------------------------------------------------
+
+
+def path_taken(app: App, path: str, method: str) -> str | None:
+    """The endpoint of the app's route that answers ``method`` on ``path``, if one does."""
+    try:
+        endpoint, _ = app.url_map.bind("localhost").match(path, method=method)
+    except HTTPException:  # nothing answers it there: the path is free
+        return None
+    return str(endpoint)
+
+
+def add_routes(app: App, name: str) -> None:
+    """OCC's discovery and sign-in routes under both of its roots, where the settings turn them
+    on; a host route already on one of those paths is an error, never shadowed."""
+    setup = settings.settings_of(app)
+    views: list[tuple[str, Callable[[], Response], str, str]] = []
+    if setup.occ_discovery:
+        views += [
+            ("verify", verify, "GET", "OCC_DISCOVERY"),
+            ("registry", registry, "GET", "OCC_DISCOVERY"),
+        ]
+    if setup.access_tokens is not None:
+        views += [
+            ("login", login, "POST", "APPLICATION_KEYS"),
+            ("refresh", refresh, "POST", "APPLICATION_KEYS"),
+        ]
+    for root in OCC_ROOTS:
+        for path, view, method, key in views:
+            taken = path_taken(app, f"{root}/{path}", method)
+            if taken is not None:
+                raise ValueError(
+                    f"IMPORT_ABORT_{key} is on, but the app's route {taken!r} answers "
+                    f"{method} {root}/{path} already: remove it, or leave the setting off."
+                )
+            endpoint = f"{name}.occ_{root.strip('/').split('/')[0]}_{path}"
+            app.add_url_rule(f"{root}/{path}", endpoint, view, methods=[method])
