@@ -8,6 +8,8 @@ from typing import Any
 
 import marshmallow as ma
 
+from apispec import BasePlugin
+
 from ._checks import json_type
 from .processes.lifecycle import ImportState
 
@@ -337,6 +339,65 @@ def add_components(spec: Any, *, with_status: bool = False) -> None:
         if name not in components.responses:
             response = _error_model_response(description, error_headers(status, oas3), oas3)
             components.response(name, response)
+
+
+
+class _Security(BasePlugin):  # type: ignore[misc]
+    """Sets the plugin's operations' ``security`` as each app authorizes them, when the
+    operations are added to a document (apispec's operation helper): the decorators that
+    declare the operations are the same for every app."""
+
+    def __init__(self) -> None:
+        self.requirements: dict[str, list[dict[str, list[str]]] | None] = {}
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict):
+                continue
+            identifier = operation.get("operationId")
+            if identifier not in self.requirements:
+                continue
+            requirement = self.requirements[identifier]
+            if requirement is None:
+                operation.pop("security", None)
+            else:
+                operation["security"] = requirement
+
+
+def security_schemes(authorizer: object) -> Mapping[str, Any]:
+    """The OpenAPI 3 security schemes an authorizer declares (its ``security_schemes``), if it
+    declares them and how it wants each operation (its ``security_requirement``)."""
+    schemes = getattr(authorizer, "security_schemes", None)
+    if isinstance(schemes, Mapping) and callable(getattr(authorizer, "security_requirement", None)):
+        return schemes
+    return {}
+
+
+def document_security(
+    spec: Any,
+    requirements: Mapping[str, list[dict[str, list[str]]] | None],
+    schemes: Mapping[str, Any],
+) -> None:
+    """Have ``spec`` document the operations' ``security`` as ``requirements`` say, with the
+    authorizer's ``schemes`` beside the bearer one."""
+    plugin = next((one for one in spec.plugins if isinstance(one, _Security)), None)
+    if plugin is None:
+        plugin = _Security()
+        plugin.init_spec(spec)
+        spec.plugins = [*spec.plugins, plugin]
+    plugin.requirements.update(requirements)
+    named = {name for found in requirements.values() for one in found or () for name in one}
+    if SECURITY_SCHEME in named:
+        _add_bearer_scheme(spec, spec.openapi_version.major >= 3)
+    for name, scheme in schemes.items():
+        if name not in spec.components.security_schemes:
+            spec.components.security_scheme(name, dict(scheme))
+
+
+def _add_bearer_scheme(spec: Any, oas3: bool) -> None:
+    components = spec.components
     if SECURITY_SCHEME not in components.security_schemes:
         scheme = (
             {"type": "http", "scheme": "bearer"}

@@ -244,6 +244,10 @@ class Settings:
     url_prefix: str
     #: The other prefixes it answers under, the same in all but the OpenAPI document.
     url_aliases: tuple[str, ...]
+    #: Whether bearer tokens are taken (static ones, or OCC's access tokens), and the host's
+    #: authorizer: what the OpenAPI document says of the operations' security.
+    takes_bearer: bool
+    authorizer: Authorizer | None
     #: OCC's sign-in: the access tokens issued at /login and checked on every call; None when
     #: no application key is configured.
     access_tokens: AccessTokens | None
@@ -348,6 +352,8 @@ def install(
         abort=_abort_call(resolved, stop_deadline),
         check=build_check(authorize, bearer_tokens, allow_anonymous, access_tokens),
         access_tokens=access_tokens,
+        takes_bearer=bool(bearer_tokens) or access_tokens is not None,
+        authorizer=authorize,
         occ_discovery=_boolean(setting, Config.OCC_DISCOVERY.name),
         occ_version=_occ_version(setting[Config.OCC_VERSION.name]),
         token_max_length=_whole_number(setting, Config.TOKEN_MAX_LENGTH.name, minimum=1),

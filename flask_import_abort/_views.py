@@ -30,7 +30,9 @@ from ._schemas import (
     AbortImportProcessResponse,
     ImportProcessStatus,
     add_components,
+    document_security,
     error_response_name,
+    security_schemes,
     token_parameter,
 )
 from ._status import describe_import
@@ -128,6 +130,12 @@ class AbortBlueprint(Blueprint):  # type: ignore[misc]
         setup.documented.add(spec)
         add_components(spec, with_status=setup.status_route)
         oas3 = spec.openapi_version.major >= 3
+        schemes = security_schemes(setup.authorizer) if oas3 else {}
+        requirements = {
+            operation: _security(setup, operation, schemes)
+            for operation in ("abortImportProcess", "getImportProcess")
+        }
+        document_security(spec, requirements, schemes)
         path_parameters = [*(parameters or []), token_parameter(setup.token_max_length, oas3)]
         super().register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
         if setup.status_route:
@@ -143,6 +151,22 @@ blp = AbortBlueprint(
     url_prefix=settings.DEFAULT_URL_PREFIX,
     description="Abort an import process (Oracle Commerce Cloud's abortImportProcess).",
 )
+
+
+def _security(
+    setup: settings.Settings, operation: str, schemes: Mapping[str, Any]
+) -> list[dict[str, list[str]]] | None:
+    """The operation's ``security`` as the app authorizes it: none needed where anonymous
+    access is on; the bearer scheme where bearer tokens or OCC's sign-in are configured; the
+    authorizer's own where it declares one; left out where only an authorizer that declares
+    nothing lets callers in (the document cannot say how)."""
+    if setup.check is None:
+        return []
+    found = [{SECURITY_SCHEME: []}] if setup.takes_bearer else []
+    if schemes:
+        requirement = setup.authorizer.security_requirement(operation)  # type: ignore[union-attr]
+        found.append({name: list(scopes) for name, scopes in requirement.items()})
+    return found or None
 
 
 #: getImportProcess's error answers: the abort's, but those of a body and of a finished import.
@@ -202,7 +226,6 @@ def _responded(app: Flask, response: Response, outcome: AbortOutcome | None = No
 @_answered_by_the_plugin
 @blp.doc(
     operationId="abortImportProcess",
-    security=[{SECURITY_SCHEME: []}],
     responses=DOCUMENTED_RESPONSES,
 )
 @blp.arguments(
@@ -265,7 +288,6 @@ abort_import_process.provide_automatic_options = False
 @functools.partial(_answered_by_the_plugin, announced=False)
 @status_docs.doc(
     operationId="getImportProcess",
-    security=[{SECURITY_SCHEME: []}],
     responses=STATUS_RESPONSES,
 )
 @status_docs.response(

@@ -28,7 +28,7 @@ ERROR_MODEL_DESCRIPTIONS = {
 
 def _own_spec(**config: Any) -> dict[str, Any]:
     app = Flask("host")
-    app.config.update(IMPORT_ABORT_ALLOW_ANONYMOUS=True, **config)
+    app.config.update(IMPORT_ABORT_BEARER_TOKENS=["a-token"], **config)
     ImportAbort(app, registry=InMemoryImportRegistry())
     response = app.test_client().get("/import-abort/openapi.json")
     assert response.status_code == 200
@@ -42,7 +42,7 @@ def _host_spec(openapi_version: str = "3.0.3") -> dict[str, Any]:
         API_TITLE="Host",
         API_VERSION="1",
         OPENAPI_VERSION=openapi_version,
-        IMPORT_ABORT_ALLOW_ANONYMOUS=True,
+        IMPORT_ABORT_BEARER_TOKENS=["a-token"],
     )
     api = Api(app)
     ImportAbort(app, registry=InMemoryImportRegistry(), api=api)
@@ -120,6 +120,69 @@ def test_operation_names_the_bearer_scheme(spec: dict[str, Any]) -> None:
         "type": "http",
         "scheme": "bearer",
     }
+
+
+class _OAuthAuthorizer:
+    """An authorizer that says how it authorizes, as the identity provider's does."""
+
+    security_schemes = {  # noqa: RUF012
+        "idp": {
+            "type": "oauth2",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "https://idp.invalid/token",
+                    "scopes": {"import:abort": "Abort imports.", "import:read": "Read them."},
+                }
+            },
+        }
+    }
+
+    def security_requirement(self, operation: str) -> dict[str, list[str]]:
+        return {"idp": ["import:read" if operation == "getImportProcess" else "import:abort"]}
+
+    def __call__(self, request: Any) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("config", "security", "schemes"),
+    [
+        ({"IMPORT_ABORT_ALLOW_ANONYMOUS": True}, [], set()),
+        ({"IMPORT_ABORT_BEARER_TOKENS": ["a-token"]}, [{"bearerAuth": []}], {"bearerAuth"}),
+        (
+            {
+                "IMPORT_ABORT_APPLICATION_KEYS": {"ci": "an-application-key"},
+                "IMPORT_ABORT_SIGNING_KEYS": {"k1": "k" * 32},
+            },
+            [{"bearerAuth": []}],
+            {"bearerAuth"},
+        ),
+        ({"IMPORT_ABORT_AUTHORIZE": lambda request: False}, None, set()),
+        ({"IMPORT_ABORT_AUTHORIZE": _OAuthAuthorizer()}, [{"idp": ["import:abort"]}], {"idp"}),
+        (
+            {"IMPORT_ABORT_AUTHORIZE": _OAuthAuthorizer(), "IMPORT_ABORT_BEARER_TOKENS": ["t"]},
+            [{"bearerAuth": []}, {"idp": ["import:abort"]}],
+            {"bearerAuth", "idp"},
+        ),
+    ],
+    ids=["anonymous", "bearer tokens", "sign-in", "a session authorizer", "oauth", "both"],
+)
+def test_the_document_describes_the_authorization_really_configured(
+    config: dict[str, Any], security: Any, schemes: set[str]
+) -> None:
+    app = Flask("host")
+    app.config.update(IMPORT_ABORT_STATUS_ROUTE=True, **config)
+    ImportAbort(app, registry=InMemoryImportRegistry())
+    spec = app.test_client().get("/import-abort/openapi.json").get_json()
+
+    abort = spec["paths"][PATH]["post"]
+    status = spec["paths"][PATH.removesuffix("/abort")]["get"]
+    assert abort.get("security", None) == security
+    if security:
+        read = [{name: [scope.replace("abort", "read") for scope in scopes]
+                 for name, scopes in one.items()} for one in security]  # fmt: skip
+        assert status["security"] == read
+    assert set(spec["components"].get("securitySchemes", {})) == schemes
 
 
 def test_host_api_keeps_its_own_components_and_operations() -> None:

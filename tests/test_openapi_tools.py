@@ -181,6 +181,12 @@ def test_every_document_is_valid_to_openapi_spec_validator() -> None:
 DOCUMENTED_SETTINGS = {
     "abort": {},
     "abort and status": {"IMPORT_ABORT_STATUS_ROUTE": True},
+    "anonymous": {"IMPORT_ABORT_ALLOW_ANONYMOUS": True, "IMPORT_ABORT_STATUS_ROUTE": True},
+    "sign-in": {
+        "IMPORT_ABORT_APPLICATION_KEYS": {"ci": "an-application-key"},
+        "IMPORT_ABORT_SIGNING_KEYS": {"k1": "k" * 32},
+        "IMPORT_ABORT_STATUS_ROUTE": True,
+    },
 }
 
 
