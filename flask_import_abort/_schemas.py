@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
-
 from apispec import BasePlugin
 
 from ._checks import json_type
@@ -339,7 +338,6 @@ def add_components(spec: Any, *, with_status: bool = False) -> None:
         if name not in components.responses:
             response = _error_model_response(description, error_headers(status, oas3), oas3)
             components.response(name, response)
-
 
 
 class _Security(BasePlugin):  # type: ignore[misc]
