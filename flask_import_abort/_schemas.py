@@ -340,7 +340,7 @@ def add_components(spec: Any, *, with_status: bool = False) -> None:
             components.response(name, response)
 
 
-class _Security(BasePlugin):  # type: ignore[misc]
+class _Security(BasePlugin):
     """Sets the plugin's operations' ``security`` as each app authorizes them, when the
     operations are added to a document (apispec's operation helper): the decorators that
     declare the operations are the same for every app."""

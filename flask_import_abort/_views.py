@@ -162,7 +162,7 @@ def _security(
     nothing lets callers in (the document cannot say how)."""
     if setup.check is None:
         return []
-    found = [{SECURITY_SCHEME: []}] if setup.takes_bearer else []
+    found: list[dict[str, list[str]]] = [{SECURITY_SCHEME: []}] if setup.takes_bearer else []
     if schemes:
         requirement = setup.authorizer.security_requirement(operation)  # type: ignore[union-attr]
         found.append({name: list(scopes) for name, scopes in requirement.items()})
