@@ -32,7 +32,7 @@ def _node() -> str:
 
 def _client(server: Server, *arguments: str, key: str = APPLICATION_KEY) -> list[dict[str, Any]]:
     """The client's steps, one JSON object each, as it printed them."""
-    done = subprocess.run(  # noqa: S603 - fixed arguments
+    done = subprocess.run(
         [_node(), str(CLIENT), f"http://{server.host}", key, *arguments],
         capture_output=True,
         text=True,
@@ -55,7 +55,9 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Any:
         # every worker signs and checks with the same key, as the example's gunicorn_conf does
         "FLASK_IMPORT_ABORT_SIGNING_KEYS": json.dumps({"k1": secrets.token_urlsafe(48)}),
     }
-    with gunicorn("example_app:create_app()", folder / "gunicorn.log", workers=2, env=env) as server:
+    with gunicorn(
+        "example_app:create_app()", folder / "gunicorn.log", workers=2, env=env
+    ) as server:
         yield server
 
 
@@ -63,7 +65,13 @@ def test_it_connects_signs_in_and_refreshes_with_only_an_address_and_a_key(examp
     connect, login, refresh = _client(example, "connect")
 
     assert connect["version"]
-    for operation in ["abortImportProcess", "getImportProcess", "executeImport", "login", "refresh"]:
+    for operation in [
+        "abortImportProcess",
+        "getImportProcess",
+        "executeImport",
+        "login",
+        "refresh",
+    ]:
         assert operation in connect["operations"]
     assert login["expiresIn"] == 300
     # a third of the remaining life: about 100 s of a 300 s token
@@ -95,4 +103,7 @@ def test_it_shows_an_error_as_occ_error_in_the_language_it_asks_for(example: Ser
 def test_a_wrong_application_key_fails_at_sign_in_with_its_description(example: Server) -> None:
     *_, failed = _client(example, "connect", key="not-the-key")
 
-    assert failed == {"step": "failed", "error": "sign-in failed: The application key is not valid."}
+    assert failed == {
+        "step": "failed",
+        "error": "sign-in failed: The application key is not valid.",
+    }
