@@ -32,6 +32,8 @@ FAKETIME := /usr/bin/faketime
 # Node.js from Debian, and the OpenAPI linters the tests run, from npm, at the versions locked.
 NPM := /usr/bin/npm
 OPENAPI_TOOLS := tools/openapi/node_modules/.ready
+# A real OpenID provider (npm's oidc-provider) for the tests of the identity provider's authorizer.
+OIDC_PROVIDER := tools/oidc/node_modules/.ready
 WRK := /usr/bin/wrk
 VALGRIND := /usr/bin/valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -76,7 +78,7 @@ $(LOWEST)/.ready: setup.cfg pyproject.toml $(call test_venv,$(NEWEST))/.ready
 
 # The whole suite on the newest Python; on the others, and on the lowest versions allowed, all
 # but the system tests marked slow (real servers, workers, browsers, tools), which run once.
-test: lint docs package $(CHROMIUM) $(FAKETIME) $(OPENAPI_TOOLS) $(TEST_READY) $(LOWEST)/.ready
+test: lint docs package $(CHROMIUM) $(FAKETIME) $(OPENAPI_TOOLS) $(OIDC_PROVIDER) $(TEST_READY) $(LOWEST)/.ready
 	@for version in $(TEST_PYTHONS); do \
 	    if [ "$$version" = "$(NEWEST)" ]; then \
 	        echo "== the test suite on Python $$version"; \
@@ -125,6 +127,10 @@ $(CHROMIUM) $(FAKETIME) $(WRK) $(VALGRIND) $(NPM):
 
 $(OPENAPI_TOOLS): tools/openapi/package.json tools/openapi/package-lock.json | $(NPM)
 	cd tools/openapi && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(OIDC_PROVIDER): tools/oidc/package.json tools/oidc/package-lock.json | $(NPM)
+	cd tools/oidc && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The message catalogs of the package (domain flask_import_abort) and of the demo (messages):

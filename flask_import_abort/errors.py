@@ -185,6 +185,14 @@ class NotAllowed(ImportAbortError):
     message = N_("You are not allowed to abort import processes.")
 
 
+class ReadNotAllowed(ImportAbortError):
+    """The credentials are good, but do not allow reading import processes."""
+
+    code = 403
+    error_code = "30006"
+    message = N_("You are not allowed to read import processes.")
+
+
 class ImportNotFound(ImportAbortError):
     code = 404
     error_code = "30007"
@@ -209,6 +217,19 @@ class RegistryUnavailable(ImportAbortError):
     code = 503
     error_code = "30012"
     message = N_("The import processes cannot be reached right now; try again later.")
+
+    def __init__(self, retry_after: int, **kwargs: Any) -> None:
+        headers = [("Retry-After", str(retry_after)), *kwargs.pop("headers", ())]
+        super().__init__(headers=headers, **kwargs)
+
+
+class IdentityProviderUnavailable(ImportAbortError):
+    """The identity provider's signing keys cannot be fetched now; the answer says when to try
+    again."""
+
+    code = 503
+    error_code = "30015"
+    message = N_("The identity provider cannot be reached right now; try again later.")
 
     def __init__(self, retry_after: int, **kwargs: Any) -> None:
         headers = [("Retry-After", str(retry_after)), *kwargs.pop("headers", ())]

@@ -209,7 +209,8 @@ def test_every_error_of_the_catalog_has_a_message_in_every_language() -> None:
                     continue
                 error = (
                     error_class(retry_after=1)
-                    if error_class is errors.RegistryUnavailable
+                    if error_class
+                    in (errors.RegistryUnavailable, errors.IdentityProviderUnavailable)
                     else error_class()
                 )
                 body = json.loads(error.get_response().get_data())

@@ -28,6 +28,7 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 
 from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry
 from flask_import_abort.errors import RegistryUnavailable
+from flask_import_abort.oidc import OIDCAuthorizer
 
 from .conftest import AUTH, SECRET, SpyRegistry, abort_url
 from .servers import demo
@@ -185,6 +186,15 @@ DOCUMENTED_SETTINGS = {
     "sign-in": {
         "IMPORT_ABORT_APPLICATION_KEYS": {"ci": "an-application-key"},
         "IMPORT_ABORT_SIGNING_KEYS": {"k1": "k" * 32},
+        "IMPORT_ABORT_STATUS_ROUTE": True,
+    },
+    "an identity provider": {
+        "IMPORT_ABORT_AUTHORIZE": OIDCAuthorizer(
+            issuer="https://login.example.com",
+            audience="urn:imports",
+            jwks_url="https://login.example.com/jwks",
+            token_url="https://login.example.com/token",
+        ),
         "IMPORT_ABORT_STATUS_ROUTE": True,
     },
 }
