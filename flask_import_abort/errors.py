@@ -189,7 +189,7 @@ class ReadNotAllowed(ImportAbortError):
     """The credentials are good, but do not allow reading import processes."""
 
     code = 403
-    error_code = "30006"
+    error_code = "30016"
     message = N_("You are not allowed to read import processes.")
 
 

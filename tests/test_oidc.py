@@ -164,7 +164,7 @@ def test_a_missing_scope_is_the_403_errormodel_with_insufficient_scope(idp: Prov
 
     aborter = idp.token("import:abort")
     unread = client.get(f"{PREFIX}/{running}", headers=_bearer(aborter))
-    assert assert_error_model(unread, 403, "30006")["message"] == (
+    assert assert_error_model(unread, 403, "30016")["message"] == (
         "You are not allowed to read import processes."
     )
     assert 'scope="import:read"' in unread.headers["WWW-Authenticate"]
