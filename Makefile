@@ -116,7 +116,7 @@ package: $(TEST_READY)
 
 # Figures, not tests: prints a table and keeps it as JSON in bench/results/. BENCH_ARGS=--quick
 # for a short smoke run.
-bench: $(TEST_READY) $(WRK) $(VALGRIND)
+bench: $(TEST_READY) $(WRK) $(VALGRIND) $(OIDC_PROVIDER)
 	bash .ci/postgres
 	$(TOOLS)/python -m bench $(BENCH_ARGS)
 

@@ -22,6 +22,7 @@ from . import (
     instructions,
     liveness,
     scaling,
+    signin,
     stopping,
 )
 
@@ -48,6 +49,8 @@ TARGETS = {
     # The registry's calls through SQLAlchemy's Connection over the raw driver's.
     "floor sqlite": 0.55,
     "floor postgresql": 0.70,
+    # A JWT-authorized abort over a static token's, in instructions.
+    "signin": 0.90,
 }
 
 
@@ -60,6 +63,7 @@ SECTIONS = [
     "floor",
     "liveness",
     "engines",
+    "signin",
 ]
 
 
@@ -209,6 +213,22 @@ def print_engines(results: dict[str, Any]) -> None:
         )
 
 
+def print_signin(results: dict[str, Any]) -> None:
+    print("\nOCC's sign-in and an identity provider")
+    row = results["instructions"]
+    print(
+        f"an abort with a signed access token: {row['signed']:,.0f} instructions, with the static "
+        f"token {row['static']:,.0f}: ratio {_mark(row['ratio'], TARGETS['signin'])}"
+    )
+    jwks = results["jwks"]
+    print(
+        f"the provider's key set under load: {jwks['requests']} aborts ({jwks['ok']} answered "
+        f"200) from {jwks['tokens']} tokens over {jwks['lifespans']} lifespans of "
+        f"{jwks['lifespan_s']:g} s: fetched {jwks['fetches']} times, "
+        f"{jwks['fetches_per_lifespan']:.2f} a lifespan (target 1)"
+    )
+
+
 #: Each section: what runs it, its arguments for a --quick run, and what prints its table.
 _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], None]]] = {
     "inprocess": (
@@ -237,6 +257,7 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], N
     "floor": (floor.run, {"rounds": 3, "calls": 50}, print_floor),
     "liveness": (liveness.run, {"trials": 2}, print_liveness),
     "engines": (engines.run, {"trials": 3}, print_engines),
+    "signin": (signin.run, {"calls": 100, "requests": 600, "tokens": 20}, print_signin),
 }
 
 

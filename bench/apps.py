@@ -13,6 +13,8 @@ costs all of them the same; the plugin's and the bare one share one registry ins
 - ``smorest``: a flask-smorest route that only dumps ``{"success": true}`` through its
   response schema, for scale.
 - ``floor``: :func:`raw_wsgi`, a WSGI callable returning the success bytes, with no Flask.
+- ``signed``: the plugin's route with OCC's sign-in on as well, called with one of its signed
+  access tokens (:data:`SIGNED_AUTH`) instead of the static token.
 """
 
 from __future__ import annotations
@@ -88,6 +90,42 @@ def plugin_app(registry: ImportRegistry) -> Flask:
     return app
 
 
+#: OCC's sign-in of the ``signed`` variant: one application key and one signing key.
+APPLICATION_KEY = "bench-application-key"
+SIGNING_KEY = "bench-signing-key-of-at-least-32-bytes"
+
+
+def signed_app(registry: ImportRegistry) -> Flask:
+    """The plugin with OCC's sign-in on, beside its static token."""
+    app = Flask(__name__)
+    app.config.update(
+        IMPORT_ABORT_BEARER_TOKENS=[SECRET],
+        IMPORT_ABORT_APPLICATION_KEYS={"bench-client": APPLICATION_KEY},
+        IMPORT_ABORT_SIGNING_KEYS={"bench-1": SIGNING_KEY},
+        IMPORT_ABORT_ACCESS_TOKEN_LIFETIME=3600,
+    )
+    ImportAbort(app, registry=registry)
+    return app
+
+
+def signed_token() -> str:
+    """An access token of the ``signed`` variant, as its /login answers it."""
+    answer = (
+        signed_app(InMemoryImportRegistry())
+        .test_client()
+        .post(
+            "/ccadmin/v1/login",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Bearer {APPLICATION_KEY}"},
+        )
+    )
+    return str(answer.get_json()["access_token"])
+
+
+#: What the ``signed`` variant is called with: a token signed with the same key in every process.
+SIGNED_AUTH = f"Bearer {signed_token()}"
+
+
 def monolingual_app(registry: ImportRegistry) -> Flask:
     """The plugin with no languages: every error answered in English, its header unread (as
     before errors were localized). What localizing costs is the plugin over this."""
@@ -152,6 +190,7 @@ def variants(registry: ImportRegistry | None = None) -> dict[str, Callable[..., 
     registry = running_registry() if registry is None else registry
     return {
         "plugin": plugin_app(registry).wsgi_app,
+        "signed": signed_app(registry).wsgi_app,
         "monolingual": monolingual_app(registry).wsgi_app,
         "bare": bare_app(registry).wsgi_app,
         "smorest": smorest_app().wsgi_app,

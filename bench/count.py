@@ -12,11 +12,11 @@ from functools import reduce
 from typing import Any
 
 from . import apps
-from .inprocess import PATHS, environ
+from .inprocess import PATHS, SIGNED_PATHS, environ
 
 
 def main(variant: str, kind: str, calls: int) -> None:
-    route = PATHS[kind]
+    route = {**PATHS, **SIGNED_PATHS}[kind]
     wsgi = apps.variants()[variant]
     base = environ(route)
 
