@@ -188,8 +188,7 @@ class ImportProcessStatus(ma.Schema):
     )
     error = ma.fields.Nested(
         ImportProcessError,
-        allow_none=True,
-        metadata={"description": "Why it failed, when its progress is `failed`; else null."},
+        metadata={"description": "Why it failed: only when its progress is `failed`."},
     )
     links = ma.fields.List(ma.fields.Nested(Link))
     abortRequested = ma.fields.Boolean(

@@ -37,11 +37,6 @@ def describe_import(snapshot: ProcessSnapshot) -> dict[str, Any]:
     setup = settings.settings_of(current_app)
     path = f"{setup.url_prefix}/{snapshot.token}"
     state = snapshot.state
-    error = None
-    if state is ImportState.FAILED:
-        title, detail = FAILED_BECAUSE.get(snapshot.end_reason, FAILED)  # type: ignore[arg-type]
-        kind = "failed" if snapshot.end_reason is None else snapshot.end_reason.value
-        error = {"detail": detail, "title": title, "type": kind}
     body: dict[str, Any] = {
         "processId": snapshot.token,
         "completed": state.is_final,
@@ -49,7 +44,6 @@ def describe_import(snapshot: ProcessSnapshot) -> dict[str, Any]:
         "startTime": _iso(snapshot.started_at),
         "endTime": _iso(snapshot.finished_at),
         "progress": state.value,
-        "error": error,
         "links": [{"rel": "self", "href": path}, {"rel": "abort", "href": f"{path}/abort"}],
         "abortRequested": snapshot.abort_requested,
         "abortedBy": snapshot.aborted_by,
@@ -58,6 +52,10 @@ def describe_import(snapshot: ProcessSnapshot) -> dict[str, Any]:
         "abortRequestId": snapshot.abort_request_id,
         "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
     }
+    if state is ImportState.FAILED:  # as OCC answers: only a failed process has one
+        title, detail = FAILED_BECAUSE.get(snapshot.end_reason, FAILED)  # type: ignore[arg-type]
+        kind = "failed" if snapshot.end_reason is None else snapshot.end_reason.value
+        body["error"] = {"detail": detail, "title": title, "type": kind}
     if setup.status_fields is not None:
         body.update(host_fields(setup.status_fields(snapshot)))
     return body
