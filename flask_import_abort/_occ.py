@@ -220,23 +220,25 @@ def add_routes(app: App, name: str) -> None:
     """OCC's discovery and sign-in routes under both of its roots, where the settings turn them
     on; a host route already on one of those paths is an error, never shadowed."""
     setup = settings.settings_of(app)
-    views: list[tuple[str, Callable[[], Response], str, str]] = []
+    config = settings.Config
+    # (path, view, method, the setting that turns it on)
+    views: list[tuple[str, Callable[[], Response], str, settings.Key]] = []
     if setup.occ_discovery:
         views += [
-            ("verify", verify, "GET", "OCC_DISCOVERY"),
-            ("registry", registry, "GET", "OCC_DISCOVERY"),
+            ("verify", verify, "GET", config.OCC_DISCOVERY),
+            ("registry", registry, "GET", config.OCC_DISCOVERY),
         ]
     if setup.access_tokens is not None:
         views += [
-            ("login", login, "POST", "APPLICATION_KEYS"),
-            ("refresh", refresh, "POST", "APPLICATION_KEYS"),
+            ("login", login, "POST", config.APPLICATION_KEYS),
+            ("refresh", refresh, "POST", config.APPLICATION_KEYS),
         ]
     for root in OCC_ROOTS:
         for path, view, method, key in views:
             taken = path_taken(app, f"{root}/{path}", method)
             if taken is not None:
                 raise ValueError(
-                    f"IMPORT_ABORT_{key} is on, but the app's route {taken!r} answers "
+                    f"{key.name} is on, but the app's route {taken!r} answers "
                     f"{method} {root}/{path} already: remove it, or leave the setting off."
                 )
             endpoint = f"{name}.occ_{root.strip('/').split('/')[0]}_{path}"
