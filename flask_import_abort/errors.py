@@ -266,6 +266,8 @@ class _ForeignError(ImportAbortError):
     def __init__(self, error: HTTPException) -> None:
         self.code = status = error.code or 500
         ours = _OURS_BY_STATUS.get(status)
+        if ours is NotAllowed and has_request_context() and request.method in _CACHEABLE:
+            ours = ReadNotAllowed  # a 403 of getImportProcess: reading, not aborting
         self.error_code = FOREIGN_ERROR_CODE if ours is None else ours.error_code
         description = error.description
         if ours is not None and (not description or description == type(error).description):

@@ -257,3 +257,26 @@ def test_a_host_api_documents_both_operations_with_occs_names() -> None:
         if method in ("get", "post")
     ]
     assert sorted(operations) == ["abortImportProcess", "getImportProcess"]
+
+
+def test_an_authorizers_bare_forbidden_says_reading_is_not_allowed() -> None:
+    from werkzeug.exceptions import Forbidden
+
+    def authorize(request: Any) -> bool:
+        raise Forbidden()
+
+    registry = InMemoryImportRegistry()
+    token = registry.add(ImportState.PROCESSING)
+    client = _app(
+        registry, IMPORT_ABORT_AUTHORIZE=authorize, IMPORT_ABORT_BEARER_TOKENS=None
+    ).test_client()
+
+    read = client.get(f"{PREFIX}/{token}")
+    aborted = client.post(abort_url(token))
+
+    assert assert_error_model(read, 403, "30016")["message"] == (
+        "You are not allowed to read import processes."
+    )
+    assert assert_error_model(aborted, 403, "30006")["message"] == (
+        "You are not allowed to abort import processes."
+    )
