@@ -423,3 +423,40 @@ def test_the_process_ending_reads_the_same_after_a_signed_abort() -> None:
     registry.finish(running, ImportState.ABORTED)
 
     assert registry.snapshot(running).aborted_by == "ci"
+
+
+def _segment(value: object) -> str:
+    return _b64(json.dumps(value).encode())
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        f"{_segment({'alg': 'HS256', 'kid': ['k1']})}.{_segment({})}.x",
+        f"{_segment({'alg': 'HS256', 'kid': {'k': 1}})}.e30.x",
+        f"{_segment([1, 2])}.e30.x",
+        f"{_segment({'alg': 'HS256', 'kid': 'k1'})}.{_segment([])}.x",
+        "..",
+        "€.€.€",
+        "a" * 5000 + ".b.c",
+    ],
+    ids=[
+        "kid a list",
+        "kid an object",
+        "header a list",
+        "payload a list",
+        "empty",
+        "not ASCII",
+        "long",
+    ],  # fmt: skip
+)
+def test_a_malformed_token_is_a_401_never_a_500(token: str) -> None:
+    client = _app().test_client()
+    headers = {"Authorization": f"Bearer {token}".encode().decode("latin-1")}
+
+    answer = client.post(abort_url("any"), headers=headers)
+    refreshed = client.post("/ccadmin/v1/refresh", headers=headers)
+
+    assert_error_model(answer, 401, "00001000")
+    assert answer.headers["WWW-Authenticate"] == INVALID
+    assert (refreshed.status_code, refreshed.get_json()["error"]) == (401, "invalid_token")
