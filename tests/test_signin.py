@@ -448,7 +448,7 @@ def _segment(value: object) -> str:
         "empty",
         "not ASCII",
         "long",
-    ],  # fmt: skip
+    ],
 )
 def test_a_malformed_token_is_a_401_never_a_500(token: str) -> None:
     client = _app().test_client()
