@@ -14,8 +14,16 @@ from flask_import_abort import ImportAbort, InMemoryImportRegistry, occ_operatio
 from .conftest import SECRET
 
 ROOTS = ["/ccadmin/v1", "/ccadminui/v1"]
-FIELDS = {"id", "method", "url", "hasPathParams", "authRequired", "requestType", "responseType",
-          "localeHint"}  # fmt: skip
+FIELDS = {
+    "id",
+    "method",
+    "url",
+    "hasPathParams",
+    "authRequired",
+    "requestType",
+    "responseType",
+    "localeHint",
+}
 
 
 def _app(**config: Any) -> Flask:

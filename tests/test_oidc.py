@@ -177,8 +177,14 @@ def _signed(claims: dict[str, Any], kid: str = "a", key: Any = None, alg: str = 
 
 def _claims(issuer: str, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"iss": issuer, "aud": RESOURCE, "sub": "importer", "iat": now, "exp": now + 300,
-              "scope": "import:abort import:read"}  # fmt: skip
+    claims = {
+        "iss": issuer,
+        "aud": RESOURCE,
+        "sub": "importer",
+        "iat": now,
+        "exp": now + 300,
+        "scope": "import:abort import:read",
+    }
     claims.update(changes)
     return {key: value for key, value in claims.items() if value is not None}
 
@@ -327,7 +333,11 @@ def test_the_document_names_the_providers_scheme_and_scopes(idp: Provider) -> No
 def test_the_authorizer_refuses_settings_that_would_weaken_it(
     options: dict[str, Any], says: str
 ) -> None:
-    arguments = {"issuer": "https://idp.invalid", "audience": RESOURCE,
-                 "jwks_url": "https://idp.invalid/jwks", **options}  # fmt: skip
+    arguments = {
+        "issuer": "https://idp.invalid",
+        "audience": RESOURCE,
+        "jwks_url": "https://idp.invalid/jwks",
+        **options,
+    }
     with pytest.raises(ValueError, match=says):
         OIDCAuthorizer(**arguments)

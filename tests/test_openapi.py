@@ -179,8 +179,13 @@ def test_the_document_describes_the_authorization_really_configured(
     status = spec["paths"][PATH.removesuffix("/abort")]["get"]
     assert abort.get("security", None) == security
     if security:
-        read = [{name: [scope.replace("abort", "read") for scope in scopes]
-                 for name, scopes in one.items()} for one in security]  # fmt: skip
+        read = [
+            {
+                name: [scope.replace("abort", "read") for scope in scopes]
+                for name, scopes in one.items()
+            }
+            for one in security
+        ]
         assert status["security"] == read
     assert set(spec["components"].get("securitySchemes", {})) == schemes
 

@@ -175,8 +175,14 @@ def _signed(
 
 def _valid_claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"iss": "flask-import-abort", "aud": "ccadmin", "sub": "ci", "iat": now,
-              "exp": now + 300, "jti": "j-1"}  # fmt: skip
+    claims = {
+        "iss": "flask-import-abort",
+        "aud": "ccadmin",
+        "sub": "ci",
+        "iat": now,
+        "exp": now + 300,
+        "jti": "j-1",
+    }
     claims.update(changes)
     return {key: value for key, value in claims.items() if value is not None}
 
@@ -346,8 +352,13 @@ def test_an_asymmetric_algorithm_signs_with_a_private_key_and_a_public_one_still
     running = _running(registry)
     old_private, old_public = _pem(make())
     new_private, _ = _pem(make())
-    old = _token(_app(registry, IMPORT_ABORT_SIGNING_ALGORITHM=algorithm,
-                      IMPORT_ABORT_SIGNING_KEYS={"old": old_private}))  # fmt: skip
+    old = _token(
+        _app(
+            registry,
+            IMPORT_ABORT_SIGNING_ALGORITHM=algorithm,
+            IMPORT_ABORT_SIGNING_KEYS={"old": old_private},
+        )
+    )
     app = _app(
         registry,
         IMPORT_ABORT_SIGNING_ALGORITHM=algorithm,
