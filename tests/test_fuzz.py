@@ -21,6 +21,10 @@ from .conftest import SECRET, host
 
 #: Cases per run of each test below; four runs make 1,200 cases per `make test`.
 CASES = 300
+#: The fewest a run may send. Hypothesis ends a run after ten draws a case at most, and in
+#: negative mode schemathesis rejects the draws it cannot make invalid, so a negative run may
+#: end a few cases short of CASES (289 was seen once on the lowest versions).
+AT_LEAST = CASES * 9 // 10
 load_all_checks()
 #: Every check schemathesis has, as its CLI's ``-c all`` runs them.
 ALL_CHECKS = CHECKS.get_all()
@@ -72,7 +76,7 @@ def test_generated_authorized_requests_get_documented_answers(
     statuses, failures = fuzz(example_app, mode, AUTHORIZED)
 
     assert failures == []
-    assert statuses.total() == CASES
+    assert AT_LEAST <= statuses.total() <= CASES
     assert statuses.keys() <= {200, 400, 401, 404, 409, 413, 415}
     assert statuses[404] > 0  # generated tokens reached the registry
 
@@ -84,7 +88,8 @@ def test_generated_unauthorized_requests_are_all_documented_401s(
     statuses, failures = fuzz(example_app, mode, {})
 
     assert failures == []
-    assert statuses == {401: CASES}
+    assert statuses.keys() == {401}
+    assert AT_LEAST <= statuses[401] <= CASES
 
 
 class _Broken(InMemoryImportRegistry):
