@@ -64,18 +64,28 @@ class OccClient {
     return found;
   }
 
-  async login() {
-    const login = this.endpoint("login");
-    const answer = await fetch(`${this.base}${login.url}`, {
-      method: login.method,
+  // Sign in with the application key; the form OCC's login takes.
+  login() {
+    return this.exchange("login", this.applicationKey, { grant_type: "client_credentials" }, "sign-in");
+  }
+
+  // A new token for the current one.
+  refresh() {
+    return this.exchange("refresh", this.accessToken, undefined, "refresh");
+  }
+
+  async exchange(id, bearer, form, what) {
+    const endpoint = this.endpoint(id);
+    const answer = await fetch(`${this.base}${endpoint.url}`, {
+      method: endpoint.method,
       headers: this.headers({
-        Authorization: `Bearer ${this.applicationKey}`,
+        Authorization: `Bearer ${bearer}`,
         "Content-Type": "application/x-www-form-urlencoded",
       }),
-      body: new URLSearchParams({ grant_type: "client_credentials" }),
+      body: form && new URLSearchParams(form),
     });
     const body = await answer.json();
-    if (!answer.ok) throw new Error(`sign-in failed: ${body.error_description}`);
+    if (!answer.ok) throw new Error(`${what} failed: ${body.error_description}`);
     this.accessToken = body.access_token;
     return { expiresIn: body.expires_in, refreshIn: this.scheduleRefresh() };
   }
@@ -94,21 +104,6 @@ class OccClient {
     this.refreshTimer = setTimeout(() => this.refresh().catch(() => {}), delay * 1000);
     this.refreshTimer.unref();
     return delay;
-  }
-
-  async refresh() {
-    const refresh = this.endpoint("refresh");
-    const answer = await fetch(`${this.base}${refresh.url}`, {
-      method: refresh.method,
-      headers: this.headers({
-        Authorization: `Bearer ${this.accessToken}`,
-        "Content-Type": "application/x-www-form-urlencoded",
-      }),
-    });
-    const body = await answer.json();
-    if (!answer.ok) throw new Error(`refresh failed: ${body.error_description}`);
-    this.accessToken = body.access_token;
-    return { expiresIn: body.expires_in, refreshIn: this.scheduleRefresh() };
   }
 
   async call(id, ...args) {
