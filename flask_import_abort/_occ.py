@@ -185,10 +185,11 @@ def endpoint_map(app: Flask, root: str) -> dict[str, dict[str, Any]]:
         )
         if operation is None:
             continue
-        ours = rule.rule.startswith(f"{root}/")
-        if operation.id in found and not ours:
-            continue
-        if operation.id in found and found[operation.id]["url"].startswith(f"{root}/"):
+        kept = found.get(operation.id)
+        # the first rule found, unless a later one is under the root asked and it is not
+        if kept is not None and not (
+            rule.rule.startswith(f"{root}/") and not kept["url"].startswith(f"{root}/")
+        ):
             continue
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         found[operation.id] = {
