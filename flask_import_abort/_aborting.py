@@ -46,4 +46,4 @@ def answered(
         reason=request.reason,
         request_id=request.request_id,
     )
-    announce_end_of(registry, token)  # a pending or lost process ends at once
+    announce_end_of(registry, token, of_import=True)  # a pending or lost one ends at once

@@ -78,8 +78,16 @@ def test_the_table_holds_the_documented_columns_keyed_by_token() -> None:
         "aborted_by",
         "abort_reason",
         "abort_request_id",
+        "parent_token",
+        "chunk_index",
+        "chunk_count",
+        "continue_on_error",
     ]
-    assert sorted(index.columns.keys() for index in table.indexes) == [["created_at"], ["state"]]
+    assert sorted(index.columns.keys() for index in table.indexes) == [
+        ["created_at"],
+        ["parent_token"],
+        ["state"],
+    ]
 
 
 def test_abort_and_should_stop_find_the_row_by_primary_key_on_sqlite(tmp_path: Path) -> None:

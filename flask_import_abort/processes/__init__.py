@@ -11,6 +11,8 @@ from .lifecycle import (
     ABORTABLE_STATES,
     DEFAULT_LEASE,
     RUNNING_STATES,
+    Chunked,
+    ChunkedImport,
     EndReason,
     ImportState,
     InvalidTransition,
@@ -24,7 +26,7 @@ from .lifecycle import (
 from .memory import InMemoryImportRegistry
 from .reaping import ForceStop, Reaper, reap
 from .run import ImportRun, run_import
-from .signals import process_ended, process_started
+from .signals import chunk_ended, process_ended, process_started
 
 __all__ = [
     "ABORTABLE_STATES",
@@ -32,6 +34,8 @@ __all__ = [
     "RUNNING_STATES",
     "AbortOutcome",
     "AbortRequest",
+    "Chunked",
+    "ChunkedImport",
     "EndReason",
     "ForceStop",
     "ImportRegistry",
@@ -48,6 +52,7 @@ __all__ = [
     "StoreUnavailable",
     "UnknownImport",
     "WorkerRegistry",
+    "chunk_ended",
     "process_ended",
     "process_started",
     "reap",

@@ -60,6 +60,9 @@ class EndReason(str, enum.Enum):
     STOP_DEADLINE = "stop_deadline"
     #: Its host was shutting down and aborted it (the example app on Ctrl-C or SIGTERM).
     SHUTDOWN = "shutdown"
+    #: A chunk of the same parallel import failed, and the import stops at its first failure
+    #: (a chunk stopped so ends ``aborted``; its parent ends ``failed``).
+    CHUNK_FAILED = "chunk_failed"
 
 
 @dataclass(frozen=True, slots=True)

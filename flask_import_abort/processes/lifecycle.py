@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
 from .contract import AbortOutcome, AbortRequest, EndReason, ImportRegistry
+from .tokens import registrable_token
 
 __all__ = [
     "ABORTABLE_STATES",
     "DEFAULT_LEASE",
+    "FINAL_STATES",
+    "MAX_CHUNKS",
     "MIN_LEASE",
     "RUNNING_STATES",
+    "Chunked",
+    "ChunkedImport",
     "EndReason",
     "ImportState",
     "InvalidTransition",
@@ -41,10 +47,11 @@ class ImportState(str, enum.Enum):
     @property
     def is_final(self) -> bool:
         """``succeeded``, ``failed`` and ``aborted`` never change again."""
-        return self in _FINAL_STATES
+        return self in FINAL_STATES
 
 
-_FINAL_STATES = frozenset({ImportState.SUCCEEDED, ImportState.FAILED, ImportState.ABORTED})
+#: States that never change again.
+FINAL_STATES = frozenset({ImportState.SUCCEEDED, ImportState.FAILED, ImportState.ABORTED})
 #: States of a process that has begun and not ended.
 RUNNING_STATES = frozenset({ImportState.PROCESSING, ImportState.PAUSED, ImportState.BLOCKED})
 #: States an abort acts on: a pending process ends ``aborted`` at once, a running one is flagged.
@@ -53,7 +60,7 @@ ABORTABLE_STATES = RUNNING_STATES | {ImportState.PENDING}
 #: The moves import code may make, by the state they leave; ``abort`` makes its own.
 MOVES = {
     ImportState.PENDING: frozenset({ImportState.PROCESSING}),
-    **{state: (RUNNING_STATES | _FINAL_STATES) - {state} for state in RUNNING_STATES},
+    **{state: (RUNNING_STATES | FINAL_STATES) - {state} for state in RUNNING_STATES},
 }
 #: The same moves, by the state they reach.
 SOURCES = {
@@ -136,6 +143,22 @@ class ProcessSnapshot:
     aborted_by: str | None = None
     abort_reason: str | None = None
     abort_request_id: str | None = None
+    #: A chunk's parallel import: the token OCC's clients see. None for an import process.
+    parent: str | None = None
+    #: A chunk's place among its parent's chunks, from 1.
+    chunk_index: int | None = None
+    #: How many chunks a parallel import has; 0 for an import process run by one worker.
+    chunks: int = 0
+    #: Whether a parallel import goes on when one of its chunks fails (else its other chunks
+    #: are stopped at the first failure).
+    continue_on_error: bool = False
+    #: The chunk whose failure failed a parallel import, the first to fail; else None.
+    failed_chunk: str | None = None
+
+    @property
+    def is_chunk(self) -> bool:
+        """Whether this is one chunk of a parallel import (its :attr:`parent` is the import)."""
+        return self.parent is not None
 
     @property
     def forced(self) -> bool:
@@ -150,6 +173,79 @@ class ProcessSnapshot:
         if not self.total:
             return 0
         return min(100, 100 * self.processed // self.total)
+
+
+#: The most chunks one parallel import may have.
+MAX_CHUNKS = 10_000
+
+
+@dataclass(frozen=True)
+class ChunkedImport:
+    """A parallel import as registered: the token OCC's clients see, and its chunks' tokens,
+    in order (``<token>.1``, ``<token>.2``, ...), each the id its worker's job runs under."""
+
+    token: str
+    chunks: tuple[str, ...]
+
+
+def registrable_chunks(token: str, count: int) -> tuple[str, ...]:
+    """The tokens of the ``count`` chunks of the parallel import ``token``, each one the
+    endpoint could be asked about; else a ``ValueError`` saying why not."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CHUNKS:
+        raise ValueError(f"a parallel import has 1 to {MAX_CHUNKS} chunks; got {count!r}.")
+    chunks = tuple(f"{token}.{index}" for index in range(1, count + 1))
+    registrable_token(chunks[-1])  # the longest: the import's token must leave room for it
+    return chunks
+
+
+def chunk_totals(totals: Sequence[int | None] | None, count: int) -> list[int | None]:
+    """Each chunk's expected record count, ``None`` where unknown; as many as ``count``."""
+    if totals is None:
+        return [None] * count
+    totals = list(totals)
+    if len(totals) != count:
+        raise ValueError(f"{count} chunks need {count} totals; got {len(totals)}.")
+    return totals
+
+
+def summed(parent: ProcessSnapshot, chunks: Sequence[ProcessSnapshot]) -> ProcessSnapshot:
+    """A parallel import as its clients read it: records written summed over its chunks,
+    and the total summed too when every chunk knows its own (else the total the import was
+    registered with, which may be unknown); the chunk that failed it, the first to fail."""
+    totals = [chunk.total for chunk in chunks]
+    total = sum(totals) if chunks and None not in totals else parent.total  # type: ignore[arg-type]
+    failed = [chunk for chunk in chunks if chunk.state is ImportState.FAILED]
+    first = None
+    if failed and parent.state is ImportState.FAILED:
+        first = min(failed, key=lambda chunk: (chunk.finished_at or chunk.created_at, chunk.token))
+    return dataclasses.replace(
+        parent,
+        processed=sum(chunk.processed for chunk in chunks),
+        total=total,
+        failed_chunk=None if first is None else first.token,
+    )
+
+
+@runtime_checkable
+class Chunked(Protocol):
+    """A registry that keeps parallel imports: one token, its work split over chunks."""
+
+    def register_chunks(
+        self,
+        count: int,
+        *,
+        totals: Sequence[int | None] | None = None,
+        total: int | None = None,
+        token: str | None = None,
+        continue_on_error: bool = False,
+    ) -> ChunkedImport:
+        """Record a pending parallel import of ``count`` pending chunks, in one transaction."""
+        ...
+
+    def chunks(self, token: str) -> list[ProcessSnapshot]:
+        """The chunks of the parallel import ``token``, in order; ``[]`` for a process run by
+        one worker."""
+        ...
 
 
 @runtime_checkable

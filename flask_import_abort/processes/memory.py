@@ -5,23 +5,29 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .contract import AbortOutcome, AbortRequest
 from .lifecycle import (
+    ABORTABLE_STATES,
     DEFAULT_LEASE,
     MOVES,
     RUNNING_STATES,
+    ChunkedImport,
     EndReason,
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
     UnknownImport,
     checked_lease,
+    chunk_totals,
+    registrable_chunks,
+    summed,
     utc_now,
 )
+from .signals import announce_end
 from .tokens import new_token, registrable_token
 
 
@@ -41,6 +47,10 @@ class _Process:
     aborted_by: str | None = None
     abort_reason: str | None = None
     abort_request_id: str | None = None
+    parent: str | None = None
+    chunk_index: int | None = None
+    chunks: int = 0
+    continue_on_error: bool = False
 
 
 class InMemoryImportRegistry:
@@ -90,9 +100,55 @@ class InMemoryImportRegistry:
             self._processes[token] = process
         return token
 
+    def register_chunks(
+        self,
+        count: int,
+        *,
+        totals: Sequence[int | None] | None = None,
+        total: int | None = None,
+        token: str | None = None,
+        continue_on_error: bool = False,
+    ) -> ChunkedImport:
+        """Record a pending parallel import of ``count`` pending chunks: the import's token (a
+        random one by default) and its chunks' (``<token>.1``, ...). ``totals`` are each
+        chunk's expected records, when known. Unless ``continue_on_error``, the first chunk to
+        fail stops the others."""
+        token = new_token() if token is None else registrable_token(token)
+        chunks = registrable_chunks(token, count)
+        expected = chunk_totals(totals, count)
+        now = self._clock()
+        with self._lock:
+            if token in self._processes:
+                raise ValueError(f"an import process with token {token!r} exists already")
+            self._processes[token] = _Process(
+                ImportState.PENDING,
+                created_at=now,
+                total=total,
+                chunks=count,
+                continue_on_error=bool(continue_on_error),
+            )
+            for index, (chunk, chunk_total) in enumerate(zip(chunks, expected, strict=True), 1):
+                self._processes[chunk] = _Process(
+                    ImportState.PENDING,
+                    created_at=now,
+                    total=chunk_total,
+                    parent=token,
+                    chunk_index=index,
+                )
+        return ChunkedImport(token, chunks)
+
+    def chunks(self, token: str) -> list[ProcessSnapshot]:
+        """The chunks of the parallel import ``token``, in order (``[]`` for a process run by
+        one worker)."""
+        with self._lock:
+            return self._chunks(token, self._get(token), self._clock())
+
     def abort(self, token: str, request: AbortRequest | None = None) -> AbortOutcome:
         with self._lock:
             process = self._processes.get(token)
+            if process is not None and process.parent is not None:
+                token = process.parent  # a chunk's abort is its parallel import's
+                process = self._processes[token]
             if process is None:
                 return AbortOutcome.NOT_FOUND
             if process.state in (ImportState.SUCCEEDED, ImportState.FAILED):
@@ -100,20 +156,81 @@ class InMemoryImportRegistry:
             if process.abort_requested or process.state is ImportState.ABORTED:
                 return AbortOutcome.ALREADY_REQUESTED
             now = self._clock()
-            process.abort_requested = True
-            process.abort_requested_at = now
-            if request is not None:
-                process.aborted_by = request.actor
-                process.abort_reason = request.reason
-                process.abort_request_id = request.request_id
-                process.end_reason = request.end_reason
-            if process.state is ImportState.PENDING:
-                self._end(process, ImportState.ABORTED, now, process.end_reason)
-            elif self._is_lost(process, now):
-                self._end(process, ImportState.ABORTED, now, EndReason.WORKER_LOST)
-            elif request is not None and request.stop_deadline is not None:
-                process.stop_by = now + timedelta(seconds=request.stop_deadline)
+            self._abort(process, now, request)
+            if process.chunks:
+                for chunk in self._chunks_of(token):
+                    if chunk.state in ABORTABLE_STATES and not chunk.abort_requested:
+                        self._abort(chunk, now, request)
+                self._end_parent(process, now)
             return AbortOutcome.REQUESTED
+
+    def _abort(self, process: _Process, now: datetime, request: AbortRequest | None) -> None:
+        process.abort_requested = True
+        process.abort_requested_at = now
+        if request is not None:
+            process.aborted_by = request.actor
+            process.abort_reason = request.reason
+            process.abort_request_id = request.request_id
+            process.end_reason = request.end_reason
+        if process.state is ImportState.PENDING:
+            self._end(process, ImportState.ABORTED, now, process.end_reason)
+        elif self._is_lost(process, now):
+            self._end(process, ImportState.ABORTED, now, EndReason.WORKER_LOST)
+        elif request is not None and request.stop_deadline is not None:
+            process.stop_by = now + timedelta(seconds=request.stop_deadline)
+
+    def _chunks_of(self, token: str) -> list[_Process]:
+        return [process for process in self._processes.values() if process.parent == token]
+
+    def _chunk_ended(self, chunk: _Process, now: datetime) -> ProcessSnapshot | None:
+        """A chunk ended: its first failure stops its siblings (unless its import goes on past
+        failures), and the last chunk to end ends its import; that end, when written here."""
+        parent = self._processes[chunk.parent or ""]
+        if chunk.state is ImportState.FAILED and not parent.continue_on_error:
+            stopping = AbortRequest(
+                reason=f"chunk {chunk.parent}.{chunk.chunk_index} failed",
+                end_reason=EndReason.CHUNK_FAILED,
+            )
+            for sibling in self._chunks_of(chunk.parent):
+                if sibling.state in ABORTABLE_STATES and not sibling.abort_requested:
+                    self._abort(sibling, now, stopping)
+        if self._end_parent(parent, now):
+            return self._snapshot(chunk.parent, parent, now)
+        return None
+
+    def _end_parent(self, parent: _Process, now: datetime) -> bool:
+        """End a parallel import whose chunks have all ended, as the SQL registry's
+        ``end_parents`` does; whether it was ended here."""
+        if parent.state.is_final:
+            return False
+        token = next(token for token, process in self._processes.items() if process is parent)
+        chunks = self._chunks_of(token)
+        if any(not chunk.state.is_final for chunk in chunks):
+            return False
+        ends = {chunk.state for chunk in chunks}
+        if parent.abort_requested:
+            state = ImportState.ABORTED
+        elif ImportState.FAILED in ends:
+            state = ImportState.FAILED
+        elif ImportState.ABORTED in ends:
+            state = ImportState.ABORTED
+        else:
+            state = ImportState.SUCCEEDED
+        reasons = {chunk.end_reason for chunk in chunks}
+        reason = parent.end_reason
+        if parent.abort_requested and EndReason.STOP_DEADLINE in reasons:
+            reason = EndReason.STOP_DEADLINE
+        elif (
+            reason is None
+            and not parent.abort_requested
+            and any(
+                chunk.state is ImportState.FAILED and chunk.end_reason is EndReason.WORKER_LOST
+                for chunk in chunks
+            )
+        ):
+            reason = EndReason.WORKER_LOST
+        self._end(parent, state, now, reason)
+        return True
 
     def should_stop(self, token: str) -> bool:
         """Whether the import should stop after its current batch; a heartbeat too."""
@@ -135,6 +252,15 @@ class InMemoryImportRegistry:
                 return False
             if process.state is not ImportState.PENDING:
                 raise InvalidTransition(f"import process {token!r} is {process.state.value}")
+            if process.parent is not None:
+                parent = self._processes[process.parent]
+                if parent.state not in ABORTABLE_STATES or parent.abort_requested:
+                    raise InvalidTransition(
+                        f"import process {token!r}: its parallel import is {parent.state.value}"
+                    )
+                if parent.state is ImportState.PENDING:
+                    parent.state = ImportState.PROCESSING
+                    parent.started_at = self._clock()
             self._move(token, process, ImportState.PROCESSING)
             return True
 
@@ -155,7 +281,14 @@ class InMemoryImportRegistry:
         """Record a move of a running process: pause, block, resume, or its end; return the
         state recorded (an end after a requested abort is ``aborted``)."""
         with self._lock:
-            return self._move(token, self._get(token), ImportState(state))
+            process = self._get(token)
+            recorded = self._move(token, process, ImportState(state))
+            ended = None
+            if recorded.is_final and process.parent is not None:
+                ended = self._chunk_ended(process, self._clock())
+        if ended is not None:
+            announce_end(self, ended)
+        return recorded
 
     def finish(self, token: str, state: ImportState) -> ImportState:
         """Record the end of a running process: ``succeeded``, ``failed`` or ``aborted``; return
@@ -168,6 +301,14 @@ class InMemoryImportRegistry:
         """The process as it is now."""
         with self._lock:
             return self._snapshot(token, self._get(token), self._clock())
+
+    def _chunks(self, token: str, parent: _Process, now: datetime) -> list[ProcessSnapshot]:
+        chunks = [
+            self._snapshot(chunk_token, chunk, now)
+            for chunk_token, chunk in self._processes.items()
+            if chunk.parent == token
+        ]
+        return sorted(chunks, key=lambda chunk: chunk.chunk_index or 0)
 
     def recent(
         self,
@@ -186,6 +327,8 @@ class InMemoryImportRegistry:
             for token, process in reversed(self._processes.items()):
                 if len(found) >= limit:
                     break
+                if process.parent is not None:
+                    continue  # a chunk: read through its import
                 if wanted is not None and process.state not in wanted:
                     continue
                 if registered_before is not None and process.created_at > registered_before:
@@ -196,16 +339,20 @@ class InMemoryImportRegistry:
     def count_by_state(self) -> dict[ImportState, int]:
         """How many processes are in each state."""
         with self._lock:
-            return dict(Counter(process.state for process in self._processes.values()))
+            return dict(
+                Counter(
+                    process.state for process in self._processes.values() if process.parent is None
+                )
+            )
 
     def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
         """End the running processes past their stop deadline or lost; return them as ended."""
         with self._lock:
             now = self._clock()
             ended = []
-            for token, process in self._processes.items():
-                if process.state not in RUNNING_STATES:
-                    continue
+            for token, process in list(self._processes.items()):
+                if process.state not in RUNNING_STATES or process.chunks:
+                    continue  # a parallel import ends with its chunks
                 if process.stop_by is not None and process.stop_by < now:
                     end, reason = ImportState.ABORTED, EndReason.STOP_DEADLINE
                 elif self._is_lost(process, now):
@@ -218,6 +365,13 @@ class InMemoryImportRegistry:
                     continue
                 self._end(process, end, now, reason)
                 ended.append(self._snapshot(token, process, now))
+            if dry_run:
+                return ended
+            for snapshot in list(ended):
+                if snapshot.parent is not None:
+                    parent = self._chunk_ended(self._processes[snapshot.token], now)
+                    if parent is not None:
+                        ended.append(parent)
             return ended
 
     def state(self, token: str) -> ImportState:
@@ -243,9 +397,12 @@ class InMemoryImportRegistry:
         )
 
     def _snapshot(self, token: str, process: _Process, now: datetime) -> ProcessSnapshot:
-        return ProcessSnapshot(
+        snapshot = ProcessSnapshot(
             token=token, lost=self._is_lost(process, now), **dataclasses.asdict(process)
         )
+        if not process.chunks:
+            return snapshot
+        return summed(snapshot, self._chunks(token, process, now))
 
     @staticmethod
     def _end(

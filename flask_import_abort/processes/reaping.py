@@ -52,21 +52,18 @@ def reap(
     ended = registry.reap(dry_run=dry_run)
     if dry_run:
         return ended
-    for engine in engines:
-        if isinstance(engine, CancellingEngine):
-            try:
-                cancelled = engine.end_cancelled()
-            except Exception:  # the engine's server may be down: the next round tries again
-                log.exception("reading the jobs %s cancelled failed", type(engine).__name__)
-                continue
-            for snapshot in cancelled:
-                announce_end(registry, snapshot)
-            ended += cancelled
     forced = []
     for snapshot in ended:
         announce_end(registry, snapshot)
-        if snapshot.end_reason is EndReason.STOP_DEADLINE:
-            forced.append(snapshot.token)
+        if snapshot.chunks and snapshot.end_reason is not EndReason.STOP_DEADLINE:
+            log.warning(
+                "parallel import %s ended %s with its last chunk",
+                token_for_log(snapshot.token),
+                snapshot.state.value,
+            )
+        elif snapshot.end_reason is EndReason.STOP_DEADLINE:
+            if not snapshot.chunks:  # a parallel import has no worker: its chunks had theirs
+                forced.append(snapshot.token)
             log.warning(
                 "import process %s did not stop within %s s of its abort: recorded aborted "
                 "(forced); %s",
@@ -84,6 +81,16 @@ def reap(
                 _format(registry.lease),
                 snapshot.state.value,
             )
+    for engine in engines:
+        if isinstance(engine, CancellingEngine):
+            try:
+                cancelled = engine.end_cancelled()
+            except Exception:  # the engine's server may be down: the next round tries again
+                log.exception("reading the jobs %s cancelled failed", type(engine).__name__)
+                continue
+            for snapshot in cancelled:
+                announce_end(registry, snapshot)
+            ended += cancelled
     if forced and force_stop is not None:
         _force_stop(force_stop, forced, force_stop_timeout)
     return ended

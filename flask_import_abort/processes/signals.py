@@ -30,8 +30,14 @@ process_started = namespace.signal("process_started")
 #: end), ``forced`` (bool: a stop deadline forced it), ``end_reason`` (an :class:`EndReason`
 #: when the package ended it, else None) and ``snapshot`` (the process as it ended). Sent by
 #: the worker's :class:`ImportRun`, by ``reap`` for each end it records, and by the endpoint
-#: for an abort that ends a pending or lost process at once.
+#: for an abort that ends a pending or lost process at once. A parallel import's end is sent
+#: once, by the registry that records it (its last chunk's end) or by ``reap``; its chunks'
+#: ends are :data:`chunk_ended`'s.
 process_ended = namespace.signal("process_ended")
+
+#: Sent when one chunk of a parallel import has ended, with the same arguments as
+#: :data:`process_ended`; ``snapshot.parent`` is the import's token.
+chunk_ended = namespace.signal("chunk_ended")
 
 
 def announce(signal: NamedSignal, sender: Any, **details: Any) -> None:
@@ -46,9 +52,10 @@ def announce(signal: NamedSignal, sender: Any, **details: Any) -> None:
 
 
 def announce_end(registry: Any, snapshot: ProcessSnapshot) -> None:
-    """Send ``process_ended`` for ``snapshot``, a process that has ended, from ``registry``."""
+    """Send ``process_ended`` for ``snapshot``, a process that has ended, from ``registry``
+    (``chunk_ended`` for a chunk of a parallel import)."""
     announce(
-        process_ended,
+        chunk_ended if snapshot.parent is not None else process_ended,
         registry,
         token=snapshot.token,
         state=snapshot.state,
@@ -58,16 +65,20 @@ def announce_end(registry: Any, snapshot: ProcessSnapshot) -> None:
     )
 
 
-def announce_end_of(registry: Any, token: str) -> None:
+def announce_end_of(registry: Any, token: str, *, of_import: bool = False) -> None:
     """Send ``process_ended`` for the process ``token`` when something listens and it has
-    ended, as ``registry`` reads it now (a registry that cannot read it is logged)."""
-    if not process_ended.receivers:
+    ended, as ``registry`` reads it now (a registry that cannot read it is logged); for a
+    chunk, ``chunk_ended``, or with ``of_import`` (an abort of a chunk, which is its import's)
+    ``process_ended`` of its parallel import."""
+    if not (process_ended.receivers or chunk_ended.receivers):
         return
     snapshot_of = getattr(registry, "snapshot", None)
     if not callable(snapshot_of):
         return  # a host's one-method registry: nothing to read the end from
     try:
         ended = snapshot_of(token)
+        if of_import and ended.parent is not None:
+            ended = snapshot_of(ended.parent)
     except FAILURES:
         log.exception("import process %s: its end could not be read", token_for_log(token))
         return

@@ -116,7 +116,7 @@ class CeleryImports:
             return
         if outcome is AbortOutcome.REQUESTED:
             log.warning("import task %s was %s: its process is aborted", token_for_log(token), why)
-            announce_end_of(self.registry, token)
+            announce_end_of(self.registry, token, of_import=True)
 
     def task(self, function: Callable[..., object] | None = None, **options: Any) -> Any:
         """Declare an import task: ``function(run, *args, **kwargs)`` runs its batch loop

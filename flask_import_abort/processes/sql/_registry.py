@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, cast
@@ -19,6 +19,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from ..contract import AbortOutcome, AbortRequest, StoreOutdated, StoreUnavailable
 from ..lifecycle import (
     DEFAULT_LEASE,
+    ChunkedImport,
     EndReason,
     ImportState,
     InvalidTransition,
@@ -26,7 +27,11 @@ from ..lifecycle import (
     UnknownImport,
     checked_lease,
     checked_seconds,
+    chunk_totals,
+    registrable_chunks,
+    summed,
 )
+from ..signals import announce_end, process_ended
 from ..tokens import new_token, registrable_token, token_for_log
 from . import _versions as versions
 from ._schema import (
@@ -46,6 +51,13 @@ log = logging.getLogger("flask_import_abort")
 
 #: What an abort without an ``AbortRequest`` records: nothing beyond its time.
 _NO_DETAILS = AbortRequest()
+#: What stopping the chunks of an import whose chunk failed records (the reason is added).
+_SIBLINGS_STOP = {
+    "stop_deadline": None,
+    "actor": None,
+    "request_id": None,
+    "end_reason": EndReason.CHUNK_FAILED.value,
+}
 
 #: Errors that mean the database cannot be reached or is locked now, not that a call is wrong.
 _UNAVAILABLE = (OperationalError, PoolTimeout)
@@ -251,12 +263,19 @@ class SQLImportRegistry:
         while True:
             with self._connection(deadline) as connection:
                 with connection.begin():
-                    changed = self._execute(connection, "abort", values).rowcount
-                if changed:
+                    changed = self._execute(connection, "abort", values).first()
+                    if changed is not None and changed.chunk_count is not None:
+                        connection.execute(self._statements.abort_chunks, values)
+                        # Its chunks that were still to start have ended: it may have too.
+                        connection.execute(self._statements.end_parent, {"key": token})
+                if changed is not None:
                     return AbortOutcome.REQUESTED
                 row = connection.execute(self._statements.read_state, {"key": token}).first()
             if row is None:
                 return AbortOutcome.NOT_FOUND
+            if row.parent_token is not None:  # a chunk's abort is its parallel import's
+                token = values["key"] = row.parent_token
+                continue
             state = ImportState(row.state)
             if state in (ImportState.SUCCEEDED, ImportState.FAILED):
                 return AbortOutcome.FINISHED
@@ -311,15 +330,78 @@ class SQLImportRegistry:
             raise ValueError(f"an import process with token {token!r} exists already") from None
         return token
 
-    def start(self, token: str) -> bool:
-        """Move a pending process to ``processing``; False if it was aborted before it began."""
+    def register_chunks(
+        self,
+        count: int,
+        *,
+        totals: Sequence[int | None] | None = None,
+        total: int | None = None,
+        token: str | None = None,
+        continue_on_error: bool = False,
+    ) -> ChunkedImport:
+        """Record a pending parallel import of ``count`` pending chunks, in one transaction:
+        the import's token (a random one by default) and its chunks' (``<token>.1``, ...).
+        ``totals`` are each chunk's expected records, when known. Unless
+        ``continue_on_error``, the first chunk to fail stops the others."""
+        token = new_token() if token is None else registrable_token(token)
+        chunks = registrable_chunks(token, count)
+        expected = chunk_totals(totals, count)
+        parent = {
+            "token": token,
+            "state": ImportState.PENDING.value,
+            "processed_count": 0,
+            "total_count": total,
+            "chunk_count": count,
+            "continue_on_error": bool(continue_on_error),
+        }
+        rows = [
+            {
+                "token": chunk,
+                "state": ImportState.PENDING.value,
+                "processed_count": 0,
+                "total_count": chunk_total,
+                "parent_token": token,
+                "chunk_index": index,
+            }
+            for index, (chunk, chunk_total) in enumerate(zip(chunks, expected, strict=True), 1)
+        ]
         try:
-            self._change(token, self._statements.start, {"key": token})
-        except InvalidTransition:
-            if self.snapshot(token).state is ImportState.ABORTED:
-                return False
-            raise
+            with self.engine.begin() as connection:
+                connection.execute(self._statements.register, parent)
+                connection.execute(self._statements.register, rows)
+        except IntegrityError:
+            raise ValueError(f"an import process with token {token!r} exists already") from None
+        return ChunkedImport(token, chunks)
+
+    def chunks(self, token: str) -> list[ProcessSnapshot]:
+        """The chunks of the parallel import ``token``, in order (``[]`` for a process run by
+        one worker)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(self._statements.chunks, {"key": token}).all()
+        return [self._snapshot(row) for row in rows]
+
+    def start(self, token: str) -> bool:
+        """Move a pending process to ``processing``; False if it was aborted before it began.
+        A chunk starts its parallel import too, and is refused once the import was aborted or
+        has ended."""
+        statements = self._statements
+        with self.engine.begin() as connection:
+            parent = connection.execute(statements.parent_of, {"key": token}).scalar()
+            if parent is not None:
+                going_on = connection.execute(statements.start_parent, {"key": parent}).rowcount
+                if not going_on:
+                    connection.rollback()
+                    return self._refused_start(token)
+            changed = connection.execute(statements.start, {"key": token}).rowcount
+        if not changed:
+            return self._refused_start(token)
         return True
+
+    def _refused_start(self, token: str) -> bool:
+        if self.snapshot(token).state is ImportState.ABORTED:
+            return False
+        self._refuse(token, "start")
+        return False  # not reached: _refuse raises
 
     def report_progress(self, token: str, processed: int, *, total: int | None = None) -> None:
         """Record how many records a running process has written (and its total, if given)."""
@@ -357,7 +439,23 @@ class SQLImportRegistry:
             row = connection.execute(self._statements.moves[state], {"key": token}).first()
         if row is None:
             self._refuse(token, f"go to {state.value}")
-        return ImportState(row.state)  # type: ignore[union-attr]
+        recorded = ImportState(row.state)  # type: ignore[union-attr]
+        if recorded.is_final and row.parent_token is not None:  # type: ignore[union-attr]
+            self._chunk_ended(token, row.parent_token, recorded)  # type: ignore[union-attr]
+        return recorded
+
+    def _chunk_ended(self, chunk: str, parent: str, state: ImportState) -> None:
+        """After a chunk's end is committed: its first failure stops its siblings, and the
+        last chunk to end ends its import (a conditional UPDATE, written once whichever chunk
+        gets there; a reap ends it after a crash in between)."""
+        statements = self._statements
+        with self.engine.begin() as connection:
+            if state is ImportState.FAILED:
+                stopping = dict(_SIBLINGS_STOP, key=parent, reason=f"chunk {chunk} failed")
+                connection.execute(statements.stop_siblings, stopping)
+            ended = connection.execute(statements.end_parent, {"key": parent}).first()
+        if ended is not None and process_ended.receivers:
+            announce_end(self, self.snapshot(parent))
 
     def finish(self, token: str, state: ImportState) -> ImportState:
         """Record the end of a running process: ``succeeded``, ``failed`` or ``aborted``; return
@@ -370,9 +468,13 @@ class SQLImportRegistry:
         """The process as it is now."""
         with self.engine.connect() as connection:
             row = connection.execute(self._statements.read, {"key": token}).first()
-        if row is None:
-            raise UnknownImport(token)
-        return self._snapshot(row)
+            if row is None:
+                raise UnknownImport(token)
+            snapshot = self._snapshot(row)
+            if row.chunk_count is None:
+                return snapshot
+            chunks = connection.execute(self._statements.chunks, {"key": token}).all()
+        return summed(snapshot, [self._snapshot(chunk) for chunk in chunks])
 
     def recent(
         self,
@@ -393,7 +495,19 @@ class SQLImportRegistry:
             parameters["older_than"] = -older_than.total_seconds()
         with self.engine.connect() as connection:
             rows = connection.execute(query, parameters).all()
-        return [self._snapshot(row) for row in rows]
+            parents = [row.token for row in rows if row.chunk_count is not None]
+            found: dict[str, list[ProcessSnapshot]] = {parent: [] for parent in parents}
+            if parents:
+                c = self.table.c
+                chunks = self._statements.chunks_of.where(c.parent_token.in_(parents))
+                for chunk in connection.execute(chunks):
+                    found[chunk.parent_token].append(self._snapshot(chunk))
+        return [
+            self._snapshot(row)
+            if row.chunk_count is None
+            else summed(self._snapshot(row), found[row.token])
+            for row in rows
+        ]
 
     def count_by_state(self) -> dict[ImportState, int]:
         """How many processes are in each state: one read on the state index, which ends
@@ -415,7 +529,20 @@ class SQLImportRegistry:
         with self.engine.begin() as connection:
             for ending in statements.reap_dry_run if dry_run else statements.reap:
                 found += connection.execute(ending).all()
-        return [self._snapshot(row) for row in found]
+        ended = [self._snapshot(row) for row in found]
+        if dry_run:
+            return ended
+        # Then, once those ends are committed (as a worker's chunk does): the siblings of a
+        # chunk that failed are stopped, and every parallel import whose chunks have all ended
+        # (here, or earlier by a worker that died before it could end its import) ends.
+        with self.engine.begin() as connection:
+            for chunk in ended:
+                if chunk.parent is not None and chunk.state is ImportState.FAILED:
+                    why = f"chunk {chunk.token} failed (its worker was lost)"
+                    stopping = dict(_SIBLINGS_STOP, key=chunk.parent, reason=why)
+                    connection.execute(statements.stop_siblings, stopping)
+            parents = connection.execute(statements.end_parents).all()
+        return ended + [self.snapshot(parent.token) for parent in parents]
 
     def _change(self, token: str, statement: Any, parameters: dict[str, Any]) -> None:
         with self.engine.begin() as connection:
@@ -446,6 +573,10 @@ class SQLImportRegistry:
             aborted_by=row.aborted_by,
             abort_reason=row.abort_reason,
             abort_request_id=row.abort_request_id,
+            parent=row.parent_token,
+            chunk_index=row.chunk_index,
+            chunks=row.chunk_count or 0,
+            continue_on_error=bool(row.continue_on_error),
         )
 
 

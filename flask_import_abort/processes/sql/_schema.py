@@ -9,6 +9,7 @@ import weakref
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Engine,
@@ -57,12 +58,17 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
     ``aborted_by``          varchar(255), null  who asked for the first abort
     ``abort_reason``        varchar(500), null  why, in their words
     ``abort_request_id``    varchar(200), null  the abort request's ``X-Request-ID``
+    ``parent_token``        varchar(256), null  a chunk's parallel import
+    ``chunk_index``         integer, null       a chunk's place among its parent's, from 1
+    ``chunk_count``         integer, null       how many chunks a parallel import has
+    ``continue_on_error``   boolean, null       whether a parallel import goes on past a
+                                                chunk that failed
     ======================  ==================  ==========================================
 
     The schema has a version, kept in a one-row table beside it, ``<name>_version`` (see
     :meth:`SQLImportRegistry.upgrade_table`). Timestamps are UTC. ``created_at`` is indexed,
     for listing newest first; ``state``, for finding the running processes among all the
-    finished ones.
+    finished ones; ``parent_token``, for finding a parallel import's chunks.
     """
     return Table(
         name,
@@ -81,8 +87,13 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
         Column("aborted_by", String(ACTOR_LENGTH)),
         Column("abort_reason", String(500)),
         Column("abort_request_id", String(200)),
+        Column("parent_token", String(TOKEN_LENGTH)),
+        Column("chunk_index", Integer),
+        Column("chunk_count", Integer),
+        Column("continue_on_error", Boolean),
         Index(f"ix_{name}_created_at", "created_at"),
         Index(f"ix_{name}_state", "state"),
+        Index(f"ix_{name}_parent_token", "parent_token"),
     )
 
 

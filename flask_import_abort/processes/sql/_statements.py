@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
     literal_column,
     or_,
@@ -28,7 +29,14 @@ from sqlalchemy import (
     update,
 )
 
-from ..lifecycle import ABORTABLE_STATES, RUNNING_STATES, SOURCES, EndReason, ImportState
+from ..lifecycle import (
+    ABORTABLE_STATES,
+    FINAL_STATES,
+    RUNNING_STATES,
+    SOURCES,
+    EndReason,
+    ImportState,
+)
 from ._clock import database_now
 
 
@@ -58,35 +66,61 @@ class Statements:
         aborted = _literal(ImportState.ABORTED)
 
         ends_now = or_(pending, lost)
+        abort_values = {
+            "abort_requested_at": now,
+            "aborted_by": bindparam("actor", type_=String()),
+            "abort_reason": bindparam("reason", type_=String()),
+            "abort_request_id": bindparam("request_id", type_=String()),
+            "state": case((ends_now, aborted), else_=c.state),
+            "finished_at": case((ends_now, now), else_=c.finished_at),
+            "end_reason": case(
+                (and_(~pending, lost), _literal(EndReason.WORKER_LOST)),
+                else_=func.coalesce(bindparam("end_reason", type_=String()), c.end_reason),
+            ),
+            # NULL when the request has no deadline: NULL seconds make a NULL time.
+            "stop_by": case(
+                (ends_now, None),
+                else_=database_now(bindparam("stop_deadline", type_=Float())),
+            ),
+        }
+        not_asked = c.abort_requested_at.is_(None)
+        #: The abort of an import process (a chunk's abort is its parent's): it answers the
+        #: chunk count, so that a parallel import's chunks are aborted after it.
         self.abort = (
             update(table)
-            .where(key, _one_of(c.state, ABORTABLE_STATES), c.abort_requested_at.is_(None))
-            .values(
-                abort_requested_at=now,
-                aborted_by=bindparam("actor", type_=String()),
-                abort_reason=bindparam("reason", type_=String()),
-                abort_request_id=bindparam("request_id", type_=String()),
-                state=case((ends_now, aborted), else_=c.state),
-                finished_at=case((ends_now, now), else_=c.finished_at),
-                end_reason=case(
-                    (and_(~pending, lost), _literal(EndReason.WORKER_LOST)),
-                    else_=func.coalesce(bindparam("end_reason", type_=String()), c.end_reason),
-                ),
-                # NULL when the request has no deadline: NULL seconds make a NULL time.
-                stop_by=case(
-                    (ends_now, None),
-                    else_=database_now(bindparam("stop_deadline", type_=Float())),
-                ),
+            .where(key, _one_of(c.state, ABORTABLE_STATES), not_asked, c.parent_token.is_(None))
+            .values(abort_values)
+            .returning(c.chunk_count)
+        )
+        #: The same abort, of every chunk of the parallel import ``key`` still to end: each
+        #: pending one ends at once (it never starts), each running one stops after its batch.
+        self.abort_chunks = (
+            update(table)
+            .where(
+                c.parent_token == bindparam("key"), _one_of(c.state, ABORTABLE_STATES), not_asked
             )
+            .values(abort_values)
         )
         self.register = table.insert().values(created_at=now)
-        self.read_state = select(c.state, c.abort_requested_at).where(key)
+        self.read_state = select(c.state, c.abort_requested_at, c.parent_token).where(key)
         #: Whether a running process is lost, by the database's clock, as a column of a read.
         is_lost = case((and_(running, lost), True), else_=False).label("lost")
         self.read = select(table, is_lost).where(key)
-        self.recent = select(table, is_lost).order_by(c.created_at.desc()).limit(bindparam("limit"))
+        #: The chunks of the parallel import ``key``, in order.
+        self.chunks_of = select(table, is_lost).order_by(c.parent_token, c.chunk_index)
+        self.chunks = self.chunks_of.where(c.parent_token == bindparam("key"))
+        #: Import processes, chunks left out: they are read through their parent. (On the
+        #: column no index holds, so that the read goes down the index on created_at.)
+        self.recent = (
+            select(table, is_lost)
+            .where(c.chunk_index.is_(None))
+            .order_by(c.created_at.desc())
+            .limit(bindparam("limit"))
+        )
         self.registered_before = c.created_at <= database_now(bindparam("older_than", Float()))
-        self.count_by_state = select(c.state, func.count()).group_by(c.state)
+        self.count_by_state = (
+            select(c.state, func.count()).where(c.chunk_index.is_(None)).group_by(c.state)
+        )
         #: The heartbeat of a running process that has not been asked to stop: its row count
         #: says whether to go on, so the common case reads nothing back.
         self.beat = (
@@ -106,6 +140,19 @@ class Statements:
             .where(key, pending)
             .values(state=ImportState.PROCESSING.value, started_at=now, heartbeat_at=now)
         )
+        self.parent_of = select(c.parent_token).where(key)
+        #: A chunk's start, first on its parent: the import is ``processing`` from its first
+        #: chunk's start on. No row when the import was aborted or has ended: the chunk is
+        #: refused. (The parent's row is written before the chunk's, in every transaction that
+        #: writes both, so two of them never wait for each other.)
+        self.start_parent = (
+            update(table)
+            .where(key, _one_of(c.state, ABORTABLE_STATES), not_asked)
+            .values(
+                state=case((pending, _literal(ImportState.PROCESSING)), else_=c.state),
+                started_at=func.coalesce(c.started_at, now),
+            )
+        )
         self.progress = (
             update(table)
             .where(key, running)
@@ -114,7 +161,11 @@ class Statements:
         self.progress_and_total = self.progress.values(total_count=bindparam("total"))
         self.moves = {}
         for state, sources in SOURCES.items():
-            move = update(table).where(key, _one_of(c.state, sources)).returning(c.state)
+            move = (
+                update(table)
+                .where(key, _one_of(c.state, sources))
+                .returning(c.state, c.parent_token)
+            )
             if state.is_final:
                 # An end after a requested abort is recorded aborted: a 200 is never a lie.
                 written = case((c.abort_requested_at.is_not(None), aborted), else_=state.value)
@@ -125,7 +176,9 @@ class Statements:
                     values["started_at"] = func.coalesce(c.started_at, now)
                 self.moves[state] = move.values(values)
 
-        forced = and_(running, c.stop_by < now)
+        # A parallel import has no worker of its own, so no heartbeat: its chunks are forced
+        # and lost, and it ends with them.
+        forced = and_(running, c.stop_by < now, c.chunk_count.is_(None))
         lost_running = and_(running, lost)
         self.reap = [
             update(table)
@@ -144,6 +197,74 @@ class Statements:
             )
             .returning(*c),
         ]
+        chunk = table.alias("chunk")
+        of_it = chunk.c.parent_token == c.token
+
+        def any_chunk(*conditions: Any) -> Any:
+            return exists().where(of_it, *conditions)
+
+        final = _one_of(chunk.c.state, FINAL_STATES)
+        asked = c.abort_requested_at.is_not(None)
+        chunk_failed = any_chunk(_is(chunk.c.state, ImportState.FAILED))
+        #: The end of every parallel import whose chunks have all ended: ``aborted`` once an
+        #: abort was answered, else ``failed`` when a chunk failed, ``aborted`` when one was
+        #: aborted, ``succeeded`` when all did. One conditional UPDATE: whichever chunk ends
+        #: last, on whichever machine, and however many reaps run, it is written once.
+        self.end_parents = (
+            update(table)
+            .where(
+                c.chunk_count.is_not(None),
+                _one_of(c.state, ABORTABLE_STATES),
+                ~any_chunk(~final),
+            )
+            .values(
+                state=case(
+                    (asked, aborted),
+                    (chunk_failed, _literal(ImportState.FAILED)),
+                    (any_chunk(_is(chunk.c.state, ImportState.ABORTED)), aborted),
+                    else_=_literal(ImportState.SUCCEEDED),
+                ),
+                finished_at=now,
+                end_reason=case(
+                    (
+                        and_(asked, any_chunk(_is(chunk.c.end_reason, EndReason.STOP_DEADLINE))),
+                        _literal(EndReason.STOP_DEADLINE),
+                    ),
+                    (c.end_reason.is_not(None), c.end_reason),
+                    (
+                        and_(
+                            ~asked,
+                            any_chunk(
+                                _is(chunk.c.state, ImportState.FAILED),
+                                _is(chunk.c.end_reason, EndReason.WORKER_LOST),
+                            ),
+                        ),
+                        _literal(EndReason.WORKER_LOST),
+                    ),
+                    else_=None,
+                ),
+            )
+            .returning(*c)
+        )
+        #: The same, of the one parallel import ``key``.
+        self.end_parent = self.end_parents.where(key)
+        #: The first failure of a chunk stops the other chunks of its import, unless the import
+        #: goes on past failures: each pending one ends ``aborted`` at once, each running one
+        #: stops after its batch (``chunk_failed``); the import is not aborted, and ends
+        #: ``failed``.
+        self.stop_siblings = (
+            update(table)
+            .where(
+                c.parent_token == bindparam("key"),
+                _one_of(c.state, ABORTABLE_STATES),
+                not_asked,
+                exists().where(
+                    chunk.c.token == bindparam("key"),
+                    func.coalesce(chunk.c.continue_on_error, False).is_(False),
+                ),
+            )
+            .values(abort_values)
+        )
         self.reap_dry_run = [
             select(table).where(forced),
             select(table).where(lost_running, or_(c.stop_by.is_(None), c.stop_by >= now)),

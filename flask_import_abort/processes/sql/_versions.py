@@ -110,6 +110,15 @@ STEPS: Sequence[Step] = (
     Step(3, "who aborted and why", _add_columns("aborted_by", "abort_reason", "abort_request_id")),
     Step(4, "running processes without a heartbeat get one", _heartbeat_from_start),
     Step(5, f"aborted_by holds {ACTOR_LENGTH} characters", _widen_actor),
+    Step(
+        6,
+        "parallel imports: parent_token, chunk_index, chunk_count, continue_on_error, an index "
+        "on parent_token",
+        _both(
+            _add_columns("parent_token", "chunk_index", "chunk_count", "continue_on_error"),
+            _add_index("parent_token"),
+        ),
+    ),
 )
 #: The version this package's statements need.
 CURRENT = STEPS[-1].version
@@ -178,7 +187,9 @@ def problem(connection: Connection, table: Table) -> str | None:
             column["name"]
             for column in inspect(connection).get_columns(table.name, schema=table.schema)
         }
-        if present - FIRST_COLUMNS:
+        # A table of no recorded version with some later columns (CHANGELOG's SQL run in
+        # part), or one whose recorded version should have them all.
+        if (version == UNRECORDED and present - FIRST_COLUMNS) or version >= CURRENT:
             return (
                 f"the table {table.name!r} is half upgraded: it lacks the columns "
                 f"{', '.join(missing)}; {command} to finish the upgrade"
