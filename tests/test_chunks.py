@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -19,10 +20,12 @@ from flask_import_abort.processes import (
     ImportRun,
     ImportState,
     InvalidTransition,
+    ThreadChunks,
     WorkerRegistry,
     chunk_ended,
     process_ended,
     reap,
+    split,
 )
 from flask_import_abort.processes.sql import SQLImportRegistry
 
@@ -515,3 +518,85 @@ def test_an_older_table_is_upgraded_with_its_processes_and_then_takes_parallel_i
         parent, chunks = _started(registry, 2)
         registry.start(chunks[0])
         assert registry.snapshot(parent).state is ImportState.PROCESSING
+
+
+# Threads: a bounded pool of this process.
+
+
+def test_split_makes_consecutive_slices_as_even_as_can_be() -> None:
+    assert split(list(range(10)), 3) == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert split([1, 2], 4) == [[1], [2]]
+    assert split([], 4) == [[]]
+    with pytest.raises(ValueError, match="at least 1"):
+        split([1], 0)
+
+
+def test_chunks_in_threads_run_at_most_as_many_at_once_as_the_pool_has(
+    worker_registry: WorkerRegistry,
+) -> None:
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def work(run: ImportRun, part: Sequence[int]) -> None:
+        for _batch in run.batches([part]):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+
+    pool = ThreadChunks(worker_registry, 2)
+    threaded = pool.submit(work, [(part,) for part in split(list(range(60)), 6)])
+    assert threaded.wait(10)
+    pool.shutdown()
+
+    assert most[0] == 2
+    snapshot = worker_registry.snapshot(threaded.token)
+    assert (snapshot.state, snapshot.processed) == (ImportState.SUCCEEDED, 60)
+
+
+def test_one_abort_stops_chunks_in_threads_and_the_queued_ones_never_run(
+    worker_registry: WorkerRegistry,
+) -> None:
+    began: list[str] = []
+    first_batch = threading.Event()
+
+    def work(run: ImportRun, count: int) -> None:
+        for _batch in run.batches([[1]] * count):
+            if run.processed == 0:
+                began.append(run.token)
+            first_batch.set()
+            time.sleep(0.05)
+
+    pool = ThreadChunks(worker_registry, 2)
+    threaded = pool.submit(work, [(100,)] * 5)
+    assert first_batch.wait(5)
+    assert worker_registry.abort(threaded.token) is AbortOutcome.REQUESTED
+    assert threaded.wait(10)
+    pool.shutdown()
+
+    assert set(began) <= set(threaded.chunks[:2])  # the queued three ran nothing
+    queued = worker_registry.chunks(threaded.token)[2:]  # type: ignore[attr-defined]
+    assert [chunk.started_at for chunk in queued] == [None] * 3
+    assert [future.result() for future in threaded.futures] == [ImportState.ABORTED] * 5
+    assert worker_registry.snapshot(threaded.token).state is ImportState.ABORTED
+
+
+def test_a_chunk_that_raises_in_a_thread_fails_its_import_and_stops_the_others(
+    worker_registry: WorkerRegistry,
+) -> None:
+    def work(run: ImportRun, broken: bool) -> None:
+        for _batch in run.batches([[1]] * 50):
+            if broken:
+                raise RuntimeError("a broken record")
+            time.sleep(0.02)
+
+    pool = ThreadChunks(worker_registry, 3)
+    threaded = pool.submit(work, [(False,), (True,), (False,)])
+    assert threaded.wait(10)
+    pool.shutdown()
+
+    snapshot = worker_registry.snapshot(threaded.token)
+    assert (snapshot.state, snapshot.failed_chunk) == (ImportState.FAILED, threaded.chunks[1])
+    assert snapshot.processed < 100  # the others stopped early

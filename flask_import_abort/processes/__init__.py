@@ -24,6 +24,7 @@ from .lifecycle import (
     WorkerRegistry,
 )
 from .memory import InMemoryImportRegistry
+from .parallel import ThreadChunks, ThreadedImport, split
 from .reaping import ForceStop, Reaper, reap
 from .run import ImportRun, run_import
 from .signals import chunk_ended, process_ended, process_started
@@ -50,6 +51,8 @@ __all__ = [
     "Snapshots",
     "StoreOutdated",
     "StoreUnavailable",
+    "ThreadChunks",
+    "ThreadedImport",
     "UnknownImport",
     "WorkerRegistry",
     "chunk_ended",
@@ -57,4 +60,5 @@ __all__ = [
     "process_started",
     "reap",
     "run_import",
+    "split",
 ]

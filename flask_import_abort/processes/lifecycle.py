@@ -248,6 +248,16 @@ class Chunked(Protocol):
         ...
 
 
+def chunked(registry: object) -> Chunked:
+    """``registry``, which keeps parallel imports; else a ``TypeError`` saying so."""
+    if not isinstance(registry, Chunked):
+        raise TypeError(
+            f"{type(registry).__name__} keeps no parallel imports (it has no register_chunks "
+            "and chunks): use a registry the package ships, or add them."
+        )
+    return registry
+
+
 @runtime_checkable
 class Snapshots(Protocol):
     """A registry that can read one process: what ``process_ended``, the CLI's ``show`` and

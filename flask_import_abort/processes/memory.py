@@ -185,17 +185,18 @@ class InMemoryImportRegistry:
     def _chunk_ended(self, chunk: _Process, now: datetime) -> ProcessSnapshot | None:
         """A chunk ended: its first failure stops its siblings (unless its import goes on past
         failures), and the last chunk to end ends its import; that end, when written here."""
-        parent = self._processes[chunk.parent or ""]
+        token = chunk.parent or ""
+        parent = self._processes[token]
         if chunk.state is ImportState.FAILED and not parent.continue_on_error:
             stopping = AbortRequest(
-                reason=f"chunk {chunk.parent}.{chunk.chunk_index} failed",
+                reason=f"chunk {token}.{chunk.chunk_index} failed",
                 end_reason=EndReason.CHUNK_FAILED,
             )
-            for sibling in self._chunks_of(chunk.parent):
+            for sibling in self._chunks_of(token):
                 if sibling.state in ABORTABLE_STATES and not sibling.abort_requested:
                     self._abort(sibling, now, stopping)
         if self._end_parent(parent, now):
-            return self._snapshot(chunk.parent, parent, now)
+            return self._snapshot(token, parent, now)
         return None
 
     def _end_parent(self, parent: _Process, now: datetime) -> bool:

@@ -10,6 +10,7 @@ Needs the ``[celery]`` extra (Celery 5, with a result backend for Celery's own a
             write(batch)
 
     token = import_products.enqueue(path, total=count)   # registers, then sends the task
+    token = import_products.enqueue_chunks([(path, 0, 5000), (path, 5000, 10000)])  # a group
     mirror_aborts(app, imports)           # Flower and Celery see the endpoint's (the web side)
     app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
 
@@ -28,13 +29,20 @@ is aborted there. Celery tells a revoke to the workers running at that moment on
 keep it in memory (``--statedb`` keeps it across restarts): while no worker runs, a revoke
 does nothing, and the process stays ``pending`` until a worker that knows of the revoke
 receives the task. The endpoint's abort has no such gap: the store keeps it.
+
+A parallel import (:meth:`ImportTask.enqueue_chunks`) is a ``group`` of the same task, one per
+chunk, each under its chunk's token (``<token>.1``, ...). The endpoint's abort of the import
+reaches every chunk through the store: a running one stops after its batch, a queued one is
+refused when a worker receives it, however late or how often (``acks_late``); the chunks that
+never started are revoked too (:meth:`CeleryImports.tell_of_abort`), so that workers drop them
+unread. A revoke of one chunk through Celery is an abort of its import.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 try:
@@ -50,7 +58,7 @@ from celery.exceptions import Ignore
 from celery.signals import task_revoked
 
 from ..contract import FAILURES, AbortOutcome, AbortRequest
-from ..lifecycle import ImportState, WorkerRegistry
+from ..lifecycle import ImportState, WorkerRegistry, chunked
 from ..run import ImportRun
 from ..signals import announce_end_of
 from ..tokens import token_for_log
@@ -78,6 +86,45 @@ class ImportTask(celery.Task):  # type: ignore[misc]
             registry.abort(token)
             raise
         return token
+
+    def enqueue_chunks(
+        self,
+        parts: Iterable[Sequence[Any]],
+        *,
+        totals: Sequence[int | None] | None = None,
+        total: int | None = None,
+        continue_on_error: bool = False,
+        **kwargs: Any,
+    ) -> str:
+        """Register a parallel import of one chunk per item of ``parts`` (each the task's
+        positional arguments; ``kwargs`` go to every chunk), send them as one ``group``, each
+        with its chunk's token as the task id, and return the import's token. When they
+        cannot all be sent (the broker went away midway), the import is aborted, which ends
+        it and every chunk at once (none will run, however late one is delivered), the ones
+        sent are revoked, and the error goes on."""
+        parts = [tuple(part) for part in parts]
+        registry = self.imports.registry
+        parallel = chunked(registry).register_chunks(
+            len(parts), totals=totals, total=total, continue_on_error=continue_on_error
+        )
+        chunks = celery.group(
+            self.signature(part, kwargs, task_id=chunk)
+            for chunk, part in zip(parallel.chunks, parts, strict=True)
+        )
+        try:
+            chunks.apply_async()
+        except Exception:
+            registry.abort(parallel.token, NOT_SENT)
+            try:
+                self.imports.celery.control.revoke(list(parallel.chunks))
+            except Exception:  # the broker is gone: the store refuses them all the same
+                log.warning("the chunks of import %s could not be revoked", parallel.token)
+            raise
+        return str(parallel.token)
+
+
+#: The abort of a parallel import whose chunks could not all be sent.
+NOT_SENT = AbortRequest(reason="its chunks could not all be sent")
 
 
 class CeleryImports:
@@ -170,9 +217,14 @@ class CeleryImports:
 
     def tell_of_abort(self, token: str) -> None:
         """Tell Celery of an abort the registry recorded: a task that never started is revoked
-        (workers drop it), a running one marked ``ABORTED`` (what Flower shows). See
+        (workers drop it), a running one marked ``ABORTED`` (what Flower shows); for a
+        parallel import, each of its chunks so. See
         :func:`flask_import_abort.mirror.mirror_aborts`, which calls it for the endpoint."""
-        if self.registry.snapshot(token).state is ImportState.ABORTED:
-            self.celery.control.revoke(token)  # it never started: workers drop it
-        else:
-            AbortableAsyncResult(token, app=self.celery).abort()
+        snapshot = self.registry.snapshot(token)
+        tasks = chunked(self.registry).chunks(token) if snapshot.chunks else [snapshot]
+        never_started = [task.token for task in tasks if task.started_at is None]
+        if never_started:
+            self.celery.control.revoke(never_started)  # workers drop them
+        for task in tasks:
+            if task.started_at is not None:
+                AbortableAsyncResult(task.token, app=self.celery).abort()

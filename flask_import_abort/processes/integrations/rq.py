@@ -10,6 +10,7 @@ Needs the ``[rq]`` extra (RQ 2 or newer)::
             write(batch)
 
     token = import_products.enqueue(path, total=count)   # registers, then enqueues the job
+    token = import_products.enqueue_chunks([(path, 0, 5000), (path, 5000, 10000)])  # one each
     mirror_aborts(app, imports)           # a queued job is cancelled (the web side)
     app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
 
@@ -25,13 +26,20 @@ A queued job cancelled through RQ (``Job.cancel()``, ``rq cancel``) never runs: 
 ends ``aborted``, with ``rq`` as the actor, when a reap looks at the queue's canceled-jobs
 registry (:meth:`RQImports.end_cancelled`; the web side's ``reap(app)`` and ``reaper(app)`` do
 it for the engines given to ``mirror_aborts``).
+
+A parallel import (``enqueue_chunks``) is one job per chunk, each under its chunk's token
+(``<token>.1``, ...), in the same queue, so that as many workers run them at once. The
+endpoint's abort of the import reaches every chunk through the store: a running one stops
+after its batch, a queued one is refused when a worker takes it; the chunks still queued are
+cancelled too (:meth:`RQImports.tell_of_abort`). A cancel of one chunk through RQ is an abort
+of its import.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 try:
@@ -54,6 +62,7 @@ from ..lifecycle import (
     ProcessSnapshot,
     UnknownImport,
     WorkerRegistry,
+    chunked,
 )
 from ..run import ImportRun
 from ..tokens import token_for_log
@@ -62,6 +71,9 @@ from ..tokens import token_for_log
 Callback = rq.job.Callback  # type: ignore[attr-defined]
 
 __all__ = ["RQImports"]
+
+#: The abort of a parallel import whose chunks could not all be enqueued.
+NOT_SENT = AbortRequest(reason="its chunks could not all be enqueued")
 
 log = logging.getLogger("flask_import_abort")
 
@@ -91,6 +103,8 @@ class RQImports:
             self._seen.add(token)
             if outcome is AbortOutcome.REQUESTED:
                 snapshot = self.registry.snapshot(token)
+                if snapshot.parent is not None:  # a chunk's cancel aborted its import
+                    snapshot = self.registry.snapshot(snapshot.parent)
                 if snapshot.state.is_final:
                     ended.append(snapshot)
                 log.warning(
@@ -138,8 +152,41 @@ class RQImports:
                 raise
             return token
 
+        def enqueue_chunks(
+            parts: Iterable[Sequence[Any]],
+            *,
+            totals: Sequence[int | None] | None = None,
+            total: int | None = None,
+            continue_on_error: bool = False,
+            **kwargs: Any,
+        ) -> str:
+            """Register a parallel import of one chunk per item of ``parts`` (each the job's
+            positional arguments; ``kwargs`` go to every chunk), enqueue one job per chunk
+            with its chunk's token as the job id, and return the import's token. When they
+            cannot all be enqueued (Redis went away midway), the import is aborted, which ends
+            it and every chunk at once (none will run), and the error goes on."""
+            arguments = [tuple(part) for part in parts]
+            parallel = chunked(imports.registry).register_chunks(
+                len(arguments), totals=totals, total=total, continue_on_error=continue_on_error
+            )
+            try:
+                for chunk, part in zip(parallel.chunks, arguments, strict=True):
+                    imports.queue.enqueue_call(
+                        body,
+                        args=part,
+                        kwargs=kwargs,
+                        job_id=chunk,
+                        timeout=-1,
+                        on_stopped=Callback(on_stopped),
+                    )
+            except Exception:
+                imports.registry.abort(parallel.token, NOT_SENT)
+                raise
+            return str(parallel.token)
+
         body.on_stopped = on_stopped  # type: ignore[attr-defined]
         body.enqueue = enqueue  # type: ignore[attr-defined]
+        body.enqueue_chunks = enqueue_chunks  # type: ignore[attr-defined]
         return body
 
     def _run(
@@ -176,10 +223,17 @@ class RQImports:
 
     def tell_of_abort(self, token: str) -> None:
         """Tell RQ of an abort the registry recorded: a queued job is cancelled, so it never
-        runs; a running one stops after its batch, through the registry. See
-        :func:`flask_import_abort.mirror.mirror_aborts`, which calls it for the endpoint."""
-        if self.registry.snapshot(token).state is not ImportState.ABORTED:
-            return  # running: it stops after its batch, through the registry
-        job = Job.fetch(token, connection=self.queue.connection)
-        if job.get_status() in ("queued", "deferred", "scheduled"):
-            job.cancel()
+        runs; a running one stops after its batch, through the registry. For a parallel
+        import, each of its chunks so. See :func:`flask_import_abort.mirror.mirror_aborts`,
+        which calls it for the endpoint."""
+        snapshot = self.registry.snapshot(token)
+        jobs = chunked(self.registry).chunks(token) if snapshot.chunks else [snapshot]
+        for job_of in jobs:
+            if job_of.state is not ImportState.ABORTED or job_of.started_at is not None:
+                continue  # running: it stops after its batch, through the registry
+            try:
+                job = Job.fetch(job_of.token, connection=self.queue.connection)
+            except NoSuchJobError:  # never enqueued: its import's enqueue failed first
+                continue
+            if job.get_status() in ("queued", "deferred", "scheduled"):
+                job.cancel()
