@@ -65,14 +65,14 @@ def test_a_parallel_import_is_one_pending_process_whose_chunks_are_named_after_i
     parallel = worker_registry.register_chunks(3, token="catalog")  # type: ignore[attr-defined]
 
     assert parallel.token == "catalog"
-    assert parallel.chunks == ("catalog.1", "catalog.2", "catalog.3")
+    assert parallel.chunks == ("catalog-1", "catalog-2", "catalog-3")
     parent = worker_registry.snapshot("catalog")
     assert (parent.state, parent.chunks, parent.parent) == (ImportState.PENDING, 3, None)
     chunks = worker_registry.chunks("catalog")  # type: ignore[attr-defined]
     assert [(c.token, c.parent, c.chunk_index) for c in chunks] == [
-        ("catalog.1", "catalog", 1),
-        ("catalog.2", "catalog", 2),
-        ("catalog.3", "catalog", 3),
+        ("catalog-1", "catalog", 1),
+        ("catalog-2", "catalog", 2),
+        ("catalog-3", "catalog", 3),
     ]
     assert all(chunk.state is ImportState.PENDING for chunk in chunks)
 

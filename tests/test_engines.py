@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,7 +126,9 @@ def _ready(log: Path, line: str) -> Callable[[], bool]:
 
 
 @contextmanager
-def _engine(name: str, kind: str, folder: Path) -> Iterator[Engine]:
+def _engine(name: str, kind: str, folder: Path, concurrency: int = 1) -> Iterator[Engine]:
+    """A worker of engine ``name`` with ``concurrency`` processes (Celery's pool, or as many
+    RQ workers), on a database of ``kind``, and the host app beside it."""
     require_redis()
     url, table, queue = (
         _database(kind, folder),
@@ -169,7 +171,7 @@ def _engine(name: str, kind: str, folder: Path) -> Iterator[Engine]:
         celery_app.app.conf.task_default_queue = queue
         command = [
             *(sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker"),
-            *("--pool", "prefork", "--concurrency", "1", "--queues", queue),
+            *("--pool", "prefork", "--concurrency", str(concurrency), "--queues", queue),
             *("--hostname", f"{queue}@%h", "--loglevel", "INFO", "--without-mingle"),
             "--without-gossip",
         ]
@@ -178,12 +180,18 @@ def _engine(name: str, kind: str, folder: Path) -> Iterator[Engine]:
         rq_app.imports.queue = rq_app.Queue(queue, connection=rq_app.redis)
         command = [
             *(sys.executable, "-m", "rq.cli", "worker", queue, "--url", rq_app.REDIS_URL),
-            *("--name", queue, "--worker-ttl", "30"),
+            *("--worker-ttl", "30", "--name", queue),  # the name last: more workers differ in it
         ]
         ready = "Listening on"
     try:
-        with _worker(command, environ, log) as worker:
+        with ExitStack() as workers:
+            worker = workers.enter_context(_worker(command, environ, log))
             _wait_for(_ready(log, ready))
+            for more in range(1, concurrency if name == "rq" else 1):
+                more_log = folder / f"{name}-worker-{more}.log"
+                named = [*command[:-1], f"{queue}-{more}"]
+                workers.enter_context(_worker(named, environ, more_log))
+                _wait_for(_ready(more_log, ready))
             yield Engine(name, registry, app.test_client(), app, environ, worker, log, forced)
     finally:
         mirror.wait()  # it reads the registry: tell the engine first

@@ -182,7 +182,8 @@ MAX_CHUNKS = 10_000
 @dataclass(frozen=True)
 class ChunkedImport:
     """A parallel import as registered: the token OCC's clients see, and its chunks' tokens,
-    in order (``<token>.1``, ``<token>.2``, ...), each the id its worker's job runs under."""
+    in order (``<token>-1``, ``<token>-2``, ...), each the id its worker's job runs under
+    (a dash, as RQ's job ids allow no dot)."""
 
     token: str
     chunks: tuple[str, ...]
@@ -193,7 +194,7 @@ def registrable_chunks(token: str, count: int) -> tuple[str, ...]:
     endpoint could be asked about; else a ``ValueError`` saying why not."""
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CHUNKS:
         raise ValueError(f"a parallel import has 1 to {MAX_CHUNKS} chunks; got {count!r}.")
-    chunks = tuple(f"{token}.{index}" for index in range(1, count + 1))
+    chunks = tuple(f"{token}-{index}" for index in range(1, count + 1))
     registrable_token(chunks[-1])  # the longest: the import's token must leave room for it
     return chunks
 

@@ -110,7 +110,7 @@ class InMemoryImportRegistry:
         continue_on_error: bool = False,
     ) -> ChunkedImport:
         """Record a pending parallel import of ``count`` pending chunks: the import's token (a
-        random one by default) and its chunks' (``<token>.1``, ...). ``totals`` are each
+        random one by default) and its chunks' (``<token>-1``, ...). ``totals`` are each
         chunk's expected records, when known. Unless ``continue_on_error``, the first chunk to
         fail stops the others."""
         token = new_token() if token is None else registrable_token(token)
@@ -189,7 +189,7 @@ class InMemoryImportRegistry:
         parent = self._processes[token]
         if chunk.state is ImportState.FAILED and not parent.continue_on_error:
             stopping = AbortRequest(
-                reason=f"chunk {token}.{chunk.chunk_index} failed",
+                reason=f"chunk {token}-{chunk.chunk_index} failed",
                 end_reason=EndReason.CHUNK_FAILED,
             )
             for sibling in self._chunks_of(token):

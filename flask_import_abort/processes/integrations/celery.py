@@ -31,7 +31,7 @@ does nothing, and the process stays ``pending`` until a worker that knows of the
 receives the task. The endpoint's abort has no such gap: the store keeps it.
 
 A parallel import (:meth:`ImportTask.enqueue_chunks`) is a ``group`` of the same task, one per
-chunk, each under its chunk's token (``<token>.1``, ...). The endpoint's abort of the import
+chunk, each under its chunk's token (``<token>-1``, ...). The endpoint's abort of the import
 reaches every chunk through the store: a running one stops after its batch, a queued one is
 refused when a worker receives it, however late or how often (``acks_late``); the chunks that
 never started are revoked too (:meth:`CeleryImports.tell_of_abort`), so that workers drop them

@@ -28,7 +28,7 @@ registry (:meth:`RQImports.end_cancelled`; the web side's ``reap(app)`` and ``re
 it for the engines given to ``mirror_aborts``).
 
 A parallel import (``enqueue_chunks``) is one job per chunk, each under its chunk's token
-(``<token>.1``, ...), in the same queue, so that as many workers run them at once. The
+(``<token>-1``, ...), in the same queue, so that as many workers run them at once. The
 endpoint's abort of the import reaches every chunk through the store: a running one stops
 after its batch, a queued one is refused when a worker takes it; the chunks still queued are
 cancelled too (:meth:`RQImports.tell_of_abort`). A cancel of one chunk through RQ is an abort

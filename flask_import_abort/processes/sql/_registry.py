@@ -340,7 +340,7 @@ class SQLImportRegistry:
         continue_on_error: bool = False,
     ) -> ChunkedImport:
         """Record a pending parallel import of ``count`` pending chunks, in one transaction:
-        the import's token (a random one by default) and its chunks' (``<token>.1``, ...).
+        the import's token (a random one by default) and its chunks' (``<token>-1``, ...).
         ``totals`` are each chunk's expected records, when known. Unless
         ``continue_on_error``, the first chunk to fail stops the others."""
         token = new_token() if token is None else registrable_token(token)
