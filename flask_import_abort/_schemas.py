@@ -166,6 +166,26 @@ class Link(ma.Schema):
     href = ma.fields.String(metadata={"description": "The path of the resource."})
 
 
+class ImportProcessChunk(ma.Schema):
+    """getImportProcess_chunk: one chunk of a parallel import, each run by a worker of its own."""
+
+    processId = ma.fields.String(metadata={"description": "The chunk's token."})
+    progress = ma.fields.String(
+        validate=ma.validate.OneOf([state.value for state in ImportState]),
+        metadata={"description": "Its state."},
+    )
+    completedPercentage = ma.fields.Integer(
+        metadata={"description": "Whole percent of its records written; 0 while unknown."}
+    )
+    recordsWritten = ma.fields.Integer(metadata={"description": "Records it has written."})
+    recordsTotal = ma.fields.Integer(
+        allow_none=True, metadata={"description": "Records it expects to write; null if unknown."}
+    )
+    startTime = _moment("When the chunk started; null while it waits.")
+    endTime = _moment("When it ended; null until then.")
+    endReason = _text("Why the package ended it rather than its worker, as the import's.")
+
+
 class ImportProcessStatus(ma.Schema):
     """getImportProcess_response: OCC's fields, then this endpoint's own about an abort, then
     the host's (``IMPORT_ABORT_STATUS_FIELDS``)."""
@@ -200,7 +220,17 @@ class ImportProcessStatus(ma.Schema):
     abortRequestId = _text("The abort request's `X-Request-ID`.")
     endReason = _text(
         "Why the package ended the process rather than its worker: `worker_lost`, "
-        "`stop_deadline`, `shutdown`; null when its worker recorded the end."
+        "`stop_deadline`, `shutdown`, `chunk_failed`; null when its worker recorded the end."
+    )
+    chunks = ma.fields.List(
+        ma.fields.Nested(ImportProcessChunk),
+        metadata={
+            "description": "A parallel import's chunks, in order: its progress is theirs, "
+            "summed. Only for a parallel import."
+        },
+    )
+    parentProcessId = _text(
+        "A chunk's import, which an abort of the chunk aborts. Only for a chunk."
     )
 
 
@@ -213,6 +243,7 @@ SCHEMA_NAMES = {
 #: getImportProcess's, where it is served: the nested ones first, so that the status refers
 #: to them by these names.
 STATUS_SCHEMA_NAMES = {
+    "getImportProcess_chunk": ImportProcessChunk,
     "getImportProcess_error": ImportProcessError,
     "getImportProcess_link": Link,
     "getImportProcess_response": ImportProcessStatus,

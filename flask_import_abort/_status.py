@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,10 @@ FAILED_BECAUSE = {
         "No heartbeat came from the import's worker within the registry's lease: it died or "
         "hung, so the process was ended.",
     ),
+    EndReason.CHUNK_FAILED: (
+        "Another chunk of the import failed.",
+        "A chunk of the same import failed, and the import stops at its first failure.",
+    ),
 }
 
 
@@ -28,9 +32,12 @@ FAILED_BECAUSE = {
 OWN_FIELDS = frozenset(ImportProcessStatus().fields)
 
 
-def describe_import(snapshot: ProcessSnapshot) -> dict[str, Any]:
+def describe_import(
+    snapshot: ProcessSnapshot, *, chunks: Sequence[ProcessSnapshot] | None = None
+) -> dict[str, Any]:
     """What getImportProcess answers for ``snapshot`` on the current app: OCC's fields, who
-    aborted it and why, and the fields of the app's ``IMPORT_ABORT_STATUS_FIELDS`` hook.
+    aborted it and why, and the fields of the app's ``IMPORT_ABORT_STATUS_FIELDS`` hook; for
+    a parallel import, each of its ``chunks`` (a registry's ``chunks(token)``) when given.
 
     A host's own list of processes answers each item with it, so that they read alike.
     """
@@ -53,12 +60,42 @@ def describe_import(snapshot: ProcessSnapshot) -> dict[str, Any]:
         "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
     }
     if state is ImportState.FAILED:  # as OCC answers: only a failed process has one
-        title, detail = FAILED_BECAUSE.get(snapshot.end_reason, FAILED)  # type: ignore[arg-type]
-        kind = "failed" if snapshot.end_reason is None else snapshot.end_reason.value
-        body["error"] = {"detail": detail, "title": title, "type": kind}
+        body["error"] = _error(snapshot)
+    if snapshot.parent is not None:
+        body["parentProcessId"] = snapshot.parent
+    if chunks:
+        body["chunks"] = [_chunk(chunk) for chunk in chunks]
     if setup.status_fields is not None:
         body.update(host_fields(setup.status_fields(snapshot)))
     return body
+
+
+def _error(snapshot: ProcessSnapshot) -> dict[str, str]:
+    """Why a failed process failed; for a parallel import, which chunk failed it."""
+    title, detail = FAILED_BECAUSE.get(snapshot.end_reason, FAILED)  # type: ignore[arg-type]
+    kind = "failed" if snapshot.end_reason is None else snapshot.end_reason.value
+    if snapshot.failed_chunk is not None:
+        title = f"Chunk {snapshot.failed_chunk} of the import failed."
+        detail = f"{detail} " + (
+            "The import's other chunks went on."
+            if snapshot.continue_on_error
+            else "The import's other chunks were stopped."
+        )
+    return {"detail": detail, "title": title, "type": kind}
+
+
+def _chunk(chunk: ProcessSnapshot) -> dict[str, Any]:
+    """One chunk of a parallel import, as its parent's answer lists it."""
+    return {
+        "processId": chunk.token,
+        "progress": chunk.state.value,
+        "completedPercentage": chunk.percentage,
+        "recordsWritten": chunk.processed,
+        "recordsTotal": chunk.total,
+        "startTime": _iso(chunk.started_at),
+        "endTime": _iso(chunk.finished_at),
+        "endReason": None if chunk.end_reason is None else chunk.end_reason.value,
+    }
 
 
 def host_fields(fields: object) -> Mapping[str, Any]:

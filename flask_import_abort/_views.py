@@ -43,7 +43,7 @@ from .processes.contract import (
     StoreOutdated,
     StoreUnavailable,
 )
-from .processes.lifecycle import UnknownImport
+from .processes.lifecycle import Chunked, UnknownImport
 from .processes.signals import announce
 from .processes.tokens import token_for_log
 from .signals import abort_responded
@@ -299,12 +299,15 @@ def get_import_process(*, token: str, actor: str, app: Flask, setup: settings.Se
     Get the status of an import process: its `progress`, how much of it is done, when it
     started and ended, and who aborted it and why.
     """
+    registry = setup.snapshots
     try:
-        snapshot = setup.snapshots.snapshot(token)  # type: ignore[union-attr]
+        snapshot = registry.snapshot(token)  # type: ignore[union-attr]
+        chunks = registry.chunks(token) if isinstance(registry, Chunked) else None
     except UnknownImport:
         current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
         return NOT_FOUND.response_to(app, current_request.environ)
-    return app.response_class(json.dumps(describe_import(snapshot)), mimetype="application/json")
+    body = describe_import(snapshot, chunks=chunks)
+    return app.response_class(json.dumps(body), mimetype="application/json")
 
 
 setattr(get_import_process, OPERATION_ATTRIBUTE, Operation("getImportProcess"))

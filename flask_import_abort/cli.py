@@ -34,7 +34,7 @@ from ._schemas import AbortImportProcessRequest
 from ._settings import settings_of
 from ._views import blp
 from .processes.contract import FAILURES, AbortOutcome, AbortRequest, StoreUnavailable
-from .processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
+from .processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
 
 __all__ = ["group", "register"]
 
@@ -146,6 +146,11 @@ def _as_dict(snapshot: ProcessSnapshot) -> dict[str, Any]:
         "abort_reason": snapshot.abort_reason,
         "abort_request_id": snapshot.abort_request_id,
     }
+    if snapshot.parent is not None:
+        described["parent"] = snapshot.parent
+    if snapshot.chunks:
+        described["chunks"] = snapshot.chunks
+        described["failed_chunk"] = snapshot.failed_chunk
     for moment in ("created_at", "started_at", "finished_at", "abort_requested_at", "stop_by"):
         value = getattr(snapshot, moment)
         described[moment] = None if value is None else value.isoformat(timespec="seconds")
@@ -194,10 +199,18 @@ def show_command(token: str, as_json: bool) -> None:
         _fail(f"{shown(token)}: not found")
     except FAILURES:
         snapshot = _registry_call(registry.snapshot, token)
+    chunks = []
+    if snapshot.chunks and isinstance(registry, Chunked):
+        chunks = _registry_call(registry.chunks, token)
     if as_json:
-        click.echo(json.dumps(_as_dict(snapshot), indent=2))
-    else:
-        click.echo(_line(snapshot))
+        described = _as_dict(snapshot)
+        if chunks:
+            described["chunks"] = [_as_dict(chunk) for chunk in chunks]
+        click.echo(json.dumps(described, indent=2))
+        return
+    click.echo(_line(snapshot))
+    for chunk in chunks:
+        click.echo(f"  chunk {chunk.chunk_index} of {snapshot.chunks}: {_line(chunk)}")
 
 
 @group.command("abort")

@@ -427,3 +427,25 @@ def test_what_the_registry_holds_reaches_the_terminal_escaped() -> None:
         for raw in ("\x1b", "\u2028", "\u202e"):
             assert raw not in result.output
         assert "\\x1b[31mwiped\\nINFO import ok\\u2028\\u202egnp.exe" in result.output
+
+
+def test_show_lists_a_parallel_imports_chunks_under_it() -> None:
+    from flask_import_abort import InMemoryImportRegistry
+
+    registry = InMemoryImportRegistry()
+    parallel = registry.register_chunks(2, totals=[10, 10])
+    registry.start(parallel.chunks[0])
+    registry.report_progress(parallel.chunks[0], 5)
+    app = Flask("host")
+    ImportAbort(app, registry=registry)
+
+    shown = app.test_cli_runner().invoke(args=["import-abort", "show", parallel.token])
+    as_json = app.test_cli_runner().invoke(args=["import-abort", "show", parallel.token, "--json"])
+
+    lines = shown.output.splitlines()
+    assert lines[0].startswith(f"{parallel.token}  processing  25%")
+    assert lines[1].startswith(f"  chunk 1 of 2: {parallel.chunks[0]}  processing  50%")
+    assert lines[2].startswith(f"  chunk 2 of 2: {parallel.chunks[1]}  pending  0%")
+    described = json.loads(as_json.output)
+    assert [chunk["token"] for chunk in described["chunks"]] == list(parallel.chunks)
+    assert described["chunks"][0]["parent"] == parallel.token

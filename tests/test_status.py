@@ -280,3 +280,60 @@ def test_an_authorizers_bare_forbidden_says_reading_is_not_allowed() -> None:
     assert assert_error_model(aborted, 403, "30006")["message"] == (
         "You are not allowed to abort import processes."
     )
+
+
+# A parallel import.
+
+
+def test_a_parallel_import_reads_as_one_process_summed_with_its_chunks_listed(
+    database_url: str,
+) -> None:
+    from .databases import sql_registry
+
+    with sql_registry(database_url) as registry:
+        parallel = registry.register_chunks(3, totals=[100, 100, 200])
+        for chunk, written in zip(parallel.chunks, [100, 40, 0], strict=True):
+            registry.start(chunk)
+            registry.report_progress(chunk, written)
+        registry.finish(parallel.chunks[0], ImportState.SUCCEEDED)
+        app = _app(registry)
+        client = app.test_client()
+
+        running = _validated(app, client.get(f"{PREFIX}/{parallel.token}", headers=AUTH))
+        registry.finish(parallel.chunks[1], ImportState.FAILED)
+        registry.finish(parallel.chunks[2], ImportState.ABORTED)
+        failed = _validated(app, client.get(f"{PREFIX}/{parallel.token}", headers=AUTH))
+        chunk = _validated(app, client.get(f"{PREFIX}/{parallel.chunks[1]}", headers=AUTH))
+
+    body = running.get_json()
+    assert (body["progress"], body["completedPercentage"]) == ("processing", 35)
+    assert [(c["processId"], c["progress"], c["recordsWritten"]) for c in body["chunks"]] == [
+        (parallel.chunks[0], "succeeded", 100),
+        (parallel.chunks[1], "processing", 40),
+        (parallel.chunks[2], "processing", 0),
+    ]
+    body = failed.get_json()
+    assert body["progress"] == "failed"
+    assert body["error"]["title"] == f"Chunk {parallel.chunks[1]} of the import failed."
+    assert "other chunks were stopped" in body["error"]["detail"]
+    assert (body["chunks"][2]["progress"], body["chunks"][2]["endReason"]) == (
+        "aborted",
+        "chunk_failed",
+    )  # stopped by the failure of its sibling
+    assert chunk.get_json()["parentProcessId"] == parallel.token
+    assert "chunks" not in chunk.get_json()
+
+
+def test_an_abort_of_a_chunks_token_through_the_endpoint_aborts_its_import() -> None:
+    registry = InMemoryImportRegistry()
+    parallel = registry.register_chunks(2)
+    registry.start(parallel.chunks[0])
+    client = _app(registry).test_client()
+
+    answer = client.post(abort_url(parallel.chunks[1]), json={"reason": "wrong"}, headers=AUTH)
+
+    assert answer.get_json() == {"success": True}
+    status = client.get(f"{PREFIX}/{parallel.token}", headers=AUTH).get_json()
+    assert (status["abortRequested"], status["abortReason"]) == (True, "wrong")
+    assert registry.should_stop(parallel.chunks[0])
+    assert registry.state(parallel.chunks[1]) is ImportState.ABORTED
