@@ -12,6 +12,9 @@ DEMO_BEARER_TOKEN ?= demo-admin-token
 DEMO_APPLICATION_KEY ?= demo-application-key
 # Who runs the demo's imports: thread (in the web process), celery or rq (a worker beside it).
 EXECUTOR ?= thread
+# How many chunks each demo import is split into, each run by a worker of its own: threads, a
+# Celery worker with that many processes, or that many RQ workers.
+PARALLELISM ?= 1
 
 # The oldest and the newest Python the package claims (setup.cfg's classifiers): make test runs
 # the whole suite on each, lint and the package build on the newest. They are looked up in
@@ -60,7 +63,7 @@ SERVICES_celery := rabbitmq redis
 run: $(VENV)/.ready
 	$(if $(SERVICES_$(EXECUTOR)),bash .ci/services $(SERVICES_$(EXECUTOR)))
 	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) FLASK_DEMO_APPLICATION_KEY=$(DEMO_APPLICATION_KEY) \
-	    FLASK_DEMO_EXECUTOR=$(EXECUTOR) \
+	    FLASK_DEMO_EXECUTOR=$(EXECUTOR) FLASK_DEMO_PARALLELISM=$(PARALLELISM) \
 	    $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
 
 # The lowest versions setup.cfg allows (uv's lowest-direct resolution), on the oldest Python: what

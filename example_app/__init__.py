@@ -2,6 +2,7 @@
 
 make run                    # or: DEMO_BEARER_TOKEN=... python -m example_app
 make run EXECUTOR=celery    # imports on a Celery worker (or EXECUTOR=rq, on an RQ worker)
+make run EXECUTOR=celery PARALLELISM=4   # each import in four chunks, on four processes
 
 Every ``DEMO_*`` setting may also come from the environment as ``FLASK_DEMO_*``.
 """
@@ -45,6 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         pause=float(app.config["DEMO_BATCH_PAUSE"]),
         executor=app.config["DEMO_EXECUTOR"],
         max_running=int(app.config["DEMO_MAX_RUNNING_IMPORTS"]),
+        parallelism=app.config["DEMO_PARALLELISM"],  # chunks of each import, a worker each
     )
     importer.create_tables()  # or upgrades them, from an older version's
     app.config.setdefault("IMPORT_ABORT_FORCE_STOP", importer.force_stop())  # the engine's kill

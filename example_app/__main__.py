@@ -1,11 +1,13 @@
-"""Serve the demo host and its dashboard on 127.0.0.1, with a worker of its job engine.
+"""Serve the demo host and its dashboard on 127.0.0.1, with workers of its job engine.
 
-With ``DEMO_EXECUTOR`` celery or rq, one worker of that engine runs beside the app, started
-with the app's environment, and stopped with it. Ctrl-C or SIGTERM aborts every import the demo
-has not finished (actor and end reason ``shutdown``): running ones stop after their batch,
-queued ones are dropped and never run. Then the worker gets a warm stop (SIGTERM), and after
-:data:`WORKER_PATIENCE` seconds its whole process group is killed (RQ's work horse, Celery's
-pool), so that nothing of it writes on; an import it left unended is recorded ``aborted``.
+With ``DEMO_EXECUTOR`` celery or rq, workers of that engine run beside the app, started with the
+app's environment, and stopped with it: one Celery worker with ``DEMO_PARALLELISM`` processes
+(two at least), or ``DEMO_PARALLELISM`` RQ workers, so that each chunk of an import has one.
+Ctrl-C or SIGTERM aborts every import the demo has not finished (actor and end reason
+``shutdown``): running ones stop after their batch, queued ones are dropped and never run.
+Then the workers get a warm stop (SIGTERM), and after :data:`WORKER_PATIENCE` seconds their
+whole process groups are killed (RQ's work horse, Celery's pool), so that nothing of them
+writes on; an import they left unended is recorded ``aborted``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from . import close_app, create_app
 WORKERS = {
     "celery": [
         *("-m", "celery", "-A", "example_app.celery_app", "worker"),
-        *("--pool", "prefork", "--concurrency", "2", "--loglevel", "INFO", "--queues"),
+        *("--pool", "prefork", "--loglevel", "INFO", "--queues"),
     ],
     "rq": ["-m", "rq.cli", "worker", "--url"],
 }
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         f"(they sign in at {site}/ccadminui/v1/login)\n"
         f"Imports of {importer.batch_size} products a batch, {importer.pause} s a batch, "
         f"kept in {app.config['DEMO_DATABASE_URL']}, run by {executor}"
-        f"{' (a worker started beside the app)' if executor in WORKERS else ''}\n\n"
+        f"{' (workers started beside the app)' if executor in WORKERS else ''}, "
+        f"each in {importer.parallelism} chunk(s)\n\n"
         f"Or by hand: start an import, then abort it with the processId it answers:\n"
         f'  curl -H "Authorization: Bearer {token}" -H "Content-Type: application/json" '
         f'-d \'{{"fileName": "products.json", "mode": "standalone", "id": "Products", '
@@ -106,23 +109,32 @@ def _worker(executor: str, config: Any) -> Iterator[list[str]]:
     if executor not in WORKERS:
         yield []
         return
-    arguments = [*WORKERS[executor], config["DEMO_QUEUE"]]
+    parallelism = int(config["DEMO_PARALLELISM"])
     if executor == "rq":
-        arguments = [*WORKERS["rq"], config["DEMO_REDIS_URL"], config["DEMO_QUEUE"]]
-    worker = subprocess.Popen(  # noqa: S603 - fixed arguments
-        [sys.executable, *arguments], start_new_session=True
-    )
+        command = [*WORKERS["rq"], config["DEMO_REDIS_URL"], config["DEMO_QUEUE"]]
+        commands = [command] * parallelism
+    else:
+        concurrency = str(max(2, parallelism))
+        commands = [[*WORKERS[executor], config["DEMO_QUEUE"], "--concurrency", concurrency]]
+    workers = [
+        subprocess.Popen(  # noqa: S603 - fixed arguments
+            [sys.executable, *arguments], start_new_session=True
+        )
+        for arguments in commands
+    ]
     try:
         yield []
     finally:
-        worker.send_signal(signal.SIGTERM)  # a warm stop: the running imports have stopped
-        try:
-            worker.wait(timeout=WORKER_PATIENCE)
-        except subprocess.TimeoutExpired:
-            print("The worker did not stop in time: killing it and its children.", flush=True)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, signal.SIGKILL)  # its pool or work horse too
-        worker.wait()
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)  # a warm stop: the running imports have stopped
+        for worker in workers:
+            try:
+                worker.wait(timeout=WORKER_PATIENCE)
+            except subprocess.TimeoutExpired:
+                print("A worker did not stop in time: killing it and its children.", flush=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)  # its pool or work horse too
+            worker.wait()
 
 
 if __name__ == "__main__":

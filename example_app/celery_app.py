@@ -36,5 +36,7 @@ imports = CeleryImports(app, registry)
 
 
 @imports.task
-def import_products(run: ImportRun, path: str, batch_size: int, pause: float) -> None:
-    jobs.import_products(run, registry, products, path, batch_size, pause)
+def import_products(
+    run: ImportRun, path: str, batch_size: int, pause: float, part: int = 0, parts: int = 1
+) -> None:
+    jobs.import_products(run, registry, products, path, batch_size, pause, part, parts)

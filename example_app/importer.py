@@ -5,6 +5,10 @@ time; one more is refused (:class:`TooManyImports`), so that no process ever wai
 that dies with this process. ``celery`` and ``rq`` send them to the workers of the job engine,
 on this machine or others, whose job ids are the process ids; their queues outlive any web
 process.
+
+With ``DEMO_PARALLELISM`` above 1, each import is a parallel import of that many chunks, each a
+slice of the file: on a bounded pool of threads, as a Celery ``group``, or as RQ jobs. The
+bound on running imports counts imports, not chunks.
 """
 
 from __future__ import annotations
@@ -18,13 +22,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
-from flask_import_abort import AbortRequest, EndReason, ImportRun, ImportState, InvalidTransition
+from flask_import_abort import (
+    AbortRequest,
+    EndReason,
+    ImportRun,
+    ImportState,
+    InvalidTransition,
+    ProcessSnapshot,
+)
 from flask_import_abort.mirror import mirror_aborts
-from flask_import_abort.processes import ABORTABLE_STATES
+from flask_import_abort.processes import ABORTABLE_STATES, ThreadChunks, ThreadedImport
 from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from . import jobs
@@ -62,14 +74,19 @@ class Importer:
     pause: float
     executor: str = "thread"
     max_running: int = 2
+    parallelism: int = 1
     runs: Table = field(init=False)
     _threads: dict[str, threading.Thread] | None = field(init=False, default=None)
+    _chunks: ThreadChunks | None = field(init=False, default=None)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.runs = runs_table(self.products.metadata)
         if self.executor == "thread":
             self._threads = {}
+            if self.parallelism > 1:
+                workers = self.parallelism * self.max_running
+                self._chunks = ThreadChunks(self.registry, workers)
             return
         engine = self._engine()
         if engine.registry.engine.url != self.registry.engine.url:
@@ -93,16 +110,25 @@ class Importer:
         """Register an import of the file at ``path``, hand it to the executor, and return its
         process id."""
         arguments = (str(path), self.batch_size, self.pause)
+        parts = [(*arguments, part, self.parallelism) for part in range(self.parallelism)]
         if self._threads is not None:
             with self._lock:
                 if len(self._threads) >= self.max_running:
                     raise TooManyImports(self.max_running)
-                token = self.registry.register()
-                thread = threading.Thread(
-                    target=self._run_here, args=(token, *arguments), name=f"import-{token[:8]}"
-                )
+                target: Callable[..., None]
+                args: tuple[Any, ...]
+                if self._chunks is not None:
+                    threaded = self._chunks.submit(self._run_chunk, parts)
+                    token = threaded.token
+                    target, args = self._wait_here, (threaded,)
+                else:
+                    token = self.registry.register()
+                    target, args = self._run_here, (token, *arguments)
+                thread = threading.Thread(target=target, args=args, name=f"import-{token[:8]}")
                 self._threads[token] = thread
             thread.start()
+        elif self.parallelism > 1:
+            token = self._engine().import_products.enqueue_chunks(parts)
         else:
             token = self._engine().import_products.enqueue(*arguments)
         with self.registry.engine.begin() as connection:
@@ -131,6 +157,17 @@ class Importer:
             with self._lock:
                 self._threads.pop(token, None)  # type: ignore[union-attr]
 
+    def _run_chunk(self, run: ImportRun, *arguments: Any) -> None:
+        jobs.import_products(run, self.registry, self.products, *arguments)
+
+    def _wait_here(self, threaded: ThreadedImport) -> None:
+        threaded.wait()
+        log.info(
+            "import %s ended %s", threaded.token, self.registry.snapshot(threaded.token).state.value
+        )
+        with self._lock:
+            self._threads.pop(threaded.token, None)  # type: ignore[union-attr]
+
     def close(self) -> None:
         """The imports this process runs in threads are aborted (actor and end reason
         ``shutdown``), and end after their batch: they could not outlive it."""
@@ -140,6 +177,8 @@ class Importer:
             self.registry.abort(token, SHUTDOWN)
         for thread in running.values():
             thread.join()
+        if self._chunks is not None:
+            self._chunks.shutdown()
 
     def shut_down(self, patience: float) -> list[str]:
         """The demo stops (Ctrl-C, SIGTERM): abort every import that has not ended, as
@@ -165,17 +204,26 @@ class Importer:
         return running
 
     def ended_with_its_worker(self, tokens: Sequence[str]) -> None:
-        """Record ``aborted`` the imports whose worker was stopped before they ended."""
+        """Record ``aborted`` the imports whose worker was stopped before they ended (for a
+        parallel import, each of its chunks, the last of which ends it)."""
         for token in tokens:
-            with contextlib.suppress(InvalidTransition):
-                self.registry.finish(token, ImportState.ABORTED)
+            chunks = [chunk.token for chunk in self.registry.chunks(token)] or [token]
+            for chunk in chunks:
+                with contextlib.suppress(InvalidTransition):
+                    self.registry.finish(chunk, ImportState.ABORTED)
 
     def records_written(self, tokens: Sequence[str]) -> dict[str, int]:
-        """How many products each process has in the table now."""
+        """How many products each process has in the table now (a parallel import's are its
+        chunks')."""
         column = self.products.c.process_id
         query = select(column, func.count()).where(column.in_(tokens)).group_by(column)
         with self.registry.engine.connect() as connection:
             return {row[0]: row[1] for row in connection.execute(query)}
+
+    def records_written_by(self, snapshot: ProcessSnapshot) -> int:
+        """How many products the process, or its chunks, have in the table now."""
+        chunks = [f"{snapshot.token}-{index}" for index in range(1, snapshot.chunks + 1)]
+        return sum(self.records_written([snapshot.token, *chunks]).values())
 
     def executors(self, tokens: Sequence[str]) -> dict[str, str]:
         """Which executor each process was handed to."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Table, insert
 
-from flask_import_abort.processes import ImportRun, WorkerRegistry
+from flask_import_abort.processes import ImportRun, WorkerRegistry, split
 
 from .products import read_products
 
@@ -36,10 +36,13 @@ def import_products(
     path: str,
     batch_size: int,
     pause: float,
+    part: int = 0,
+    parts: int = 1,
 ) -> None:
-    """The body of an import: ``run`` stops it after the batch in hand when it is aborted."""
+    """The body of an import, or of its chunk ``part`` of ``parts`` (a slice of the file): ``run``
+    stops it after the batch in hand when it is aborted."""
     log.info("import %s runs in process %d", run.token, os.getpid())
-    records = read_products(Path(path))
+    records = split(read_products(Path(path)), parts)[part]
     registry.report_progress(run.token, 0, total=len(records))
     engine = registry.engine  # type: ignore[attr-defined]
     for batch in run.batches(batches(records, batch_size)):

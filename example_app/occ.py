@@ -111,7 +111,12 @@ def execute_import() -> Any:
 @occ_operation("listImportProcesses")
 def list_import_processes() -> Any:
     limit = max(1, min(request.args.get("limit", 20, type=int), 100))
-    return jsonify(items=[describe_import(one) for one in importer().registry.recent(limit)])
+    registry = importer().registry
+    items = [
+        describe_import(one, chunks=registry.chunks(one.token) if one.chunks else None)
+        for one in registry.recent(limit)
+    ]
+    return jsonify(items=items)
 
 
 def status_fields(snapshot: ProcessSnapshot) -> dict[str, Any]:
@@ -121,7 +126,7 @@ def status_fields(snapshot: ProcessSnapshot) -> dict[str, Any]:
     token = snapshot.token
     return {
         "recordsTotal": snapshot.total,
-        "recordsWritten": importer().records_written([token]).get(token, 0),
+        "recordsWritten": importer().records_written_by(snapshot),
         "executor": importer().executors([token]).get(token),
         "workerLost": snapshot.lost,
     }

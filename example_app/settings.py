@@ -32,6 +32,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DEMO_REAP_INTERVAL": 5.0,
         "DEMO_EXECUTOR": "thread",
         "DEMO_MAX_RUNNING_IMPORTS": 2,
+        # Each import's products split into this many chunks, each run by a worker of its own
+        # (a thread, a Celery pool process, an RQ worker); one abort stops them all.
+        "DEMO_PARALLELISM": 1,
         "DEMO_CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
         "DEMO_CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/0",
         "DEMO_REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -54,6 +57,11 @@ def load(config: Config, instance_path: str, overrides: dict[str, Any] | None = 
     config.update(defaults(instance_path))
     config.from_prefixed_env()  # FLASK_DEMO_BATCH_PAUSE=2, FLASK_IMPORT_ABORT_..., ...
     config.update(overrides or {})
+    parallelism = config["DEMO_PARALLELISM"]
+    if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
+        raise ValueError(
+            f"DEMO_PARALLELISM is a whole number of chunks, at least 1; got {parallelism!r}."
+        )
     if config["DEMO_EXECUTOR"] not in EXECUTORS:
         raise ValueError(
             f"DEMO_EXECUTOR must be one of {', '.join(EXECUTORS)}; got {config['DEMO_EXECUTOR']!r}."

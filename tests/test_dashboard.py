@@ -211,3 +211,59 @@ def test_the_page_shows_the_apis_message_when_the_token_is_missing_or_wrong(
     expect(notice).to_have_text("400: No import file is named '../setup.cfg'.")
     expect(page.locator("#processes tbody tr")).to_have_count(0)
     steps.shot("bad-file")
+
+
+@pytest.fixture
+def parallel_server(tmp_path: Path) -> Iterator[Server]:
+    env = {
+        "DEMO_BEARER_TOKEN": TOKEN,
+        "FLASK_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
+        "FLASK_DEMO_BATCH_PAUSE": str(BATCH_PAUSE),
+        "FLASK_DEMO_PARALLELISM": "4",
+        "FLASK_DEMO_BATCH_SIZE": "100",  # 50 batches a chunk: about 5 s
+    }
+    with demo(tmp_path / "demo.log", env) as server:
+        yield server
+
+
+def test_a_person_opens_a_parallel_import_sees_a_bar_per_chunk_and_one_abort_stops_them_all(
+    parallel_server: Server, page: Page, tmp_path: Path
+) -> None:
+    steps = Steps(page, "parallel")
+    database = f"sqlite:///{tmp_path / 'imports.db'}"
+    parent = page.locator("#processes tbody tr[data-process-id]")
+    chunks = page.locator("#processes tbody tr.chunk")
+
+    page.goto(f"http://{parallel_server.host}/#token={TOKEN}")
+    page.get_by_role("button", name="Start import").click()
+    expect(parent).to_have_count(1)
+    expect(parent.locator(".percentage")).not_to_have_text("0 %")
+    expect(chunks).to_have_count(0)  # closed: the import's bar alone
+
+    parent.get_by_role("button", name="4 chunks").click()
+    expect(chunks).to_have_count(4)
+    expect(parent.get_by_role("button", name="4 chunks")).to_have_attribute("aria-expanded", "true")
+    for index in range(4):
+        expect(chunks.nth(index).locator(".col-id")).to_have_text(f"chunk {index + 1} of 4")
+        expect(chunks.nth(index).locator(".percentage")).not_to_have_text("0 %")
+    steps.shot("chunks-running")
+
+    page.once("dialog", lambda dialog: dialog.accept("Wrong supplier file"))
+    parent.get_by_role("button", name="Abort").click()
+    expect(parent).to_have_attribute("data-progress", "aborted")
+    for index in range(4):
+        expect(chunks.nth(index)).to_have_attribute("data-progress", "aborted")
+    expect(chunks).to_have_count(4)  # still open after the refreshes
+    process_id = parent.get_attribute("data-process-id")
+    kept = [written(chunks.nth(index)) for index in range(4)]
+    assert all(0 < each < COUNT // 4 for each in kept)
+    assert all(each % 100 == 0 for each in kept)  # whole batches only
+    assert (
+        written(parent)
+        == sum(kept)
+        == sum(stored(database, f"{process_id}-{index}") for index in range(1, 5))
+    )
+    steps.shot("chunks-aborted")
+
+    parent.get_by_role("button", name="4 chunks").click()
+    expect(chunks).to_have_count(0)

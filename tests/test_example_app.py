@@ -601,3 +601,115 @@ def test_the_services_script_needs_no_postgresql_or_rabbitmq_tools_for_redis_alo
         check=False,
     )
     assert (found.returncode, found.stderr) == (0, "")
+
+
+# Parallel imports: DEMO_PARALLELISM chunks, each a worker of its own.
+
+
+def stored_by_chunks(app: Flask, token: str) -> list[str]:
+    """The products an import's chunks wrote, in the file's order."""
+    importer: Importer = app.extensions["demo_importer"]
+    table = importer.products
+    query = select(table.c.product_id).where(table.c.process_id.like(f"{token}-%"))
+    with importer.registry.engine.connect() as connection:
+        return sorted(connection.execute(query).scalars())
+
+
+def test_with_parallelism_an_import_runs_in_chunks_and_writes_every_product_once(
+    make_demo: Callable[..., Flask],
+) -> None:
+    app = make_demo(DEMO_BATCH_PAUSE=0, DEMO_PARALLELISM=3)
+    client = app.test_client()
+
+    token = start_import(client)
+    final = wait_until_completed(client, token)
+
+    assert final["progress"] == "succeeded"
+    assert final["recordsWritten"] == final["recordsTotal"] == COUNT
+    assert [chunk["recordsTotal"] for chunk in final["chunks"]] == [6667, 6667, 6666]
+    assert {chunk["progress"] for chunk in final["chunks"]} == {"succeeded"}
+    assert stored_by_chunks(app, token) == [product(n)["id"] for n in range(COUNT)]
+
+
+def test_with_parallelism_one_abort_stops_every_chunk_and_keeps_what_they_wrote(
+    make_demo: Callable[..., Flask],
+) -> None:
+    app = make_demo(DEMO_BATCH_SIZE=100, DEMO_BATCH_PAUSE=0.05, DEMO_PARALLELISM=4)
+    client = app.test_client()
+    token = start_import(client)
+    wait_for(
+        lambda: (
+            all(c["recordsWritten"] >= 100 for c in process(client, token).get("chunks", []))
+            and len(process(client, token)["chunks"]) == 4
+        )
+    )
+
+    answer = client.post(abort_url(token), json={"reason": "wrong file"}, headers=AUTH)
+    final = wait_until_completed(client, token)
+
+    assert answer.get_json() == {"success": True}
+    assert (final["progress"], final["abortReason"]) == ("aborted", "wrong file")
+    assert [chunk["progress"] for chunk in final["chunks"]] == ["aborted"] * 4
+    assert all(chunk["recordsWritten"] % 100 == 0 for chunk in final["chunks"])
+    assert final["recordsWritten"] == len(stored_by_chunks(app, token)) < COUNT
+    time.sleep(0.3)  # no chunk writes on after the import ended
+    assert final["recordsWritten"] == len(stored_by_chunks(app, token))
+    listed = client.get(f"{PROCESSES}?limit=5", headers=AUTH).get_json()["items"]
+    assert [item["processId"] for item in listed] == [token]  # chunks are read through it
+
+
+def test_the_bound_on_running_imports_counts_imports_not_chunks(
+    make_demo: Callable[..., Flask],
+) -> None:
+    app = make_demo(DEMO_MAX_RUNNING_IMPORTS=2, DEMO_PARALLELISM=4, DEMO_BATCH_PAUSE=0.05)
+    client = app.test_client()
+
+    answers = [client.post(PROCESSES, json=IMPORT, headers=AUTH) for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    for answer in answers[:2]:
+        token = answer.get_json()["processId"]
+        wait_for(lambda t=token: process(client, t)["progress"] == "processing")
+        assert len(process(client, token)["chunks"]) == 4
+    for answer in answers[:2]:
+        client.post(abort_url(answer.get_json()["processId"]), headers=AUTH)
+
+
+def test_a_parallelism_that_makes_no_sense_fails_at_start_naming_the_setting(
+    make_demo: Callable[..., Flask],
+) -> None:
+    for wrong in (0, "4", 2.5, True):
+        with pytest.raises(ValueError, match="DEMO_PARALLELISM"):
+            make_demo(DEMO_PARALLELISM=wrong)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["celery", "rq"])
+def test_the_served_demo_runs_an_import_in_four_chunks_on_four_workers_and_aborts_them_all(
+    executor: str, tmp_path: Path
+) -> None:
+    with _on_its_engine(executor, tmp_path, products=800, pause=0.1) as (queue, env):
+        env["FLASK_DEMO_PARALLELISM"] = "4"
+        with demo(tmp_path / "demo.log", env) as server:
+            base = f"http://{server.host}{PROCESSES}"
+            _, submitted = call(base, "POST", IMPORT)
+            status_url = f"{base}/{submitted['processId']}"
+            wait_for(
+                lambda: all(c["recordsWritten"] >= 20 for c in call(status_url)[1]["chunks"]),
+                timeout=60,
+            )
+            workers = len(_workers_of(queue))
+
+            aborted = call(f"{status_url}/abort", "POST")
+            final = wait_for(lambda: (found := call(status_url)[1])["completed"] and found)
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=40) == 0
+
+        # Celery: its main process and a pool of four; RQ: four workers, each with a work horse.
+        assert workers >= (5 if executor == "celery" else 8)
+        assert aborted == (200, {"success": True})
+        assert final["progress"] == "aborted"
+        assert [chunk["progress"] for chunk in final["chunks"]] == ["aborted"] * 4
+        assert all(20 <= chunk["recordsWritten"] < 200 for chunk in final["chunks"])
+        assert final["recordsWritten"] == sum(c["recordsWritten"] for c in final["chunks"])
+        wait_for(lambda: not _workers_of(queue))

@@ -6,6 +6,8 @@ const ABORTABLE = new Set(["pending", "processing", "paused", "blocked"]);
 const REFRESH_MS = 500;
 const TOKEN_KEY = "demoBearerToken";
 let refreshTimer = null;
+// The parallel imports whose chunks are shown, kept across refreshes.
+const opened = new Set();
 
 class ApiError extends Error {}
 
@@ -62,7 +64,12 @@ function when(iso) {
 }
 
 // What ended it, when the demo did rather than its worker: a forced stop, or a lost worker.
-const END_REASONS = { stop_deadline: "forced", worker_lost: "worker lost" };
+const END_REASONS = {
+  stop_deadline: "forced",
+  worker_lost: "worker lost",
+  shutdown: "shutdown",
+  chunk_failed: "another chunk failed",
+};
 
 function stateText(process) {
   if (process.endReason) return `${process.progress} (${END_REASONS[process.endReason]})`;
@@ -77,6 +84,55 @@ function abortedBy(process) {
   return process.abortReason ? `${process.abortedBy}: ${process.abortReason}` : process.abortedBy;
 }
 
+function progressCell(row, process) {
+  cell(row, "progress",
+    element("progress", { max: 100, value: process.completedPercentage }),
+    element("span", { className: "percentage", textContent: `${process.completedPercentage} %` }));
+}
+
+function recordsCell(row, written, total) {
+  const of = total === null || total === undefined ? "" : ` / ${total}`;
+  cell(row, "records", element("span", { className: "written", textContent: written }), of);
+}
+
+// A parallel import's chunks, each a row of its own under the import's, while it is opened.
+function renderChunks(body, process) {
+  process.chunks.forEach((chunk, index) => {
+    const row = body.insertRow();
+    row.className = "chunk";
+    row.dataset.chunkOf = process.processId;
+    row.dataset.progress = chunk.progress;
+    cell(row, "id", `chunk ${index + 1} of ${process.chunks.length}`);
+    cell(row, "state", element("span", {
+      className: `state ${chunk.progress}`,
+      textContent: chunk.endReason ? `${chunk.progress} (${END_REASONS[chunk.endReason]})` : chunk.progress,
+    }));
+    cell(row, "executor", "");
+    progressCell(row, chunk);
+    recordsCell(row, chunk.recordsWritten, chunk.recordsTotal);
+    cell(row, "aborted-by", "");
+    cell(row, "started", when(chunk.startTime));
+    cell(row, "ended", when(chunk.endTime));
+    cell(row, "actions", "");
+  });
+}
+
+function chunksToggle(process) {
+  const isOpen = opened.has(process.processId);
+  const toggle = element("button", {
+    className: "chunks-toggle",
+    type: "button",
+    textContent: `${isOpen ? "▾" : "▸"} ${process.chunks.length} chunks`,
+  });
+  toggle.setAttribute("aria-expanded", String(isOpen));
+  toggle.addEventListener("click", () => {
+    if (isOpen) opened.delete(process.processId);
+    else opened.add(process.processId);
+    refresh();
+  });
+  return toggle;
+}
+
 function render(processes) {
   const body = document.querySelector("#processes tbody");
   body.replaceChildren();
@@ -84,17 +140,15 @@ function render(processes) {
     const row = body.insertRow();
     row.dataset.processId = process.processId;
     row.dataset.progress = process.progress;
-    cell(row, "id", element("code", { textContent: process.processId }));
+    const id = cell(row, "id", element("code", { textContent: process.processId }));
+    if (process.chunks) id.append(" ", chunksToggle(process));
     cell(row, "state", element("span", {
       className: `state ${process.progress}`,
       textContent: stateText(process),
     }));
     cell(row, "executor", process.executor || "");
-    cell(row, "progress",
-      element("progress", { max: 100, value: process.completedPercentage }),
-      element("span", { className: "percentage", textContent: `${process.completedPercentage} %` }));
-    const total = process.recordsTotal === null ? "" : ` / ${process.recordsTotal}`;
-    cell(row, "records", element("span", { className: "written", textContent: process.recordsWritten }), total);
+    progressCell(row, process);
+    recordsCell(row, process.recordsWritten, process.recordsTotal);
     cell(row, "aborted-by", abortedBy(process));
     cell(row, "started", when(process.startTime));
     cell(row, "ended", when(process.endTime));
@@ -107,6 +161,7 @@ function render(processes) {
       });
       actions.append(button);
     }
+    if (process.chunks && opened.has(process.processId)) renderChunks(body, process);
   }
   document.getElementById("empty").hidden = processes.length > 0;
 }
