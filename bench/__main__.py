@@ -21,6 +21,7 @@ from . import (
     inprocess,
     instructions,
     liveness,
+    parallel,
     scaling,
     signin,
     stopping,
@@ -51,6 +52,8 @@ TARGETS = {
     "floor postgresql": 0.70,
     # A JWT-authorized abort over a static token's, in instructions.
     "signin": 0.90,
+    # A chunk's heartbeat, 16 chunks beating at once, over one process beating alone: at most.
+    "parallel heartbeat": 1.2,
 }
 
 
@@ -64,6 +67,7 @@ SECTIONS = [
     "liveness",
     "engines",
     "signin",
+    "parallel",
 ]
 
 
@@ -229,6 +233,30 @@ def print_signin(results: dict[str, Any]) -> None:
     )
 
 
+def print_parallel(results: dict[str, Any]) -> None:
+    print("\nParallel imports, real workers: from the abort's 200 to the last chunk stopped, in ms")
+    for name, row in results["abort"].items():
+        met = "met" if row["median_ms"] <= row["bound_ms"] else "MISSED"
+        print(
+            f"{name:10} chunks, a worker each: median {row['median_ms']:.0f}, max "
+            f"{row['max_ms']:.0f} (median ≤ a batch + 100 = {row['bound_ms']:.0f}: {met})"
+        )
+    print("Throughput, 20,000 products on PostgreSQL, a Celery pool of 4, no batch pause:")
+    for count, row in results["throughput"].items():
+        print(
+            f"  {count} chunk(s): {row['seconds']:.2f} s, {row['products_per_s']:,.0f} products/s,"
+            f" speed-up {row['speedup']:.2f}"
+        )
+    beats = results["heartbeats"]
+    print(
+        f"A heartbeat on PostgreSQL: one process alone {beats['single_cpu_us']:.0f} µs CPU, "
+        f"{beats['single_statements']:.2f} statements; 16 chunks at once "
+        f"{beats['chunk_cpu_us']:.0f} µs, {beats['chunk_statements']:.2f} statements; ratio "
+        f"{_mark(beats['cpu_ratio'], TARGETS['parallel heartbeat'], at_most=True)}; the "
+        f"import's row untouched: {beats['parent_row_untouched']}"
+    )
+
+
 #: Each section: what runs it, its arguments for a --quick run, and what prints its table.
 _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], None]]] = {
     "inprocess": (
@@ -258,6 +286,7 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], N
     "liveness": (liveness.run, {"trials": 2}, print_liveness),
     "engines": (engines.run, {"trials": 3}, print_engines),
     "signin": (signin.run, {"calls": 100, "requests": 600, "tokens": 20}, print_signin),
+    "parallel": (parallel.run, {"trials": 2, "rounds": 1, "beats": 100}, print_parallel),
 }
 
 
