@@ -2,18 +2,19 @@
 
 Each is sent only when something listens; a receiver that raises is logged, and changes
 nothing else. Those of the endpoint have the app as sender; those of the life cycle
-(:data:`process_started`, :data:`process_ended`, from :mod:`flask_import_abort.processes`) the
-registry, since a worker has no app.
+(:data:`process_started`, :data:`process_ended`, :data:`chunk_ended`, from
+:mod:`flask_import_abort.processes`) the registry, since a worker has no app.
 """
 
 from __future__ import annotations
 
-from .processes.signals import namespace, process_ended, process_started
+from .processes.signals import chunk_ended, namespace, process_ended, process_started
 
 __all__ = [
     "abort_answered",
     "abort_requested",
     "abort_responded",
+    "chunk_ended",
     "process_ended",
     "process_started",
 ]

@@ -99,6 +99,11 @@ def test_the_benchmarks_page_states_the_benchmarks_targets() -> None:
             assert row, key
             assert float(row[1]) == target
             continue
+        if kind == "parallel":
+            row = re.search(r"^\| Parallel, heartbeat: .*\| ≤ ([\d.]+) \|$", section, re.M)
+            assert row, key
+            assert float(row[1]) == target
+            continue
         if kind == "scaling":
             rows = re.findall(r"^\| Scaling, \w+ \|.*\| ≤ ([\d.]+) \|$", section, re.M)
             assert [float(found) for found in rows] == [target, target]
