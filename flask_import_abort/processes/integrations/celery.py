@@ -221,6 +221,9 @@ class CeleryImports:
         parallel import, each of its chunks so. See
         :func:`flask_import_abort.mirror.mirror_aborts`, which calls it for the endpoint."""
         snapshot = self.registry.snapshot(token)
+        if snapshot.parent is not None:  # a chunk's abort is its import's
+            snapshot = self.registry.snapshot(snapshot.parent)
+            token = snapshot.token
         tasks = chunked(self.registry).chunks(token) if snapshot.chunks else [snapshot]
         never_started = [task.token for task in tasks if task.started_at is None]
         if never_started:

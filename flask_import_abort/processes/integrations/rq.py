@@ -227,6 +227,9 @@ class RQImports:
         import, each of its chunks so. See :func:`flask_import_abort.mirror.mirror_aborts`,
         which calls it for the endpoint."""
         snapshot = self.registry.snapshot(token)
+        if snapshot.parent is not None:  # a chunk's abort is its import's
+            snapshot = self.registry.snapshot(snapshot.parent)
+            token = snapshot.token
         jobs = chunked(self.registry).chunks(token) if snapshot.chunks else [snapshot]
         for job_of in jobs:
             if job_of.state is not ImportState.ABORTED or job_of.started_at is not None:

@@ -449,11 +449,22 @@ class SQLImportRegistry:
         last chunk to end ends its import (a conditional UPDATE, written once whichever chunk
         gets there; a reap ends it after a crash in between)."""
         statements = self._statements
-        with self.engine.begin() as connection:
-            if state is ImportState.FAILED:
-                stopping = dict(_SIBLINGS_STOP, key=parent, reason=f"chunk {chunk} failed")
-                connection.execute(statements.stop_siblings, stopping)
-            ended = connection.execute(statements.end_parent, {"key": parent}).first()
+        try:
+            with self.engine.begin() as connection:
+                if state is ImportState.FAILED:
+                    stopping = dict(_SIBLINGS_STOP, key=parent, reason=f"chunk {chunk} failed")
+                    connection.execute(statements.stop_siblings, stopping)
+                ended = connection.execute(statements.end_parent, {"key": parent}).first()
+        except _UNAVAILABLE as error:  # the chunk's end is kept: the next reap does the rest
+            log.warning(
+                "chunk %s ended %s, but its import %s could not be brought up to date (%s); "
+                "the next reap does it",
+                token_for_log(chunk),
+                state.value,
+                token_for_log(parent),
+                type(error).__name__,
+            )
+            return
         if ended is not None and process_ended.receivers:
             announce_end(self, self.snapshot(parent))
 
