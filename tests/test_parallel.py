@@ -128,6 +128,20 @@ def test_queued_chunks_never_start_once_their_import_is_aborted(engine: Engine) 
     assert all(chunk.state is ImportState.ABORTED for chunk in queued)
     assert not set(_rows_by_chunk(engine, token)) & {chunk.token for chunk in queued}
     assert engine.registry.snapshot(token).state is ImportState.ABORTED
+    # The engine was told too, the fast path beside the store: Celery revoked the queued
+    # tasks (its worker dropped each as it came), RQ cancelled the queued jobs.
+    for chunk in queued:
+        _wait_for(partial(_dropped_by_the_engine, engine.name, chunk.token))
+
+
+def _dropped_by_the_engine(name: str, token: str) -> bool:
+    if name == "celery":
+        from celery.result import AsyncResult
+
+        return bool(AsyncResult(token, app=celery_app.app).state == "REVOKED")
+    from rq.job import Job
+
+    return bool(Job.fetch(token, connection=rq_app.redis).is_canceled)
 
 
 def test_an_abort_during_the_last_batch_of_the_last_chunk_ends_the_import_aborted(
