@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kombu
 import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,9 +25,9 @@ from flask_import_abort import EndReason, ImportState, reaper
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import celery_app, engine_imports, rq_app
-from .databases import TcpProxy, require_redis
+from .databases import TcpProxy, require_rabbitmq, require_redis
 from .servers import ROOT
-from .test_engines import DEADLINE, LEASE, PAUSE, SIZE, Engine, _engine, _wait_for
+from .test_engines import DEADLINE, LEASE, PAUSE, SIZE, Engine, _engine, _wait_for, _worker
 
 pytestmark = pytest.mark.slow  # real servers and workers: run once, on the newest Python
 
@@ -291,6 +292,90 @@ def test_chunks_sent_before_redis_went_away_never_run_and_the_import_ends_once(
     assert worker.returncode == 0, worker.stderr.decode()[-2000:]
     assert direct.llen(f"rq:queue:{queue_name}") == 0
     assert [chunk.started_at for chunk in registry.chunks(parent.token)] == [None] * 2000
+    products = engine_imports.products_table(registry.table.name)
+    with registry.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(products)) == 0
+    assert registry.snapshot(parent.token).state is ImportState.ABORTED
+    registry.close()
+
+
+def _depth(url: str, queue: str) -> int:
+    """Messages waiting in ``queue`` on the broker at ``url`` (0 while it does not exist)."""
+    with kombu.Connection(url) as connection:
+        try:
+            return int(connection.default_channel.queue_declare(queue, passive=True).message_count)
+        except Exception:  # not declared yet: the channel is closed with it
+            return 0
+
+
+def test_chunks_sent_before_the_broker_went_away_never_run_on_a_celery_worker(
+    tmp_path: Path,
+) -> None:
+    from celery import Celery
+    from celery.signals import before_task_publish
+
+    from flask_import_abort.processes.integrations.celery import CeleryImports
+
+    broker = require_rabbitmq()
+    require_redis()
+    proxy = TcpProxy(("127.0.0.1", 5672))
+    proxy.start()
+    queue = f"partial-{os.getpid()}-{time.monotonic_ns()}"
+    registry = SQLImportRegistry(f"sqlite:///{tmp_path / 'imports.db'}", lease=LEASE)
+    registry.create_table()
+    engine_imports.products_table(registry.table.name).create(registry.engine)
+    relayed = Celery("partial", broker=f"amqp://guest:guest@127.0.0.1:{proxy.port}//")
+    relayed.conf.update(
+        task_default_queue=queue,
+        broker_connection_retry=False,
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
+    )
+    imports = CeleryImports(relayed, registry)
+
+    # The same task as the tests' worker runs, sent through the relay.
+    @imports.task(name=celery_app.import_rows.name)
+    def import_rows(run: Any, count: int, size: int, pause: float) -> None:
+        """Never run here: the worker runs its own."""
+
+    published = [0]
+
+    def cut_after_ten(sender: object = None, **_: Any) -> None:
+        """The broker goes away while the chunks are sent: after the tenth."""
+        published[0] += 1
+        if published[0] == 10:
+            proxy.stop()
+
+    before_task_publish.connect(cut_after_ten, weak=False)
+    try:
+        with pytest.raises(kombu.exceptions.OperationalError):
+            import_rows.enqueue_chunks([(2, SIZE, 0.0)] * 3000)
+    finally:
+        before_task_publish.disconnect(cut_after_ten)
+
+    [parent] = registry.recent(5)
+    sent = _wait_for(lambda: _depth(broker, queue))
+    assert 1 <= sent < 3000
+    assert (parent.state, parent.abort_reason) == (
+        ImportState.ABORTED,
+        "its chunks could not all be sent",
+    )
+    assert {chunk.state for chunk in registry.chunks(parent.token)} == {ImportState.ABORTED}
+
+    # A worker that comes to the queue later takes every task sent, and runs none.
+    environ = {
+        "ENGINE_TEST_DATABASE_URL": str(registry.engine.url),
+        "ENGINE_TEST_TABLE": registry.table.name,
+        "ENGINE_TEST_QUEUE": queue,
+    }
+    command = [
+        *(sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker"),
+        *("--pool", "prefork", "--concurrency", "2", "--queues", queue),
+        *("--hostname", f"{queue}@%h", "--without-mingle", "--without-gossip"),
+    ]
+    with _worker(command, environ, tmp_path / "worker.log"):
+        _wait_for(lambda: _depth(broker, queue) == 0, timeout=120)
+        time.sleep(1.0)  # the last ones taken have been refused
+    assert [chunk.started_at for chunk in registry.chunks(parent.token)] == [None] * 3000
     products = engine_imports.products_table(registry.table.name)
     with registry.engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(products)) == 0
