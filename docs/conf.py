@@ -61,9 +61,9 @@ nitpick_ignore_regex = [
     # The package's internal modules' names (underscored), named in public signatures.
     ("py:class", r"flask_import_abort\.(.*\.)?_\w+.*"),
     # Type aliases and typing helpers, which autodoc writes by their names.
-    ("py:class", r"(Authorizer|ForceStop|Result|Check|T|Batch|Engine|Row|CursorResult)"),
+    ("py:class", r"(Authorizer|ForceStop|Result|Check|T|Batch|Engine|Row|CursorResult|Item)"),
     ("py:class", r"(AbstractContextManager|Namespace|Api|AbortOutcome)"),
-    ("py:class", r"flask_import_abort\.(processes\.run\.Batch|mirror\.Engine)"),
+    ("py:class", r"flask_import_abort\.(processes\.(run\.Batch|parallel\.Item)|mirror\.Engine)"),
     # Attributes and methods the docstrings name are described in their class's text, not
     # entries of their own.
     ("py:attr", r".*"),
@@ -79,6 +79,7 @@ if not INTERSPHINX:
         ("py:class", r"(datetime|timedelta|Path|Callable|Iterable|Iterator|Mapping|Sequence)"),
         ("py:class", r"(Any|object|NoneType|Exception|BaseException|KeyError|RuntimeError)"),
         ("py:class", r"(asyncio|enum|contextvars|datetime|collections|typing|os|threading)\..*"),
+        ("py:class", r"concurrent\.futures\..*"),
         ("py:class", r"(str|int|float|bool|bytes|dict|list|tuple|set|frozenset|type)"),
         ("py:class", r"(Enum|Protocol|ValueError|TypeError|SystemExit)"),
         ("py:exc", r".*"),
