@@ -46,13 +46,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.ready: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[sql,celery,rq,metrics,jwt]' gunicorn flower
+	$(VENV)/bin/python -m pip install --quiet -e '.[sql,celery,rq,metrics,jwt,webhooks]' gunicorn flower
 	touch $@
 
 .venv-test-%/.ready: setup.cfg pyproject.toml
 	$(call python_for,$*) -m venv $(call test_venv,$*)
 	$(call test_venv,$*)/bin/python -m pip install --quiet --upgrade pip
-	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql,celery,rq,metrics,jwt]'
+	$(call test_venv,$*)/bin/python -m pip install --quiet -e '.[dev,sql,celery,rq,metrics,jwt,webhooks]'
 	touch $@
 
 # The services each executor needs: RQ needs Redis alone; Celery its broker and result backend.
@@ -76,7 +76,7 @@ $(LOWEST)/.ready: setup.cfg pyproject.toml $(call test_venv,$(NEWEST))/.ready
 	$(TOOLS)/python -m pip install --quiet uv
 	$(TOOLS)/uv venv --quiet --python $(call python_for,$(OLDEST)) $(LOWEST)
 	$(TOOLS)/uv pip install --quiet --python $(LOWEST)/bin/python --resolution lowest-direct \
-	    -e '.[dev,sql,celery,rq,metrics,jwt]'
+	    -e '.[dev,sql,celery,rq,metrics,jwt,webhooks]'
 	touch $@
 
 # The whole suite on the newest Python; on the others, and on the lowest versions allowed, all

@@ -33,7 +33,7 @@ def reap(app: Flask | None = None, *, dry_run: bool = False) -> list[ProcessSnap
 def reaper(app: Flask, interval: float) -> Reaper:
     """A :class:`~flask_import_abort.processes.Reaper` of the app's registry, with its
     settings, each round in an app context: ``reaper(app, 5).start()`` or ``with reaper(app,
-    5):``."""
+    5):``. With ``IMPORT_ABORT_WEBHOOK_URLS`` set, each round delivers the notices due too."""
     settings = settings_of(app)
     return Reaper(
         _reapable(app),
@@ -42,6 +42,7 @@ def reaper(app: Flask, interval: float) -> Reaper:
         force_stop_timeout=settings.force_stop_timeout,
         context=app.app_context,
         engines=settings.engines,
+        dispatcher=settings.dispatcher,
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask.sansio.app import App
 from werkzeug.utils import import_string
@@ -21,6 +22,7 @@ from .processes.contract import FAILURES, AbortOutcome, AbortRequest, ImportRegi
 from .processes.lifecycle import Listing, Reapable, Snapshots, checked_seconds
 from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
 from .processes.tokens import DEFAULT_MAX_LENGTH
+from .processes.webhooks import Outbox, WebhookDispatcher, checked_url
 
 __all__ = ["DEFAULTS", "EXTENSION_KEY", "KEYS", "Config", "Key", "Settings", "settings_of"]
 
@@ -202,6 +204,60 @@ class Config:
         "Seconds reaping waits for the `force_stop` calls before it goes on without them (the "
         "ends are recorded first).",
     )
+    WEBHOOK_URLS = Key(
+        "IMPORT_ABORT_WEBHOOK_URLS",
+        None,
+        "`None` (off)",
+        "Where OCC's Import Complete webhook announces every end of an import: a URL or a list "
+        "of them, each `https` (`http` only to this machine, or with the next-but-one key). "
+        "The registry must write notices (`webhooks=True`). See [Webhooks](webhooks.md).",
+    )
+    WEBHOOK_SECRET = Key(
+        "IMPORT_ABORT_WEBHOOK_SECRET",
+        None,
+        "`None`: required with URLs",
+        "The secret key the notices are signed with (`X-Oracle-CC-WebHook-Signature`, base64 "
+        "of HMAC-SHA512 over the body), as OCC signs its webhooks. Never logged.",
+    )
+    WEBHOOK_ALLOW_HTTP = Key(
+        "IMPORT_ABORT_WEBHOOK_ALLOW_HTTP",
+        False,
+        "`False`",
+        "Let `http` URLs to other machines through, for development. A real `bool`.",
+    )
+    WEBHOOK_BASIC_AUTH = Key(
+        "IMPORT_ABORT_WEBHOOK_BASIC_AUTH",
+        None,
+        "`None`",
+        "A `(user, password)` pair sent as basic authentication with every notice.",
+    )
+    WEBHOOK_HEADERS = Key(
+        "IMPORT_ABORT_WEBHOOK_HEADERS",
+        None,
+        "`None`",
+        "More headers sent with every notice, a mapping of names to strings (OCC's extra "
+        "header properties).",
+    )
+    WEBHOOK_BASE_URL = Key(
+        "IMPORT_ABORT_WEBHOOK_BASE_URL",
+        None,
+        "`None`",
+        "The app's public address (`https://admin.example.com`): the notices link to the "
+        "process's getImportProcess under it. Without it, they carry no status link.",
+    )
+    WEBHOOK_TIMEOUT = Key(
+        "IMPORT_ABORT_WEBHOOK_TIMEOUT",
+        10.0,
+        "`10`",
+        "Seconds one attempt of one URL may take in all, whatever the receiver does.",
+    )
+    WEBHOOK_RETENTION = Key(
+        "IMPORT_ABORT_WEBHOOK_RETENTION",
+        7 * 24 * 3600.0,
+        "`604800` (a week)",
+        "Seconds a delivered notice is kept (`flask import-abort show` lists it) before it is "
+        "removed.",
+    )
     DEFAULT_LOCALE = Key(
         "IMPORT_ABORT_DEFAULT_LOCALE",
         i18n.DEFAULT_LOCALE,
@@ -271,6 +327,8 @@ class Settings:
     snapshots: Snapshots | None = None
     listing: Listing | None = None
     reapable: Reapable | None = None
+    #: What delivers the webhooks' notices; None while no URL is configured.
+    dispatcher: WebhookDispatcher | None = None
     #: The job engines given to ``mirror_aborts``: a reap also ends what they cancelled.
     engines: list[Any] = field(default_factory=list, compare=False, repr=False)
     #: The plugin's own OpenAPI document, rendered on first request.
@@ -370,6 +428,7 @@ def install(
         snapshots=resolved if isinstance(resolved, Snapshots) else None,
         listing=resolved if isinstance(resolved, Listing) else None,
         reapable=resolved if isinstance(resolved, Reapable) else None,
+        dispatcher=_dispatcher(setting, resolved, prefix),
     )
     if allow_anonymous:
         log.warning(
@@ -403,6 +462,69 @@ def _check_schema(app: App, registry: ImportRegistry) -> None:
             check()
     except FAILURES as error:  # a store that cannot be reached yet is the abort's to answer
         log.debug("flask-import-abort: the registry's schema was not checked: %r", error)
+
+
+def _dispatcher(
+    setting: Mapping[str, Any], registry: ImportRegistry, prefix: str
+) -> WebhookDispatcher | None:
+    """The webhooks' dispatcher, from the app's settings; None while no URL is set. Each
+    setting that is wrong is a ``TypeError`` or ``ValueError`` naming its key."""
+    urls = setting[Config.WEBHOOK_URLS.name]
+    if urls is None or urls == []:
+        return None
+    listed = [urls] if isinstance(urls, str) else urls
+    if not isinstance(listed, list | tuple) or not listed:
+        raise TypeError(f"{Config.WEBHOOK_URLS.name} is a URL or a list of them; got {urls!r}.")
+    allow_http = _boolean(setting, Config.WEBHOOK_ALLOW_HTTP.name)
+    for url in listed:
+        try:
+            checked_url(url, allow_http=allow_http)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{Config.WEBHOOK_URLS.name}: {error}") from None
+    secret = setting[Config.WEBHOOK_SECRET.name]
+    if not isinstance(secret, str) or not secret:
+        raise ValueError(
+            f"{Config.WEBHOOK_SECRET.name} is required with {Config.WEBHOOK_URLS.name}: the "
+            f"secret key the notices are signed with, a string ({_kind(secret)} given)."
+        )
+    if not isinstance(registry, Outbox) or getattr(registry, "webhooks", None) is not True:
+        raise ValueError(
+            f"{Config.WEBHOOK_URLS.name} is set, but {type(registry).__name__} writes no "
+            "notices: make it with webhooks=True (SQLImportRegistry(..., webhooks=True)), so "
+            "that every end is written with its notice."
+        )
+    base_url = setting[Config.WEBHOOK_BASE_URL.name]
+    if base_url is not None and (
+        not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("https", "http")
+    ):
+        raise ValueError(
+            f"{Config.WEBHOOK_BASE_URL.name} is the app's public address, such as "
+            f"'https://admin.example.com'; got {base_url!r}."
+        )
+    options: dict[str, Any] = {}
+    for key, argument in (
+        (Config.WEBHOOK_BASIC_AUTH, "basic_auth"),
+        (Config.WEBHOOK_HEADERS, "headers"),
+    ):
+        options[argument] = setting[key.name]
+    try:
+        return WebhookDispatcher(
+            registry,
+            list(listed),
+            secret,
+            base_url=base_url,
+            path=prefix,
+            timeout=_seconds(setting, Config.WEBHOOK_TIMEOUT.name),
+            retention=_seconds(setting, Config.WEBHOOK_RETENTION.name),
+            allow_http=allow_http,
+            **options,
+        )
+    except TypeError as error:  # basic_auth or headers: the message says which
+        raise TypeError(
+            f"{Config.WEBHOOK_BASIC_AUTH.name} / {Config.WEBHOOK_HEADERS.name}: {error}"
+        ) from None
+    except ValueError as error:
+        raise ValueError(f"{Config.WEBHOOK_HEADERS.name}: {error}") from None
 
 
 def _localizer(setting: Mapping[str, Any], extensions: Mapping[str, Any]) -> i18n.Localizer:

@@ -35,6 +35,7 @@ from ._settings import settings_of
 from ._views import blp
 from .processes.contract import FAILURES, AbortOutcome, AbortRequest, StoreUnavailable
 from .processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
+from .processes.webhooks import Notice, Outbox
 
 __all__ = ["group", "register"]
 
@@ -157,6 +158,31 @@ def _as_dict(snapshot: ProcessSnapshot) -> dict[str, Any]:
     return described
 
 
+def _notice_dict(notice: Notice) -> dict[str, Any]:
+    moments = ("created_at", "last_attempt_at", "next_attempt_at", "finished_at")
+    described: dict[str, Any] = {
+        "id": notice.id,
+        "state": notice.state,
+        "attempts": notice.attempts,
+        "last_error": notice.last_error,
+    }
+    for moment in moments:
+        value = getattr(notice, moment)
+        described[moment] = None if value is None else value.isoformat(timespec="seconds")
+    return described
+
+
+def _notice_line(notice: Notice) -> str:
+    line = f"{notice.state}, {notice.attempts} attempt(s)"
+    if notice.state == "pending" and notice.next_attempt_at is not None:
+        line += f", next {notice.next_attempt_at.isoformat(timespec='seconds')}"
+    if notice.finished_at is not None:
+        line += f", {notice.state} {notice.finished_at.isoformat(timespec='seconds')}"
+    if notice.last_error:
+        line += f"; last: {shown(notice.last_error)}"
+    return line
+
+
 def _line(snapshot: ProcessSnapshot) -> str:
     state = snapshot.state.value + (", lost" if snapshot.lost else "")
     if snapshot.end_reason is not None:
@@ -202,15 +228,20 @@ def show_command(token: str, as_json: bool) -> None:
     chunks = []
     if snapshot.chunks and isinstance(registry, Chunked):
         chunks = _registry_call(registry.chunks, token)
+    notices = _registry_call(registry.notices, token) if isinstance(registry, Outbox) else []
     if as_json:
         described = _as_dict(snapshot)
         if chunks:
             described["chunks"] = [_as_dict(chunk) for chunk in chunks]
+        if notices:
+            described["notices"] = [_notice_dict(notice) for notice in notices]
         click.echo(json.dumps(described, indent=2))
         return
     click.echo(_line(snapshot))
     for chunk in chunks:
         click.echo(f"  chunk {chunk.chunk_index} of {snapshot.chunks}: {_line(chunk)}")
+    for notice in notices:
+        click.echo(f"  notice {notice.id}: {_notice_line(notice)}")
 
 
 @group.command("abort")
@@ -351,6 +382,26 @@ def reap_command(dry_run: bool) -> None:
         click.echo(f"{shown(snapshot.token)}: {verb} {_line(snapshot)}")
     if not ended:
         click.echo("no process is lost or overdue")
+
+
+@group.command("deliver")
+@click.option("--failed", is_flag=True, help="Make the failed notices due again first.")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1))
+def deliver_command(failed: bool, limit: int) -> None:
+    """Deliver the webhooks' notices that are due, once (a cron job's command)."""
+    dispatcher = settings_of(current_app).dispatcher
+    if dispatcher is None:
+        _fail("no webhook is configured: set IMPORT_ABORT_WEBHOOK_URLS and its secret")
+    if failed:
+        again = _registry_call(dispatcher.retry_failed)
+        click.echo(f"{again} failed notice(s) made due again")
+    done = _registry_call(dispatcher.deliver, limit=limit)
+    click.echo(
+        f"{done.delivered} delivered, {done.retried} to be tried again, {done.failed} failed"
+        + (f", {done.purged} removed past their retention" if done.purged else "")
+    )
+    if done.failed:
+        raise SystemExit(1)
 
 
 @group.command("create-table")

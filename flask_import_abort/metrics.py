@@ -42,6 +42,7 @@ from prometheus_client.registry import Collector
 from ._settings import settings_of
 from .processes.contract import FAILURES, AbortOutcome
 from .processes.lifecycle import ImportState, Listing, ProcessSnapshot
+from .processes.signals import notice_delivered, notice_failed, notice_retried
 from .signals import abort_responded, process_ended
 
 __all__ = ["ImportAbortMetrics"]
@@ -73,6 +74,13 @@ class ImportAbortMetrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.notices = Counter(
+            "import_abort_webhook_notices",
+            "Attempts of the webhooks' notices by what came of them: delivered (to every URL), "
+            "retried (to be tried again), failed (for good).",
+            ["result"],
+            registry=self.registry,
+        )
         self._states = _States()
         self.registry.register(self._states)
         #: What a scrape reads in multiprocess mode: every process's counts, and the states.
@@ -86,6 +94,14 @@ class ImportAbortMetrics:
         registry = settings_of(app).registry
         abort_responded.connect(self._answered, sender=app, weak=False)
         process_ended.connect(self._ended, sender=registry, weak=False)
+        dispatcher = settings_of(app).dispatcher
+        if dispatcher is not None:
+            for result, signal in (
+                ("delivered", notice_delivered),
+                ("retried", notice_retried),
+                ("failed", notice_failed),
+            ):
+                signal.connect(self._noticed(result), sender=dispatcher, weak=False)
         if isinstance(registry, Listing):
             self._states.registries.append(registry)
 
@@ -111,6 +127,10 @@ class ImportAbortMetrics:
         self, sender: object, *, status: int, outcome: AbortOutcome | None, **_: Any
     ) -> None:
         self.answers.labels("refused" if outcome is None else outcome.value, str(status)).inc()
+
+    def _noticed(self, result: str) -> Any:
+        counted = self.notices.labels(result)
+        return lambda sender, **_: counted.inc()
 
     def _ended(self, sender: object, *, snapshot: ProcessSnapshot, **_: Any) -> None:
         asked, ended = snapshot.abort_requested_at, snapshot.finished_at

@@ -150,6 +150,7 @@ def test_every_public_module_is_in_the_api_tables() -> None:
 #: The process layer's modules a host imports by name; the others' names are re-exported.
 PUBLIC_PROCESS_MODULES = {
     "flask_import_abort.processes.sql",
+    "flask_import_abort.processes.webhooks",
     "flask_import_abort.processes.integrations.celery",
     "flask_import_abort.processes.integrations.rq",
 }

@@ -82,6 +82,8 @@ def test_the_table_holds_the_documented_columns_keyed_by_token() -> None:
         "chunk_index",
         "chunk_count",
         "continue_on_error",
+        "metadata",
+        "failed_count",
     ]
     assert sorted(index.columns.keys() for index in table.indexes) == [
         ["created_at"],

@@ -23,7 +23,7 @@ from .conftest import abort_url, assert_error_model
 from .databases import require_postgres, unique_table_name
 
 #: The schema version this package's statements need.
-CURRENT = 6
+CURRENT = 7
 
 
 def table_of_0_1_0(metadata: MetaData, name: str) -> Table:

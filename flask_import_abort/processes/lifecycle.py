@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .contract import AbortOutcome, AbortRequest, EndReason, ImportRegistry
 from .tokens import registrable_token
@@ -90,6 +90,25 @@ def checked_lease(lease: object, name: str = "lease") -> float:
 MAX_SECONDS = 366 * 24 * 3600.0
 
 
+def checked_metadata(metadata: object) -> Mapping[str, Any] | None:
+    """``metadata``, a JSON object of at most 4,000 characters, or None; else a ``TypeError``
+    or ``ValueError`` saying why."""
+    import json
+
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata is a mapping, as JSON's objects; got {type(metadata).__name__}.")
+    try:
+        written = json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"metadata must be JSON: {error}") from None
+    if len(written) > 4000:
+        raise ValueError(f"metadata is at most 4000 characters as JSON; it has {len(written)}.")
+    loaded: Mapping[str, Any] = json.loads(written)
+    return loaded
+
+
 def checked_seconds(value: object, name: str, *, minimum: float = 0.0, why: str = "") -> float:
     """``value``, a number of seconds past ``minimum`` (at least it, when it is above 0) and at
     most :data:`MAX_SECONDS`, as a float; else a ``TypeError`` or ``ValueError`` naming ``name``.
@@ -154,6 +173,11 @@ class ProcessSnapshot:
     continue_on_error: bool = False
     #: The chunk whose failure failed a parallel import, the first to fail; else None.
     failed_chunk: str | None = None
+    #: What the host said of the import when it registered it (``format``, ``id``): the
+    #: webhook's notice names the item by it.
+    metadata: Mapping[str, Any] | None = None
+    #: Records the import reported failed (``report_progress(..., failed=)``).
+    failed: int = 0
 
     @property
     def is_chunk(self) -> bool:
@@ -222,6 +246,7 @@ def summed(parent: ProcessSnapshot, chunks: Sequence[ProcessSnapshot]) -> Proces
     return dataclasses.replace(
         parent,
         processed=sum(chunk.processed for chunk in chunks),
+        failed=sum(chunk.failed for chunk in chunks),
         total=total,
         failed_chunk=None if first is None else first.token,
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from .contract import AbortOutcome, AbortRequest
 from .lifecycle import (
@@ -22,6 +23,7 @@ from .lifecycle import (
     ProcessSnapshot,
     UnknownImport,
     checked_lease,
+    checked_metadata,
     chunk_totals,
     registrable_chunks,
     summed,
@@ -29,6 +31,7 @@ from .lifecycle import (
 )
 from .signals import announce_end
 from .tokens import new_token, registrable_token
+from .webhooks import Notice
 
 
 @dataclass
@@ -51,6 +54,8 @@ class _Process:
     chunk_index: int | None = None
     chunks: int = 0
     continue_on_error: bool = False
+    metadata: Mapping[str, Any] | None = None
+    failed: int = 0
 
 
 class InMemoryImportRegistry:
@@ -67,17 +72,31 @@ class InMemoryImportRegistry:
     Import code uses the worker API that every shipped registry has (see
     :class:`~flask_import_abort.processes.WorkerRegistry`); ``lease`` is how many seconds a running
     process may go without a heartbeat, ``clock`` what tells the time (for tests).
+
+    With ``webhooks=True`` each end keeps a notice for a
+    :class:`~flask_import_abort.processes.webhooks.WebhookDispatcher` to deliver, in this
+    process's memory: best effort, as every process it holds (a restart loses them). The SQL
+    registry's outbox keeps them through crashes.
     """
 
     retryable_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(
-        self, *, lease: float = DEFAULT_LEASE, clock: Callable[[], datetime] = utc_now
+        self,
+        *,
+        lease: float = DEFAULT_LEASE,
+        clock: Callable[[], datetime] = utc_now,
+        webhooks: bool = False,
     ) -> None:
+        if not isinstance(webhooks, bool):
+            raise TypeError(f"webhooks is True or False; got {type(webhooks).__name__}.")
         self.lease = checked_lease(lease)
+        self.webhooks = webhooks
         self._clock = clock
         self._lock = threading.Lock()
         self._processes: dict[str, _Process] = {}
+        self._notices: dict[str, Notice] = {}
+        self._claims: dict[str, tuple[str, datetime]] = {}
 
     def add(self, state: ImportState = ImportState.PENDING, *, token: str | None = None) -> str:
         """Record a process already in ``state`` (for tests and demos) and return its token."""
@@ -87,9 +106,21 @@ class InMemoryImportRegistry:
             process.started_at = process.heartbeat_at = now
         return self._insert(token, process)
 
-    def register(self, *, total: int | None = None, token: str | None = None) -> str:
-        """Record a new ``pending`` process and return its token (a random one by default)."""
-        process = _Process(ImportState.PENDING, created_at=self._clock(), total=total)
+    def register(
+        self,
+        *,
+        total: int | None = None,
+        token: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Record a new ``pending`` process and return its token (a random one by default);
+        ``metadata``, a JSON object, is what the host says of it (see ``webhooks``)."""
+        process = _Process(
+            ImportState.PENDING,
+            created_at=self._clock(),
+            total=total,
+            metadata=checked_metadata(metadata),
+        )
         return self._insert(token, process)
 
     def _insert(self, token: str | None, process: _Process) -> str:
@@ -108,6 +139,7 @@ class InMemoryImportRegistry:
         total: int | None = None,
         token: str | None = None,
         continue_on_error: bool = False,
+        metadata: Mapping[str, Any] | None = None,
     ) -> ChunkedImport:
         """Record a pending parallel import of ``count`` pending chunks: the import's token (a
         random one by default) and its chunks' (``<token>-1``, ...). ``totals`` are each
@@ -126,6 +158,7 @@ class InMemoryImportRegistry:
                 total=total,
                 chunks=count,
                 continue_on_error=bool(continue_on_error),
+                metadata=checked_metadata(metadata),
             )
             for index, (chunk, chunk_total) in enumerate(zip(chunks, expected, strict=True), 1):
                 self._processes[chunk] = _Process(
@@ -265,8 +298,11 @@ class InMemoryImportRegistry:
             self._move(token, process, ImportState.PROCESSING)
             return True
 
-    def report_progress(self, token: str, processed: int, *, total: int | None = None) -> None:
-        """Record how many records a running process has written (and its total, if given)."""
+    def report_progress(
+        self, token: str, processed: int, *, total: int | None = None, failed: int | None = None
+    ) -> None:
+        """Record how many records a running process has written (and its total, and how many
+        records failed, if given)."""
         with self._lock:
             process = self._get(token)
             if process.state not in RUNNING_STATES:
@@ -277,6 +313,8 @@ class InMemoryImportRegistry:
             process.heartbeat_at = self._clock()
             if total is not None:
                 process.total = total
+            if failed is not None:
+                process.failed = failed
 
     def set_state(self, token: str, state: ImportState) -> ImportState:
         """Record a move of a running process: pause, block, resume, or its end; return the
@@ -405,13 +443,95 @@ class InMemoryImportRegistry:
             return snapshot
         return summed(snapshot, self._chunks(token, process, now))
 
-    @staticmethod
     def _end(
-        process: _Process, state: ImportState, now: datetime, reason: EndReason | None = None
+        self, process: _Process, state: ImportState, now: datetime, reason: EndReason | None = None
     ) -> None:
         process.state = state
         process.finished_at = now
         process.end_reason = reason
+        if self.webhooks and process.parent is None:
+            token = next(token for token, held in self._processes.items() if held is process)
+            notice = Notice(new_token(), token, "pending", now, next_attempt_at=now)
+            self._notices[notice.id] = notice
+
+    # The outbox, in memory (see ``flask_import_abort.processes.webhooks``).
+
+    def claim_notices(self, limit: int, lease: float) -> list[Notice]:
+        """Claim up to ``limit`` due notices for ``lease`` seconds."""
+        with self._lock:
+            now = self._clock()
+            claimed: list[Notice] = []
+            for notice in sorted(self._notices.values(), key=lambda n: n.next_attempt_at or now):
+                if len(claimed) >= limit:
+                    break
+                held = self._claims.get(notice.id)
+                if notice.state != "pending" or (notice.next_attempt_at or now) > now:
+                    continue
+                if held is not None and held[1] > now:
+                    continue
+                claim = new_token()
+                self._claims[notice.id] = (claim, now + timedelta(seconds=lease))
+                claimed.append(dataclasses.replace(notice, claim=claim))
+            return claimed
+
+    def record_attempt(
+        self,
+        notice: Notice,
+        *,
+        delivered_to: Sequence[str],
+        error: str | None,
+        state: str,
+        wait: float,
+    ) -> bool:
+        """Record one attempt of ``notice`` under its claim; whether the claim still held."""
+        with self._lock:
+            held = self._claims.get(notice.id)
+            if held is None or held[0] != notice.claim:
+                return False
+            del self._claims[notice.id]
+            now = self._clock()
+            self._notices[notice.id] = dataclasses.replace(
+                self._notices[notice.id],
+                attempts=self._notices[notice.id].attempts + 1,
+                last_attempt_at=now,
+                delivered_to=tuple(delivered_to),
+                last_error=error,
+                state=state,
+                next_attempt_at=now + timedelta(seconds=wait),
+                finished_at=None if state == "pending" else now,
+            )
+            return True
+
+    def notices(self, token: str) -> list[Notice]:
+        """The notices of the process ``token``, oldest first."""
+        with self._lock:
+            return [notice for notice in self._notices.values() if notice.token == token]
+
+    def retry_failed(self) -> int:
+        """Make every failed notice due again, its attempts from zero; how many."""
+        with self._lock:
+            now = self._clock()
+            failed = [n for n in self._notices.values() if n.state == "failed"]
+            for notice in failed:
+                self._notices[notice.id] = dataclasses.replace(
+                    notice, state="pending", attempts=0, next_attempt_at=now, finished_at=None
+                )
+            return len(failed)
+
+    def purge_delivered(self, older_than: float) -> int:
+        """Remove the notices delivered more than ``older_than`` seconds ago; how many."""
+        with self._lock:
+            before = self._clock() - timedelta(seconds=older_than)
+            gone = [
+                notice.id
+                for notice in self._notices.values()
+                if notice.state == "delivered"
+                and notice.finished_at
+                and notice.finished_at < before
+            ]
+            for key in gone:
+                del self._notices[key]
+            return len(gone)
 
     def _move(self, token: str, process: _Process, state: ImportState) -> ImportState:
         if state not in MOVES.get(process.state, ()):

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from .lifecycle import EndReason, ProcessSnapshot, Reapable
 from .signals import announce_end
 from .tokens import token_for_log
+from .webhooks import WebhookDispatcher
 
 __all__ = ["ForceStop", "Reaper", "reap"]
 
@@ -139,7 +140,8 @@ class Reaper:
     """Reaps ``registry`` now and then every ``interval`` seconds, in a daemon thread of its own.
 
     Every process of every machine may run one: each end is recorded exactly once. ``context``,
-    when given, makes the context each round runs in (a Flask app's ``app_context``, say).
+    when given, makes the context each round runs in (a Flask app's ``app_context``, say). A
+    ``dispatcher`` delivers the webhooks' notices due after each round's reap.
     ``stop()`` ends the thread (it is also a context manager).
     """
 
@@ -152,6 +154,7 @@ class Reaper:
         force_stop_timeout: float = DEFAULT_FORCE_STOP_TIMEOUT,
         context: Callable[[], AbstractContextManager[object]] | None = None,
         engines: Iterable[object] = (),
+        dispatcher: WebhookDispatcher | None = None,
     ) -> None:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds; got {interval!r}.")
@@ -161,6 +164,8 @@ class Reaper:
         self.force_stop_timeout = force_stop_timeout
         self._context = context or nullcontext
         self.engines = engines
+        #: Delivers the webhooks' notices due, after each round's reap.
+        self.dispatcher = dispatcher
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="import-reaper", daemon=True)
 
@@ -191,5 +196,11 @@ class Reaper:
                     )
             except Exception:  # the database may be down: the next round tries again
                 log.exception("reaping import processes failed")
+            if self.dispatcher is not None:
+                try:
+                    with self._context():
+                        self.dispatcher.deliver()
+                except Exception:  # the next round tries again
+                    log.exception("delivering the webhooks' notices failed")
             if self._stopping.wait(self.interval):
                 return

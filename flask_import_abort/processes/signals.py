@@ -35,6 +35,13 @@ process_started = namespace.signal("process_started")
 #: ends are :data:`chunk_ended`'s.
 process_ended = namespace.signal("process_ended")
 
+#: Sent by a :class:`~flask_import_abort.processes.webhooks.WebhookDispatcher` (the sender)
+#: for each attempt of a notice it records, with ``notice_id``, ``token`` and ``attempts``:
+#: delivered to every URL, tried again later, or failed for good.
+notice_delivered = namespace.signal("notice_delivered")
+notice_retried = namespace.signal("notice_retried")
+notice_failed = namespace.signal("notice_failed")
+
 #: Sent when one chunk of a parallel import has ended, with the same arguments as
 #: :data:`process_ended`; ``snapshot.parent`` is the import's token.
 chunk_ended = namespace.signal("chunk_ended")

@@ -58,10 +58,11 @@ from celery.exceptions import Ignore
 from celery.signals import task_revoked
 
 from ..contract import FAILURES, AbortOutcome, AbortRequest
-from ..lifecycle import ImportState, WorkerRegistry, chunked
+from ..lifecycle import ImportState, WorkerRegistry, checked_seconds, chunked
 from ..run import ImportRun
 from ..signals import announce_end_of
 from ..tokens import token_for_log
+from ..webhooks import WebhookDispatcher
 
 __all__ = ["ABORTED", "CeleryImports", "ImportTask"]
 
@@ -122,6 +123,9 @@ class ImportTask(celery.Task):  # type: ignore[misc]
             raise
         return str(parallel.token)
 
+
+#: The name of the task that delivers the webhooks' notices (see ``deliver_every``).
+DELIVERY_TASK = "flask_import_abort.deliver_notices"
 
 #: The abort of a parallel import whose chunks could not all be sent.
 NOT_SENT = AbortRequest(reason="its chunks could not all be sent")
@@ -210,6 +214,24 @@ class CeleryImports:
         if run.state is ImportState.FAILED:  # ended without its worker, which came back
             raise RuntimeError(f"import process {token!r} was ended failed while it ran")
         return result
+
+    def deliver_every(self, dispatcher: WebhookDispatcher, seconds: float) -> Any:
+        """Deliver the webhooks' notices from Celery beat: a task,
+        ``flask_import_abort.deliver_notices``, that runs ``dispatcher.deliver()`` on a worker,
+        put in the app's ``beat_schedule`` every ``seconds`` (``celery beat`` sends it). The
+        dispatcher is the worker's own, built from the same settings as the web app's, where
+        this module is imported (never pickled). Returns the task."""
+        seconds = checked_seconds(seconds, "seconds")
+
+        @self.celery.task(name=DELIVERY_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
+        def deliver_notices() -> dict[str, int]:
+            done = dispatcher.deliver()
+            return {"delivered": done.delivered, "retried": done.retried, "failed": done.failed}
+
+        schedule = dict(self.celery.conf.beat_schedule or {})
+        schedule[DELIVERY_TASK] = {"task": DELIVERY_TASK, "schedule": seconds}
+        self.celery.conf.beat_schedule = schedule
+        return deliver_notices
 
     def force_stop(self, token: str) -> None:
         """Revoke the task and signal the process running it (``IMPORT_ABORT_FORCE_STOP``)."""

@@ -38,8 +38,10 @@ of its import.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 
 try:
@@ -62,6 +64,7 @@ from ..lifecycle import (
     ProcessSnapshot,
     UnknownImport,
     WorkerRegistry,
+    checked_seconds,
     chunked,
 )
 from ..run import ImportRun
@@ -213,6 +216,15 @@ class RQImports:
             return  # already ended: forced by a stop deadline, or never started
         log.warning("import job %s was stopped by RQ: recorded aborted", token_for_log(token))
 
+    def deliver_every(self, dispatcher: str, seconds: float) -> Job:
+        """Deliver the webhooks' notices from RQ: a job that runs the dispatcher's
+        ``deliver()`` on a worker and enqueues itself again ``seconds`` later (RQ's scheduler
+        runs it: ``rq worker --with-scheduler``). ``dispatcher`` is the import string of the
+        workers' own (``"myapp.jobs:dispatcher"``), built from the same settings as the web
+        app's. Returns the first job."""
+        checked_seconds(seconds, "seconds")
+        return self.queue.enqueue(deliver_notices, dispatcher, seconds, job_timeout=-1)
+
     def force_stop(self, token: str) -> None:
         """Send RQ's stop-job command: the work horse running the job is killed
         (``IMPORT_ABORT_FORCE_STOP``). A job no longer running is left as it is."""
@@ -240,3 +252,27 @@ class RQImports:
                 continue
             if job.get_status() in ("queued", "deferred", "scheduled"):
                 job.cancel()
+
+
+def deliver_notices(dispatcher: str, seconds: float) -> dict[str, int]:
+    """The job of :meth:`RQImports.deliver_every`: deliver what is due with the dispatcher the
+    import string ``dispatcher`` names, then come again in ``seconds``."""
+    found = import_string(dispatcher)
+    job = get_current_job()
+    try:
+        done = found.deliver()
+    finally:
+        if job is not None:  # once more, whatever this round met
+            queue = rq.Queue(job.origin, connection=job.connection)
+            queue.enqueue_in(
+                timedelta(seconds=seconds), deliver_notices, dispatcher, seconds, job_timeout=-1
+            )
+    return {"delivered": done.delivered, "retried": done.retried, "failed": done.failed}
+
+
+def import_string(name: str) -> Any:
+    """The object ``"module:attribute"`` names."""
+    module, _, attribute = name.partition(":")
+    if not module or not attribute:
+        raise ValueError(f"an import string is 'module:attribute'; got {name!r}.")
+    return getattr(importlib.import_module(module), attribute)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ from ..lifecycle import (
     ProcessSnapshot,
     UnknownImport,
     checked_lease,
+    checked_metadata,
     checked_seconds,
     chunk_totals,
     registrable_chunks,
@@ -33,13 +35,17 @@ from ..lifecycle import (
 )
 from ..signals import announce_end, process_ended
 from ..tokens import new_token, registrable_token, token_for_log
+from ..webhooks import Notice
 from . import _versions as versions
+from ._outbox import OutboxStatements
+from ._outbox import notice as outbox_notice
 from ._schema import (
     DEFAULT_TABLE_NAME,
     create_tables,
     import_process_table,
     is_missing_table,
     is_schema_error,
+    outbox_table,
     registry_engine,
 )
 from ._statements import Statements
@@ -109,7 +115,12 @@ class SQLImportRegistry:
         request_timeout: float = 5.0,
         retry_after: int = 5,
         lease: float = DEFAULT_LEASE,
+        webhooks: bool = False,
     ) -> None:
+        if not isinstance(webhooks, bool):
+            raise TypeError(f"webhooks is True or False; got {type(webhooks).__name__}.")
+        #: Whether each end writes a notice in the outbox, for the webhooks to deliver.
+        self.webhooks = webhooks
         self.lease = checked_lease(lease)
         self.request_timeout = _seconds(request_timeout, "request_timeout")
         self._watchdog = Watchdog()
@@ -134,6 +145,9 @@ class SQLImportRegistry:
         self.table = import_process_table(metadata, table_name) if existing is None else existing
         #: The one-row table that says which schema version :attr:`table` is at.
         self.version_table = versions.version_table(self.table)
+        #: The outbox of the webhooks' notices, beside :attr:`table`.
+        self.outbox_table = outbox_table(self.table)
+        self._outbox = OutboxStatements(self.outbox_table)
         self.retry_after = retry_after
         self._statements = Statements(self.table, self.lease)
         self._hot: dict[Dialect, _Hot] = {}
@@ -186,8 +200,10 @@ class SQLImportRegistry:
         return changed
 
     def drop_table(self) -> None:
-        """Drop the table and its version table, where they exist (a test's clean-up)."""
+        """Drop the table, its version table and its outbox, where they exist (a test's
+        clean-up)."""
         with self.engine.begin() as connection:
+            self.outbox_table.drop(connection, checkfirst=True)
             self.version_table.drop(connection, checkfirst=True)
             self.table.drop(connection, checkfirst=True)
 
@@ -264,10 +280,14 @@ class SQLImportRegistry:
             with self._connection(deadline) as connection:
                 with connection.begin():
                     changed = self._execute(connection, "abort", values).first()
+                    ended = changed is not None and ImportState(changed.state).is_final
                     if changed is not None and changed.chunk_count is not None:
                         connection.execute(self._statements.abort_chunks, values)
                         # Its chunks that were still to start have ended: it may have too.
-                        connection.execute(self._statements.end_parent, {"key": token})
+                        end = self._statements.end_parent
+                        ended = connection.execute(end, {"key": token}).first() is not None
+                    if ended and self.webhooks:  # a pending or lost process ended at once
+                        self._outbox.write_for(connection, [token])
                 if changed is not None:
                     return AbortOutcome.REQUESTED
                 row = connection.execute(self._statements.read_state, {"key": token}).first()
@@ -314,14 +334,23 @@ class SQLImportRegistry:
 
     # The worker's side (see ``WorkerRegistry``).
 
-    def register(self, *, total: int | None = None, token: str | None = None) -> str:
-        """Record a new ``pending`` process and return its token (a random one by default)."""
+    def register(
+        self,
+        *,
+        total: int | None = None,
+        token: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Record a new ``pending`` process and return its token (a random one by default).
+        ``metadata``, a JSON object, is what the host says of the import (the webhook's notice
+        names the item by its ``format`` and ``id``)."""
         token = new_token() if token is None else registrable_token(token)
         values = {
             "token": token,
             "state": ImportState.PENDING.value,
             "processed_count": 0,
             "total_count": total,
+            "metadata": _metadata_json(metadata),
         }
         try:
             with self.engine.begin() as connection:
@@ -338,6 +367,7 @@ class SQLImportRegistry:
         total: int | None = None,
         token: str | None = None,
         continue_on_error: bool = False,
+        metadata: Mapping[str, Any] | None = None,
     ) -> ChunkedImport:
         """Record a pending parallel import of ``count`` pending chunks, in one transaction:
         the import's token (a random one by default) and its chunks' (``<token>-1``, ...).
@@ -353,6 +383,7 @@ class SQLImportRegistry:
             "total_count": total,
             "chunk_count": count,
             "continue_on_error": bool(continue_on_error),
+            "metadata": _metadata_json(metadata),
         }
         rows = [
             {
@@ -362,6 +393,7 @@ class SQLImportRegistry:
                 "total_count": chunk_total,
                 "parent_token": token,
                 "chunk_index": index,
+                "metadata": None,
             }
             for index, (chunk, chunk_total) in enumerate(zip(chunks, expected, strict=True), 1)
         ]
@@ -403,8 +435,17 @@ class SQLImportRegistry:
         self._refuse(token, "start")
         return False  # not reached: _refuse raises
 
-    def report_progress(self, token: str, processed: int, *, total: int | None = None) -> None:
-        """Record how many records a running process has written (and its total, if given)."""
+    def report_progress(
+        self, token: str, processed: int, *, total: int | None = None, failed: int | None = None
+    ) -> None:
+        """Record how many records a running process has written (and its total, and how many
+        records failed, if given)."""
+        if failed is not None:
+            statement = self._statements.progress.values(failed_count=failed)
+            if total is not None:
+                statement = statement.values(total_count=total)
+            self._change(token, statement, {"key": token, "processed": processed})
+            return
         if total is None:
             changed = self._hot_once("progress", {"key": token, "processed": processed})
         else:
@@ -437,6 +478,8 @@ class SQLImportRegistry:
         state = ImportState(state)
         with self.engine.begin() as connection:
             row = connection.execute(self._statements.moves[state], {"key": token}).first()
+            if self.webhooks and row is not None and row.parent_token is None and state.is_final:
+                self._outbox.write_for(connection, [token])
         if row is None:
             self._refuse(token, f"go to {state.value}")
         recorded = ImportState(row.state)  # type: ignore[union-attr]
@@ -455,6 +498,8 @@ class SQLImportRegistry:
                     stopping = dict(_SIBLINGS_STOP, key=parent, reason=f"chunk {chunk} failed")
                     connection.execute(statements.stop_siblings, stopping)
                 ended = connection.execute(statements.end_parent, {"key": parent}).first()
+                if ended is not None and self.webhooks:
+                    self._outbox.write_for(connection, [parent])
         except _UNAVAILABLE as error:  # the chunk's end is kept: the next reap does the rest
             log.warning(
                 "chunk %s ended %s, but its import %s could not be brought up to date (%s); "
@@ -540,6 +585,9 @@ class SQLImportRegistry:
         with self.engine.begin() as connection:
             for ending in statements.reap_dry_run if dry_run else statements.reap:
                 found += connection.execute(ending).all()
+            if self.webhooks and not dry_run:
+                ends = [row.token for row in found if row.parent_token is None]
+                self._outbox.write_for(connection, ends)
         ended = [self._snapshot(row) for row in found]
         if dry_run:
             return ended
@@ -553,6 +601,8 @@ class SQLImportRegistry:
                     stopping = dict(_SIBLINGS_STOP, key=chunk.parent, reason=why)
                     connection.execute(statements.stop_siblings, stopping)
             parents = connection.execute(statements.end_parents).all()
+            if self.webhooks:
+                self._outbox.write_for(connection, [parent.token for parent in parents])
         return ended + [self.snapshot(parent.token) for parent in parents]
 
     def _change(self, token: str, statement: Any, parameters: dict[str, Any]) -> None:
@@ -588,7 +638,59 @@ class SQLImportRegistry:
             chunk_index=row.chunk_index,
             chunks=row.chunk_count or 0,
             continue_on_error=bool(row.continue_on_error),
+            metadata=None if row.metadata is None else json.loads(row.metadata),
+            failed=row.failed_count or 0,
         )
+
+    # The outbox (see ``flask_import_abort.processes.webhooks``).
+
+    def claim_notices(self, limit: int, lease: float) -> list[Notice]:
+        """Claim up to ``limit`` due notices for ``lease`` seconds, committed at once: a
+        dispatcher holds no transaction open while it delivers them."""
+        with self.engine.begin() as connection:
+            return self._outbox.claim(connection, limit, lease)
+
+    def record_attempt(
+        self,
+        notice: Notice,
+        *,
+        delivered_to: Sequence[str],
+        error: str | None,
+        state: str,
+        wait: float,
+    ) -> bool:
+        """Record one attempt of ``notice`` under its claim; whether the claim still held."""
+        values = {
+            "notice": notice.id,
+            "held": notice.claim,
+            "reached": json.dumps(list(delivered_to)),
+            "error": error,
+            "new_state": state,
+            "wait": wait,
+        }
+        with self.engine.begin() as connection:
+            return bool(connection.execute(self._outbox.attempted, values).rowcount)
+
+    def notices(self, token: str) -> list[Notice]:
+        """The notices of the process ``token``, oldest first."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(self._outbox.of_token, {"key": token}).all()
+        return [outbox_notice(row) for row in rows]
+
+    def retry_failed(self) -> int:
+        """Make every failed notice due again, its attempts from zero; how many."""
+        with self.engine.begin() as connection:
+            return int(connection.execute(self._outbox.retry_failed).rowcount)
+
+    def purge_delivered(self, older_than: float) -> int:
+        """Remove the notices delivered more than ``older_than`` seconds ago; how many."""
+        with self.engine.begin() as connection:
+            return int(connection.execute(self._outbox.purge, {"older_than": -older_than}).rowcount)
+
+
+def _metadata_json(metadata: Mapping[str, Any] | None) -> str | None:
+    checked = checked_metadata(metadata)
+    return None if checked is None else json.dumps(checked)
 
 
 class _Compiled:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
     event,
     text,
@@ -63,6 +64,9 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
     ``chunk_count``         integer, null       how many chunks a parallel import has
     ``continue_on_error``   boolean, null       whether a parallel import goes on past a
                                                 chunk that failed
+    ``metadata``            text, null          what the host said of the import at
+                                                registration (JSON: its ``format``, ``id``)
+    ``failed_count``        integer, null       records the import reported failed
     ======================  ==================  ==========================================
 
     The schema has a version, kept in a one-row table beside it, ``<name>_version`` (see
@@ -91,9 +95,59 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
         Column("chunk_index", Integer),
         Column("chunk_count", Integer),
         Column("continue_on_error", Boolean),
+        Column("metadata", Text),
+        Column("failed_count", Integer),
         Index(f"ix_{name}_created_at", "created_at"),
         Index(f"ix_{name}_state", "state"),
         Index(f"ix_{name}_parent_token", "parent_token"),
+    )
+
+
+def outbox_table(table: Table) -> Table:
+    """The outbox of ``table``'s notices (``<name>_outbox``): one row for each end of an import
+    process that a webhook announces, written in the transaction that records the end, and
+    kept until it is delivered to every URL, or has failed, and its retention has passed.
+
+    ===================  ==================  ==============================================
+    column               type                meaning
+    ===================  ==================  ==============================================
+    ``id``               varchar(64), PK     the delivery's id, the same on every attempt
+    ``token``            varchar(256)        the process whose end it announces
+    ``state``            varchar(16)         ``pending``, ``delivered`` or ``failed``
+    ``created_at``       timestamp           when the end was recorded
+    ``attempts``         integer             attempts made so far
+    ``next_attempt_at``  timestamp           when it may be tried (again)
+    ``claimed_until``    timestamp, null     a dispatcher's lease on it
+    ``claim``            varchar(64), null   which claim holds that lease
+    ``delivered_to``     text, null          the URLs it reached, as a JSON list of digests
+    ``last_attempt_at``  timestamp, null     when it was last tried
+    ``last_error``       varchar(500), null  what the last failed attempt met
+    ``finished_at``      timestamp, null     when it was delivered, or failed for good
+    ===================  ==================  ==============================================
+    """
+    name = f"{table.name}_outbox"
+    key = name if table.schema is None else f"{table.schema}.{name}"
+    existing = table.metadata.tables.get(key)
+    if existing is not None:
+        return existing
+    return Table(
+        name,
+        table.metadata,
+        Column("id", String(64), primary_key=True),
+        Column("token", String(TOKEN_LENGTH), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+        Column("claimed_until", DateTime(timezone=True)),
+        Column("claim", String(64)),
+        Column("delivered_to", Text),
+        Column("last_attempt_at", DateTime(timezone=True)),
+        Column("last_error", String(500)),
+        Column("finished_at", DateTime(timezone=True)),
+        Index(f"ix_{name}_token", "token"),
+        Index(f"ix_{name}_due", "state", "next_attempt_at"),
+        schema=table.schema,
     )
 
 

@@ -90,7 +90,7 @@ class Statements:
             update(table)
             .where(key, _one_of(c.state, ABORTABLE_STATES), not_asked, c.parent_token.is_(None))
             .values(abort_values)
-            .returning(c.chunk_count)
+            .returning(c.chunk_count, c.state)
         )
         #: The same abort, of every chunk of the parallel import ``key`` still to end: each
         #: pending one ends at once (it never starts), each running one stops after its batch.

@@ -21,7 +21,7 @@ from sqlalchemy import Column, Connection, Integer, Table, func, inspect, text, 
 from sqlalchemy.schema import CreateColumn
 
 from ..lifecycle import RUNNING_STATES
-from ._schema import ACTOR_LENGTH, SCHEMA_LOCK
+from ._schema import ACTOR_LENGTH, SCHEMA_LOCK, outbox_table
 
 log = logging.getLogger("flask_import_abort")
 
@@ -101,6 +101,11 @@ def _widen_actor(connection: Connection, table: Table) -> None:
         )
 
 
+def _create_outbox(connection: Connection, table: Table) -> None:
+    """The outbox of the webhooks' notices, where it is missing."""
+    outbox_table(table).create(connection, checkfirst=True)
+
+
 STEPS: Sequence[Step] = (
     Step(
         2,
@@ -118,6 +123,11 @@ STEPS: Sequence[Step] = (
             _add_columns("parent_token", "chunk_index", "chunk_count", "continue_on_error"),
             _add_index("parent_token"),
         ),
+    ),
+    Step(
+        7,
+        "webhooks: metadata, failed_count, and the outbox table of the notices",
+        _both(_add_columns("metadata", "failed_count"), _create_outbox),
     ),
 )
 #: The version this package's statements need.
@@ -220,6 +230,7 @@ def upgrade(connection: Connection, table: Table) -> tuple[int | None, int]:
     before = recorded_version(connection, table)
     if before is None:
         table.create(connection)
+        _create_outbox(connection, table)
     else:
         for step in STEPS:
             if before < step.version:

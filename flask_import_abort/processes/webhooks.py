@@ -1,0 +1,504 @@
+"""OCC's Import Complete webhook: a notice of every end of an import process, delivered at least
+once, through crashes.
+
+The store writes a notice in the transaction that records an end (``SQLImportRegistry(...,
+webhooks=True)``): the worker's end, a reap, the abort of a pending or lost process, a forced
+end, a parallel import's end (never a chunk's). A :class:`WebhookDispatcher` delivers them::
+
+    dispatcher = WebhookDispatcher(registry, ["https://hooks.example.com/imports"], secret)
+    dispatcher.deliver()        # in a reaper's round, a cron job, a beat task
+
+Each notice is POSTed to every URL as OCC posts its ``dataImport`` event: a JSON body signed in
+``X-Oracle-CC-WebHook-Signature`` (base64 of HMAC-SHA512 over the raw body with the secret),
+with an id that stays the same on every attempt (``deliveryId``, and the ``Idempotency-Key``
+header). Any answer but a 2xx is tried again, five attempts in all, with growing waits; each
+URL on its own. An attempt ends within its timeout however the receiver behaves (one that
+answers a byte a second is cut), redirects are not followed, and no more than
+:data:`READ_LIMIT` bytes of an answer are read, none logged.
+
+Needs the ``[webhooks]`` extra (httpx) to deliver; the store writes notices without it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from .lifecycle import ProcessSnapshot, Snapshots, checked_seconds
+from .signals import announce, notice_delivered, notice_failed, notice_retried
+from .tokens import token_for_log
+
+__all__ = [
+    "ATTEMPTS",
+    "SIGNATURE_HEADER",
+    "Notice",
+    "Outbox",
+    "WebhookDispatcher",
+    "notice_body",
+    "signature",
+]
+
+log = logging.getLogger("flask_import_abort.webhooks")
+
+#: The header OCC signs its webhooks' bodies in.
+SIGNATURE_HEADER = "X-Oracle-CC-WebHook-Signature"
+#: Attempts of each notice, in all, as OCC makes them.
+ATTEMPTS = 5
+#: Seconds before the second attempt; each later wait is twice the one before.
+FIRST_WAIT = 2.0
+#: The most of an answer's body that is read (and then thrown away, never logged).
+READ_LIMIT = 16 * 1024
+#: The hosts an ``http`` URL may name without ``allow_http``.
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice of an end, as the outbox holds it."""
+
+    #: The delivery's id: the same on every attempt, for a receiver to drop repeats.
+    id: str
+    token: str
+    #: ``pending``, ``delivered`` or ``failed``.
+    state: str
+    created_at: datetime
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    claim: str | None = None
+    #: Digests of the URLs it has reached.
+    delivered_to: tuple[str, ...] = ()
+    last_attempt_at: datetime | None = None
+    last_error: str | None = None
+    finished_at: datetime | None = None
+
+
+@runtime_checkable
+class Outbox(Protocol):
+    """A store that keeps notices: what a :class:`WebhookDispatcher` delivers from."""
+
+    def claim_notices(self, limit: int, lease: float) -> list[Notice]:
+        """Claim up to ``limit`` due notices for ``lease`` seconds, committed at once."""
+        ...
+
+    def record_attempt(
+        self,
+        notice: Notice,
+        *,
+        delivered_to: Sequence[str],
+        error: str | None,
+        state: str,
+        wait: float,
+    ) -> bool:
+        """Record one attempt of ``notice`` under its claim: whether the claim still held."""
+        ...
+
+    def notices(self, token: str) -> list[Notice]:
+        """The notices of the process ``token``, oldest first."""
+        ...
+
+    def retry_failed(self) -> int:
+        """Make every failed notice due again, its attempts from zero; how many."""
+        ...
+
+    def purge_delivered(self, older_than: float) -> int:
+        """Remove the notices delivered more than ``older_than`` seconds ago; how many."""
+        ...
+
+
+def signature(body: bytes, secret: str) -> str:
+    """OCC's signature of ``body``: base64 of HMAC-SHA512 with ``secret``'s UTF-8 bytes."""
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha512).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def notice_body(
+    snapshot: ProcessSnapshot, *, delivery_id: str, base_url: str | None = None, path: str = ""
+) -> dict[str, Any]:
+    """The JSON body of the notice of ``snapshot``'s end: OCC's ``dataImport`` fields where one
+    exists (``processId``, the item's ``format`` and ``id`` from the metadata it was registered
+    with, ``result``'s counts, ``links`` when ``base_url`` is given), then this package's own:
+    the end, and for an abort who, why, when and the request's id."""
+    metadata = snapshot.metadata or {}
+    body: dict[str, Any] = {
+        "processId": snapshot.token,
+        "format": metadata.get("format"),
+        "id": metadata.get("id"),
+        "result": {"successCount": snapshot.processed, "failureCount": snapshot.failed},
+    }
+    links = []
+    if base_url:
+        links.append({"rel": "status", "href": f"{base_url.rstrip('/')}{path}/{snapshot.token}"})
+    if metadata.get("failedRecordsUrl"):
+        links.append({"rel": "failedRecords", "href": metadata["failedRecordsUrl"]})
+    if links:
+        body["links"] = links
+    body.update(
+        {
+            "deliveryId": delivery_id,
+            "progress": snapshot.state.value,
+            "endTime": _iso(snapshot.finished_at),
+            "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
+            "abortRequested": snapshot.abort_requested,
+            "abortedBy": snapshot.aborted_by,
+            "abortReason": snapshot.abort_reason,
+            "abortRequestedAt": _iso(snapshot.abort_requested_at),
+            "abortRequestId": snapshot.abort_request_id,
+        }
+    )
+    return body
+
+
+def checked_url(url: object, *, allow_http: bool = False) -> str:
+    """``url``, an ``https`` URL (``http`` only to a loopback host, or with ``allow_http``);
+    else a ``ValueError`` or ``TypeError`` saying why."""
+    if not isinstance(url, str):
+        raise TypeError(f"a webhook URL is a string; got {type(url).__name__}.")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"a webhook URL is an absolute https URL; got {url!r}.")
+    if parts.username or parts.password:
+        raise ValueError(
+            "a webhook URL carries no credentials: give them as the basic authentication "
+            "setting, which is never logged."
+        )
+    if parts.scheme == "http" and not (allow_http or _is_loopback(parts.hostname)):
+        raise ValueError(
+            f"webhook URLs must be https (http only to this machine, or with http allowed "
+            f"explicitly, for development); got {url!r}."
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Delivered:
+    """What one :meth:`WebhookDispatcher.deliver` did, counted by notice."""
+
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    #: Notices claimed by another dispatcher meanwhile (their lease lapsed while this one
+    #: delivered): this one's attempt was made, its record left to the other.
+    lost_claims: int = 0
+    purged: int = 0
+    tokens: list[str] = field(default_factory=list)
+
+
+class WebhookDispatcher:
+    """Delivers the notices of ``outbox`` to ``urls``, signed with ``secret``.
+
+    ``store`` reads the processes the notices are of (the registry; by default ``outbox``
+    itself). ``basic_auth`` is a ``(user, password)`` pair and ``headers`` more headers, both
+    sent with every attempt; ``base_url`` (with ``path``, the endpoint's prefix) makes the
+    notices' status links. Each attempt of each URL ends within ``timeout`` seconds. Delivered
+    notices are removed ``retention`` seconds after; failed ones stay until
+    :meth:`retry_failed` makes them due again.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        urls: str | Iterable[str],
+        secret: str,
+        *,
+        store: Snapshots | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        base_url: str | None = None,
+        path: str = "",
+        timeout: float = 10.0,
+        attempts: int = ATTEMPTS,
+        first_wait: float = FIRST_WAIT,
+        retention: float = 7 * 24 * 3600.0,
+        allow_http: bool = False,
+    ) -> None:
+        if not isinstance(outbox, Outbox):
+            raise TypeError(f"{type(outbox).__name__} keeps no notices (it has no outbox).")
+        if not isinstance(secret, str) or not secret:
+            raise ValueError("the webhook secret is a string, and not an empty one.")
+        if not isinstance(allow_http, bool):
+            raise TypeError(f"allow_http is True or False; got {type(allow_http).__name__}.")
+        listed = [urls] if isinstance(urls, str) else list(urls)
+        if not listed:
+            raise ValueError("a webhook dispatcher needs one URL at least.")
+        self.urls = [checked_url(url, allow_http=allow_http) for url in listed]
+        self.outbox = outbox
+        self.store: Snapshots = store or outbox  # type: ignore[assignment]
+        self._secret = secret
+        self.basic_auth = _basic_auth(basic_auth)
+        self.headers = _headers(headers)
+        self.base_url = base_url
+        self.path = path
+        self.timeout = checked_seconds(timeout, "timeout")
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"attempts is a whole number, at least 1; got {attempts!r}.")
+        self.attempts = attempts
+        self.first_wait = checked_seconds(first_wait, "first_wait")
+        self.retention = checked_seconds(retention, "retention")
+        #: How long a claim lasts: every URL's attempt, and a margin.
+        self.lease = self.timeout * len(self.urls) + 30.0
+        self._cutter = _Cutter()
+        httpx_available()  # a missing extra is said here, not at the first end
+
+    def __repr__(self) -> str:  # never the secret
+        return f"WebhookDispatcher(urls={[_shown(url) for url in self.urls]!r})"
+
+    def deliver(self, *, limit: int = 100) -> Delivered:
+        """Deliver the notices due now, up to ``limit`` of them, one attempt each; then remove
+        the delivered ones past their retention."""
+        done = Delivered()
+        for notice in self.outbox.claim_notices(limit, self.lease):
+            self._attempt(notice, done)
+        done.purged = self.outbox.purge_delivered(self.retention)
+        return done
+
+    def retry_failed(self) -> int:
+        """Make the failed notices due again, from their first attempt; how many."""
+        return self.outbox.retry_failed()
+
+    def _attempt(self, notice: Notice, done: Delivered) -> None:
+        try:
+            snapshot = self.store.snapshot(notice.token)
+        except KeyError:  # the process was deleted: nothing left to announce
+            self._record(notice, notice.delivered_to, "the process is gone", "failed", 0.0, done)
+            return
+        body = json.dumps(
+            notice_body(snapshot, delivery_id=notice.id, base_url=self.base_url, path=self.path),
+            separators=(",", ":"),
+        ).encode("utf-8")
+        headers = {
+            **self.headers,
+            "Content-Type": "application/json; charset=utf-8",
+            SIGNATURE_HEADER: signature(body, self._secret),
+            "Idempotency-Key": notice.id,
+        }
+        reached = list(notice.delivered_to)
+        errors = []
+        for url in self.urls:
+            digest = _digest(url)
+            if digest in reached:
+                continue
+            error = self._post(url, body, headers)
+            if error is None:
+                reached.append(digest)
+            else:
+                errors.append(f"{_shown(url)}: {error}")
+        attempt = notice.attempts + 1
+        if not errors:
+            state, wait = "delivered", 0.0
+        elif attempt >= self.attempts:
+            state, wait = "failed", 0.0
+        else:
+            state, wait = "pending", self.first_wait * 2 ** (attempt - 1)
+        self._record(notice, reached, "; ".join(errors)[:500] or None, state, wait, done)
+
+    def _record(
+        self,
+        notice: Notice,
+        reached: Sequence[str],
+        error: str | None,
+        state: str,
+        wait: float,
+        done: Delivered,
+    ) -> None:
+        kept = self.outbox.record_attempt(
+            notice, delivered_to=reached, error=error, state=state, wait=wait
+        )
+        if not kept:
+            done.lost_claims += 1
+            log.warning(
+                "notice %s of import process %s: its claim lapsed during the attempt",
+                notice.id,
+                token_for_log(notice.token),
+            )
+            return
+        details = {"notice_id": notice.id, "token": notice.token, "attempts": notice.attempts + 1}
+        done.tokens.append(notice.token)
+        if state == "delivered":
+            done.delivered += 1
+            announce(notice_delivered, self, **details)
+        elif state == "failed":
+            done.failed += 1
+            log.error(
+                "notice %s of import process %s failed after %d attempts: %s",
+                notice.id,
+                token_for_log(notice.token),
+                notice.attempts + 1,
+                error,
+            )
+            announce(notice_failed, self, **details)
+        else:
+            done.retried += 1
+            log.warning(
+                "notice %s of import process %s: attempt %d failed (%s); tried again in %g s",
+                notice.id,
+                token_for_log(notice.token),
+                notice.attempts + 1,
+                error,
+                wait,
+            )
+            announce(notice_retried, self, **details)
+
+    def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
+        """One POST of ``body`` to ``url``, within :attr:`timeout` in all: None when it was
+        answered 2xx, else what went wrong (never the answer's body)."""
+        httpx = httpx_available()
+        deadline = time.monotonic() + self.timeout
+        sockets: list[socket.socket] = []
+
+        def trace(event: str, info: Mapping[str, Any]) -> None:
+            if event == "connection.connect_tcp.complete":
+                found = info["return_value"].get_extra_info("socket")
+                if found is not None:
+                    sockets.append(found)
+
+        try:
+            with (
+                self._cutter.bound(sockets, deadline),
+                httpx.Client(
+                    timeout=httpx.Timeout(self.timeout),
+                    follow_redirects=False,
+                    auth=self.basic_auth,
+                ) as client,
+                client.stream(
+                    "POST", url, content=body, headers=headers, extensions={"trace": trace}
+                ) as answer,
+            ):
+                read = 0
+                for chunk in answer.iter_raw():
+                    read += len(chunk)
+                    if read >= READ_LIMIT or time.monotonic() >= deadline:
+                        break
+                status = answer.status_code
+        except httpx.HTTPError as error:
+            if time.monotonic() >= deadline:
+                return f"no answer within {self.timeout:g} s"
+            return type(error).__name__
+        if time.monotonic() >= deadline:
+            return f"no answer within {self.timeout:g} s"
+        if 200 <= status < 300:
+            return None
+        return f"answered {status}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds")
+
+
+def _digest(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+def _shown(url: str) -> str:
+    """A URL as a log line shows it: its query left out (it may carry a key)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _basic_auth(value: object) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and all(isinstance(part, str) for part in value)
+    ):
+        return (value[0], value[1])
+    raise TypeError("basic_auth is a (user, password) pair of strings, or None.")
+
+
+def _headers(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(name, str) and isinstance(text, str) for name, text in value.items()
+    ):
+        raise TypeError("headers is a mapping of header names to strings, or None.")
+    taken = {name.lower() for name in value} & {
+        SIGNATURE_HEADER.lower(),
+        "content-type",
+        "idempotency-key",
+        "authorization",
+        "host",
+        "content-length",
+    }
+    if taken:
+        raise ValueError(f"headers may not set {sorted(taken)}: the dispatcher sets them.")
+    return dict(value)
+
+
+class _Cutter:
+    """Shuts the sockets of an attempt down once its deadline passes, so that a receiver that
+    drips its answer a byte at a time, or never answers, holds an attempt no longer."""
+
+    def __init__(self, tick: float = 0.05) -> None:
+        self._tick = tick
+        self._armed: dict[int, tuple[float, list[socket.socket]]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def bound(self, sockets: list[socket.socket], deadline: float) -> _Armed:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._watch, name="flask-import-abort-webhooks", daemon=True
+                )
+                self._thread.start()
+        return _Armed(self, sockets, deadline)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self._tick)
+            now = time.monotonic()
+            with self._lock:
+                due = [key for key, (deadline, _) in self._armed.items() if deadline <= now]
+                expired = [self._armed.pop(key)[1] for key in due]
+            for sockets in expired:
+                for found in sockets:
+                    with contextlib.suppress(OSError):
+                        found.shutdown(socket.SHUT_RDWR)
+
+
+class _Armed:
+    def __init__(self, cutter: _Cutter, sockets: list[socket.socket], deadline: float) -> None:
+        self._cutter, self._sockets, self._deadline = cutter, sockets, deadline
+
+    def __enter__(self) -> None:
+        with self._cutter._lock:
+            self._cutter._armed[id(self)] = (self._deadline, self._sockets)
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._cutter._lock:
+            self._cutter._armed.pop(id(self), None)
+
+
+def httpx_available() -> Any:
+    """httpx, or an ``ImportError`` naming the extra."""
+    try:
+        import httpx
+    except ImportError as missing:
+        raise ImportError(
+            "delivering webhooks needs httpx: pip install 'flask-import-abort[webhooks]'"
+        ) from missing
+    return httpx

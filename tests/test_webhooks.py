@@ -1,0 +1,369 @@
+"""OCC's Import Complete webhook: a notice written with every end of an import process, in the
+end's own transaction, and delivered at least once to real HTTP receivers on loopback, signed
+as OCC signs it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from flask_import_abort.processes import (
+    AbortRequest,
+    ImportState,
+    InMemoryImportRegistry,
+    WorkerRegistry,
+    reap,
+)
+from flask_import_abort.processes.signals import notice_delivered, notice_failed, notice_retried
+from flask_import_abort.processes.sql import SQLImportRegistry
+from flask_import_abort.processes.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookDispatcher,
+    signature,
+)
+
+from .conftest import LEASE, Clock, _database
+from .databases import require_postgres, sql_registry
+from .receiver import receiver, verified
+
+SECRET = "webhook-secret-of-the-tests"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def hooked(request: pytest.FixtureRequest, tmp_path: Any, clock: Clock) -> Iterator[WorkerRegistry]:
+    """Each registry the package ships, writing notices, on ``clock``."""
+    if request.param == "memory":
+        yield InMemoryImportRegistry(lease=LEASE, clock=clock, webhooks=True)
+        return
+    url = _database(request.param, tmp_path)
+    with sql_registry(url, lease=LEASE, clock=clock, webhooks=True) as registry:
+        yield registry
+
+
+def _dispatcher(registry: Any, url: str, **options: Any) -> WebhookDispatcher:
+    options.setdefault("first_wait", 0.001)
+    options.setdefault("timeout", 2.0)
+    return WebhookDispatcher(registry, url, SECRET, **options)
+
+
+def _ended(registry: WorkerRegistry, state: ImportState) -> str:
+    token = registry.register(metadata={"format": "json", "id": "Products"})
+    registry.start(token)
+    registry.report_progress(token, 40, total=100, failed=3)
+    registry.finish(token, state)
+    return token
+
+
+# The notices: one with every end, none with a chunk's.
+
+
+def test_every_end_writes_one_notice_whoever_records_it(
+    hooked: WorkerRegistry, clock: Clock
+) -> None:
+    succeeded = _ended(hooked, ImportState.SUCCEEDED)
+    failed = _ended(hooked, ImportState.FAILED)
+    worker_aborted = hooked.register()
+    hooked.start(worker_aborted)
+    hooked.abort(worker_aborted)
+    hooked.finish(worker_aborted, ImportState.SUCCEEDED)  # recorded aborted
+    pending = hooked.register()
+    hooked.abort(pending)  # ends at once
+    lost, forced = hooked.register(), hooked.register()
+    hooked.start(lost)
+    hooked.start(forced)
+    hooked.abort(forced, AbortRequest(stop_deadline=10))
+    parallel = hooked.register_chunks(3)  # type: ignore[attr-defined]
+    for chunk in parallel.chunks:
+        hooked.start(chunk)
+        hooked.finish(chunk, ImportState.SUCCEEDED)
+    running = hooked.register()
+    hooked.start(running)
+    clock.advance(LEASE - 1)
+    hooked.heartbeat(running)
+    clock.advance(2)  # lost and forced are past their lease and deadline; running is not
+
+    reap(hooked)
+
+    ended = [succeeded, failed, worker_aborted, pending, lost, forced, parallel.token]
+    for token in ended:
+        [notice] = hooked.notices(token)  # type: ignore[attr-defined]
+        assert (notice.state, notice.attempts) == ("pending", 0)
+    for token in (running, *parallel.chunks):
+        assert hooked.notices(token) == []  # type: ignore[attr-defined]
+    ids = [hooked.notices(token)[0].id for token in ended]  # type: ignore[attr-defined]
+    assert len(set(ids)) == len(ids)
+
+
+def test_a_registry_without_webhooks_writes_none(worker_registry: WorkerRegistry) -> None:
+    token = _ended(worker_registry, ImportState.SUCCEEDED)
+    assert worker_registry.notices(token) == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("wrong", ["true", 1, None])
+def test_the_webhooks_option_is_true_or_false(wrong: Any, tmp_path: Any) -> None:
+    with pytest.raises(TypeError, match="webhooks is True or False"):
+        InMemoryImportRegistry(webhooks=wrong)
+    with pytest.raises(TypeError, match="webhooks is True or False"):
+        SQLImportRegistry(f"sqlite:///{tmp_path / 'x.db'}", webhooks=wrong)
+
+
+# Delivery: signed as OCC signs it, its id the same on every attempt.
+
+
+def test_a_notice_is_delivered_signed_with_occs_fields_and_its_own(hooked: WorkerRegistry) -> None:
+    token = _ended(hooked, ImportState.SUCCEEDED)
+    with receiver([200]) as hooks:
+        done = _dispatcher(
+            hooked, hooks.url, base_url="https://shop.example.com", path="/p"
+        ).deliver()
+        [request] = hooks.took()
+
+    assert (done.delivered, done.retried, done.failed) == (1, 0, 0)
+    assert verified(request.body, request.headers[SIGNATURE_HEADER], SECRET)
+    assert request.headers[SIGNATURE_HEADER] == signature(request.body, SECRET)
+    body = json.loads(request.body)
+    [notice] = hooked.notices(token)  # type: ignore[attr-defined]
+    assert body["processId"] == token
+    assert (body["format"], body["id"]) == ("json", "Products")
+    assert body["result"] == {"successCount": 40, "failureCount": 3}
+    assert body["links"] == [{"rel": "status", "href": f"https://shop.example.com/p/{token}"}]
+    assert (body["progress"], body["deliveryId"]) == ("succeeded", notice.id)
+    assert request.headers["Idempotency-Key"] == notice.id
+    assert (notice.state, notice.attempts) == ("delivered", 1)
+
+
+def test_an_abort_says_who_why_when_and_its_request(hooked: WorkerRegistry) -> None:
+    token = hooked.register()
+    hooked.abort(token, AbortRequest(actor="ops", reason="wrong file", request_id="r-7"))
+    with receiver([200]) as hooks:
+        _dispatcher(hooked, hooks.url).deliver()
+        body = json.loads(hooks.took()[0].body)
+
+    assert (body["progress"], body["abortedBy"], body["abortReason"]) == (
+        "aborted",
+        "ops",
+        "wrong file",
+    )
+    assert body["abortRequestId"] == "r-7"
+    assert body["abortRequestedAt"] is not None
+    assert "links" not in body  # no public base URL, no link
+
+
+def test_twice_500_then_200_is_three_attempts_one_delivery_and_the_same_id(
+    hooked: WorkerRegistry, clock: Clock
+) -> None:
+    token = _ended(hooked, ImportState.SUCCEEDED)
+    with receiver([500, 500, 200]) as hooks:
+        dispatcher = _dispatcher(hooked, hooks.url, first_wait=1.0)
+        assert dispatcher.deliver().retried == 1
+        assert dispatcher.deliver().retried == 0  # not due for a second
+        clock.advance(1.5)
+        assert dispatcher.deliver().retried == 1
+        clock.advance(2.5)  # the second wait is twice the first
+        assert dispatcher.deliver().delivered == 1
+        clock.advance(60)
+        assert dispatcher.deliver().delivered == 0
+        took = hooks.took()
+
+    assert len(took) == 3
+    assert len({request.headers["Idempotency-Key"] for request in took}) == 1
+    assert len({json.loads(request.body)["deliveryId"] for request in took}) == 1
+    [notice] = hooked.notices(token)  # type: ignore[attr-defined]
+    assert (notice.state, notice.attempts, notice.last_error) == ("delivered", 3, None)
+
+
+def test_five_failed_attempts_fail_the_notice_and_say_so_and_deliver_failed_tries_again(
+    hooked: WorkerRegistry, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = _ended(hooked, ImportState.FAILED)
+    with receiver([503, 503, 503, 503, 503, 200]) as hooks:
+        dispatcher = _dispatcher(hooked, hooks.url)
+        with caplog.at_level(logging.WARNING, logger="flask_import_abort.webhooks"):
+            for _ in range(5):
+                dispatcher.deliver()
+                clock.advance(100)
+        [notice] = hooked.notices(token)  # type: ignore[attr-defined]
+        assert (notice.state, notice.attempts) == ("failed", 5)
+        assert "answered 503" in (notice.last_error or "")
+        assert dispatcher.deliver().delivered == 0
+        assert dispatcher.retry_failed() == 1
+        assert dispatcher.deliver().delivered == 1
+        assert len(hooks.took()) == 6
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "failed after 5 attempts" in errors[0]
+
+
+def test_each_url_on_its_own(hooked: WorkerRegistry, clock: Clock) -> None:
+    _ended(hooked, ImportState.SUCCEEDED)
+    with receiver([200]) as good, receiver([500, 200]) as flaky:
+        dispatcher = WebhookDispatcher(
+            hooked, [good.url, flaky.url], SECRET, first_wait=0.001, timeout=2.0
+        )
+        assert dispatcher.deliver().retried == 1
+        clock.advance(1)
+        assert dispatcher.deliver().delivered == 1
+        assert (len(good.took()), len(flaky.took())) == (1, 2)  # the good one not again
+
+
+# Safe by default.
+
+
+def test_a_receiver_that_hangs_costs_a_dispatcher_its_timeout(hooked: WorkerRegistry) -> None:
+    token = _ended(hooked, ImportState.SUCCEEDED)
+    with receiver(["hang"]) as hooks:
+        started = time.monotonic()
+        done = _dispatcher(hooked, hooks.url, timeout=0.5).deliver()
+        took = time.monotonic() - started
+
+    assert done.retried == 1
+    assert took < 0.5 + 0.5
+    [notice] = hooked.notices(token)  # type: ignore[attr-defined]
+    assert notice.last_error is not None
+    assert "no answer within 0.5 s" in notice.last_error
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_at_the_deadline(hooked: WorkerRegistry) -> None:
+    token = _ended(hooked, ImportState.SUCCEEDED)
+    with receiver(["drip"]) as hooks:
+        started = time.monotonic()
+        done = _dispatcher(hooked, hooks.url, timeout=1.0).deliver()
+        took = time.monotonic() - started
+
+    assert done.retried == 1
+    assert took < 1.0 + 0.5
+    [notice] = hooked.notices(token)  # type: ignore[attr-defined]
+    assert "no answer within 1 s" in (notice.last_error or "")
+
+
+def test_a_redirect_is_not_followed(hooked: WorkerRegistry) -> None:
+    token = _ended(hooked, ImportState.SUCCEEDED)
+    with receiver(["redirect"]) as hooks:
+        done = _dispatcher(hooked, hooks.url).deliver()
+        took = hooks.took()
+
+    assert done.retried == 1
+    assert [request.path for request in took] == ["/hooks/imports"]
+    [notice] = hooked.notices(token)  # type: ignore[attr-defined]
+    assert "answered 302" in (notice.last_error or "")
+
+
+def test_a_receiver_verifying_with_another_secret_refuses_the_notice(
+    hooked: WorkerRegistry, clock: Clock
+) -> None:
+    _ended(hooked, ImportState.SUCCEEDED)
+    with receiver(["verify"], secret="not-the-same-secret") as wrong:
+        assert _dispatcher(hooked, wrong.url).deliver().retried == 1
+    with receiver(["verify"], secret=SECRET) as right:
+        clock.advance(1)
+        assert _dispatcher(hooked, right.url).deliver().delivered == 1
+
+
+def test_the_secret_and_the_answers_body_never_reach_the_logs(
+    hooked: WorkerRegistry, caplog: pytest.LogCaptureFixture, clock: Clock
+) -> None:
+    token = _ended(hooked, ImportState.SUCCEEDED)
+    with receiver([500]) as hooks, caplog.at_level(logging.DEBUG):
+        dispatcher = _dispatcher(hooked, hooks.url, attempts=2)
+        dispatcher.deliver()
+        clock.advance(10)
+        dispatcher.deliver()
+
+    said = " ".join(record.getMessage() for record in caplog.records)
+    said += repr(dispatcher) + str(hooked.notices(token))  # type: ignore[attr-defined]
+    assert SECRET not in said
+    assert "never logged" not in said
+    assert "answered 500" in said
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "says"),
+    [
+        ("http://hooks.example.com/in", {}, "must be https"),
+        ("ftp://hooks.example.com/in", {}, "absolute https URL"),
+        ("https://user:pw@hooks.example.com/in", {}, "carries no credentials"),
+        ("/relative", {}, "absolute https URL"),
+    ],
+)
+def test_a_url_that_is_not_safe_is_refused_at_construction(
+    url: str, options: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ValueError, match=says):
+        WebhookDispatcher(InMemoryImportRegistry(webhooks=True), url, SECRET, **options)
+
+
+def test_http_is_taken_to_loopback_or_when_allowed_explicitly() -> None:
+    registry = InMemoryImportRegistry(webhooks=True)
+    for url in ("http://127.0.0.1:9/in", "http://[::1]:9/in", "http://localhost:9/in"):
+        WebhookDispatcher(registry, url, SECRET)
+    WebhookDispatcher(registry, "http://hooks.internal/in", SECRET, allow_http=True)
+    with pytest.raises(TypeError, match="allow_http is True or False"):
+        WebhookDispatcher(registry, "http://hooks.internal/in", SECRET, allow_http="false")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("secret", ["", None, b"bytes"])
+def test_a_secret_is_a_string_not_an_empty_one(secret: Any) -> None:
+    with pytest.raises(ValueError, match="secret"):
+        WebhookDispatcher(InMemoryImportRegistry(webhooks=True), "https://h.example/in", secret)
+
+
+# Through crashes, and from several dispatchers.
+
+
+def test_two_dispatchers_on_postgresql_make_each_attempt_once() -> None:
+    with sql_registry(require_postgres(), webhooks=True) as registry:
+        tokens = [_ended(registry, ImportState.SUCCEEDED) for _ in range(40)]
+        other = SQLImportRegistry(registry.engine.url, table_name=registry.table.name)
+        with receiver([200]) as hooks:
+            dispatchers = [_dispatcher(registry, hooks.url), _dispatcher(other, hooks.url)]
+            counts: list[int] = []
+
+            def deliver(dispatcher: WebhookDispatcher) -> None:
+                for _ in range(5):
+                    counts.append(dispatcher.deliver(limit=5).delivered)
+
+            threads = [threading.Thread(target=deliver, args=(d,)) for d in dispatchers]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            took = hooks.took()
+        other.close()
+
+    ids = [request.headers["Idempotency-Key"] for request in took]
+    assert sorted(ids) == sorted(set(ids))  # no notice twice
+    assert len(ids) == sum(counts) == 40
+    assert {json.loads(request.body)["processId"] for request in took} == set(tokens)
+
+
+def test_signals_count_each_attempt(hooked: WorkerRegistry, clock: Clock) -> None:
+    seen: list[str] = []
+    signals = (notice_delivered, notice_retried, notice_failed)
+
+    def heard(sender: object, **details: Any) -> None:
+        seen.append(details["signal"])
+
+    receivers = {
+        signal: (lambda sender, name=signal.name, **details: heard(sender, signal=name))
+        for signal in signals
+    }
+    for signal, receiver_of in receivers.items():
+        signal.connect(receiver_of)
+    try:
+        _ended(hooked, ImportState.SUCCEEDED)
+        _ended(hooked, ImportState.SUCCEEDED)
+        with receiver([500, 200, 500]) as hooks:
+            dispatcher = _dispatcher(hooked, hooks.url, attempts=2)
+            dispatcher.deliver()
+            clock.advance(10)
+            dispatcher.deliver()
+    finally:
+        for signal, receiver_of in receivers.items():
+            signal.disconnect(receiver_of)
+    assert sorted(seen) == ["notice_delivered", "notice_failed", "notice_retried"]
