@@ -15,6 +15,8 @@ EXECUTOR ?= thread
 # How many chunks each demo import is split into, each run by a worker of its own: threads, a
 # Celery worker with that many processes, or that many RQ workers.
 PARALLELISM ?= 1
+# WEBHOOKS=1 turns the demo's OCC Import Complete webhook on, to a receiver of its own.
+WEBHOOKS ?= 0
 
 # The oldest and the newest Python the package claims (setup.cfg's classifiers): make test runs
 # the whole suite on each, lint and the package build on the newest. They are looked up in
@@ -64,6 +66,7 @@ run: $(VENV)/.ready
 	$(if $(SERVICES_$(EXECUTOR)),bash .ci/services $(SERVICES_$(EXECUTOR)))
 	DEMO_BEARER_TOKEN=$(DEMO_BEARER_TOKEN) FLASK_DEMO_APPLICATION_KEY=$(DEMO_APPLICATION_KEY) \
 	    FLASK_DEMO_EXECUTOR=$(EXECUTOR) FLASK_DEMO_PARALLELISM=$(PARALLELISM) \
+	    FLASK_DEMO_WEBHOOK_RECEIVER=$(if $(filter 1 true yes,$(WEBHOOKS)),true,false) \
 	    $(VENV)/bin/python -m example_app --host $(HOST) --port $(PORT)
 
 # The lowest versions setup.cfg allows (uv's lowest-direct resolution), on the oldest Python: what

@@ -3,6 +3,7 @@
 make run                    # or: DEMO_BEARER_TOKEN=... python -m example_app
 make run EXECUTOR=celery    # imports on a Celery worker (or EXECUTOR=rq, on an RQ worker)
 make run EXECUTOR=celery PARALLELISM=4   # each import in four chunks, on four processes
+make run WEBHOOKS=1         # OCC's Import Complete webhook, to a receiver of its own
 
 Every ``DEMO_*`` setting may also come from the environment as ``FLASK_DEMO_*``.
 """
@@ -18,12 +19,14 @@ from sqlalchemy import MetaData
 
 from flask_import_abort import ImportAbort, Reaper, reaper
 from flask_import_abort.metrics import ImportAbortMetrics
-from flask_import_abort.processes.sql import SQLImportRegistry
+from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from . import settings
 from .importer import Importer
 from .occ import api, dashboard, status_fields
 from .products import products_table
+from .receiver import PATH as RECEIVER_PATH
+from .receiver import notices_table, receiver
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -38,7 +41,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # The plugin: the registry the imports are kept in, and who may abort them.
     lease = float(app.config["DEMO_LEASE"])  # seconds without a heartbeat: its worker is lost
-    registry = SQLImportRegistry(app.config["DEMO_DATABASE_URL"], lease=lease)  # the imports
+    webhooks = app.config["DEMO_WEBHOOK_RECEIVER"]  # every end notified, to its own receiver
+    registry = SQLImportRegistry(app.config["DEMO_DATABASE_URL"], lease=lease, webhooks=webhooks)
     importer = Importer(
         registry,
         products_table(MetaData()),
@@ -54,6 +58,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["IMPORT_ABORT_APPLICATION_KEYS"] = {"demo-client": application_key}  # OCC's login
     app.config.setdefault("IMPORT_ABORT_SIGNING_KEYS", {"demo-1": secrets.token_urlsafe(48)})
     app.config.setdefault("IMPORT_ABORT_STATUS_FIELDS", status_fields)  # its own fields
+    if webhooks:  # OCC's Import Complete webhook, to the receiver below; the reaper delivers
+        public = app.config["DEMO_PUBLIC_URL"].rstrip("/")
+        app.config["IMPORT_ABORT_WEBHOOK_URLS"] = [f"{public}{RECEIVER_PATH}"]
+        app.config.setdefault("IMPORT_ABORT_WEBHOOK_SECRET", secrets.token_urlsafe(32))
+        app.config["IMPORT_ABORT_WEBHOOK_BASE_URL"] = public
     ImportAbort(app, registry=registry)  # abortImportProcess, and getImportProcess
 
     # The host's own part: the importer, its endpoints, its page.
@@ -62,6 +71,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["demo_importer"] = importer
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
+    if webhooks:
+        notices = notices_table(importer.products.metadata)
+        create_tables(registry.engine, notices)
+        app.extensions["demo_notices"] = notices
+        app.register_blueprint(receiver)
 
     # Imports whose worker died (a killed or restarted server) end failed once their lease
     # lapses: every worker of every machine reaps, and each end is recorded once.

@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per page refresh
 
-    app = create_app()
+    site = f"http://{args.host}:{args.port}"
+    app = create_app({"DEMO_PUBLIC_URL": site})
     importer = app.extensions["demo_importer"]
     executor = app.config["DEMO_EXECUTOR"]
-    site = f"http://{args.host}:{args.port}"
     token = app.config["DEMO_BEARER_TOKEN"]
     print(
         f"\nflask-import-abort demo: open {site}/#token={token}\n"

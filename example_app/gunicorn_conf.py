@@ -22,6 +22,8 @@ from prometheus_client import multiprocess
 os.environ.setdefault(
     "FLASK_IMPORT_ABORT_SIGNING_KEYS", json.dumps({"demo-1": secrets.token_urlsafe(48)})
 )
+# One webhook secret for every worker too: a notice one signs, the receiver in another checks.
+os.environ.setdefault("FLASK_IMPORT_ABORT_WEBHOOK_SECRET", json.dumps(secrets.token_urlsafe(32)))
 folder = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR",
     os.path.join(tempfile.gettempdir(), f"example-app-metrics-{os.getuid()}"),

@@ -49,6 +49,10 @@ SHUTDOWN = AbortRequest(
 )
 
 
+#: What the demo imports, as executeImport names it and OCC's webhook reports it.
+ITEM = {"format": "json", "id": "Products"}
+
+
 class TooManyImports(Exception):
     """The thread executor runs as many imports as it may."""
 
@@ -118,19 +122,19 @@ class Importer:
                 target: Callable[..., None]
                 args: tuple[Any, ...]
                 if self._chunks is not None:
-                    threaded = self._chunks.submit(self._run_chunk, parts)
+                    threaded = self._chunks.submit(self._run_chunk, parts, metadata=ITEM)
                     token = threaded.token
                     target, args = self._wait_here, (threaded,)
                 else:
-                    token = self.registry.register()
+                    token = self.registry.register(metadata=ITEM)
                     target, args = self._run_here, (token, *arguments)
                 thread = threading.Thread(target=target, args=args, name=f"import-{token[:8]}")
                 self._threads[token] = thread
             thread.start()
         elif self.parallelism > 1:
-            token = self._engine().import_products.enqueue_chunks(parts)
+            token = self._engine().import_products.enqueue_chunks(parts, metadata=ITEM)
         else:
-            token = self._engine().import_products.enqueue(*arguments)
+            token = self._engine().import_products.enqueue(*arguments, metadata=ITEM)
         with self.registry.engine.begin() as connection:
             row = {"process_id": token, "executor": self.executor, "file_name": path.name}
             connection.execute(insert(self.runs).values(row))

@@ -141,4 +141,4 @@ def metrics() -> Any:
 @dashboard.get("/")
 def index() -> str:
     """The page: plain HTML, CSS and JavaScript that call the endpoints above and the abort."""
-    return render_template("dashboard.html")
+    return render_template("dashboard.html", webhooks=current_app.config["DEMO_WEBHOOK_RECEIVER"])

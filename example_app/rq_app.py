@@ -18,7 +18,11 @@ from . import jobs, settings
 from .products import products_table
 
 demo = settings.for_workers()
-registry = SQLImportRegistry(demo["DEMO_DATABASE_URL"], lease=float(demo["DEMO_LEASE"]))
+registry = SQLImportRegistry(
+    demo["DEMO_DATABASE_URL"],
+    lease=float(demo["DEMO_LEASE"]),
+    webhooks=demo["DEMO_WEBHOOK_RECEIVER"],  # each end writes its notice; the web app delivers
+)
 products = products_table(MetaData())
 redis = Redis.from_url(demo["DEMO_REDIS_URL"])
 imports = RQImports(Queue(demo["DEMO_QUEUE"], connection=redis), registry)

@@ -35,6 +35,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Each import's products split into this many chunks, each run by a worker of its own
         # (a thread, a Celery pool process, an RQ worker); one abort stops them all.
         "DEMO_PARALLELISM": 1,
+        # The demo's own receiver of OCC's Import Complete webhook (/demo/webhooks), and the
+        # address the app is reached at, which the notices link to.
+        "DEMO_WEBHOOK_RECEIVER": False,
+        "DEMO_PUBLIC_URL": "http://127.0.0.1:5000",
         "DEMO_CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
         "DEMO_CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/0",
         "DEMO_REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -61,6 +65,11 @@ def load(config: Config, instance_path: str, overrides: dict[str, Any] | None = 
     if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
         raise ValueError(
             f"DEMO_PARALLELISM is a whole number of chunks, at least 1; got {parallelism!r}."
+        )
+    if not isinstance(config["DEMO_WEBHOOK_RECEIVER"], bool):
+        raise TypeError(
+            "DEMO_WEBHOOK_RECEIVER must be True or False (FLASK_DEMO_WEBHOOK_RECEIVER=true); "
+            f"got {config['DEMO_WEBHOOK_RECEIVER']!r}."
         )
     if config["DEMO_EXECUTOR"] not in EXECUTORS:
         raise ValueError(

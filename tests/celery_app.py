@@ -13,7 +13,7 @@ from celery import Celery
 from flask_import_abort import ImportRun
 from flask_import_abort.processes.integrations.celery import CeleryImports
 
-from .engine_imports import registry, write_batches
+from .engine_imports import dispatcher, registry, write_batches
 
 app = Celery(
     "engine-tests",
@@ -27,6 +27,10 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 imports = CeleryImports(app, registry())
+#: The webhooks' notices delivered from Celery beat, every half second, when a URL is given.
+delivery = dispatcher(imports.registry)  # type: ignore[arg-type]
+if delivery is not None:
+    imports.deliver_every(delivery, 0.5)
 
 
 @imports.task

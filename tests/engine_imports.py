@@ -6,6 +6,8 @@ settings come from the environment the test gives the worker:
 ENGINE_TEST_DATABASE_URL    the registry's database
 ENGINE_TEST_TABLE           the registry's table (the products table is named after it)
 ENGINE_TEST_LEASE           the registry's lease, in seconds
+ENGINE_TEST_WEBHOOK_URL     where the workers' dispatcher delivers the webhooks' notices
+                            (their registry writes notices only when it is set)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
 from flask_import_abort import ImportRun
 from flask_import_abort.processes.sql import SQLImportRegistry
+from flask_import_abort.processes.webhooks import WebhookDispatcher
 
 
 def registry() -> SQLImportRegistry:
@@ -27,7 +30,20 @@ def registry() -> SQLImportRegistry:
         os.environ.get("ENGINE_TEST_DATABASE_URL", "sqlite://"),
         table_name=os.environ.get("ENGINE_TEST_TABLE", "engine_tests"),
         lease=float(os.environ.get("ENGINE_TEST_LEASE", "60")),
+        webhooks="ENGINE_TEST_WEBHOOK_URL" in os.environ,
     )
+
+
+#: The secret the workers' dispatcher signs with.
+WEBHOOK_SECRET = "webhook-secret-of-the-tests"
+
+
+def dispatcher(registry: SQLImportRegistry) -> WebhookDispatcher | None:
+    """The workers' dispatcher of the webhooks' notices, when a URL is given."""
+    url = os.environ.get("ENGINE_TEST_WEBHOOK_URL")
+    if url is None:
+        return None
+    return WebhookDispatcher(registry, url, WEBHOOK_SECRET, timeout=2.0, first_wait=0.001)
 
 
 def products_table(registry_table: str) -> Table:

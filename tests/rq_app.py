@@ -14,7 +14,7 @@ from rq import Queue
 from flask_import_abort import ImportRun
 from flask_import_abort.processes.integrations.rq import RQImports
 
-from .engine_imports import registry, write_batches
+from .engine_imports import dispatcher, registry, write_batches
 
 REDIS_URL = os.environ.get("ENGINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 redis = Redis.from_url(REDIS_URL)
@@ -22,7 +22,10 @@ imports = RQImports(
     Queue(os.environ.get("ENGINE_TEST_QUEUE", "engine-tests"), connection=redis), registry()
 )
 
-__all__ = ["REDIS_URL", "Queue", "import_rows", "imports", "redis"]
+#: The webhooks' notices delivered by an RQ job that comes again, when a URL is given.
+delivery = dispatcher(imports.registry)  # type: ignore[arg-type]
+
+__all__ = ["REDIS_URL", "Queue", "delivery", "import_rows", "imports", "redis"]
 
 
 @imports.job

@@ -126,9 +126,13 @@ def _ready(log: Path, line: str) -> Callable[[], bool]:
 
 
 @contextmanager
-def _engine(name: str, kind: str, folder: Path, concurrency: int = 1) -> Iterator[Engine]:
+def _engine(
+    name: str, kind: str, folder: Path, concurrency: int = 1, webhook_url: str | None = None
+) -> Iterator[Engine]:
     """A worker of engine ``name`` with ``concurrency`` processes (Celery's pool, or as many
-    RQ workers), on a database of ``kind``, and the host app beside it."""
+    RQ workers), on a database of ``kind``, and the host app beside it. With a
+    ``webhook_url``, the registries write notices, and the worker delivers them: Celery's
+    with its beat (``--beat``), RQ's with its scheduler (``--with-scheduler``)."""
     require_redis()
     url, table, queue = (
         _database(kind, folder),
@@ -141,8 +145,12 @@ def _engine(name: str, kind: str, folder: Path, concurrency: int = 1) -> Iterato
         "ENGINE_TEST_QUEUE": queue,
         "ENGINE_TEST_LEASE": str(LEASE),
     }
+    if webhook_url is not None:
+        environ["ENGINE_TEST_WEBHOOK_URL"] = webhook_url
     module = celery_app if name == "celery" else rq_app
-    registry = SQLImportRegistry(url, table_name=table, lease=LEASE)
+    registry = SQLImportRegistry(
+        url, table_name=table, lease=LEASE, webhooks=webhook_url is not None
+    )
     registry.create_table()
     engine_imports.products_table(table).create(registry.engine, checkfirst=True)
     previous = module.imports.registry
@@ -175,6 +183,8 @@ def _engine(name: str, kind: str, folder: Path, concurrency: int = 1) -> Iterato
             *("--hostname", f"{queue}@%h", "--loglevel", "INFO", "--without-mingle"),
             "--without-gossip",
         ]
+        if webhook_url is not None:
+            command += ["--beat", "--schedule", str(folder / "beat-schedule")]
         ready = "ready."
     else:
         rq_app.imports.queue = rq_app.Queue(queue, connection=rq_app.redis)
@@ -182,6 +192,8 @@ def _engine(name: str, kind: str, folder: Path, concurrency: int = 1) -> Iterato
             *(sys.executable, "-m", "rq.cli", "worker", queue, "--url", rq_app.REDIS_URL),
             *("--worker-ttl", "30", "--name", queue),  # the name last: more workers differ in it
         ]
+        if webhook_url is not None:
+            command[-2:-2] = ["--with-scheduler"]
         ready = "Listening on"
     try:
         with ExitStack() as workers:

@@ -713,3 +713,74 @@ def test_the_served_demo_runs_an_import_in_four_chunks_on_four_workers_and_abort
         assert all(20 <= chunk["recordsWritten"] < 200 for chunk in final["chunks"])
         assert final["recordsWritten"] == sum(c["recordsWritten"] for c in final["chunks"])
         wait_for(lambda: not _workers_of(queue))
+
+
+# The demo's own receiver of OCC's Import Complete webhook.
+
+
+def _signed(body: bytes, secret: str) -> str:
+    import base64
+    import hashlib
+    import hmac
+
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha512).digest()).decode()
+
+
+def test_the_demos_receiver_takes_a_signed_notice_once_and_refuses_a_forged_one(
+    make_demo: Callable[..., Flask],
+) -> None:
+    app = make_demo(DEMO_WEBHOOK_RECEIVER=True)
+    client = app.test_client()
+    secret = app.config["IMPORT_ABORT_WEBHOOK_SECRET"]
+    body = json.dumps(
+        {
+            "processId": "p-1",
+            "deliveryId": "d-1",
+            "progress": "aborted",
+            "result": {"successCount": 500, "failureCount": 0},
+        }
+    ).encode()
+    headers = {"X-Oracle-CC-WebHook-Signature": _signed(body, secret)}
+
+    taken = [client.post("/demo/webhooks", data=body, headers=headers) for _ in range(2)]
+    forged = client.post(
+        "/demo/webhooks", data=body, headers={"X-Oracle-CC-WebHook-Signature": _signed(body, "x")}
+    )
+    listed = client.get("/demo/webhooks", headers=AUTH).get_json()["items"]
+
+    assert [answer.status_code for answer in taken] == [204, 204]  # the repeat is dropped
+    assert forged.status_code == 401
+    assert [(item["processId"], item["progress"]) for item in listed] == [("p-1", "aborted")]
+    assert client.get("/demo/webhooks").status_code == 401  # the list is the admin's
+    assert app.config["IMPORT_ABORT_WEBHOOK_URLS"] == ["http://127.0.0.1:5000/demo/webhooks"]
+
+
+def test_without_the_receiver_the_demo_has_no_webhook(make_demo: Callable[..., Flask]) -> None:
+    app = make_demo()
+    assert app.extensions["import_abort"].dispatcher is None
+    assert app.test_client().post("/demo/webhooks").status_code == 404
+    with pytest.raises(TypeError, match="DEMO_WEBHOOK_RECEIVER must be True or False"):
+        make_demo(DEMO_WEBHOOK_RECEIVER="false")
+
+
+@pytest.mark.slow
+def test_the_served_demo_notifies_its_own_receiver_of_an_aborted_import(tmp_path: Path) -> None:
+    with _on_its_engine("rq", tmp_path, products=400, pause=0.1) as (_, env):
+        env.update(FLASK_DEMO_WEBHOOK_RECEIVER="true", FLASK_DEMO_REAP_INTERVAL="0.2")
+        with demo(tmp_path / "demo.log", env) as server:
+            base = f"http://{server.host}{PROCESSES}"
+            _, submitted = call(base, "POST", IMPORT)
+            token = submitted["processId"]
+            wait_for(lambda: call(f"{base}/{token}")[1]["recordsWritten"] >= 20)
+            aborted = call(f"{base}/{token}/abort", "POST", {"reason": "wrong file"})
+            final = wait_for(lambda: (found := call(f"{base}/{token}")[1])["completed"] and found)
+            notices = wait_for(
+                lambda: call(f"http://{server.host}/demo/webhooks")[1]["items"], timeout=30
+            )
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=40) == 0
+
+    assert aborted == (200, {"success": True})
+    [notice] = notices
+    assert (notice["processId"], notice["progress"]) == (token, "aborted")
+    assert notice["result"]["successCount"] == final["recordsWritten"]

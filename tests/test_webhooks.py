@@ -28,6 +28,7 @@ from flask_import_abort.processes.webhooks import (
     signature,
 )
 
+from . import celery_app
 from .conftest import LEASE, Clock, _database
 from .databases import require_postgres, sql_registry
 from .receiver import receiver, verified
@@ -367,3 +368,36 @@ def test_signals_count_each_attempt(hooked: WorkerRegistry, clock: Clock) -> Non
         for signal, receiver_of in receivers.items():
             signal.disconnect(receiver_of)
     assert sorted(seen) == ["notice_delivered", "notice_failed", "notice_retried"]
+
+
+# From the engines' workers: they end the import, and deliver its notice themselves.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine_name", ["celery", "rq"])
+def test_a_worker_ends_the_import_and_its_engine_delivers_the_notice(
+    engine_name: str, tmp_path: Any
+) -> None:
+    from . import rq_app
+    from .test_engines import PAUSE, SIZE, _engine, _wait_for
+
+    with (
+        receiver([200]) as hooks,
+        _engine(engine_name, "postgresql", tmp_path, webhook_url=hooks.url) as engine,
+    ):
+        module = celery_app if engine_name == "celery" else rq_app
+        if engine_name == "rq":  # the job that delivers, and comes again every half second
+            rq_app.imports.deliver_every("tests.rq_app:delivery", 0.5)
+        done = module.import_rows.enqueue(3, SIZE, PAUSE, total=3 * SIZE)
+        aborted = module.import_rows.enqueue(50, SIZE, PAUSE, total=50 * SIZE)
+        engine.until_ended(done)
+        assert engine.abort(aborted).status_code == 200
+        engine.until_ended(aborted)
+        took = _wait_for(lambda: len(hooks.took()) >= 2 and hooks.took(), timeout=60)
+
+    ended = {json.loads(request.body)["processId"]: json.loads(request.body) for request in took}
+    assert set(ended) == {done, aborted}
+    assert ended[done]["progress"] == "succeeded"
+    assert ended[done]["result"]["successCount"] == 3 * SIZE
+    assert ended[aborted]["progress"] == "aborted"
+    assert all(verified(r.body, r.headers[SIGNATURE_HEADER], SECRET) for r in took)

@@ -166,12 +166,35 @@ function render(processes) {
   document.getElementById("empty").hidden = processes.length > 0;
 }
 
+// The notices of OCC's Import Complete webhook the demo's own receiver took, when it is on.
+function renderNotices(items) {
+  const body = document.querySelector("#notices tbody");
+  body.replaceChildren();
+  for (const notice of items) {
+    const row = body.insertRow();
+    row.dataset.processId = notice.processId;
+    cell(row, "id", element("code", { textContent: notice.processId }));
+    cell(row, "state", element("span", { className: `state ${notice.progress}`, textContent: notice.progress }));
+    cell(row, "succeeded", String(notice.result.successCount));
+    cell(row, "failed", String(notice.result.failureCount));
+    cell(row, "received", when(notice.receivedAt));
+  }
+}
+
 async function refresh() {
   clearTimeout(refreshTimer);
   try {
     const { items } = await call("GET", `${API}?limit=20`);
     render(items);
-    if (items.some((process) => !process.completed)) {
+    const notices = document.getElementById("notices");
+    let waiting = false;
+    if (notices) {
+      const taken = await call("GET", "/demo/webhooks");
+      renderNotices(taken.items);
+      const noticed = new Set(taken.items.map((notice) => notice.processId));
+      waiting = items.some((process) => process.completed && !noticed.has(process.processId));
+    }
+    if (waiting || items.some((process) => !process.completed)) {
       refreshTimer = setTimeout(refresh, REFRESH_MS);
     }
   } catch (error) {

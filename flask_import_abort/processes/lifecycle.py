@@ -264,6 +264,7 @@ class Chunked(Protocol):
         total: int | None = None,
         token: str | None = None,
         continue_on_error: bool = False,
+        metadata: Mapping[str, Any] | None = None,
     ) -> ChunkedImport:
         """Record a pending parallel import of ``count`` pending chunks, in one transaction."""
         ...
@@ -351,16 +352,27 @@ class WorkerRegistry(ImportRegistry, Snapshots, Listing, Reapable, Protocol):
         """Abort a process, keeping what ``request`` says of the abort (its stop deadline)."""
         ...
 
-    def register(self, *, total: int | None = None, token: str | None = None) -> str:
-        """Record a new ``pending`` process; return its token (by default a new random one)."""
+    def register(
+        self,
+        *,
+        total: int | None = None,
+        token: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Record a new ``pending`` process; return its token (by default a new random one).
+        ``metadata`` is what the host says of it, a JSON object (the webhooks' notices name
+        the item by its ``format`` and ``id``)."""
         ...
 
     def start(self, token: str) -> bool:
         """Move a pending process to ``processing``; False if it was aborted before it began."""
         ...
 
-    def report_progress(self, token: str, processed: int, *, total: int | None = None) -> None:
-        """Record how many records a running process has written (and its total, if given)."""
+    def report_progress(
+        self, token: str, processed: int, *, total: int | None = None, failed: int | None = None
+    ) -> None:
+        """Record how many records a running process has written (and its total, and how
+        many records failed, if given)."""
         ...
 
     def should_stop(self, token: str) -> bool:

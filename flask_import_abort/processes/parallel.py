@@ -18,7 +18,7 @@ chunk: see :class:`~flask_import_abort.processes.Chunked`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -85,6 +85,7 @@ class ThreadChunks:
         totals: Sequence[int | None] | None = None,
         total: int | None = None,
         continue_on_error: bool = False,
+        metadata: Mapping[str, Any] | None = None,
     ) -> ThreadedImport:
         """Register a parallel import of one chunk per item of ``parts`` and run each as
         ``work(run, *part)``, ``run`` the chunk's :class:`ImportRun`. When the pool takes no
@@ -92,7 +93,11 @@ class ThreadChunks:
         error goes on."""
         arguments = [tuple(part) for part in parts]
         parallel = chunked(self.registry).register_chunks(
-            len(arguments), totals=totals, total=total, continue_on_error=continue_on_error
+            len(arguments),
+            totals=totals,
+            total=total,
+            continue_on_error=continue_on_error,
+            metadata=metadata,
         )
         futures = []
         try:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 try:
@@ -75,12 +75,19 @@ class ImportTask(celery.Task):  # type: ignore[misc]
     #: Set on each task by :meth:`CeleryImports.task`.
     imports: CeleryImports
 
-    def enqueue(self, *args: Any, total: int | None = None, **kwargs: Any) -> str:
-        """Register a pending process, send the task with its token as the task id, and
-        return the token. When the task cannot be sent, the process is ended ``aborted`` (it
-        will never run) and the error goes on."""
+    def enqueue(
+        self,
+        *args: Any,
+        total: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Register a pending process (with ``total`` and ``metadata``, which the task does
+        not get), send the task with its token as the task id, and return the token. When the
+        task cannot be sent, the process is ended ``aborted`` (it will never run) and the
+        error goes on."""
         registry = self.imports.registry
-        token = registry.register(total=total)
+        token = registry.register(total=total, metadata=metadata)
         try:
             self.apply_async(args, kwargs, task_id=token)
         except Exception:
@@ -95,6 +102,7 @@ class ImportTask(celery.Task):  # type: ignore[misc]
         totals: Sequence[int | None] | None = None,
         total: int | None = None,
         continue_on_error: bool = False,
+        metadata: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> str:
         """Register a parallel import of one chunk per item of ``parts`` (each the task's
@@ -106,7 +114,11 @@ class ImportTask(celery.Task):  # type: ignore[misc]
         parts = [tuple(part) for part in parts]
         registry = self.imports.registry
         parallel = chunked(registry).register_chunks(
-            len(parts), totals=totals, total=total, continue_on_error=continue_on_error
+            len(parts),
+            totals=totals,
+            total=total,
+            continue_on_error=continue_on_error,
+            metadata=metadata,
         )
         chunks = celery.group(
             self.signature(part, kwargs, task_id=chunk)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -136,11 +136,17 @@ class RQImports:
         on_stopped.__module__ = function.__module__
         on_stopped.__qualname__ = f"{function.__qualname__}.on_stopped"
 
-        def enqueue(*args: Any, total: int | None = None, **kwargs: Any) -> str:
-            """Register a pending process, enqueue the job with its token as the job id, and
-            return the token. When the job cannot be enqueued, the process is ended
-            ``aborted`` (it will never run) and the error goes on."""
-            token = imports.registry.register(total=total)
+        def enqueue(
+            *args: Any,
+            total: int | None = None,
+            metadata: Mapping[str, Any] | None = None,
+            **kwargs: Any,
+        ) -> str:
+            """Register a pending process (with ``total`` and ``metadata``, which the job
+            does not get), enqueue the job with its token as the job id, and return the
+            token. When the job cannot be enqueued, the process is ended ``aborted`` (it will
+            never run) and the error goes on."""
+            token = imports.registry.register(total=total, metadata=metadata)
             try:
                 imports.queue.enqueue_call(
                     body,
@@ -161,6 +167,7 @@ class RQImports:
             totals: Sequence[int | None] | None = None,
             total: int | None = None,
             continue_on_error: bool = False,
+            metadata: Mapping[str, Any] | None = None,
             **kwargs: Any,
         ) -> str:
             """Register a parallel import of one chunk per item of ``parts`` (each the job's
@@ -170,7 +177,11 @@ class RQImports:
             it and every chunk at once (none will run), and the error goes on."""
             arguments = [tuple(part) for part in parts]
             parallel = chunked(imports.registry).register_chunks(
-                len(arguments), totals=totals, total=total, continue_on_error=continue_on_error
+                len(arguments),
+                totals=totals,
+                total=total,
+                continue_on_error=continue_on_error,
+                metadata=metadata,
             )
             try:
                 for chunk, part in zip(parallel.chunks, arguments, strict=True):

@@ -1,0 +1,92 @@
+"""The demo's own webhook receiver: what OCC's Import Complete webhook would reach elsewhere.
+
+Off by default; ``DEMO_WEBHOOK_RECEIVER = True`` (``make run WEBHOOKS=1``) points the plugin's
+``IMPORT_ABORT_WEBHOOK_URLS`` here. A notice is taken only when its
+``X-Oracle-CC-WebHook-Signature`` checks out with the secret, and once per ``deliveryId``; the
+dashboard lists what was taken (``GET /demo/webhooks``, behind the demo's bearer token).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from flask_import_abort import authenticate
+
+PATH = "/demo/webhooks"
+receiver = Blueprint("demo_webhooks", __name__)
+
+
+def notices_table(metadata: MetaData) -> Table:
+    """The notices the receiver took, one per delivery."""
+    return Table(
+        "demo_notices",
+        metadata,
+        Column("delivery_id", String(64), primary_key=True),
+        Column("process_id", String(256), nullable=False),
+        Column("progress", String(16), nullable=False),
+        Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("body", Text, nullable=False),
+    )
+
+
+def signed(body: bytes, signature: str, secret: str) -> bool:
+    """Whether ``signature`` is OCC's over ``body`` with ``secret``, compared in constant time."""
+    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha512).digest())
+    return hmac.compare_digest(expected, signature.encode())
+
+
+def _table() -> Table:
+    found: Table = current_app.extensions["demo_notices"]
+    return found
+
+
+@receiver.post(PATH)
+def take_notice() -> Any:
+    body = request.get_data()
+    signature = request.headers.get("X-Oracle-CC-WebHook-Signature", "")
+    if not signed(body, signature, current_app.config["IMPORT_ABORT_WEBHOOK_SECRET"]):
+        return jsonify(error="the signature does not check out"), 401
+    notice = json.loads(body)
+    row = {
+        "delivery_id": notice["deliveryId"],
+        "process_id": notice["processId"],
+        "progress": notice["progress"],
+        "body": body.decode(),
+    }
+    engine = current_app.extensions["demo_importer"].registry.engine
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(_table()).values(row))
+    except IntegrityError:  # a repeat of a delivery already taken
+        pass
+    return "", 204
+
+
+@receiver.get(PATH)
+def notices_taken() -> Any:
+    authenticate()
+    table = _table()
+    query = select(table).order_by(table.c.received_at.desc()).limit(20)
+    engine = current_app.extensions["demo_importer"].registry.engine
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return jsonify(
+        items=[
+            {
+                "deliveryId": row.delivery_id,
+                "processId": row.process_id,
+                "progress": row.progress,
+                "receivedAt": row.received_at.isoformat(timespec="milliseconds"),
+                "result": json.loads(row.body)["result"],
+            }
+            for row in rows
+        ]
+    )
