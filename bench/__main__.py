@@ -25,6 +25,7 @@ from . import (
     scaling,
     signin,
     stopping,
+    webhooks,
 )
 
 RESULTS = Path(__file__).with_name("results")
@@ -54,6 +55,8 @@ TARGETS = {
     "signin": 0.90,
     # A chunk's heartbeat, 16 chunks beating at once, over one process beating alone: at most.
     "parallel heartbeat": 1.2,
+    # The worker's end without its webhook notice over the end with it: at least.
+    "webhooks end": 0.80,
 }
 
 
@@ -68,6 +71,7 @@ SECTIONS = [
     "engines",
     "signin",
     "parallel",
+    "webhooks",
 ]
 
 
@@ -257,6 +261,19 @@ def print_parallel(results: dict[str, Any]) -> None:
     )
 
 
+def print_webhooks(results: dict[str, Any]) -> None:
+    print("\nWebhooks: the worker's end with its notice, and from an end to the receiver's 200")
+    for database, row in results.items():
+        end, took = row["end"], row["latency"]
+        print(
+            f"{database:11} end {end['without_us']:.0f} µs, with its notice "
+            f"{end['with_us']:.0f} µs: ratio {_mark(end['ratio'], TARGETS['webhooks end'])}; "
+            f"delivered right away {took['right_away_median_ms']:.1f} ms "
+            f"(max {took['right_away_max_ms']:.1f}), by a reaper every {took['interval_s']:g} s "
+            f"{took['reaper_median_s']:.2f} s (max {took['reaper_max_s']:.2f})"
+        )
+
+
 #: Each section: what runs it, its arguments for a --quick run, and what prints its table.
 _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], None]]] = {
     "inprocess": (
@@ -287,6 +304,7 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], N
     "engines": (engines.run, {"trials": 3}, print_engines),
     "signin": (signin.run, {"calls": 100, "requests": 600, "tokens": 20}, print_signin),
     "parallel": (parallel.run, {"trials": 2, "rounds": 1, "beats": 100}, print_parallel),
+    "webhooks": (webhooks.run, {"rounds": 3, "ends": 10, "trials": 2}, print_webhooks),
 }
 
 

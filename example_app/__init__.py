@@ -42,7 +42,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # The plugin: the registry the imports are kept in, and who may abort them.
     lease = float(app.config["DEMO_LEASE"])  # seconds without a heartbeat: its worker is lost
     webhooks = app.config["DEMO_WEBHOOK_RECEIVER"]  # every end notified, to its own receiver
-    registry = SQLImportRegistry(app.config["DEMO_DATABASE_URL"], lease=lease, webhooks=webhooks)
+    url = app.config["DEMO_DATABASE_URL"]
+    registry = SQLImportRegistry(url, lease=lease, webhooks=webhooks)  # the imports
     importer = Importer(
         registry,
         products_table(MetaData()),

@@ -15,7 +15,20 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Float, Table, and_, bindparam, case, delete, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Float,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from ..tokens import new_token
 from ..webhooks import Notice
@@ -31,8 +44,14 @@ class OutboxStatements:
         c = outbox.c
         now = database_now()
         self.table = outbox
+        #: One notice, its id and token bound, the rest literals: the same SQL every time.
         self.write = outbox.insert().values(
-            state=PENDING, created_at=now, attempts=0, next_attempt_at=now
+            id=bindparam("id"),
+            token=bindparam("token"),
+            state=literal_column(f"'{PENDING}'"),
+            created_at=now,
+            attempts=literal_column("0"),
+            next_attempt_at=now,
         )
         unclaimed = or_(c.claimed_until.is_(None), c.claimed_until < now)
         due = and_(c.state == PENDING, c.next_attempt_at <= now, unclaimed)
@@ -66,6 +85,29 @@ class OutboxStatements:
             c.state == DELIVERED,
             c.finished_at < database_now(bindparam("older_than", type_=Float())),
         )
+
+    def with_notice(self, ending: Any) -> Any:
+        """``ending``, an ``UPDATE ... RETURNING token, state, parent_token`` that ends a
+        process, made one statement that also writes its notice (PostgreSQL's data-modifying
+        ``WITH``): the end and its notice in one round trip. A chunk's end writes none."""
+        ended = ending.cte("ended")
+        now = database_now()
+        noted = (
+            insert(self.table)
+            .from_select(
+                ["id", "token", "state", "created_at", "attempts", "next_attempt_at"],
+                select(
+                    bindparam("id"),
+                    ended.c.token,
+                    literal_column(f"'{PENDING}'"),
+                    now,
+                    literal_column("0"),
+                    now,
+                ).where(ended.c.parent_token.is_(None)),
+            )
+            .cte("noted")
+        )
+        return select(ended.c.state, ended.c.parent_token).add_cte(noted)
 
     def claim(self, connection: Connection, limit: int, lease: float) -> list[Notice]:
         """Claim up to ``limit`` due notices for ``lease`` seconds, in the caller's

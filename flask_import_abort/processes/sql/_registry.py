@@ -148,8 +148,14 @@ class SQLImportRegistry:
         #: The outbox of the webhooks' notices, beside :attr:`table`.
         self.outbox_table = outbox_table(self.table)
         self._outbox = OutboxStatements(self.outbox_table)
-        self.retry_after = retry_after
         self._statements = Statements(self.table, self.lease)
+        #: Each end written with its notice in one statement, where the database can.
+        self._noted_moves = {
+            state: self._outbox.with_notice(move)
+            for state, move in self._statements.moves.items()
+            if state.is_final
+        }
+        self.retry_after = retry_after
         self._hot: dict[Dialect, _Hot] = {}
         #: Whether :meth:`check_schema` has logged the table's problem.
         self._schema_said = False
@@ -287,7 +293,7 @@ class SQLImportRegistry:
                         end = self._statements.end_parent
                         ended = connection.execute(end, {"key": token}).first() is not None
                     if ended and self.webhooks:  # a pending or lost process ended at once
-                        self._outbox.write_for(connection, [token])
+                        self._write_notices(connection, [token])
                 if changed is not None:
                     return AbortOutcome.REQUESTED
                 row = connection.execute(self._statements.read_state, {"key": token}).first()
@@ -321,7 +327,7 @@ class SQLImportRegistry:
         dialect = connection.dialect
         hot = self._hot.get(dialect)
         if hot is None:
-            hot = self._hot[dialect] = _Hot(self._statements, dialect)
+            hot = self._hot[dialect] = _Hot(self._statements, self._outbox, dialect)
         compiled = hot.statements[name]
         return connection.exec_driver_sql(compiled.sql, compiled.parameters(values))
 
@@ -477,9 +483,18 @@ class SQLImportRegistry:
         state recorded (an end after a requested abort is ``aborted``)."""
         state = ImportState(state)
         with self.engine.begin() as connection:
-            row = connection.execute(self._statements.moves[state], {"key": token}).first()
-            if self.webhooks and row is not None and row.parent_token is None and state.is_final:
-                self._outbox.write_for(connection, [token])
+            if self.webhooks and state.is_final and connection.dialect.name == "postgresql":
+                noted = self._noted_moves[state]  # the end and its notice, one statement
+                row = connection.execute(noted, {"key": token, "id": new_token()}).first()
+            else:
+                row = connection.execute(self._statements.moves[state], {"key": token}).first()
+                if (
+                    self.webhooks
+                    and row is not None
+                    and row.parent_token is None
+                    and state.is_final
+                ):
+                    self._write_notices(connection, [token])
         if row is None:
             self._refuse(token, f"go to {state.value}")
         recorded = ImportState(row.state)  # type: ignore[union-attr]
@@ -499,7 +514,7 @@ class SQLImportRegistry:
                     connection.execute(statements.stop_siblings, stopping)
                 ended = connection.execute(statements.end_parent, {"key": parent}).first()
                 if ended is not None and self.webhooks:
-                    self._outbox.write_for(connection, [parent])
+                    self._write_notices(connection, [parent])
         except _UNAVAILABLE as error:  # the chunk's end is kept: the next reap does the rest
             log.warning(
                 "chunk %s ended %s, but its import %s could not be brought up to date (%s); "
@@ -587,7 +602,7 @@ class SQLImportRegistry:
                 found += connection.execute(ending).all()
             if self.webhooks and not dry_run:
                 ends = [row.token for row in found if row.parent_token is None]
-                self._outbox.write_for(connection, ends)
+                self._write_notices(connection, ends)
         ended = [self._snapshot(row) for row in found]
         if dry_run:
             return ended
@@ -602,7 +617,7 @@ class SQLImportRegistry:
                     connection.execute(statements.stop_siblings, stopping)
             parents = connection.execute(statements.end_parents).all()
             if self.webhooks:
-                self._outbox.write_for(connection, [parent.token for parent in parents])
+                self._write_notices(connection, [parent.token for parent in parents])
         return ended + [self.snapshot(parent.token) for parent in parents]
 
     def _change(self, token: str, statement: Any, parameters: dict[str, Any]) -> None:
@@ -643,6 +658,14 @@ class SQLImportRegistry:
         )
 
     # The outbox (see ``flask_import_abort.processes.webhooks``).
+
+    def _write_notices(self, connection: Connection, tokens: Sequence[str]) -> None:
+        """Write a notice of the end of each of ``tokens``, in the caller's transaction (the
+        one that records the ends): one compiled ``INSERT`` for one end."""
+        if len(tokens) == 1:
+            self._execute(connection, "notice", {"id": new_token(), "token": tokens[0]})
+        elif tokens:
+            self._outbox.write_for(connection, tokens)
 
     def claim_notices(self, limit: int, lease: float) -> list[Notice]:
         """Claim up to ``limit`` due notices for ``lease`` seconds, committed at once: a
@@ -711,8 +734,9 @@ class _Compiled:
 class _Hot:
     """The statements run once per request or batch, compiled for one dialect."""
 
-    def __init__(self, statements: Statements, dialect: Dialect) -> None:
+    def __init__(self, statements: Statements, outbox: OutboxStatements, dialect: Dialect) -> None:
         self.statements = {
+            "notice": _Compiled(outbox.write, dialect),
             "abort": _Compiled(statements.abort, dialect),
             "beat": _Compiled(statements.beat, dialect),
             "heartbeat": _Compiled(statements.heartbeat, dialect),

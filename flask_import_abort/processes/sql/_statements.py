@@ -164,7 +164,7 @@ class Statements:
             move = (
                 update(table)
                 .where(key, _one_of(c.state, sources))
-                .returning(c.state, c.parent_token)
+                .returning(c.state, c.parent_token, c.token)
             )
             if state.is_final:
                 # An end after a requested abort is recorded aborted: a 200 is never a lie.
