@@ -3,18 +3,31 @@
 Each is sent only when something listens; a receiver that raises is logged, and changes
 nothing else. Those of the endpoint have the app as sender; those of the life cycle
 (:data:`process_started`, :data:`process_ended`, :data:`chunk_ended`, from
-:mod:`flask_import_abort.processes`) the registry, since a worker has no app.
+:mod:`flask_import_abort.processes`) the registry, since a worker has no app; those of the
+webhooks (:data:`notice_delivered`, :data:`notice_retried`, :data:`notice_failed`) their
+dispatcher.
 """
 
 from __future__ import annotations
 
-from .processes.signals import chunk_ended, namespace, process_ended, process_started
+from .processes.signals import (
+    chunk_ended,
+    namespace,
+    notice_delivered,
+    notice_failed,
+    notice_retried,
+    process_ended,
+    process_started,
+)
 
 __all__ = [
     "abort_answered",
     "abort_requested",
     "abort_responded",
     "chunk_ended",
+    "notice_delivered",
+    "notice_failed",
+    "notice_retried",
     "process_ended",
     "process_started",
 ]

@@ -44,6 +44,7 @@ from .tokens import token_for_log
 __all__ = [
     "ATTEMPTS",
     "SIGNATURE_HEADER",
+    "Delivered",
     "Notice",
     "Outbox",
     "WebhookDispatcher",
