@@ -269,8 +269,19 @@ class WebhookDispatcher:
         """Deliver the notices due now, up to ``limit`` of them, one attempt each; then remove
         the delivered ones past their retention."""
         done = Delivered()
-        for notice in self.outbox.claim_notices(limit, self.lease):
-            self._attempt(notice, done)
+        claimed = self.outbox.claim_notices(limit, self.lease)
+        if claimed:
+            httpx = httpx_available()
+            # One client for the round (its TLS context made once), and a connection of its
+            # own for each attempt, which the deadline can cut: none is kept alive.
+            with httpx.Client(
+                timeout=httpx.Timeout(self.timeout),
+                follow_redirects=False,
+                auth=self.basic_auth,
+                limits=httpx.Limits(max_keepalive_connections=0),
+            ) as client:
+                for notice in claimed:
+                    self._attempt(notice, done, client)
         done.purged = self.outbox.purge_delivered(self.retention)
         return done
 
@@ -278,7 +289,7 @@ class WebhookDispatcher:
         """Make the failed notices due again, from their first attempt; how many."""
         return self.outbox.retry_failed()
 
-    def _attempt(self, notice: Notice, done: Delivered) -> None:
+    def _attempt(self, notice: Notice, done: Delivered, client: Any) -> None:
         try:
             snapshot = self.store.snapshot(notice.token)
         except KeyError:  # the process was deleted: nothing left to announce
@@ -300,7 +311,7 @@ class WebhookDispatcher:
             digest = _digest(url)
             if digest in reached:
                 continue
-            error = self._post(url, body, headers)
+            error = self._post(client, url, body, headers)
             if error is None:
                 reached.append(digest)
             else:
@@ -361,7 +372,7 @@ class WebhookDispatcher:
             )
             announce(notice_retried, self, **details)
 
-    def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
+    def _post(self, client: Any, url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
         """One POST of ``body`` to ``url``, within :attr:`timeout` in all: None when it was
         answered 2xx, else what went wrong (never the answer's body)."""
         httpx = httpx_available()
@@ -377,11 +388,6 @@ class WebhookDispatcher:
         try:
             with (
                 self._cutter.bound(sockets, deadline),
-                httpx.Client(
-                    timeout=httpx.Timeout(self.timeout),
-                    follow_redirects=False,
-                    auth=self.basic_auth,
-                ) as client,
                 client.stream(
                     "POST", url, content=body, headers=headers, extensions={"trace": trace}
                 ) as answer,
