@@ -260,6 +260,8 @@ class WebhookDispatcher:
         #: How long a claim lasts: every URL's attempt, and a margin.
         self.lease = self.timeout * len(self.urls) + 30.0
         self._cutter = _Cutter()
+        self._client: Any = None
+        self._client_lock = threading.Lock()
         httpx_available()  # a missing extra is said here, not at the first end
 
     def __repr__(self) -> str:  # never the secret
@@ -271,23 +273,37 @@ class WebhookDispatcher:
         done = Delivered()
         claimed = self.outbox.claim_notices(limit, self.lease)
         if claimed:
-            httpx = httpx_available()
-            # One client for the round (its TLS context made once), and a connection of its
-            # own for each attempt, which the deadline can cut: none is kept alive.
-            with httpx.Client(
-                timeout=httpx.Timeout(self.timeout),
-                follow_redirects=False,
-                auth=self.basic_auth,
-                limits=httpx.Limits(max_keepalive_connections=0),
-            ) as client:
-                for notice in claimed:
-                    self._attempt(notice, done, client)
+            client = self._http()
+            for notice in claimed:
+                self._attempt(notice, done, client)
         done.purged = self.outbox.purge_delivered(self.retention)
         return done
 
     def retry_failed(self) -> int:
         """Make the failed notices due again, from their first attempt; how many."""
         return self.outbox.retry_failed()
+
+    def close(self) -> None:
+        """Close the dispatcher's HTTP client; the next delivery makes another."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _http(self) -> Any:
+        """The dispatcher's one HTTP client (its TLS context made once), which opens a
+        connection of its own for each attempt, one the deadline can cut: none is kept
+        alive."""
+        with self._client_lock:
+            if self._client is None:
+                httpx = httpx_available()
+                self._client = httpx.Client(
+                    timeout=httpx.Timeout(self.timeout),
+                    follow_redirects=False,
+                    auth=self.basic_auth,
+                    limits=httpx.Limits(max_keepalive_connections=0),
+                )
+            return self._client
 
     def _attempt(self, notice: Notice, done: Delivered, client: Any) -> None:
         try:
