@@ -267,3 +267,33 @@ def test_a_person_opens_a_parallel_import_sees_a_bar_per_chunk_and_one_abort_sto
 
     parent.get_by_role("button", name="4 chunks").click()
     expect(chunks).to_have_count(0)
+
+
+def test_with_its_receiver_on_the_page_lists_the_notice_of_an_aborted_import(
+    page: Page, tmp_path: Path
+) -> None:
+    env = {
+        "DEMO_BEARER_TOKEN": TOKEN,
+        "FLASK_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
+        "FLASK_DEMO_BATCH_PAUSE": str(BATCH_PAUSE),
+        "FLASK_DEMO_WEBHOOK_RECEIVER": "true",
+        "FLASK_DEMO_REAP_INTERVAL": "0.5",
+    }
+    with demo(tmp_path / "demo.log", env) as server:
+        steps = Steps(page, "webhooks")
+        page.goto(f"http://{server.host}/#token={TOKEN}")
+        notices = page.locator("#notices tbody tr")
+        expect(notices).to_have_count(0)
+        page.get_by_role("button", name="Start import").click()
+        row = page.locator("#processes tbody tr").first
+        expect(row.locator(".percentage")).not_to_have_text("0 %")
+        page.once("dialog", lambda dialog: dialog.accept("Wrong supplier file"))
+        row.get_by_role("button", name="Abort").click()
+        expect(row).to_have_attribute("data-progress", "aborted")
+
+        expect(notices).to_have_count(1, timeout=15_000)
+        process_id = row.get_attribute("data-process-id")
+        expect(notices.first).to_have_attribute("data-process-id", process_id or "")
+        expect(notices.first.locator(".col-state")).to_have_text("aborted")
+        expect(notices.first.locator(".col-succeeded")).to_have_text(str(written(row)))
+        steps.shot("notice")
