@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .contract import AbortRequest
-from .lifecycle import ImportState, WorkerRegistry, chunked
+from .lifecycle import ChunkedImport, ImportState, WorkerRegistry, chunked
 from .run import ImportRun
 
 __all__ = ["ThreadChunks", "ThreadedImport", "split"]
@@ -51,6 +51,41 @@ def split(records: Sequence[Item], count: int) -> list[Sequence[Item]]:
         slices.append(records[start:stop])
         start = stop
     return slices
+
+
+#: The chunks as they are handed to their workers: each chunk's token and its arguments.
+Chunks = list[tuple[str, tuple[Any, ...]]]
+
+
+def send_chunks(
+    registry: WorkerRegistry,
+    parts: Iterable[Sequence[Any]],
+    send: Callable[[Chunks], object],
+    *,
+    not_sent: AbortRequest = NOT_SENT,
+    failures: tuple[type[BaseException], ...] = (Exception,),
+    undo: Callable[[list[str]], object] | None = None,
+    **registration: Any,
+) -> ChunkedImport:
+    """Register a parallel import of one chunk per item of ``parts`` (``registration`` goes to
+    ``register_chunks``: ``totals``, ``total``, ``continue_on_error``, ``metadata``) and hand
+    its chunks to ``send``, which gives them to their workers. When ``send`` raises one of
+    ``failures`` (the broker went away midway), the import is aborted with ``not_sent``, which
+    ends it and every chunk at once, so that none sent ever runs; then ``undo`` is given the
+    chunks' tokens (an engine's fast path: revoke them), and the error goes on."""
+    arguments = [tuple(part) for part in parts]
+    parallel = chunked(registry).register_chunks(len(arguments), **registration)
+    try:
+        send(list(zip(parallel.chunks, arguments, strict=True)))
+    except failures:
+        registry.abort(parallel.token, not_sent)
+        if undo is not None:
+            try:
+                undo(list(parallel.chunks))
+            except Exception:  # the engine's server is gone: the store refuses them all the same
+                log.warning("the chunks of import %s could not be withdrawn", parallel.token)
+        raise
+    return parallel
 
 
 @dataclass(frozen=True)
@@ -91,21 +126,22 @@ class ThreadChunks:
         ``work(run, *part)``, ``run`` the chunk's :class:`ImportRun`. When the pool takes no
         more (it was shut down), the import is aborted, which ends it and its chunks, and the
         error goes on."""
-        arguments = [tuple(part) for part in parts]
-        parallel = chunked(self.registry).register_chunks(
-            len(arguments),
+        futures: list[Future[ImportState]] = []
+
+        def send(chunks: Chunks) -> None:
+            for chunk, part in chunks:
+                futures.append(self._pool.submit(self._run, chunk, work, part))
+
+        parallel = send_chunks(
+            self.registry,
+            parts,
+            send,
+            failures=(RuntimeError,),
             totals=totals,
             total=total,
             continue_on_error=continue_on_error,
             metadata=metadata,
         )
-        futures = []
-        try:
-            for chunk, part in zip(parallel.chunks, arguments, strict=True):
-                futures.append(self._pool.submit(self._run, chunk, work, part))
-        except RuntimeError:
-            self.registry.abort(parallel.token, NOT_SENT)
-            raise
         return ThreadedImport(parallel.token, parallel.chunks, tuple(futures))
 
     def _run(self, chunk: str, work: Callable[..., object], part: tuple[Any, ...]) -> ImportState:

@@ -59,6 +59,7 @@ from celery.signals import task_revoked
 
 from ..contract import FAILURES, AbortOutcome, AbortRequest
 from ..lifecycle import ImportState, WorkerRegistry, checked_seconds, chunked
+from ..parallel import Chunks, send_chunks
 from ..run import ImportRun
 from ..signals import announce_end_of
 from ..tokens import token_for_log
@@ -111,28 +112,23 @@ class ImportTask(celery.Task):  # type: ignore[misc]
         cannot all be sent (the broker went away midway), the import is aborted, which ends
         it and every chunk at once (none will run, however late one is delivered), the ones
         sent are revoked, and the error goes on."""
-        parts = [tuple(part) for part in parts]
-        registry = self.imports.registry
-        parallel = chunked(registry).register_chunks(
-            len(parts),
+        celery_app = self.imports.celery
+
+        def send(chunks: Chunks) -> None:
+            signatures = (self.signature(part, kwargs, task_id=chunk) for chunk, part in chunks)
+            celery.group(signatures).apply_async()
+
+        parallel = send_chunks(
+            self.imports.registry,
+            parts,
+            send,
+            not_sent=NOT_SENT,
+            undo=celery_app.control.revoke,  # the ones sent: workers drop them unread
             totals=totals,
             total=total,
             continue_on_error=continue_on_error,
             metadata=metadata,
         )
-        chunks = celery.group(
-            self.signature(part, kwargs, task_id=chunk)
-            for chunk, part in zip(parallel.chunks, parts, strict=True)
-        )
-        try:
-            chunks.apply_async()
-        except Exception:
-            registry.abort(parallel.token, NOT_SENT)
-            try:
-                self.imports.celery.control.revoke(list(parallel.chunks))
-            except Exception:  # the broker is gone: the store refuses them all the same
-                log.warning("the chunks of import %s could not be revoked", parallel.token)
-            raise
         return str(parallel.token)
 
 

@@ -67,6 +67,7 @@ from ..lifecycle import (
     checked_seconds,
     chunked,
 )
+from ..parallel import Chunks, send_chunks
 from ..run import ImportRun
 from ..tokens import token_for_log
 
@@ -175,16 +176,9 @@ class RQImports:
             with its chunk's token as the job id, and return the import's token. When they
             cannot all be enqueued (Redis went away midway), the import is aborted, which ends
             it and every chunk at once (none will run), and the error goes on."""
-            arguments = [tuple(part) for part in parts]
-            parallel = chunked(imports.registry).register_chunks(
-                len(arguments),
-                totals=totals,
-                total=total,
-                continue_on_error=continue_on_error,
-                metadata=metadata,
-            )
-            try:
-                for chunk, part in zip(parallel.chunks, arguments, strict=True):
+
+            def send(chunks: Chunks) -> None:
+                for chunk, part in chunks:
                     imports.queue.enqueue_call(
                         body,
                         args=part,
@@ -193,9 +187,17 @@ class RQImports:
                         timeout=-1,
                         on_stopped=Callback(on_stopped),
                     )
-            except Exception:
-                imports.registry.abort(parallel.token, NOT_SENT)
-                raise
+
+            parallel = send_chunks(
+                imports.registry,
+                parts,
+                send,
+                not_sent=NOT_SENT,
+                totals=totals,
+                total=total,
+                continue_on_error=continue_on_error,
+                metadata=metadata,
+            )
             return str(parallel.token)
 
         body.on_stopped = on_stopped  # type: ignore[attr-defined]
