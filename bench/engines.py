@@ -31,7 +31,7 @@ from example_app.importer import runs_table
 from example_app.products import products_table, write_products_file
 from flask_import_abort import ImportAbort, ImportState, reaper
 from flask_import_abort.mirror import mirror_aborts
-from flask_import_abort.processes.sql import create_tables
+from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from .liveness import until as _until
 from .stats import median
@@ -69,23 +69,59 @@ def _settings(folder: Path) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
+def pointed(module: Any, engine: str, registry: Any, queue: str) -> Iterator[None]:
+    """The example's engine ``module``, as this process enqueues with it, on ``registry`` and
+    ``queue`` for the block: its own were made at its first import, which an earlier section
+    may have made with other settings."""
+    queue_of = "app.conf.task_default_queue" if engine == "celery" else "imports.queue"
+    previous = module.imports.registry, _attribute(module, queue_of)
+    module.imports.registry = registry
+    if engine == "celery":
+        module.app.conf.task_default_queue = queue
+    else:
+        module.imports.queue = type(module.imports.queue)(queue, connection=module.redis)
+    try:
+        yield
+    finally:
+        module.imports.registry = previous[0]
+        owner, _, name = queue_of.rpartition(".")
+        setattr(_attribute(module, owner), name, previous[1])
+
+
+def _attribute(found: Any, dotted: str) -> Any:
+    for name in dotted.split("."):
+        found = getattr(found, name)
+    return found
+
+
+@contextmanager
 def _worker(engine: str, environ: dict[str, str], log: Path) -> Iterator[None]:
     arguments = [*WORKERS[engine], environ["FLASK_DEMO_QUEUE"]]
+    ready = "ready." if engine == "celery" else "Listening on"
+    with worker_process(arguments, log, ready, {**os.environ, **environ}):
+        yield
+
+
+@contextmanager
+def worker_process(
+    arguments: list[str], log: Path, ready: str, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """``python *arguments``, a worker in a session of its own writing to ``log``, once it has
+    written ``ready``; stopped warm, then killed with its children, afterwards."""
     with log.open("wb") as sink:
         worker = subprocess.Popen(
             [sys.executable, *arguments],
             cwd=ROOT,
-            env={**os.environ, **environ},
+            env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        ready = "ready." if engine == "celery" else "Listening on"
         try:
-            _until(lambda: ready in log.read_text(errors="replace"), timeout=30)
+            _until(lambda: ready in log.read_text(errors="replace"), timeout=60)
         except TimeoutError:
-            raise RuntimeError(f"the {engine} worker did not start:\n{log.read_text()}") from None
+            raise RuntimeError(f"a worker did not start:\n{log.read_text()}") from None
         yield
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
@@ -101,51 +137,52 @@ def measure(engine: str, trials: int, folder: Path) -> dict[str, Any]:
     products = folder / "products.json"
     write_products_file(products, count=SIZE * 200)
     with _settings(folder) as environ:
-        module = importlib.import_module(f"example_app.{engine}_app")  # read with these settings
-        registry = module.registry
-        metadata = MetaData()
-        registry.create_table()
-        create_tables(registry.engine, products_table(metadata), runs_table(metadata))
-        app = Flask("bench")
-        app.config.update(
-            IMPORT_ABORT_BEARER_TOKENS=["bench"],
-            IMPORT_ABORT_STOP_DEADLINE=DEADLINE,
-            IMPORT_ABORT_FORCE_STOP=module.imports.force_stop,
-        )
-        ImportAbort(app, registry=registry)
-        mirror_aborts(app, module.imports)
-        client = app.test_client()
+        module = importlib.import_module(f"example_app.{engine}_app")
+        registry = SQLImportRegistry(environ["FLASK_DEMO_DATABASE_URL"], lease=60.0)
+        with pointed(module, engine, registry, environ["FLASK_DEMO_QUEUE"]):
+            metadata = MetaData()
+            registry.create_table()
+            create_tables(registry.engine, products_table(metadata), runs_table(metadata))
+            app = Flask("bench")
+            app.config.update(
+                IMPORT_ABORT_BEARER_TOKENS=["bench"],
+                IMPORT_ABORT_STOP_DEADLINE=DEADLINE,
+                IMPORT_ABORT_FORCE_STOP=module.imports.force_stop,
+            )
+            ImportAbort(app, registry=registry)
+            mirror_aborts(app, module.imports)
+            client = app.test_client()
 
-        def abort(token: str) -> None:
-            path = f"/ccadmin/v1/importProcess/{token}/abort"
-            answer = client.post(path, headers={"Authorization": "Bearer bench"})
-            if answer.status_code != 200:
-                raise AssertionError(f"the abort answered {answer.status_code}")
+            def abort(token: str) -> None:
+                path = f"/ccadmin/v1/importProcess/{token}/abort"
+                answer = client.post(path, headers={"Authorization": "Bearer bench"})
+                if answer.status_code != 200:
+                    raise AssertionError(f"the abort answered {answer.status_code}")
 
-        stops: list[float] = []
-        forced: list[float] = []
-        with _worker(engine, environ, folder / f"{engine}.log"):
-            for _ in range(trials):
-                token = module.import_products.enqueue(str(products), SIZE, BATCH)
-                snapshot = partial(registry.snapshot, token)
-                _until(lambda: snapshot().processed >= 2 * SIZE)  # noqa: B023 - used at once
-                time.sleep(random.uniform(0, BATCH))  # anywhere in a batch
-                abort(token)
-                answered = time.monotonic()
-                ended = _until(lambda: snapshot().state.is_final)  # noqa: B023
-                if snapshot().state is not ImportState.ABORTED:
-                    raise AssertionError("the import did not end aborted")
-                stops.append(ended - answered)
-            for _ in range(trials):
-                token = module.import_products.enqueue(str(products), SIZE, 30.0)
-                snapshot = partial(registry.snapshot, token)
-                _until(lambda: snapshot().state is ImportState.PROCESSING)  # noqa: B023
-                time.sleep(0.3)  # inside its thirty-second batch: it never asks in time
-                abort(token)
-                due = time.monotonic() + DEADLINE
-                time.sleep(random.uniform(0, INTERVAL))
-                with reaper(app, INTERVAL):
-                    forced.append(_until(lambda: snapshot().forced) - due)  # noqa: B023
+            stops: list[float] = []
+            forced: list[float] = []
+            with _worker(engine, environ, folder / f"{engine}.log"):
+                for _ in range(trials):
+                    token = module.import_products.enqueue(str(products), SIZE, BATCH)
+                    snapshot = partial(registry.snapshot, token)
+                    _until(lambda: snapshot().processed >= 2 * SIZE)  # noqa: B023 - used at once
+                    time.sleep(random.uniform(0, BATCH))  # anywhere in a batch
+                    abort(token)
+                    answered = time.monotonic()
+                    ended = _until(lambda: snapshot().state.is_final)  # noqa: B023
+                    if snapshot().state is not ImportState.ABORTED:
+                        raise AssertionError("the import did not end aborted")
+                    stops.append(ended - answered)
+                for _ in range(trials):
+                    token = module.import_products.enqueue(str(products), SIZE, 30.0)
+                    snapshot = partial(registry.snapshot, token)
+                    _until(lambda: snapshot().state is ImportState.PROCESSING)  # noqa: B023
+                    time.sleep(0.3)  # inside its thirty-second batch: it never asks in time
+                    abort(token)
+                    due = time.monotonic() + DEADLINE
+                    time.sleep(random.uniform(0, INTERVAL))
+                    with reaper(app, INTERVAL):
+                        forced.append(_until(lambda: snapshot().forced) - due)  # noqa: B023
         registry.close()
     return {
         "batch_ms": BATCH * 1000,

@@ -14,9 +14,6 @@ import multiprocessing
 import os
 import random
 import secrets
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,6 +29,7 @@ from flask_import_abort import ImportAbort, ImportState
 from flask_import_abort.mirror import mirror_aborts
 from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
+from .engines import pointed, worker_process
 from .liveness import until
 from .scaling import POSTGRES_URL
 from .stats import median
@@ -80,33 +78,8 @@ def _workers(engine: str, count: int, queue: str, log: Path) -> Iterator[None]:
     with ExitStack() as stack:
         for index, command in enumerate(commands):
             output = log.with_suffix(f".{index}.log")
-            stack.enter_context(_worker(command, output, ready))
+            stack.enter_context(worker_process(command, output, ready))
         yield
-
-
-@contextmanager
-def _worker(command: list[str], log: Path, ready: str) -> Iterator[None]:
-    with log.open("wb") as sink:
-        worker = subprocess.Popen(
-            [sys.executable, *command],
-            cwd=ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        try:
-            until(lambda: ready in log.read_text(errors="replace"), timeout=60)
-        except TimeoutError:
-            raise RuntimeError(f"a worker did not start:\n{log.read_text()}") from None
-        yield
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
 
 
 @contextmanager
@@ -121,17 +94,11 @@ def _engine(engine: str, url: str, folder: Path) -> Iterator[Any]:
         registry.upgrade_table()
         products = products_table(MetaData())
         create_tables(registry.engine, products)
-        previous = module.imports.registry
-        module.imports.registry = registry
-        if engine == "celery":
-            module.app.conf.task_default_queue = queue
-        else:
-            module.imports.queue = type(module.imports.queue)(queue, connection=module.redis)
         made: list[str] = []
         try:
-            yield module, registry, queue, made
+            with pointed(module, engine, registry, queue):
+                yield module, registry, queue, made
         finally:
-            module.imports.registry = previous
             # What the runs wrote, and only that: the database may hold the demo's own.
             with registry.engine.begin() as connection:
                 for token in made:
