@@ -7,16 +7,16 @@ for it (public API only): the host app gets no ``Api``, so it keeps its error ha
 from __future__ import annotations
 
 import dataclasses
+import functools
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Flask, Response, current_app, json
-from flask.sansio.blueprints import BlueprintSetupState
-from flask_smorest import Api
+from flask.sansio.app import App
+from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import NotFound
 
 from ._settings import EXTENSION_KEY, settings_of
-from ._views import blp
 
 OPENAPI_VERSION = "3.0.3"
 OPENAPI_ENDPOINT = "import_abort_openapi"
@@ -32,8 +32,8 @@ INFO = {
 }
 
 
-def build_spec(app: Flask) -> dict[str, Any]:
-    """A document of the abort operation alone, as the blueprint is registered on ``app``."""
+def build_spec(app: Flask, blueprint: Blueprint) -> dict[str, Any]:
+    """A document of the abort operation alone, as ``blueprint`` is registered on ``app``."""
     private = Flask(__name__)
     private.config.update(
         API_TITLE="Import Process abort",
@@ -48,9 +48,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
         settings, openapi_url=None, openapi_cache={}, documented=set()
     )
     api = Api(private)
-    for name, blueprint in app.blueprints.items():
-        if blueprint is blp:
-            api.register_blueprint(blp, name=name, url_prefix=settings.url_prefix)
+    for name, registered in app.blueprints.items():
+        if registered is blueprint:
+            api.register_blueprint(blueprint, name=name, url_prefix=settings.url_prefix)
     return _without_unused_schemas(api.spec.to_dict())
 
 
@@ -67,16 +67,16 @@ def _without_unused_schemas(document: dict[str, Any]) -> dict[str, Any]:
             del schemas[name]
 
 
-def serve_spec() -> Response:
-    """The plugin's own OpenAPI document, rendered once per app; the host's 404 where a host
-    ``Api`` documents the operation instead."""
+def serve_spec(blueprint: Blueprint) -> Response:
+    """The plugin's own OpenAPI document of ``blueprint``, rendered once per app; the host's 404
+    where a host ``Api`` documents the operation instead."""
     settings = settings_of(current_app)
     if settings.documented:
         raise NotFound()
     body = settings.openapi_cache.get("json")
     if body is None:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        body = settings.openapi_cache["json"] = json.dumps(build_spec(app)).encode()
+        body = settings.openapi_cache["json"] = json.dumps(build_spec(app, blueprint)).encode()
     return current_app.response_class(body, mimetype="application/json")
 
 
@@ -87,12 +87,9 @@ def _installed_version() -> str:
         return "0+unknown"
 
 
-def _document(setup: BlueprintSetupState) -> None:
-    """On the blueprint's first registration on an app: serve the plugin's own document,
-    unless it is turned off."""
-    url = settings_of(setup.app).openapi_url
+def add_route(app: App, blueprint: Blueprint) -> None:
+    """Serve the plugin's own document of ``blueprint`` on ``app``, unless it is turned off."""
+    url = settings_of(app).openapi_url
     if url is not None:
-        setup.app.add_url_rule(url, endpoint=OPENAPI_ENDPOINT, view_func=serve_spec)
-
-
-blp.record_once(_document)
+        view = functools.partial(serve_spec, blueprint)
+        app.add_url_rule(url, endpoint=OPENAPI_ENDPOINT, view_func=view)

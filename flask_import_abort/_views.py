@@ -16,8 +16,8 @@ from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
+from . import _openapi, cli, errors
 from . import _settings as settings
-from . import errors
 from ._aborting import answered, request_id
 from ._auth import ANONYMOUS
 from ._checks import check_token, invalid_reason, load_body, sends_no_body
@@ -104,14 +104,17 @@ class BodyParser(FlaskParser):
 
 
 class AbortBlueprint(Blueprint):  # type: ignore[misc]
-    """The plugin's blueprint: registered once per app, it sets the plugin up on it."""
+    """The plugin's blueprint: registered once per app, it sets the plugin up on it. Its
+    registration is the one place that wires what the plugin adds to an app (its settings, its
+    routes, its ``flask import-abort`` commands, its OpenAPI document), whether ``ImportAbort``
+    or the host registers it."""
 
     ARGUMENTS_PARSER = BodyParser()
 
     def register(self, app: App, options: dict[str, Any]) -> None:
         """Set the plugin up on ``app`` (unless ``ImportAbort`` did), then add the routes
-        under the settings' URL prefix. A second registration on the same app is a
-        ``RuntimeError``."""
+        under the settings' URL prefix, the commands and the OpenAPI document. A second
+        registration on the same app is a ``RuntimeError``."""
         if any(blueprint is self for blueprint in app.blueprints.values()):
             raise RuntimeError(
                 "flask-import-abort's blueprint is registered on this app already; register "
@@ -119,6 +122,8 @@ class AbortBlueprint(Blueprint):  # type: ignore[misc]
             )
         found = settings.setup(app, url_prefix=options.get("url_prefix"))
         super().register(app, {**options, "url_prefix": found.url_prefix})
+        cli.add_commands(app)
+        _openapi.add_route(app, self)
 
     def register_views_in_doc(
         self, api: Any, app: Flask, spec: Any, *, name: str, parameters: Any

@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from flask.sansio.blueprints import BlueprintSetupState
+from flask.sansio.app import App
 from marshmallow import ValidationError
 
 from ._aborting import answered
@@ -32,12 +32,11 @@ from ._checks import invalid_reason
 from ._reaping import reap
 from ._schemas import AbortImportProcessRequest
 from ._settings import settings_of
-from ._views import blp
 from .processes.contract import FAILURES, AbortOutcome, AbortRequest, StoreUnavailable
 from .processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
 from .processes.webhooks import Notice, Outbox
 
-__all__ = ["group", "register"]
+__all__ = ["add_commands", "group"]
 
 group = AppGroup("import-abort", help="The import processes of the abort endpoint's registry.")
 
@@ -45,15 +44,11 @@ _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _STATES = click.Choice([state.value for state in ImportState])
 
 
-def register(setup: BlueprintSetupState) -> None:
-    """On the blueprint's first registration on an app: add the ``import-abort`` group to its
-    ``flask`` command, unless the app has a command of that name."""
-    commands = setup.app.cli
-    if "import-abort" not in commands.commands:
-        commands.add_command(group)
-
-
-blp.record_once(register)
+def add_commands(app: App) -> None:
+    """Add the ``import-abort`` group to ``app``'s ``flask`` command, unless the app has a
+    command of that name."""
+    if "import-abort" not in app.cli.commands:
+        app.cli.add_command(group)
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]

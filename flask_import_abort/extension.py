@@ -7,7 +7,6 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from . import _openapi, cli  # noqa: F401  (wire the CLI and the document on registration)
 from ._settings import ARGUMENTS, install
 from ._views import blp
 from .processes.contract import ImportRegistry

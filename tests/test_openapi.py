@@ -248,7 +248,9 @@ def test_own_document_is_rendered_once(monkeypatch: pytest.MonkeyPatch) -> None:
     ImportAbort(app, registry=InMemoryImportRegistry())
     builds: list[Flask] = []
     real_build = openapi.build_spec
-    monkeypatch.setattr(openapi, "build_spec", lambda app: builds.append(app) or real_build(app))
+    monkeypatch.setattr(
+        openapi, "build_spec", lambda app, blp: builds.append(app) or real_build(app, blp)
+    )
     client = app.test_client()
 
     first, second = (
