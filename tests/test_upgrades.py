@@ -252,3 +252,58 @@ def test_create_table_makes_a_fresh_table_at_the_current_version_and_leaves_an_o
             assert fresh.upgrade_table() == (CURRENT, CURRENT)
         finally:
             fresh.drop_table()
+
+
+def _versions_recorded(registry: SQLImportRegistry) -> list[int]:
+    with registry.engine.connect() as connection:
+        return list(connection.execute(registry.version_table.select()).scalars())
+
+
+def test_create_all_of_the_metadata_records_the_current_version(database_url: str) -> None:
+    """``db.create_all()`` makes the table, its outbox and its version table, and the version
+    table records the version it was made at: nothing to upgrade, nothing logged."""
+    metadata = MetaData()
+    with SQLImportRegistry(database_url, table_name=unique_table_name(), metadata=metadata) as made:
+        try:
+            metadata.create_all(made.engine)
+            assert _versions_recorded(made) == [CURRENT]
+            assert made.check_schema() is None
+            assert made.upgrade_table() == (CURRENT, CURRENT)
+            assert _versions_recorded(made) == [CURRENT]
+        finally:
+            made.drop_table()
+
+
+def test_a_migrations_tables_without_a_version_row_are_current_and_recorded_so(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An Alembic migration makes the tables with its own ``Table`` objects, so no event of the
+    registry's fires: a table with every column of this version, its outbox and an empty version
+    table is at this version, recorded at start-up; one missing a column is not."""
+    with SQLImportRegistry(database_url, table_name=unique_table_name()) as made:
+        try:
+            with made.engine.begin() as connection:  # what `flask db upgrade` runs, in effect
+                for table in (made.table, made.outbox_table):
+                    connection.execute(sqlalchemy.schema.CreateTable(table))
+                connection.execute(sqlalchemy.schema.CreateTable(made.version_table))
+            assert _versions_recorded(made) == []
+            with caplog.at_level(logging.ERROR, logger="flask_import_abort"):
+                assert made.check_schema() is None
+            assert caplog.records == []
+            assert _versions_recorded(made) == [CURRENT]
+        finally:
+            made.drop_table()
+    with SQLImportRegistry(database_url, table_name=unique_table_name()) as older:
+        try:
+            with older.engine.begin() as connection:
+                connection.execute(sqlalchemy.schema.CreateTable(older.version_table))
+                connection.execute(sqlalchemy.schema.CreateTable(older.outbox_table))
+                connection.execute(sqlalchemy.schema.CreateTable(older.table))
+                connection.exec_driver_sql(
+                    f"ALTER TABLE {older.table.name} DROP COLUMN failed_count"
+                )
+            assert "failed_count" in (older.check_schema() or "")
+            assert _versions_recorded(older) == []
+            assert older.upgrade_table() == (1, CURRENT)
+        finally:
+            older.drop_table()

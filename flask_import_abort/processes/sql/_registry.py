@@ -200,6 +200,8 @@ class SQLImportRegistry:
             versions.lock(connection, self.table)
             before = versions.recorded_version(connection, self.table)
             if before is not None and not upgrade:
+                if before == versions.CURRENT:  # made by the host's tools: recorded now
+                    versions.record_inferred(connection, self.table)
                 return before, before
             changed = versions.upgrade(connection, self.table)
         self._schema_said = False
@@ -216,9 +218,14 @@ class SQLImportRegistry:
     def schema_problem(self) -> str | None:
         """What is wrong with the table's schema for this version of the package (older, or
         upgraded halfway), in one sentence naming the command that mends it; None when
-        nothing is, or when there is no table yet."""
+        nothing is, or when there is no table yet. A table made at this version by the host's
+        own tools (``db.create_all()``, a migration) has its version recorded here."""
         with self._connection(time.monotonic() + self.request_timeout) as connection:
-            return versions.problem(connection, self.table)
+            problem = versions.problem(connection, self.table)
+            unrecorded = versions.unrecorded_but_current(connection, self.table)
+        if unrecorded:  # made by db.create_all() or a migration: its version is recorded
+            self.create_table()
+        return problem
 
     def check_schema(self) -> str | None:
         """Log :meth:`schema_problem` as one ERROR line, once for the registry however often it

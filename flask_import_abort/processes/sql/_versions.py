@@ -1,9 +1,13 @@
 """Internal: the versions of the SQL registry's schema, and the ordered steps between them.
 
 The version a database is at is kept in a table of its own beside the registry's,
-``<table>_version``, one row. A table made before versions were kept (0.1.0, 0.2.0) counts as
-version 1, and every step checks what is there before it changes it, so a table upgraded by hand
-halfway (CHANGELOG's SQL, one block of two) is finished, not broken. The whole upgrade is one
+``<table>_version``, one row. A table made by the host's own tools (``db.create_all()``, an
+Alembic migration of the metadata) has the version table but no row: one with every column of
+this version and its outbox is at this version, and is recorded so (``create_all`` records it as
+it creates the version table). Any other table without a row was made before versions were kept
+(0.1.0, 0.2.0) and counts as version 1, and every step checks what is there before it changes
+it, so a table upgraded by hand halfway (CHANGELOG's SQL, one block of two) is finished, not
+broken. The whole upgrade is one
 transaction, which holds the database's write lock (SQLite) or an advisory lock (PostgreSQL)
 from its first statement: processes upgrading at once do it one after the other, and every one
 after the first finds nothing left to do.
@@ -16,8 +20,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, Table, func, inspect, text, update
+from sqlalchemy import Column, Connection, Integer, Table, event, func, inspect, text, update
 from sqlalchemy.schema import CreateColumn
 
 from ..lifecycle import RUNNING_STATES
@@ -151,28 +156,62 @@ FIRST_COLUMNS = frozenset(
 
 
 def version_table(table: Table) -> Table:
-    """The one-row table that says which version ``table``'s schema is at."""
+    """The one-row table that says which version ``table``'s schema is at. Made by the
+    metadata's ``create_all()`` beside a table of this version, it records that version."""
     name = f"{table.name}_version"
     key = name if table.schema is None else f"{table.schema}.{name}"
     existing = table.metadata.tables.get(key)
     if existing is not None:
         return existing
-    return Table(
+    versions = Table(
         name, table.metadata, Column("version", Integer, nullable=False), schema=table.schema
     )
 
+    def created(target: Any, connection: Connection, tables: Any = (), **_: Any) -> None:
+        """After ``create_all()``: a version table made beside a table of this version
+        records it."""
+        if versions in tables and recorded_version(connection, table) == CURRENT:
+            record_inferred(connection, table)
+
+    event.listen(table.metadata, "after_create", created)
+    return versions
+
 
 def recorded_version(connection: Connection, table: Table) -> int | None:
-    """The version ``table`` is at: None when it does not exist, :data:`UNRECORDED` when it does
-    without a recorded version."""
+    """The version ``table`` is at: None when it does not exist; when no version is recorded,
+    :data:`CURRENT` for a table with every column of this version and its outbox (made by the
+    host's own tools), else :data:`UNRECORDED`."""
     names = set(inspect(connection).get_table_names(schema=table.schema))
     if table.name not in names:
         return None
     versions = version_table(table)
-    if versions.name not in names:
-        return UNRECORDED
-    found = connection.execute(versions.select()).scalar()
-    return UNRECORDED if found is None else int(found)
+    if versions.name in names:
+        found = connection.execute(versions.select()).scalar()
+        if found is not None:
+            return int(found)
+    if outbox_table(table).name in names and not missing_columns(connection, table):
+        return CURRENT
+    return UNRECORDED
+
+
+def unrecorded_but_current(connection: Connection, table: Table) -> bool:
+    """Whether ``table`` is at this version without a record of it (made by the host's tools)."""
+    return recorded_version(connection, table) == CURRENT and not is_recorded(connection, table)
+
+
+def is_recorded(connection: Connection, table: Table) -> bool:
+    """Whether ``table``'s version is recorded in its version table."""
+    versions = version_table(table)
+    if versions.name not in inspect(connection).get_table_names(schema=table.schema):
+        return False
+    return connection.execute(versions.select()).first() is not None
+
+
+def record_inferred(connection: Connection, table: Table) -> None:
+    """Record :data:`CURRENT` for a table made at this version by the host's own tools, whose
+    version table exists and is empty; in the caller's transaction."""
+    if not is_recorded(connection, table):
+        connection.execute(version_table(table).insert().values(version=CURRENT))
 
 
 def missing_columns(connection: Connection, table: Table) -> list[str]:
@@ -242,6 +281,8 @@ def upgrade(connection: Connection, table: Table) -> tuple[int | None, int]:
                 )
                 step.apply(connection, table)
     if before is not None and before >= CURRENT:
+        if before == CURRENT:  # a table the host's tools made: its version, recorded
+            record_inferred(connection, table)
         return before, before  # nothing to do; or a newer package's table, left alone
     connection.execute(versions.delete())
     connection.execute(versions.insert().values(version=CURRENT))
