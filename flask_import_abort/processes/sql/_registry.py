@@ -42,6 +42,7 @@ from ._outbox import notice as outbox_notice
 from ._schema import (
     DEFAULT_TABLE_NAME,
     create_tables,
+    fork_safe,
     import_process_table,
     is_missing_table,
     is_schema_error,
@@ -101,6 +102,10 @@ class SQLImportRegistry:
 
     Every call of the worker API on a running process records a heartbeat; a process whose
     heartbeat is older than ``lease`` seconds is lost (see :meth:`reap`).
+
+    Every engine the registry uses, its own or the host's (given, or found through ``db``), is
+    fork-safe: a forked child (an RQ work horse, a Celery prefork child, a gunicorn worker)
+    leaves its parent's pooled connections alone and opens its own.
     """
 
     retryable_errors: tuple[type[BaseException], ...] = _UNAVAILABLE
@@ -128,6 +133,7 @@ class SQLImportRegistry:
         #: The engine made from a URL, which :meth:`close` disposes of; None for the host's.
         self._own_engine: Engine | None = None
         if isinstance(bind, Engine):
+            fork_safe(bind)
             self._engine = _constant(bind)
         elif isinstance(bind, str | URL):
             self._own_engine = registry_engine(
@@ -763,11 +769,13 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 class _AppEngine:
     """A Flask-SQLAlchemy ``db``'s engine: the current app's inside an app context (one engine
-    per app), else the first one found inside a context, kept for threads that have none."""
+    per app), else the first one found inside a context, kept for threads that have none. Each
+    engine found is made fork-safe."""
 
     def __init__(self, db: FlaskSQLAlchemyLike) -> None:
         self._db = db
         self._kept: Engine | None = None
+        self._last: Engine | None = None
 
     def __call__(self) -> Engine:
         try:
@@ -780,8 +788,11 @@ class _AppEngine:
                     "the engine itself."
                 ) from None
             return self._kept
-        if self._kept is None:
-            self._kept = engine
+        if engine is not self._last:  # an app's engine met for the first time, or again
+            fork_safe(engine)
+            self._last = engine
+            if self._kept is None:
+                self._kept = engine
         return engine
 
 

@@ -228,7 +228,7 @@ def registry_engine(
             pool_reset_on_return=None,
         )
         ping_stale_connections(engine, PING_AFTER, request_timeout, watchdog)
-    _forget_in_forked_children(engine)
+    fork_safe(engine)
     return engine
 
 
@@ -257,9 +257,19 @@ def ping_stale_connections(engine: Engine, idle: float, timeout: float, watchdog
     event.listen(engine, "checkout", checked_out)
 
 
-def _forget_in_forked_children(engine: Engine) -> None:
-    """In a forked child, leave the parent's pooled connections to the parent (closing them
-    would end its sessions) and start the pool afresh."""
+#: The engines whose forked children start their pools afresh (see :func:`fork_safe`).
+_FORK_SAFE: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def fork_safe(engine: Engine) -> None:
+    """Make ``engine`` safe across ``os.fork()`` (an RQ work horse, a Celery prefork child, a
+    gunicorn worker): in the child, the parent's pooled connections are left to the parent
+    (closing them would end its sessions, and sharing them mixes two processes' statements on
+    one session) and the pool starts afresh, SQLAlchemy's recipe for pools and forking. Once
+    per engine, whether the registry made it or the host did."""
+    if engine in _FORK_SAFE:
+        return
+    _FORK_SAFE.add(engine)
     reference = weakref.ref(engine)
 
     def forget() -> None:
