@@ -49,8 +49,9 @@ SHUTDOWN = AbortRequest(
 )
 
 
-#: What the demo imports, as executeImport names it and OCC's webhook reports it.
-ITEM = {"format": "json", "id": "Products"}
+#: What the demo imports, as executeImport names it and OCC's webhook reports it (with the
+#: file's name).
+ITEM = {"mode": "standalone", "id": "Products", "format": "json"}
 
 
 class TooManyImports(Exception):
@@ -114,6 +115,7 @@ class Importer:
         """Register an import of the file at ``path``, hand it to the executor, and return its
         process id."""
         arguments = (str(path), self.batch_size, self.pause)
+        item = {**ITEM, "fileName": path.name}
         parts = [(*arguments, part, self.parallelism) for part in range(self.parallelism)]
         if self._threads is not None:
             with self._lock:
@@ -122,19 +124,19 @@ class Importer:
                 target: Callable[..., None]
                 args: tuple[Any, ...]
                 if self._chunks is not None:
-                    threaded = self._chunks.submit(self._run_chunk, parts, metadata=ITEM)
+                    threaded = self._chunks.submit(self._run_chunk, parts, metadata=item)
                     token = threaded.token
                     target, args = self._wait_here, (threaded,)
                 else:
-                    token = self.registry.register(metadata=ITEM)
+                    token = self.registry.register(metadata=item)
                     target, args = self._run_here, (token, *arguments)
                 thread = threading.Thread(target=target, args=args, name=f"import-{token[:8]}")
                 self._threads[token] = thread
             thread.start()
         elif self.parallelism > 1:
-            token = self._engine().import_products.enqueue_chunks(parts, metadata=ITEM)
+            token = self._engine().import_products.options(metadata=item).enqueue_chunks(parts)
         else:
-            token = self._engine().import_products.enqueue(*arguments, metadata=ITEM)
+            token = self._engine().import_products.options(metadata=item).enqueue(*arguments)
         with self.registry.engine.begin() as connection:
             row = {"process_id": token, "executor": self.executor, "file_name": path.name}
             connection.execute(insert(self.runs).values(row))

@@ -14,6 +14,7 @@ from flask_import_abort import ImportRun
 from flask_import_abort.processes.integrations.celery import CeleryImports
 
 from .engine_imports import dispatcher, registry, write_batches
+from .engine_imports import import_named as write_named
 
 app = Celery(
     "engine-tests",
@@ -36,3 +37,8 @@ if delivery is not None:
 @imports.task
 def import_rows(run: ImportRun, count: int, size: int, pause: float) -> None:
     write_batches(imports.registry, run, count, size, pause)  # type: ignore[arg-type]
+
+
+@imports.task
+def import_named(run: ImportRun, *, total: int, metadata: str) -> None:
+    write_named(imports.registry, run, total, metadata)  # type: ignore[arg-type]

@@ -70,3 +70,16 @@ def write_batches(
         rows: list[dict[str, Any]] = [{"id": n, "process_id": run.token} for n in batch]
         with registry.engine.begin() as connection:
             connection.execute(insert(products), rows)
+
+
+#: What :func:`import_named`'s keyword argument ``metadata`` must be, the job's own.
+OWN_METADATA = "the job's own metadata"
+
+
+def import_named(registry: SQLImportRegistry, run: ImportRun, total: int, metadata: str) -> None:
+    """A job whose keyword arguments are named as the options of its registration: it writes
+    ``total`` records, and fails unless ``metadata`` is :data:`OWN_METADATA`."""
+    if metadata != OWN_METADATA:
+        raise ValueError(f"the job was given metadata={metadata!r}")
+    for _ in run.batches([list(range(total))]):
+        registry.report_progress(run.token, total)

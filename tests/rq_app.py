@@ -15,6 +15,7 @@ from flask_import_abort import ImportRun
 from flask_import_abort.processes.integrations.rq import RQImports
 
 from .engine_imports import dispatcher, registry, write_batches
+from .engine_imports import import_named as write_named
 
 REDIS_URL = os.environ.get("ENGINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 redis = Redis.from_url(REDIS_URL)
@@ -25,9 +26,14 @@ imports = RQImports(
 #: The webhooks' notices delivered by an RQ job that comes again, when a URL is given.
 delivery = dispatcher(imports.registry)  # type: ignore[arg-type]
 
-__all__ = ["REDIS_URL", "Queue", "delivery", "import_rows", "imports", "redis"]
+__all__ = ["REDIS_URL", "Queue", "delivery", "import_named", "import_rows", "imports", "redis"]
 
 
 @imports.job
 def import_rows(run: ImportRun, count: int, size: int, pause: float) -> None:
     write_batches(imports.registry, run, count, size, pause)  # type: ignore[arg-type]
+
+
+@imports.job
+def import_named(run: ImportRun, *, total: int, metadata: str) -> None:
+    write_named(imports.registry, run, total, metadata)  # type: ignore[arg-type]

@@ -78,9 +78,10 @@ class Engine:
     def until_ended(self, token: str) -> Any:
         return _wait_for(lambda: (s := self.registry.snapshot(token)).state.is_final and s)
 
-    def stuck(self, enqueue: Callable[..., str]) -> str:
-        """An import inside a thirty-second batch: it will not ask whether to stop in time."""
-        token = enqueue(3, SIZE, 30.0, total=3 * SIZE)
+    def stuck(self, job: Any) -> str:
+        """An import of ``job`` inside a thirty-second batch: it will not ask whether to stop
+        in time."""
+        token: str = job.options(total=3 * SIZE).enqueue(3, SIZE, 30.0)
         _wait_for(lambda: self.registry.snapshot(token).state is ImportState.PROCESSING)
         time.sleep(0.3)
         return token
@@ -235,13 +236,32 @@ def _celery_state(token: str) -> str:
     return str(AsyncResult(token, app=celery_app.app).state)
 
 
+@pytest.mark.parametrize("engine", ["celery_engine", "rq_engine"])
+def test_a_job_takes_every_keyword_argument_and_its_options_go_to_the_registry(
+    engine: str, request: pytest.FixtureRequest
+) -> None:
+    """A job's keyword arguments may be named ``total`` and ``metadata``: they are the job's,
+    and what the registry records comes from ``options``."""
+    running: Engine = request.getfixturevalue(engine)
+    module = celery_app if running.name == "celery" else rq_app
+    item = {"id": "Products", "format": "json"}
+    token = module.import_named.options(total=9, metadata=item).enqueue(
+        total=3, metadata=engine_imports.OWN_METADATA
+    )
+
+    ended = running.until_ended(token)
+
+    assert (ended.state, ended.processed, ended.total) == (ImportState.SUCCEEDED, 3, 9)
+    assert ended.metadata == item
+
+
 # Celery.
 
 
 def test_celery_an_endpoint_abort_stops_the_task_after_its_batch_never_as_success(
     celery_engine: Engine,
 ) -> None:
-    token = celery_app.import_rows.enqueue(50, SIZE, PAUSE, total=50 * SIZE)
+    token = celery_app.import_rows.options(total=50 * SIZE).enqueue(50, SIZE, PAUSE)
     celery_engine.until_processed(token, 3 * SIZE)
 
     answer = celery_engine.abort(token)
@@ -262,7 +282,7 @@ def test_celery_its_own_abort_stops_the_import_and_the_registry_agrees(
 ) -> None:
     from celery.contrib.abortable import AbortableAsyncResult
 
-    token = celery_app.import_rows.enqueue(50, SIZE, PAUSE, total=50 * SIZE)
+    token = celery_app.import_rows.options(total=50 * SIZE).enqueue(50, SIZE, PAUSE)
     celery_engine.until_processed(token, 2 * SIZE)
 
     AbortableAsyncResult(token, app=celery_app.app).abort()
@@ -275,8 +295,8 @@ def test_celery_its_own_abort_stops_the_import_and_the_registry_agrees(
 
 
 def test_celery_a_task_aborted_while_queued_never_runs_a_batch(celery_engine: Engine) -> None:
-    busy = celery_app.import_rows.enqueue(8, SIZE, PAUSE, total=8 * SIZE)  # the one worker
-    queued = celery_app.import_rows.enqueue(3, SIZE, PAUSE, total=3 * SIZE)
+    busy = celery_app.import_rows.options(total=8 * SIZE).enqueue(8, SIZE, PAUSE)  # the one worker
+    queued = celery_app.import_rows.options(total=3 * SIZE).enqueue(3, SIZE, PAUSE)
     celery_engine.until_processed(busy, SIZE)
 
     assert celery_engine.abort(queued).get_json() == {"success": True}
@@ -294,7 +314,7 @@ def test_celery_a_task_aborted_while_queued_never_runs_a_batch(celery_engine: En
 def test_celery_a_task_that_ignores_the_abort_is_forced_within_the_deadline(
     celery_engine: Engine,
 ) -> None:
-    token = celery_engine.stuck(celery_app.import_rows.enqueue)
+    token = celery_engine.stuck(celery_app.import_rows)
 
     forced, forced_after = celery_engine.abort_until_forced(token)
 
@@ -322,7 +342,7 @@ def test_celery_a_token_that_is_no_task_is_404_and_nothing_is_sent(
 def test_rq_an_endpoint_abort_stops_the_job_after_its_batch(rq_engine: Engine) -> None:
     from rq.job import Job
 
-    token = rq_app.import_rows.enqueue(50, SIZE, PAUSE, total=50 * SIZE)
+    token = rq_app.import_rows.options(total=50 * SIZE).enqueue(50, SIZE, PAUSE)
     rq_engine.until_processed(token, 3 * SIZE)
 
     answer = rq_engine.abort(token)
@@ -345,7 +365,7 @@ def test_rq_a_job_that_ignores_the_abort_is_stopped_by_force_and_ends_aborted(
 ) -> None:
     from rq.job import Job
 
-    token = rq_engine.stuck(rq_app.import_rows.enqueue)
+    token = rq_engine.stuck(rq_app.import_rows)
 
     forced, forced_after = rq_engine.abort_until_forced(token)
 
@@ -361,7 +381,7 @@ def test_rq_a_job_that_ignores_the_abort_is_stopped_by_force_and_ends_aborted(
 def test_rq_a_job_stopped_from_rqs_own_command_ends_aborted(rq_engine: Engine) -> None:
     from rq.command import send_stop_job_command
 
-    token = rq_app.import_rows.enqueue(50, SIZE, PAUSE, total=50 * SIZE)
+    token = rq_app.import_rows.options(total=50 * SIZE).enqueue(50, SIZE, PAUSE)
     rq_engine.until_processed(token, SIZE)
 
     send_stop_job_command(rq_app.redis, token)
@@ -374,8 +394,8 @@ def test_rq_a_job_stopped_from_rqs_own_command_ends_aborted(rq_engine: Engine) -
 def test_rq_a_job_aborted_while_queued_is_cancelled_and_never_runs(rq_engine: Engine) -> None:
     from rq.job import Job
 
-    busy = rq_app.import_rows.enqueue(6, SIZE, PAUSE, total=6 * SIZE)
-    queued = rq_app.import_rows.enqueue(3, SIZE, PAUSE, total=3 * SIZE)
+    busy = rq_app.import_rows.options(total=6 * SIZE).enqueue(6, SIZE, PAUSE)
+    queued = rq_app.import_rows.options(total=3 * SIZE).enqueue(3, SIZE, PAUSE)
     rq_engine.until_processed(busy, SIZE)
 
     assert rq_engine.abort(queued).get_json() == {"success": True}
@@ -459,7 +479,7 @@ def test_a_celery_worker_killed_mid_import_leaves_a_process_that_reaping_fails(
     tmp_path: Path,
 ) -> None:
     with _engine("celery", "sqlite", tmp_path) as engine:
-        token = celery_app.import_rows.enqueue(50, SIZE, PAUSE, total=50 * SIZE)
+        token = celery_app.import_rows.options(total=50 * SIZE).enqueue(50, SIZE, PAUSE)
         engine.until_processed(token, 2 * SIZE)
 
         os.killpg(engine.worker.pid, signal.SIGKILL)  # the worker and its pool
@@ -492,7 +512,7 @@ def test_flowers_own_abort_stops_the_import_and_the_endpoint_then_answers_the_re
     environ = {**celery_engine.environ, "FLOWER_UNAUTHENTICATED_API": "true"}
     with _worker(command, environ, flower_log) as flower:
         wait_for_port(port, flower, timeout=30)
-        token = celery_app.import_rows.enqueue(50, SIZE, PAUSE, total=50 * SIZE)
+        token = celery_app.import_rows.options(total=50 * SIZE).enqueue(50, SIZE, PAUSE)
         celery_engine.until_processed(token, 2 * SIZE)
 
         request = urllib.request.Request(
@@ -512,8 +532,8 @@ def test_flowers_own_abort_stops_the_import_and_the_endpoint_then_answers_the_re
 def test_celery_a_queued_task_revoked_through_celery_ends_its_process_aborted(
     celery_engine: Engine,
 ) -> None:
-    busy = celery_app.import_rows.enqueue(8, SIZE, PAUSE, total=8 * SIZE)  # the one worker
-    queued = celery_app.import_rows.enqueue(3, SIZE, PAUSE, total=3 * SIZE)
+    busy = celery_app.import_rows.options(total=8 * SIZE).enqueue(8, SIZE, PAUSE)  # the one worker
+    queued = celery_app.import_rows.options(total=3 * SIZE).enqueue(3, SIZE, PAUSE)
     celery_engine.until_processed(busy, SIZE)
 
     celery_app.app.control.revoke(queued)  # what Flower's Revoke button sends
@@ -530,8 +550,8 @@ def test_rq_a_queued_job_cancelled_through_rq_ends_its_process_aborted_at_a_reap
 ) -> None:
     from rq.job import Job
 
-    busy = rq_app.import_rows.enqueue(6, SIZE, PAUSE, total=6 * SIZE)
-    queued = rq_app.import_rows.enqueue(3, SIZE, PAUSE, total=3 * SIZE)
+    busy = rq_app.import_rows.options(total=6 * SIZE).enqueue(6, SIZE, PAUSE)
+    queued = rq_app.import_rows.options(total=3 * SIZE).enqueue(3, SIZE, PAUSE)
     rq_engine.until_processed(busy, SIZE)
 
     Job.fetch(queued, connection=rq_app.redis).cancel()
@@ -550,8 +570,8 @@ def test_rq_a_queued_job_cancelled_through_rq_ends_its_process_aborted_at_a_reap
 def test_a_long_queue_is_not_a_lost_one_pending_processes_are_never_reaped_by_age(
     rq_engine: Engine,
 ) -> None:
-    busy = rq_app.import_rows.enqueue(20, SIZE, PAUSE, total=20 * SIZE)  # four seconds
-    queued = rq_app.import_rows.enqueue(1, SIZE, PAUSE, total=SIZE)
+    busy = rq_app.import_rows.options(total=20 * SIZE).enqueue(20, SIZE, PAUSE)  # four seconds
+    queued = rq_app.import_rows.options(total=SIZE).enqueue(1, SIZE, PAUSE)
     time.sleep(LEASE * 1.5)  # queued for longer than a running process may go unheard
 
     assert queued not in [snapshot.token for snapshot in reap(rq_engine.app)]

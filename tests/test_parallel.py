@@ -93,8 +93,10 @@ def test_one_abort_stops_every_chunk_after_its_batch_and_keeps_what_they_wrote(
     engine: Engine,
 ) -> None:
     batches = 50
-    token = _job(engine).enqueue_chunks(
-        [(batches, SIZE, PAUSE)] * WORKERS, totals=[batches * SIZE] * WORKERS
+    token = (
+        _job(engine)
+        .options(totals=[batches * SIZE] * WORKERS)
+        .enqueue_chunks([(batches, SIZE, PAUSE)] * WORKERS)
     )
     _all_running(engine, token, WORKERS)
 
@@ -206,8 +208,8 @@ def test_kill_9_of_one_pool_child_loses_its_chunk_and_the_import_fails_or_goes_o
 ) -> None:
     with _engine("celery", "postgresql", tmp_path, concurrency=WORKERS) as celery:
         batches = 12 if continue_on_error else 100
-        token = celery_app.import_rows.enqueue_chunks(
-            [(batches, SIZE, PAUSE)] * WORKERS, continue_on_error=continue_on_error
+        token = celery_app.import_rows.options(continue_on_error=continue_on_error).enqueue_chunks(
+            [(batches, SIZE, PAUSE)] * WORKERS
         )
         _all_running(celery, token, WORKERS)
         victim = _pool_children(celery.worker.pid)[0]

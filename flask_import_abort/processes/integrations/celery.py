@@ -9,7 +9,7 @@ Needs the ``[celery]`` extra (Celery 5, with a result backend for Celery's own a
         for batch in run.batches(read_batches(path)):
             write(batch)
 
-    token = import_products.enqueue(path, total=count)   # registers, then sends the task
+    token = import_products.options(total=count).enqueue(path)  # registers, then sends
     token = import_products.enqueue_chunks([(path, 0, 5000), (path, 5000, 10000)])  # a group
     mirror_aborts(app, imports)           # Flower and Celery see the endpoint's (the web side)
     app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
@@ -64,54 +64,65 @@ from ..run import ImportRun
 from ..signals import announce_end_of
 from ..tokens import token_for_log
 from ..webhooks import WebhookDispatcher
+from .options import ImportOptions
 
 __all__ = ["ABORTED", "CeleryImports", "ImportTask"]
 
 log = logging.getLogger("flask_import_abort")
 
 
-class ImportTask(celery.Task):  # type: ignore[misc]
-    """The base of the tasks :meth:`CeleryImports.task` declares."""
+class ImportTask:
+    """What every task :meth:`CeleryImports.task` declares has, beside its Celery task class's
+    own: ``enqueue(*args, **kwargs)`` registers its process and sends the task with every
+    argument given, whatever its name; ``options(total=..., metadata=...)`` first says what the
+    import is registered with (see
+    :class:`~flask_import_abort.processes.integrations.options.ImportOptions`).
+
+    The task's class is the Celery app's own (``Celery(task_cls=...)``, ``app.Task``), so that
+    Flask's ``FlaskTask`` pattern, which runs each task inside the app's context, holds for
+    import tasks too; these methods are set on it as task attributes.
+    """
 
     #: Set on each task by :meth:`CeleryImports.task`.
     imports: CeleryImports
 
-    def enqueue(
-        self,
-        *args: Any,
+    def options(
+        self: Any,
+        *,
         total: int | None = None,
         metadata: Mapping[str, Any] | None = None,
-        **kwargs: Any,
+        totals: Sequence[int | None] | None = None,
+        continue_on_error: bool = False,
+    ) -> ImportOptions:
+        """What the import is registered with, beside the task's own arguments."""
+        return ImportOptions(self, total, metadata, totals, continue_on_error)
+
+    def enqueue(self: Any, *args: Any, **kwargs: Any) -> str:
+        """Register a pending process, send the task with ``args`` and ``kwargs`` under its
+        token as the task id, and return the token; see :meth:`options`."""
+        return self.options().enqueue(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def enqueue_chunks(self: Any, parts: Iterable[Sequence[Any]], **kwargs: Any) -> str:
+        """Register a parallel import of one chunk per item of ``parts`` and send them as one
+        ``group``, each under its chunk's token; when they cannot all be sent, the ones sent
+        are revoked too. See :meth:`options`."""
+        return self.options().enqueue_chunks(parts, **kwargs)  # type: ignore[no-any-return]
+
+    def enqueue_with(
+        self: Any, options: ImportOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> str:
-        """Register a pending process (with ``total`` and ``metadata``, which the task does
-        not get), send the task with its token as the task id, and return the token. When the
-        task cannot be sent, the process is ended ``aborted`` (it will never run) and the
-        error goes on."""
         registry = self.imports.registry
-        token = registry.register(total=total, metadata=metadata)
+        token = registry.register(total=options.total, metadata=options.metadata)
         try:
             self.apply_async(args, kwargs, task_id=token)
         except Exception:
             registry.abort(token)
             raise
-        return token
+        return str(token)
 
-    def enqueue_chunks(
-        self,
-        parts: Iterable[Sequence[Any]],
-        *,
-        totals: Sequence[int | None] | None = None,
-        total: int | None = None,
-        continue_on_error: bool = False,
-        metadata: Mapping[str, Any] | None = None,
-        **kwargs: Any,
+    def enqueue_chunks_with(
+        self: Any, options: ImportOptions, parts: Iterable[Sequence[Any]], kwargs: dict[str, Any]
     ) -> str:
-        """Register a parallel import of one chunk per item of ``parts`` (each the task's
-        positional arguments; ``kwargs`` go to every chunk), send them as one ``group``, each
-        with its chunk's token as the task id, and return the import's token. When they
-        cannot all be sent (the broker went away midway), the import is aborted, which ends
-        it and every chunk at once (none will run, however late one is delivered), the ones
-        sent are revoked, and the error goes on."""
         celery_app = self.imports.celery
 
         def send(chunks: Chunks) -> None:
@@ -124,12 +135,17 @@ class ImportTask(celery.Task):  # type: ignore[misc]
             send,
             not_sent=NOT_SENT,
             undo=celery_app.control.revoke,  # the ones sent: workers drop them unread
-            totals=totals,
-            total=total,
-            continue_on_error=continue_on_error,
-            metadata=metadata,
+            **options.registration,
         )
         return str(parallel.token)
+
+
+#: The methods of :class:`ImportTask`, set on each task class as its attributes.
+_TASK_METHODS = {
+    name: method
+    for name, method in vars(ImportTask).items()
+    if callable(method) and not name.startswith("_")
+}
 
 
 #: The name of the task that delivers the webhooks' notices (see ``deliver_every``).
@@ -180,25 +196,26 @@ class CeleryImports:
     def task(self, function: Callable[..., object] | None = None, **options: Any) -> Any:
         """Declare an import task: ``function(run, *args, **kwargs)`` runs its batch loop
         with ``run``, an :class:`~flask_import_abort.processes.ImportRun` of the task's process.
-        ``options`` go to Celery's ``task`` decorator."""
+        ``options`` go to Celery's ``task`` decorator. The task's class is the app's own task
+        class (Flask's ``FlaskTask``, when the app has one), with :class:`ImportTask`'s methods
+        beside its own."""
 
-        def declare(function: Callable[..., object]) -> ImportTask:
+        def declare(function: Callable[..., object]) -> Any:
             imports = self
 
             @functools.wraps(function)
-            def body(task: ImportTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            def body(task: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
                 return imports._run(task, function, args, kwargs)
 
-            declared: ImportTask = self.celery.task(
-                bind=True, base=ImportTask, imports=self, **options
-            )(body)
-            return declared
+            # No base of ours: Celery makes the task's class from the app's own task class
+            # when it makes the task, and sets these keyword arguments on it.
+            return self.celery.task(bind=True, imports=self, **_TASK_METHODS, **options)(body)
 
         return declare(function) if function is not None else declare
 
     def _run(
         self,
-        task: ImportTask,
+        task: Any,
         function: Callable[..., object],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],

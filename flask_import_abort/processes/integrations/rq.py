@@ -9,10 +9,11 @@ Needs the ``[rq]`` extra (RQ 2 or newer)::
         for batch in run.batches(read_batches(path)):
             write(batch)
 
-    token = import_products.enqueue(path, total=count)   # registers, then enqueues the job
+    token = import_products.options(total=count).enqueue(path)  # registers, then enqueues
     token = import_products.enqueue_chunks([(path, 0, 5000), (path, 5000, 10000)])  # one each
     mirror_aborts(app, imports)           # a queued job is cancelled (the web side)
     app.config["IMPORT_ABORT_FORCE_STOP"] = imports.force_stop
+    imports.init_app(app)                 # where the worker makes the app: jobs run in its context
 
 The job's body gets an :class:`~flask_import_abort.processes.ImportRun`: it stops after the
 batch in hand when the endpoint aborts the process, and returns ``{"state": "aborted", ...}``
@@ -37,12 +38,13 @@ of its import.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 try:
     import rq
@@ -70,11 +72,12 @@ from ..lifecycle import (
 from ..parallel import Chunks, send_chunks
 from ..run import ImportRun
 from ..tokens import token_for_log
+from .options import ImportOptions
 
 # rq.job's from RQ 2.0 on; rq.callbacks, which holds it now, came later.
 Callback = rq.job.Callback  # type: ignore[attr-defined]
 
-__all__ = ["RQImports"]
+__all__ = ["ImportJob", "RQImports"]
 
 #: The abort of a parallel import whose chunks could not all be enqueued.
 NOT_SENT = AbortRequest(reason="its chunks could not all be enqueued")
@@ -82,12 +85,23 @@ NOT_SENT = AbortRequest(reason="its chunks could not all be enqueued")
 log = logging.getLogger("flask_import_abort")
 
 
-class RQImports:
-    """Import jobs of one RQ queue, their processes kept in ``registry``."""
+class HasAppContext(Protocol):
+    """A Flask app, as far as a job needs it: its ``app_context()``."""
 
-    def __init__(self, queue: rq.Queue, registry: WorkerRegistry) -> None:
+    def app_context(self) -> contextlib.AbstractContextManager[Any]: ...
+
+
+class RQImports:
+    """Import jobs of one RQ queue, their processes kept in ``registry``; with ``app`` (or
+    :meth:`init_app`), each job runs inside that Flask app's context."""
+
+    def __init__(
+        self, queue: rq.Queue, registry: WorkerRegistry, *, app: HasAppContext | None = None
+    ) -> None:
         self.queue = queue
         self.registry = registry
+        #: The Flask app whose context every job runs in (see :meth:`init_app`); None for none.
+        self.app = app
         #: The cancelled jobs already looked at, so that each reap reads only the new ones.
         self._seen: set[str] = set()
 
@@ -118,92 +132,18 @@ class RQImports:
         self._seen.intersection_update(found)
         return ended
 
-    def job(self, function: Callable[..., object]) -> Any:
+    def init_app(self, app: HasAppContext) -> None:
+        """Run every job of these imports inside ``app``'s context (a Flask app), as the host's
+        own code in a job expects (``db.session``, ``current_app``). Call it where the worker
+        makes the app, before it forks a work horse for each job."""
+        self.app = app
+
+    def job(self, function: Callable[..., object]) -> ImportJob:
         """Declare an import job: ``function(run, *args, **kwargs)`` runs its batch loop with
         ``run``, an :class:`~flask_import_abort.processes.ImportRun` of the job's process. The
         job is found by workers under ``function``'s own name, so declare it at a module's top
-        level.
-        """
-        imports = self
-
-        @functools.wraps(function)
-        def body(*args: Any, **kwargs: Any) -> dict[str, Any]:
-            return imports._run(function, args, kwargs)
-
-        def on_stopped(job: Job, connection: object, *args: Any) -> None:
-            """RQ's stop-job command killed the work horse: record the end ``aborted``."""
-            imports._stopped(job.id)
-
-        on_stopped.__module__ = function.__module__
-        on_stopped.__qualname__ = f"{function.__qualname__}.on_stopped"
-
-        def enqueue(
-            *args: Any,
-            total: int | None = None,
-            metadata: Mapping[str, Any] | None = None,
-            **kwargs: Any,
-        ) -> str:
-            """Register a pending process (with ``total`` and ``metadata``, which the job
-            does not get), enqueue the job with its token as the job id, and return the
-            token. When the job cannot be enqueued, the process is ended ``aborted`` (it will
-            never run) and the error goes on."""
-            token = imports.registry.register(total=total, metadata=metadata)
-            try:
-                imports.queue.enqueue_call(
-                    body,
-                    args=args,
-                    kwargs=kwargs,
-                    job_id=token,
-                    timeout=-1,  # imports run long: a stop deadline bounds an unheeded abort
-                    on_stopped=Callback(on_stopped),
-                )
-            except Exception:
-                imports.registry.abort(token)
-                raise
-            return token
-
-        def enqueue_chunks(
-            parts: Iterable[Sequence[Any]],
-            *,
-            totals: Sequence[int | None] | None = None,
-            total: int | None = None,
-            continue_on_error: bool = False,
-            metadata: Mapping[str, Any] | None = None,
-            **kwargs: Any,
-        ) -> str:
-            """Register a parallel import of one chunk per item of ``parts`` (each the job's
-            positional arguments; ``kwargs`` go to every chunk), enqueue one job per chunk
-            with its chunk's token as the job id, and return the import's token. When they
-            cannot all be enqueued (Redis went away midway), the import is aborted, which ends
-            it and every chunk at once (none will run), and the error goes on."""
-
-            def send(chunks: Chunks) -> None:
-                for chunk, part in chunks:
-                    imports.queue.enqueue_call(
-                        body,
-                        args=part,
-                        kwargs=kwargs,
-                        job_id=chunk,
-                        timeout=-1,
-                        on_stopped=Callback(on_stopped),
-                    )
-
-            parallel = send_chunks(
-                imports.registry,
-                parts,
-                send,
-                not_sent=NOT_SENT,
-                totals=totals,
-                total=total,
-                continue_on_error=continue_on_error,
-                metadata=metadata,
-            )
-            return str(parallel.token)
-
-        body.on_stopped = on_stopped  # type: ignore[attr-defined]
-        body.enqueue = enqueue  # type: ignore[attr-defined]
-        body.enqueue_chunks = enqueue_chunks  # type: ignore[attr-defined]
-        return body
+        level."""
+        return ImportJob(self, function)
 
     def _run(
         self, function: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -211,9 +151,10 @@ class RQImports:
         job = get_current_job()
         if job is None:
             raise RuntimeError("an import job runs in an RQ worker, from enqueue()")
-        run = ImportRun(self.registry, job.id)
-        with run:
-            function(run, *args, **kwargs)
+        with self.app.app_context() if self.app is not None else contextlib.nullcontext():
+            run = ImportRun(self.registry, job.id)
+            with run:
+                function(run, *args, **kwargs)
         result = {"state": run.state.value, "processed": run.processed}
         job.meta["import_state"] = run.state.value
         job.save_meta()  # type: ignore[no-untyped-call]
@@ -265,6 +206,86 @@ class RQImports:
                 continue
             if job.get_status() in ("queued", "deferred", "scheduled"):
                 job.cancel()
+
+
+class ImportJob:
+    """An import job of :meth:`RQImports.job`, found by workers under its function's name.
+
+    ``enqueue(*args, **kwargs)`` registers its process and enqueues the job with every
+    argument given, whatever its name; ``options(total=..., metadata=...)`` first says what the
+    import is registered with (an :class:`.ImportOptions`). A worker calls the job itself: it
+    runs the function's batch loop with an :class:`~flask_import_abort.processes.ImportRun` of
+    the job's process.
+    """
+
+    def __init__(self, imports: RQImports, function: Callable[..., object]) -> None:
+        self.imports = imports
+        self.function = function
+        functools.update_wrapper(self, function)
+        #: Where workers find the job: its function's module and name.
+        self.name = f"{function.__module__}.{function.__qualname__}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The job's body, in an RQ worker: ``function(run, *args, **kwargs)``."""
+        return self.imports._run(self.function, args, kwargs)
+
+    def options(
+        self,
+        *,
+        total: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        totals: Sequence[int | None] | None = None,
+        continue_on_error: bool = False,
+    ) -> ImportOptions:
+        """What the import is registered with, beside the job's own arguments."""
+        return ImportOptions(self, total, metadata, totals, continue_on_error)
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> str:
+        """Register a pending process, enqueue the job with ``args`` and ``kwargs`` under its
+        token as the job id, and return the token; see :meth:`options`."""
+        return self.options().enqueue(*args, **kwargs)
+
+    def enqueue_chunks(self, parts: Iterable[Sequence[Any]], **kwargs: Any) -> str:
+        """Register a parallel import of one chunk per item of ``parts`` and enqueue one job
+        per chunk, under its chunk's token; see :meth:`options`."""
+        return self.options().enqueue_chunks(parts, **kwargs)
+
+    def on_stopped(self, job: Job, connection: object, *args: Any) -> None:
+        """RQ's stop-job command killed the work horse: record the end ``aborted``."""
+        self.imports._stopped(job.id)
+
+    def enqueue_with(
+        self, options: ImportOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> str:
+        registry = self.imports.registry
+        token = registry.register(total=options.total, metadata=options.metadata)
+        try:
+            self._enqueue(token, args, kwargs)
+        except Exception:
+            registry.abort(token)
+            raise
+        return token
+
+    def enqueue_chunks_with(
+        self, options: ImportOptions, parts: Iterable[Sequence[Any]], kwargs: dict[str, Any]
+    ) -> str:
+        def send(chunks: Chunks) -> None:
+            for chunk, part in chunks:
+                self._enqueue(chunk, part, kwargs)
+
+        registry = self.imports.registry
+        parallel = send_chunks(registry, parts, send, not_sent=NOT_SENT, **options.registration)
+        return str(parallel.token)
+
+    def _enqueue(self, token: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.imports.queue.enqueue_call(
+            self.name,
+            args=args,
+            kwargs=kwargs,
+            job_id=token,
+            timeout=-1,  # imports run long: a stop deadline bounds an unheeded abort
+            on_stopped=Callback(f"{self.name}.on_stopped"),
+        )
 
 
 def deliver_notices(dispatcher: str, seconds: float) -> dict[str, int]:
