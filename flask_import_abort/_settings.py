@@ -18,7 +18,7 @@ from werkzeug.utils import import_string
 from . import _i18n as i18n
 from ._auth import Authorizer, Check, build_check, identity_problem
 from ._signin import ASYMMETRIC, MIN_SECRET_BYTES, SYMMETRIC, AccessTokens
-from .processes.contract import FAILURES, AbortOutcome, AbortRequest, ImportRegistry
+from .processes.contract import AbortOutcome, AbortRequest, ImportRegistry, failures
 from .processes.lifecycle import Listing, Reapable, Snapshots, checked_seconds
 from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
 from .processes.tokens import DEFAULT_MAX_LENGTH
@@ -460,7 +460,7 @@ def _check_schema(app: App, registry: ImportRegistry) -> None:
     try:
         with app.app_context():  # type: ignore[attr-defined]  # a Flask-SQLAlchemy db's engine
             check()
-    except FAILURES as error:  # a store that cannot be reached yet is the abort's to answer
+    except failures() as error:  # a store that cannot be reached yet is the abort's to answer
         log.debug("flask-import-abort: the registry's schema was not checked: %r", error)
 
 

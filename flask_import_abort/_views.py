@@ -37,11 +37,11 @@ from ._schemas import (
 )
 from ._status import describe_import
 from .processes.contract import (
-    FAILURES,
     AbortOutcome,
     AbortRequest,
     StoreOutdated,
     StoreUnavailable,
+    failures,
 )
 from .processes.lifecycle import Chunked, UnknownImport
 from .processes.signals import announce
@@ -213,7 +213,7 @@ def _answered_by_the_plugin(
             response = errors.RegistryUnavailable(error.retry_after).get_response()
         except StoreOutdated:  # the store logged what to run, once
             response = errors.InternalError().get_response()
-        except FAILURES:
+        except failures():
             log.exception("%s of import process %s failed", view.__name__, token_for_log(token))
             response = errors.InternalError().get_response()
         return _responded(app, response) if announced else response

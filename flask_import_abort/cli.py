@@ -32,7 +32,7 @@ from ._checks import invalid_reason
 from ._reaping import reap
 from ._schemas import AbortImportProcessRequest
 from ._settings import settings_of
-from .processes.contract import FAILURES, AbortOutcome, AbortRequest, StoreUnavailable
+from .processes.contract import AbortOutcome, AbortRequest, StoreUnavailable, failures
 from .processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
 from .processes.webhooks import Notice, Outbox
 
@@ -105,7 +105,7 @@ def _registry_call(call: Any, *args: Any, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
     except StoreUnavailable as error:
         _fail(f"{error}; try again in {error.retry_after} s")
-    except FAILURES as error:
+    except failures() as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         _fail(f"the registry failed: {type(error).__name__}{': ' if detail else ''}{detail}"[:300])
 
@@ -218,7 +218,7 @@ def show_command(token: str, as_json: bool) -> None:
         snapshot = registry.snapshot(token)
     except KeyError:
         _fail(f"{shown(token)}: not found")
-    except FAILURES:
+    except failures():
         snapshot = _registry_call(registry.snapshot, token)
     chunks = []
     if snapshot.chunks and isinstance(registry, Chunked):
@@ -349,7 +349,7 @@ def _dry_run(tokens: Iterable[str]) -> None:
         except KeyError:
             click.echo(f"{shown(token)}: not found")
             continue
-        except FAILURES:
+        except failures():
             snapshot = _registry_call(snapshot_of, token)
         if snapshot.state in (ImportState.SUCCEEDED, ImportState.FAILED):
             click.echo(
@@ -370,7 +370,7 @@ def reap_command(dry_run: bool) -> None:
         ended = reap(app, dry_run=dry_run)
     except TypeError as error:
         _fail(str(error))
-    except FAILURES:
+    except failures():
         ended = _registry_call(reap, app, dry_run=dry_run)
     verb = "would end" if dry_run else "ended"
     for snapshot in ended:

@@ -40,7 +40,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ._settings import settings_of
-from .processes.contract import FAILURES, AbortOutcome
+from .processes.contract import AbortOutcome, failures
 from .processes.lifecycle import ImportState, Listing, ProcessSnapshot
 from .processes.signals import notice_delivered, notice_failed, notice_retried
 from .signals import abort_responded, process_ended
@@ -155,7 +155,7 @@ class _States(Collector):
             try:
                 for state, count in registry.count_by_state().items():
                     counts[ImportState(state)] += count
-            except FAILURES:
+            except failures():
                 log.warning("import processes could not be counted for a scrape", exc_info=True)
                 return
         for state, count in counts.items():

@@ -33,6 +33,30 @@ def test_importing_a_worker_module_loads_no_web_module(module: str) -> None:
     assert _loaded_after(f"import {module}") == []
 
 
+def test_the_process_layer_loads_no_asyncio() -> None:
+    """asyncio is about half of a cold import of the process layer; a worker of the in-memory
+    registry or of a host's own has no use for it."""
+    script = "import sys, flask_import_abort.processes; print('asyncio' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    assert found.stdout.split() == [b"False"]
+
+
+def test_an_async_registrys_cancelled_task_is_a_failure_once_asyncio_is_loaded() -> None:
+    """What ``except failures():`` catches, read when an exception is matched."""
+    script = (
+        "import sys\n"
+        "from flask_import_abort.processes.contract import failures\n"
+        "assert 'asyncio' not in sys.modules and len(failures()) == 2\n"
+        "import asyncio\n"
+        "try:\n"
+        "    raise asyncio.CancelledError()\n"
+        "except failures():\n"
+        "    print('caught')\n"
+    )
+    found = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    assert found.stdout.split() == [b"caught"]
+
+
 def test_a_worker_that_runs_an_import_on_the_sql_registry_loads_no_web_module() -> None:
     statement = (
         "from flask_import_abort.processes import ImportRun, ImportState\n"

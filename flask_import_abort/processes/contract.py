@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
+import sys
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 __all__ = [
-    "FAILURES",
     "AbortOutcome",
     "AbortRequest",
     "EndReason",
     "ImportRegistry",
     "StoreOutdated",
     "StoreUnavailable",
+    "failures",
 ]
 
-#: What a registry or an authorizer may raise that still answers a 500 errorModel: every
-#: ``Exception``, and the two ``BaseException`` s a library raises on its own (an async
-#: registry's cancelled task, a generator closed early). ``KeyboardInterrupt``, ``SystemExit``
-#: and the others (say gevent's ``GreenletExit``) are how a server stops a worker: they go on.
-FAILURES = (Exception, asyncio.CancelledError, GeneratorExit)
+
+def failures() -> tuple[type[BaseException], ...]:
+    """What a registry or an authorizer may raise that still answers a 500 errorModel: every
+    ``Exception``, and the two ``BaseException`` s a library raises on its own (an async
+    registry's cancelled task, a generator closed early). ``KeyboardInterrupt``, ``SystemExit``
+    and the others (say gevent's ``GreenletExit``) are how a server stops a worker: they go on.
+
+    Written ``except failures():``, read when an exception is being matched: asyncio's
+    ``CancelledError`` is among them once asyncio is loaded, as it is whenever one can be
+    raised, so that the process layer need not load asyncio itself.
+    """
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return (Exception, GeneratorExit)
+    return (Exception, asyncio.CancelledError, GeneratorExit)
 
 
 class AbortOutcome(enum.Enum):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from blinker import NamedSignal, Namespace
 
-from .contract import FAILURES
+from .contract import failures
 from .tokens import token_for_log
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def announce(signal: NamedSignal, sender: Any, **details: Any) -> None:
         return
     try:
         signal.send(sender, **details)
-    except FAILURES:
+    except failures():
         log.exception("a receiver of %s failed", signal.name)
 
 
@@ -86,7 +86,7 @@ def announce_end_of(registry: Any, token: str, *, of_import: bool = False) -> No
         ended = snapshot_of(token)
         if of_import and ended.parent is not None:
             ended = snapshot_of(ended.parent)
-    except FAILURES:
+    except failures():
         log.exception("import process %s: its end could not be read", token_for_log(token))
         return
     if ended.state.is_final:

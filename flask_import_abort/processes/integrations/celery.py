@@ -57,7 +57,7 @@ from celery.contrib.abortable import ABORTED, AbortableAsyncResult
 from celery.exceptions import Ignore
 from celery.signals import task_revoked
 
-from ..contract import FAILURES, AbortOutcome, AbortRequest
+from ..contract import AbortOutcome, AbortRequest, failures
 from ..lifecycle import ImportState, WorkerRegistry, checked_seconds, chunked
 from ..parallel import Chunks, send_chunks
 from ..run import ImportRun
@@ -186,7 +186,7 @@ class CeleryImports:
         why = "expired in Celery's queue" if expired else "revoked through Celery"
         try:
             outcome = self.registry.abort(token, AbortRequest(actor="celery", reason=why))
-        except FAILURES:
+        except failures():
             log.exception("import task %s was %s; its abort failed", token_for_log(token), why)
             return
         if outcome is AbortOutcome.REQUESTED:
