@@ -85,8 +85,18 @@ def notices_taken() -> Any:
                 "processId": row.process_id,
                 "progress": row.progress,
                 "receivedAt": row.received_at.isoformat(timespec="milliseconds"),
-                "result": json.loads(row.body)["result"],
+                "result": _result(json.loads(row.body)),
             }
             for row in rows
         ]
     )
+
+
+def _result(notice: dict[str, Any]) -> dict[str, int]:
+    """The counts of a notice, read as OCC's receivers read them: its standalone item's, or
+    its bundle's items' summed."""
+    items = [notice["standaloneItem"]] if "standaloneItem" in notice else notice["bundleItems"]
+    return {
+        count: sum(item["result"][count] for item in items)
+        for count in ("successCount", "failureCount")
+    }

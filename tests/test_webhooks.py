@@ -131,8 +131,11 @@ def test_a_notice_is_delivered_signed_with_occs_fields_and_its_own(hooked: Worke
     body = json.loads(request.body)
     [notice] = hooked.notices(token)  # type: ignore[attr-defined]
     assert body["processId"] == token
-    assert (body["format"], body["id"]) == ("json", "Products")
-    assert body["result"] == {"successCount": 40, "failureCount": 3}
+    assert body["standaloneItem"] == {
+        "result": {"successCount": 40, "failureCount": 3},
+        "format": "json",
+        "id": "Products",
+    }
     assert body["links"] == [{"rel": "status", "href": f"https://shop.example.com/p/{token}"}]
     assert (body["progress"], body["deliveryId"]) == ("succeeded", notice.id)
     assert request.headers["Idempotency-Key"] == notice.id
@@ -154,6 +157,105 @@ def test_an_abort_says_who_why_when_and_its_request(hooked: WorkerRegistry) -> N
     assert body["abortRequestId"] == "r-7"
     assert body["abortRequestedAt"] is not None
     assert "links" not in body  # no public base URL, no link
+
+
+#: OCC's own example of its dataImport body (standalone mode), from its reference.
+OCC_EXAMPLE = {
+    "processId": "import_123",
+    "standaloneItem": {
+        "result": {"successCount": 1, "failureCount": 0},
+        "format": "xml",
+        "id": "test001",
+    },
+    "failedRecordsFileLink": "http://example.com/123456789/importFile.zip",
+    "metaLink": "http://example.com/123456789/importStatus.zip",
+    "failedAssociationsFileLink": "http://example.com/123456789/importFile.zip",
+}
+
+
+def _nulls(value: Any, where: str = "body") -> list[str]:
+    if value is None:
+        return [where]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _nulls(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [found for n, item in enumerate(value) for found in _nulls(item, f"{where}[{n}]")]
+    return []
+
+
+def _notice_of(registry: WorkerRegistry, token: str) -> dict[str, Any]:
+    with receiver([200]) as hooks:
+        _dispatcher(registry, hooks.url).deliver()
+        [request] = hooks.took()
+    body: dict[str, Any] = json.loads(request.body)
+    return body
+
+
+def test_a_standalone_notice_is_occs_example_with_its_own_fields_beside(
+    hooked: WorkerRegistry,
+) -> None:
+    links = {key: value for key, value in OCC_EXAMPLE.items() if key.endswith("Link")}
+    item = {"mode": "standalone", "fileName": "test001.xml", "format": "xml", "id": "test001"}
+    token = hooked.register(metadata={**item, **links})
+    hooked.start(token)
+    hooked.report_progress(token, 1, total=1)
+    hooked.finish(token, ImportState.SUCCEEDED)
+
+    body = _notice_of(hooked, token)
+
+    occs = {key: body[key] for key in OCC_EXAMPLE}
+    assert occs == {**OCC_EXAMPLE, "processId": token}
+    assert body["standaloneItem"]["result"]["successCount"] == 1  # how OCC's receivers read it
+    assert set(body) - set(OCC_EXAMPLE) == {"deliveryId", "progress", "endTime", "abortRequested"}
+    assert "bundleItems" not in body
+    assert _nulls(body) == []  # what is absent is left out
+
+
+def test_a_bundle_notice_lists_its_item_in_bundle_items_and_a_parallel_import_is_one(
+    hooked: WorkerRegistry,
+) -> None:
+    item = {"mode": "bundle", "fileName": "products.zip", "format": "json", "id": "Products"}
+    parallel = hooked.register_chunks(2, metadata=item)  # type: ignore[attr-defined]
+    for written, chunk in zip((30, 12), parallel.chunks, strict=True):
+        hooked.start(chunk)
+        hooked.report_progress(chunk, written, failed=1)
+        hooked.finish(chunk, ImportState.SUCCEEDED)
+
+    body = _notice_of(hooked, parallel.token)
+
+    assert body["processId"] == parallel.token
+    assert body["bundleItems"] == [
+        {
+            "fileName": "products.zip",
+            "result": {"successCount": 42, "failureCount": 2},
+            "format": "json",
+            "id": "Products",
+        }
+    ]
+    assert "standaloneItem" not in body
+    assert "metaLink" not in body
+    assert _nulls(body) == []
+
+
+def test_an_import_without_metadata_is_a_standalone_item_of_its_counts_alone(
+    hooked: WorkerRegistry,
+) -> None:
+    token = hooked.register()
+    hooked.abort(token)
+
+    body = _notice_of(hooked, token)
+
+    assert body["standaloneItem"] == {"result": {"successCount": 0, "failureCount": 0}}
+    assert (body["progress"], body["abortRequested"]) == ("aborted", True)
+    assert _nulls(body) == []
+
+
+@pytest.mark.parametrize("mode", ["Bundle", "productsV2", 3])
+def test_a_mode_that_is_not_occs_is_refused_at_registration(
+    worker_registry: WorkerRegistry, mode: object
+) -> None:
+    with pytest.raises(ValueError, match="metadata's mode is OCC's import mode"):
+        worker_registry.register(metadata={"mode": mode})
 
 
 def test_twice_500_then_200_is_three_attempts_one_delivery_and_the_same_id(
@@ -388,8 +490,8 @@ def test_a_worker_ends_the_import_and_its_engine_delivers_the_notice(
         module = celery_app if engine_name == "celery" else rq_app
         if engine_name == "rq":  # the job that delivers, and comes again every half second
             rq_app.imports.deliver_every("tests.rq_app:delivery", 0.5)
-        done = module.import_rows.enqueue(3, SIZE, PAUSE, total=3 * SIZE)
-        aborted = module.import_rows.enqueue(50, SIZE, PAUSE, total=50 * SIZE)
+        done = module.import_rows.options(total=3 * SIZE).enqueue(3, SIZE, PAUSE)
+        aborted = module.import_rows.options(total=50 * SIZE).enqueue(50, SIZE, PAUSE)
         engine.until_ended(done)
         assert engine.abort(aborted).status_code == 200
         engine.until_ended(aborted)
@@ -398,6 +500,6 @@ def test_a_worker_ends_the_import_and_its_engine_delivers_the_notice(
     ended = {json.loads(request.body)["processId"]: json.loads(request.body) for request in took}
     assert set(ended) == {done, aborted}
     assert ended[done]["progress"] == "succeeded"
-    assert ended[done]["result"]["successCount"] == 3 * SIZE
+    assert ended[done]["standaloneItem"]["result"]["successCount"] == 3 * SIZE
     assert ended[aborted]["progress"] == "aborted"
     assert all(verified(r.body, r.headers[SIGNATURE_HEADER], SECRET) for r in took)

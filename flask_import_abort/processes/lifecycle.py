@@ -90,9 +90,14 @@ def checked_lease(lease: object, name: str = "lease") -> float:
 MAX_SECONDS = 366 * 24 * 3600.0
 
 
+#: OCC's import modes: an import's ``metadata["mode"]``, ``standalone`` when it has none.
+IMPORT_MODES = ("standalone", "bundle")
+
+
 def checked_metadata(metadata: object) -> Mapping[str, Any] | None:
-    """``metadata``, a JSON object of at most 4,000 characters, or None; else a ``TypeError``
-    or ``ValueError`` saying why."""
+    """``metadata``, a JSON object of at most 4,000 characters whose ``mode``, if it has one,
+    is one of :data:`IMPORT_MODES`, or None; else a ``TypeError`` or ``ValueError`` saying
+    why."""
     import json
 
     if metadata is None:
@@ -105,6 +110,11 @@ def checked_metadata(metadata: object) -> Mapping[str, Any] | None:
         raise ValueError(f"metadata must be JSON: {error}") from None
     if len(written) > 4000:
         raise ValueError(f"metadata is at most 4000 characters as JSON; it has {len(written)}.")
+    if metadata.get("mode", "standalone") not in IMPORT_MODES:
+        raise ValueError(
+            f"metadata's mode is OCC's import mode, one of {', '.join(IMPORT_MODES)}; "
+            f"got {metadata['mode']!r}."
+        )
     loaded: Mapping[str, Any] = json.loads(written)
     return loaded
 

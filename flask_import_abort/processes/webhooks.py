@@ -8,7 +8,8 @@ end, a parallel import's end (never a chunk's). A :class:`WebhookDispatcher` del
     dispatcher = WebhookDispatcher(registry, ["https://hooks.example.com/imports"], secret)
     dispatcher.deliver()        # in a reaper's round, a cron job, a beat task
 
-Each notice is POSTed to every URL as OCC posts its ``dataImport`` event: a JSON body signed in
+Each notice is POSTed to every URL as OCC posts its ``dataImport`` event, in its shape (the
+item under ``standaloneItem`` or ``bundleItems``; see :func:`notice_body`): a JSON body signed in
 ``X-Oracle-CC-WebHook-Signature`` (base64 of HMAC-SHA512 over the raw body with the secret),
 with an id that stays the same on every attempt (``deliveryId``, and the ``Idempotency-Key``
 header). Any answer but a 2xx is tried again, five attempts in all, with growing waits; each
@@ -43,6 +44,7 @@ from .tokens import token_for_log
 
 __all__ = [
     "ATTEMPTS",
+    "LINKS",
     "SIGNATURE_HEADER",
     "Delivered",
     "Notice",
@@ -125,41 +127,55 @@ def signature(body: bytes, secret: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
+#: The metadata keys whose links OCC's ``dataImport`` body carries, under the same names.
+LINKS = ("metaLink", "failedRecordsFileLink", "failedAssociationsFileLink")
+
+
 def notice_body(
     snapshot: ProcessSnapshot, *, delivery_id: str, base_url: str | None = None, path: str = ""
 ) -> dict[str, Any]:
-    """The JSON body of the notice of ``snapshot``'s end: OCC's ``dataImport`` fields where one
-    exists (``processId``, the item's ``format`` and ``id`` from the metadata it was registered
-    with, ``result``'s counts, ``links`` when ``base_url`` is given), then this package's own:
-    the end, and for an abort who, why, when and the request's id."""
+    """The JSON body of the notice of ``snapshot``'s end, in the shape of OCC's ``dataImport``
+    body: ``processId``; the item, from the metadata the import was registered with, under
+    ``standaloneItem`` (``id``, ``format``, ``result``), or under ``bundleItems`` as a list of
+    one (``fileName`` too) when its ``mode`` is ``bundle``; ``result`` its counts (a parallel
+    import's summed: one item); ``metaLink``, ``failedRecordsFileLink`` and
+    ``failedAssociationsFileLink`` from the metadata keys of those names. Then, beside OCC's,
+    this package's own fields: the status link (with ``base_url``), the delivery's id, the end,
+    and for an abort who, why, when and the request's id. Absent fields are left out, never
+    sent as null."""
     metadata = snapshot.metadata or {}
-    body: dict[str, Any] = {
-        "processId": snapshot.token,
-        "format": metadata.get("format"),
-        "id": metadata.get("id"),
-        "result": {"successCount": snapshot.processed, "failureCount": snapshot.failed},
-    }
-    links = []
+    result = {"successCount": snapshot.processed, "failureCount": snapshot.failed}
+    item = {"result": result, "format": metadata.get("format"), "id": metadata.get("id")}
+    body: dict[str, Any] = {"processId": snapshot.token}
+    if metadata.get("mode") == "bundle":
+        body["bundleItems"] = [_present({"fileName": metadata.get("fileName"), **item})]
+    else:
+        body["standaloneItem"] = _present(item)
+    body.update((link, metadata[link]) for link in LINKS if metadata.get(link))
     if base_url:
-        links.append({"rel": "status", "href": f"{base_url.rstrip('/')}{path}/{snapshot.token}"})
-    if metadata.get("failedRecordsUrl"):
-        links.append({"rel": "failedRecords", "href": metadata["failedRecordsUrl"]})
-    if links:
-        body["links"] = links
+        status = f"{base_url.rstrip('/')}{path}/{snapshot.token}"
+        body["links"] = [{"rel": "status", "href": status}]
     body.update(
-        {
-            "deliveryId": delivery_id,
-            "progress": snapshot.state.value,
-            "endTime": _iso(snapshot.finished_at),
-            "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
-            "abortRequested": snapshot.abort_requested,
-            "abortedBy": snapshot.aborted_by,
-            "abortReason": snapshot.abort_reason,
-            "abortRequestedAt": _iso(snapshot.abort_requested_at),
-            "abortRequestId": snapshot.abort_request_id,
-        }
+        _present(
+            {
+                "deliveryId": delivery_id,
+                "progress": snapshot.state.value,
+                "endTime": _iso(snapshot.finished_at),
+                "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
+                "abortRequested": snapshot.abort_requested,
+                "abortedBy": snapshot.aborted_by,
+                "abortReason": snapshot.abort_reason,
+                "abortRequestedAt": _iso(snapshot.abort_requested_at),
+                "abortRequestId": snapshot.abort_request_id,
+            }
+        )
     )
     return body
+
+
+def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` without those that are None."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def checked_url(url: object, *, allow_http: bool = False) -> str:
