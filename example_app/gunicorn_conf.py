@@ -6,9 +6,10 @@ master, when ``FLASK_IMPORT_ABORT_SIGNING_KEYS`` is not set, which the workers i
 signed by one worker is accepted by every other).
 
 Its metrics count the answers of every worker, not of the one a scrape reaches:
-prometheus_client's multiprocess mode, whose folder is set here, before any worker imports
-prometheus_client, and emptied when gunicorn starts (counts of an earlier run must not be
-added in); a worker that exits is marked dead, so its live gauges leave the totals.
+prometheus_client's multiprocess mode, whose folder is set here, before anything imports
+prometheus_client (this file's own import of it included), and emptied when gunicorn starts
+(counts of an earlier run must not be added in); a worker that exits is marked dead, so its
+live gauges leave the totals.
 """
 
 import json
@@ -17,17 +18,20 @@ import secrets
 import shutil
 import tempfile
 
-from prometheus_client import multiprocess
+# First: prometheus_client chooses how it counts when it is first imported, in this master,
+# which every worker inherits.
+folder = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join(tempfile.gettempdir(), f"example-app-metrics-{os.getuid()}"),
+)
+
+from prometheus_client import multiprocess  # noqa: E402  (once the folder is set)
 
 os.environ.setdefault(
     "FLASK_IMPORT_ABORT_SIGNING_KEYS", json.dumps({"demo-1": secrets.token_urlsafe(48)})
 )
 # One webhook secret for every worker too: a notice one signs, the receiver in another checks.
 os.environ.setdefault("FLASK_IMPORT_ABORT_WEBHOOK_SECRET", json.dumps(secrets.token_urlsafe(32)))
-folder = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR",
-    os.path.join(tempfile.gettempdir(), f"example-app-metrics-{os.getuid()}"),
-)
 
 
 def on_starting(server: object) -> None:

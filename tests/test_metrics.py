@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from http.client import HTTPConnection
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,6 @@ from flask_import_abort import (
 from flask_import_abort.metrics import ImportAbortMetrics
 
 from .conftest import AUTH, LEASE, SECRET, Clock, abort_url
-from .servers import _serve, fire, free_port
 
 
 def _mounted(registry: Any) -> tuple[Flask, ImportAbortMetrics]:
@@ -126,54 +123,3 @@ def test_abort_to_stop_is_observed_when_an_aborted_import_ends(clock: Clock) -> 
     assert samples[("import_abort_abort_to_stop_seconds_sum", None)] == pytest.approx(3 + LEASE + 1)
     assert samples[("import_abort_abort_to_stop_seconds_bucket", "2.5")] == 0.0
     assert samples[("import_abort_abort_to_stop_seconds_bucket", "5.0")] == 1.0
-
-
-@pytest.mark.slow
-def test_under_gunicorns_four_workers_a_scrape_counts_every_workers_answers(
-    tmp_path: Path,
-) -> None:
-    """The example app's deployment: prometheus_client's multiprocess mode, set up by its
-    gunicorn_conf.py; every scrape adds up the four workers' counts."""
-    env = {
-        "DEMO_BEARER_TOKEN": SECRET,
-        "FLASK_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'imports.db'}",
-        "FLASK_DEMO_REAP_INTERVAL": "0",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
-    (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "counter_left_by_an_earlier_run.db").write_bytes(b"stale")
-    port = free_port()
-    arguments = ["-m", "gunicorn", "-c", "example_app/gunicorn_conf.py", "--workers", "4"]
-    arguments += ["--bind", f"127.0.0.1:{port}", "example_app:create_app()"]
-    sent = 600
-    with _serve(arguments, port, tmp_path / "gunicorn.log", env) as server:
-        paths = [abort_url(f"no_such_{number}") for number in range(sent)]
-        answers = fire(server.host, paths, headers=AUTH, clients=20)
-        assert Counter(status for _, status, _ in answers) == {404: sent}
-        totals = [_scraped_total(server.host) for _ in range(8)]
-        workers = {pid for pid in _answered_by(tmp_path / "metrics")}
-
-    assert totals == [sent] * 8
-    assert len(workers) > 1  # the answers were spread over several workers
-
-
-def _scraped_total(host: str) -> float:
-    connection = HTTPConnection(host, timeout=30)
-    try:
-        connection.request("GET", "/metrics", headers=AUTH)
-        response = connection.getresponse()
-        text = response.read().decode()
-        assert response.status == 200, text
-    finally:
-        connection.close()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "import_abort_answers"
-        for sample in family.samples
-        if sample.name == "import_abort_answers_total"
-    )
-
-
-def _answered_by(folder: Path) -> list[str]:
-    return [path.stem.rsplit("_", 1)[-1] for path in folder.glob("counter_*.db")]
