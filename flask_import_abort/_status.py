@@ -11,7 +11,7 @@ from flask import current_app
 from . import _settings as settings
 from ._schemas import ImportProcessStatus
 from .processes.contract import EndReason
-from .processes.lifecycle import ImportState, ProcessSnapshot
+from .processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
 
 #: What a failed process's ``error`` says, by why it ended: (title, detail).
 FAILED = ("The import failed.", "The import process reported a failure and stopped.")
@@ -51,7 +51,7 @@ def describe_import(
         "startTime": _iso(snapshot.started_at),
         "endTime": _iso(snapshot.finished_at),
         "progress": state.value,
-        "links": [{"rel": "self", "href": path}, {"rel": "abort", "href": f"{path}/abort"}],
+        "links": [{"rel": "self", "href": path}],
         "abortRequested": snapshot.abort_requested,
         "abortedBy": snapshot.aborted_by,
         "abortReason": snapshot.abort_reason,
@@ -59,6 +59,8 @@ def describe_import(
         "abortRequestId": snapshot.abort_request_id,
         "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
     }
+    if state in ABORTABLE_STATES:  # an ended process has nothing left to abort
+        body["links"].append({"rel": "abort", "href": f"{path}/abort"})
     if state is ImportState.FAILED:  # as OCC answers: only a failed process has one
         body["error"] = _error(snapshot)
     if snapshot.parent is not None:

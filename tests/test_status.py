@@ -63,16 +63,17 @@ def test_an_aborted_import_reads_aborted_with_who_why_and_when() -> None:
     assert running["abortRequestedAt"]
     assert running["startTime"]
     assert running["endTime"] is None
+    assert running["links"] == [
+        {"rel": "self", "href": f"{PREFIX}/{token}"},
+        {"rel": "abort", "href": f"{PREFIX}/{token}/abort"},
+    ]
 
     registry.finish(token, ImportState.ABORTED)
     ended = _validated(app, client.get(f"{PREFIX}/{token}", headers=AUTH)).get_json()
     assert (ended["progress"], ended["completed"]) == ("aborted", True)
     assert "error" not in ended
     assert ended["endTime"] >= ended["startTime"]
-    assert ended["links"] == [
-        {"rel": "self", "href": f"{PREFIX}/{token}"},
-        {"rel": "abort", "href": f"{PREFIX}/{token}/abort"},
-    ]
+    assert ended["links"] == [{"rel": "self", "href": f"{PREFIX}/{token}"}]  # nothing to abort
 
 
 @pytest.mark.parametrize(
@@ -97,6 +98,8 @@ def test_every_state_is_occs_progress(state: ImportState, completed: bool, perce
     assert (body["progress"], body["completed"]) == (state.value, completed)
     assert body["completedPercentage"] == percentage
     assert ("error" in body) == (state is ImportState.FAILED)
+    abort_link = {"rel": "abort", "href": f"{PREFIX}/{token}/abort"}
+    assert (abort_link in body["links"]) == (not completed)  # only while it can be aborted
 
 
 def test_a_failed_import_says_why_in_error() -> None:
