@@ -629,3 +629,36 @@ def _statements(traced: list[str]) -> list[str]:
     """The statements of a SQLite trace, without the transactions' own."""
     control = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")
     return [line for line in traced if not line.lstrip().upper().startswith(control)]
+
+
+def test_a_reaper_started_before_the_table_exists_logs_one_line_naming_create_table(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Round after round it meets no table: one ERROR line that says what to call, never a
+    traceback with the SQL; once the table is made, its rounds reap again."""
+    from flask_import_abort.processes import Reaper
+    from flask_import_abort.processes.webhooks import WebhookDispatcher
+
+    registry = SQLImportRegistry(f"sqlite:///{tmp_path / 'imports.db'}", webhooks=True, lease=1)
+    dispatcher = WebhookDispatcher(registry, "http://127.0.0.1:9/hooks", "secret")
+    missing = re.compile(r"the table 'import_processes' does not exist; call the registry's "
+                         r"create_table\(\)")  # fmt: skip
+    with caplog.at_level(logging.INFO), Reaper(registry, 0.02, dispatcher=dispatcher):
+        deadline = time.monotonic() + 60
+        while sum(record.levelno >= logging.ERROR for record in caplog.records) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.3)  # rounds more, each meeting no table
+        errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+        assert [missing.search(record.getMessage()) is not None for record in errors] == [True]
+        assert [record for record in caplog.records if record.exc_info] == []
+
+        registry.create_table()
+        token = registry.register()
+        registry.start(token)  # then never heard of again: lost after its lease
+        deadline = time.monotonic() + 60
+        while not registry.snapshot(token).state.is_final:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert registry.snapshot(token).state is ImportState.FAILED
+    registry.close()

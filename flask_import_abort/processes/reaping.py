@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol, runtime_checkable
 
+from .contract import StoreOutdated
 from .lifecycle import EndReason, ProcessSnapshot, Reapable
 from .signals import announce_end
 from .tokens import token_for_log
@@ -194,12 +195,16 @@ class Reaper:
                         force_stop_timeout=self.force_stop_timeout,
                         engines=self.engines,
                     )
+            except StoreOutdated:  # the store has logged what to run, once
+                pass
             except Exception:  # the database may be down: the next round tries again
                 log.exception("reaping import processes failed")
             if self.dispatcher is not None:
                 try:
                     with self._context():
                         self.dispatcher.deliver()
+                except StoreOutdated:
+                    pass
                 except Exception:  # the next round tries again
                     log.exception("delivering the webhooks' notices failed")
             if self._stopping.wait(self.interval):

@@ -165,6 +165,8 @@ class SQLImportRegistry:
         self._hot: dict[Dialect, _Hot] = {}
         #: Whether :meth:`check_schema` has logged the table's problem.
         self._schema_said = False
+        #: Whether a reaper's call has logged that the table is missing.
+        self._missing_said = False
 
     @property
     def engine(self) -> Engine:
@@ -242,6 +244,29 @@ class SQLImportRegistry:
             self._schema_said = True
         return problem
 
+    @property
+    def _missing_table(self) -> str:
+        return (
+            f"the table {self.table.name!r} does not exist; call the registry's create_table() "
+            "once at set-up, or create it with your migrations"
+        )
+
+    @contextmanager
+    def _table_needed(self) -> Iterator[None]:
+        """A call of the reaper's (a reap, a round of deliveries) that meets no table: one
+        ERROR line naming ``create_table()``, once until a call finds it, and
+        :class:`StoreOutdated`, which the reaper's rounds log no more of."""
+        try:
+            yield
+        except DBAPIError as error:
+            if not is_missing_table(error):
+                raise
+            if not self._missing_said:
+                log.error("import registry: %s", self._missing_table)
+                self._missing_said = True
+            raise StoreOutdated(self._missing_table) from error
+        self._missing_said = False
+
     # The endpoint's side.
 
     def abort(self, token: str, request: AbortRequest | None = None) -> AbortOutcome:
@@ -257,11 +282,7 @@ class SQLImportRegistry:
                 return self._abort_once(token, request, deadline)
         except (DBAPIError, PoolTimeout) as error:
             if isinstance(error, DBAPIError) and is_missing_table(error):
-                log.error(
-                    "import registry: the table %r does not exist; call the registry's "
-                    "create_table() once at set-up, or create it with your migrations",
-                    self.table.name,
-                )
+                log.error("import registry: %s", self._missing_table)
                 raise
             if isinstance(error, DBAPIError) and is_schema_error(error):
                 problem = self.check_schema()
@@ -610,7 +631,7 @@ class SQLImportRegistry:
         """
         statements = self._statements
         found: list[Row[Any]] = []
-        with self.engine.begin() as connection:
+        with self._table_needed(), self.engine.begin() as connection:
             for ending in statements.reap_dry_run if dry_run else statements.reap:
                 found += connection.execute(ending).all()
             if self.webhooks and not dry_run:
@@ -683,7 +704,7 @@ class SQLImportRegistry:
     def claim_notices(self, limit: int, lease: float) -> list[Notice]:
         """Claim up to ``limit`` due notices for ``lease`` seconds, committed at once: a
         dispatcher holds no transaction open while it delivers them."""
-        with self.engine.begin() as connection:
+        with self._table_needed(), self.engine.begin() as connection:
             return self._outbox.claim(connection, limit, lease)
 
     def record_attempt(
