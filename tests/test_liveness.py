@@ -420,7 +420,7 @@ def test_a_force_stop_hook_that_hangs_is_waited_for_no_longer_than_its_timeout(
     took = time.monotonic() - started
     release.set()
 
-    assert took < 1.0
+    assert took < 2 * 0.3 + 1.0  # the hook's timeout, not its thirty seconds
     assert registry.snapshot(token).forced
     assert any("still runs after 0.3 s" in r.getMessage() for r in caplog.records)
 
@@ -434,7 +434,7 @@ def test_the_endpoint_never_waits_for_a_force_stop_hook(clock: Clock) -> None:
     release.set()
 
     assert answer.status_code == 200
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 10  # not the hook's thirty seconds
 
 
 def test_reaping_an_app_whose_registry_cannot_reap_says_so() -> None:
