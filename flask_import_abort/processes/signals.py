@@ -22,17 +22,18 @@ log = logging.getLogger("flask_import_abort")
 #: The namespace of the package's signals (the endpoint's are in ``flask_import_abort.signals``).
 namespace = Namespace()
 
-#: Sent when a worker's :class:`ImportRun` has started its process, with the registry as
-#: sender and ``token``.
+#: Sent when a worker's :class:`~flask_import_abort.processes.ImportRun` has started its
+#: process, with the registry as sender and ``token``.
 process_started = namespace.signal("process_started")
 
 #: Sent when a process has ended, with the registry as sender and ``token``, ``state`` (its
-#: end), ``forced`` (bool: a stop deadline forced it), ``end_reason`` (an :class:`EndReason`
-#: when the package ended it, else None) and ``snapshot`` (the process as it ended). Sent by
-#: the worker's :class:`ImportRun`, by ``reap`` for each end it records, and by the endpoint
-#: for an abort that ends a pending or lost process at once. A parallel import's end is sent
-#: once, by the registry that records it (its last chunk's end) or by ``reap``; its chunks'
-#: ends are :data:`chunk_ended`'s.
+#: end), ``forced`` (bool: a stop deadline forced it), ``end_reason`` (an
+#: :class:`~flask_import_abort.processes.EndReason` when the package ended it, else None) and
+#: ``snapshot`` (the process as it ended). Sent by the worker's
+#: :class:`~flask_import_abort.processes.ImportRun`, by ``reap`` for each end it records, and
+#: by the endpoint for an abort that ends a pending or lost process at once. A parallel
+#: import's end is sent once, by the registry that records it (its last chunk's end) or by
+#: ``reap``; its chunks' ends are :data:`chunk_ended`'s.
 process_ended = namespace.signal("process_ended")
 
 #: Sent by a :class:`~flask_import_abort.processes.webhooks.WebhookDispatcher` (the sender)

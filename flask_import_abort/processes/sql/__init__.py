@@ -12,8 +12,16 @@ except ImportError as missing:
         "flask_import_abort.processes.sql needs SQLAlchemy 2: pip install 'flask-import-abort[sql]'"
     ) from missing
 
+from . import _schema
 from ._registry import FlaskSQLAlchemyLike, SQLImportRegistry
-from ._schema import DEFAULT_TABLE_NAME, TOKEN_LENGTH, create_tables, import_process_table
+from ._schema import create_tables, import_process_table
+
+#: The registry's table unless ``table_name=`` names another: ``"import_processes"`` (its
+#: version table and outbox are named after it).
+DEFAULT_TABLE_NAME: str = _schema.DEFAULT_TABLE_NAME
+#: The longest token the table holds, in characters: 256, the endpoint's default limit
+#: (``IMPORT_ABORT_TOKEN_MAX_LENGTH``).
+TOKEN_LENGTH: int = _schema.TOKEN_LENGTH
 
 __all__ = [
     "DEFAULT_TABLE_NAME",
