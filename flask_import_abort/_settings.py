@@ -36,7 +36,7 @@ DEFAULT_URL_PREFIX = "/ccadmin/v1/importProcess"
 @dataclass(frozen=True)
 class Key:
     """One configuration key: its name in ``app.config``, its default, and what it means (the
-    README's Configuration table is checked against these)."""
+    table of the Configuration page, ``docs/configuration.md``, is checked against these)."""
 
     name: str
     default: Any

@@ -23,8 +23,8 @@ class ImportAbort:
 
     Every ``IMPORT_ABORT_*`` key of ``app.config`` has a keyword argument of the same name in
     lower case, without the prefix (``stop_deadline=30`` for ``IMPORT_ABORT_STOP_DEADLINE``),
-    which wins over the key: see the README's Configuration table. Registering the public
-    ``blp`` yourself does the same as ``init_app`` without arguments.
+    which wins over the key: see the Configuration page (``docs/configuration.md``).
+    Registering the public ``blp`` yourself does the same as ``init_app`` without arguments.
     """
 
     def __init__(
