@@ -236,14 +236,9 @@ def _celery_state(token: str) -> str:
     return str(AsyncResult(token, app=celery_app.app).state)
 
 
-@pytest.mark.parametrize("engine", ["celery_engine", "rq_engine"])
-def test_a_job_takes_every_keyword_argument_and_its_options_go_to_the_registry(
-    engine: str, request: pytest.FixtureRequest
-) -> None:
+def _named_job_runs(running: Engine, module: Any) -> None:
     """A job's keyword arguments may be named ``total`` and ``metadata``: they are the job's,
     and what the registry records comes from ``options``."""
-    running: Engine = request.getfixturevalue(engine)
-    module = celery_app if running.name == "celery" else rq_app
     item = {"id": "Products", "format": "json"}
     token = module.import_named.options(total=9, metadata=item).enqueue(
         total=3, metadata=engine_imports.OWN_METADATA
@@ -253,6 +248,18 @@ def test_a_job_takes_every_keyword_argument_and_its_options_go_to_the_registry(
 
     assert (ended.state, ended.processed, ended.total) == (ImportState.SUCCEEDED, 3, 9)
     assert ended.metadata == item
+
+
+def test_a_celery_tasks_arguments_are_its_own_and_its_options_go_to_the_registry(
+    celery_engine: Engine,
+) -> None:
+    _named_job_runs(celery_engine, celery_app)
+
+
+def test_an_rq_jobs_arguments_are_its_own_and_its_options_go_to_the_registry(
+    rq_engine: Engine,
+) -> None:
+    _named_job_runs(rq_engine, rq_app)
 
 
 # Celery.

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -59,19 +59,19 @@ from celery.signals import task_revoked
 
 from ..contract import AbortOutcome, AbortRequest, failures
 from ..lifecycle import ImportState, WorkerRegistry, checked_seconds, chunked
-from ..parallel import Chunks, send_chunks
+from ..parallel import Chunks
 from ..run import ImportRun
 from ..signals import announce_end_of
 from ..tokens import token_for_log
 from ..webhooks import WebhookDispatcher
-from .options import ImportOptions
+from .options import Enqueuing
 
 __all__ = ["ABORTED", "CeleryImports", "ImportTask"]
 
 log = logging.getLogger("flask_import_abort")
 
 
-class ImportTask:
+class ImportTask(Enqueuing):
     """What every task :meth:`CeleryImports.task` declares has, beside its Celery task class's
     own: ``enqueue(*args, **kwargs)`` registers its process and sends the task with every
     argument given, whatever its name; ``options(total=..., metadata=...)`` first says what the
@@ -86,73 +86,29 @@ class ImportTask:
     #: Set on each task by :meth:`CeleryImports.task`.
     imports: CeleryImports
 
-    def options(
-        self: Any,
-        *,
-        total: int | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        totals: Sequence[int | None] | None = None,
-        continue_on_error: bool = False,
-    ) -> ImportOptions:
-        """What the import is registered with, beside the task's own arguments."""
-        return ImportOptions(self, total, metadata, totals, continue_on_error)
+    def hand_over(self: Any, token: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Send the task under ``token`` as its task id."""
+        self.apply_async(args, kwargs, task_id=token)
 
-    def enqueue(self: Any, *args: Any, **kwargs: Any) -> str:
-        """Register a pending process, send the task with ``args`` and ``kwargs`` under its
-        token as the task id, and return the token; see :meth:`options`."""
-        return self.options().enqueue(*args, **kwargs)  # type: ignore[no-any-return]
+    def hand_over_chunks(self: Any, chunks: Chunks, kwargs: dict[str, Any]) -> None:
+        """Send the chunks as one ``group``, each under its chunk's token."""
+        signatures = (self.signature(part, kwargs, task_id=chunk) for chunk, part in chunks)
+        celery.group(signatures).apply_async()
 
-    def enqueue_chunks(self: Any, parts: Iterable[Sequence[Any]], **kwargs: Any) -> str:
-        """Register a parallel import of one chunk per item of ``parts`` and send them as one
-        ``group``, each under its chunk's token; when they cannot all be sent, the ones sent
-        are revoked too. See :meth:`options`."""
-        return self.options().enqueue_chunks(parts, **kwargs)  # type: ignore[no-any-return]
-
-    def enqueue_with(
-        self: Any, options: ImportOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> str:
-        registry = self.imports.registry
-        token = registry.register(total=options.total, metadata=options.metadata)
-        try:
-            self.apply_async(args, kwargs, task_id=token)
-        except Exception:
-            registry.abort(token)
-            raise
-        return str(token)
-
-    def enqueue_chunks_with(
-        self: Any, options: ImportOptions, parts: Iterable[Sequence[Any]], kwargs: dict[str, Any]
-    ) -> str:
-        celery_app = self.imports.celery
-
-        def send(chunks: Chunks) -> None:
-            signatures = (self.signature(part, kwargs, task_id=chunk) for chunk, part in chunks)
-            celery.group(signatures).apply_async()
-
-        parallel = send_chunks(
-            self.imports.registry,
-            parts,
-            send,
-            not_sent=NOT_SENT,
-            undo=celery_app.control.revoke,  # the ones sent: workers drop them unread
-            **options.registration,
-        )
-        return str(parallel.token)
+    def withdraw(self: Any, tokens: list[str]) -> None:
+        """Revoke the chunks sent: workers drop them unread."""
+        self.imports.celery.control.revoke(tokens)
 
 
-#: The methods of :class:`ImportTask`, set on each task class as its attributes.
+#: What :class:`ImportTask` has, its own and :class:`.Enqueuing`'s, set on each task class as
+#: its attributes.
 _TASK_METHODS = {
-    name: method
-    for name, method in vars(ImportTask).items()
-    if callable(method) and not name.startswith("_")
+    name: getattr(ImportTask, name) for name in dir(ImportTask) if not name.startswith("_")
 }
 
 
 #: The name of the task that delivers the webhooks' notices (see ``deliver_every``).
 DELIVERY_TASK = "flask_import_abort.deliver_notices"
-
-#: The abort of a parallel import whose chunks could not all be sent.
-NOT_SENT = AbortRequest(reason="its chunks could not all be sent")
 
 
 class CeleryImports:

@@ -42,7 +42,7 @@ import contextlib
 import functools
 import importlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -69,10 +69,9 @@ from ..lifecycle import (
     checked_seconds,
     chunked,
 )
-from ..parallel import Chunks, send_chunks
 from ..run import ImportRun
 from ..tokens import token_for_log
-from .options import ImportOptions
+from .options import Enqueuing
 
 # rq.job's from RQ 2.0 on; rq.callbacks, which holds it now, came later.
 Callback = rq.job.Callback  # type: ignore[attr-defined]
@@ -208,7 +207,7 @@ class RQImports:
                 job.cancel()
 
 
-class ImportJob:
+class ImportJob(Enqueuing):
     """An import job of :meth:`RQImports.job`, found by workers under its function's name.
 
     ``enqueue(*args, **kwargs)`` registers its process and enqueues the job with every
@@ -217,6 +216,9 @@ class ImportJob:
     runs the function's batch loop with an :class:`~flask_import_abort.processes.ImportRun` of
     the job's process.
     """
+
+    imports: RQImports
+    not_sent = NOT_SENT
 
     def __init__(self, imports: RQImports, function: Callable[..., object]) -> None:
         self.imports = imports
@@ -229,55 +231,12 @@ class ImportJob:
         """The job's body, in an RQ worker: ``function(run, *args, **kwargs)``."""
         return self.imports._run(self.function, args, kwargs)
 
-    def options(
-        self,
-        *,
-        total: int | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        totals: Sequence[int | None] | None = None,
-        continue_on_error: bool = False,
-    ) -> ImportOptions:
-        """What the import is registered with, beside the job's own arguments."""
-        return ImportOptions(self, total, metadata, totals, continue_on_error)
-
-    def enqueue(self, *args: Any, **kwargs: Any) -> str:
-        """Register a pending process, enqueue the job with ``args`` and ``kwargs`` under its
-        token as the job id, and return the token; see :meth:`options`."""
-        return self.options().enqueue(*args, **kwargs)
-
-    def enqueue_chunks(self, parts: Iterable[Sequence[Any]], **kwargs: Any) -> str:
-        """Register a parallel import of one chunk per item of ``parts`` and enqueue one job
-        per chunk, under its chunk's token; see :meth:`options`."""
-        return self.options().enqueue_chunks(parts, **kwargs)
-
     def on_stopped(self, job: Job, connection: object, *args: Any) -> None:
         """RQ's stop-job command killed the work horse: record the end ``aborted``."""
         self.imports._stopped(job.id)
 
-    def enqueue_with(
-        self, options: ImportOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> str:
-        registry = self.imports.registry
-        token = registry.register(total=options.total, metadata=options.metadata)
-        try:
-            self._enqueue(token, args, kwargs)
-        except Exception:
-            registry.abort(token)
-            raise
-        return token
-
-    def enqueue_chunks_with(
-        self, options: ImportOptions, parts: Iterable[Sequence[Any]], kwargs: dict[str, Any]
-    ) -> str:
-        def send(chunks: Chunks) -> None:
-            for chunk, part in chunks:
-                self._enqueue(chunk, part, kwargs)
-
-        registry = self.imports.registry
-        parallel = send_chunks(registry, parts, send, not_sent=NOT_SENT, **options.registration)
-        return str(parallel.token)
-
-    def _enqueue(self, token: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def hand_over(self, token: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Enqueue the job under ``token`` as its job id."""
         self.imports.queue.enqueue_call(
             self.name,
             args=args,
