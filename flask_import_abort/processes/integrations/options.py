@@ -3,8 +3,9 @@
 A job's ``enqueue(*args, **kwargs)`` hands every argument to the job, whatever its name; what
 the registry records of the import is given first, with ``options``::
 
-    token = import_products.options(total=count, metadata=item).enqueue(path, total=True)
+    token = import_products.options(total=count, metadata=item).enqueue(path)
     token = import_part.options(totals=[5000, 5000]).enqueue_chunks([(path, 0), (path, 1)])
+    token = import_rows.enqueue(table, total=True)  # total= is the job's own argument here
 """
 
 from __future__ import annotations

@@ -1,16 +1,15 @@
 """Internal: the versions of the SQL registry's schema, and the ordered steps between them.
 
 The version a database is at is kept in a table of its own beside the registry's,
-``<table>_version``, one row. A table made by the host's own tools (``db.create_all()``, an
-Alembic migration of the metadata) has the version table but no row: one with every column of
-this version and its outbox is at this version, and is recorded so (``create_all`` records it as
-it creates the version table). Any other table without a row was made before versions were kept
-(0.1.0, 0.2.0) and counts as version 1, and every step checks what is there before it changes
-it, so a table upgraded by hand halfway (CHANGELOG's SQL, one block of two) is finished, not
-broken. The whole upgrade is one
-transaction, which holds the database's write lock (SQLite) or an advisory lock (PostgreSQL)
-from its first statement: processes upgrading at once do it one after the other, and every one
-after the first finds nothing left to do.
+``<table>_version``, one row. A table without a recorded version was made by the host's own
+tools (``db.create_all()``, an Alembic migration of the metadata) or before versions were kept
+(0.1.0, 0.2.0). One that has every column of this version and its outbox is at this version,
+and is recorded so (``create_all`` records it as it makes the version table, the app's start-up
+after a migration); any other counts as version 1. Every step checks what is there before it
+changes it, so a table upgraded by hand halfway (CHANGELOG's SQL, one block of two) is
+finished, not broken. The whole upgrade is one transaction, which holds the database's write
+lock (SQLite) or an advisory lock (PostgreSQL) from its first statement: processes upgrading
+at once do it one after the other, and every one after the first finds nothing left to do.
 
 A later version adds a step to :data:`STEPS`; nothing else changes.
 """
