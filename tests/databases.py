@@ -113,6 +113,25 @@ def unique_table_name() -> str:
     return f"import_processes_{secrets.token_hex(4)}"
 
 
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of the caller's own, made now and dropped (with whoever is still
+    connected) when the block ends: its URL."""
+    server = sqlalchemy.make_url(require_postgres())
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield server.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
 class Clock(Protocol):
     """A test's clock: the time it says, and who to tell when it moves."""
 

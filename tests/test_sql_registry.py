@@ -38,7 +38,14 @@ from .conftest import (
     assert_error_model,
     host,
 )
-from .databases import POSTGRES_URL, TcpProxy, require_postgres, sql_registry, unique_table_name
+from .databases import (
+    POSTGRES_URL,
+    TcpProxy,
+    fresh_postgres_database,
+    require_postgres,
+    sql_registry,
+    unique_table_name,
+)
 from .import_worker import products_table
 from .servers import ROOT, fire, free_port, gunicorn
 
@@ -155,19 +162,8 @@ def _fresh_database(kind: str, tmp_path: Path, name: str) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / f'{name}.db'}"
         return
-    server = make_url(require_postgres())
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    database = f"boot_{name}_{unique_table_name()[-8:]}"
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
-        try:
-            yield server.set(database=database).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE "{database}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with fresh_postgres_database(f"boot_{name}") as url:
+        yield url
 
 
 @pytest.mark.slow

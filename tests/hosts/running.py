@@ -6,7 +6,6 @@ name, its output kept in a log; every process a test started, and every process 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -19,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy
 
-from ..databases import require_postgres
 from ..servers import ROOT, free_port, wait_for_port
 
 HOSTS = Path(__file__).parent
@@ -178,24 +175,6 @@ def _running(folder: Path, tmp_path: Path, env: Mapping[str, str] | None) -> Ite
         raise
     finally:
         running.stop()
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A PostgreSQL database of the test's own, dropped at the end: its URL."""
-    server = sqlalchemy.make_url(require_postgres())
-    name = f"host_{secrets.token_hex(4)}"
-    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield server.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
 
 
 def port() -> int:

@@ -14,8 +14,8 @@ import kombu
 import pytest
 import redis
 
-from ..databases import require_rabbitmq, require_redis
-from .running import AUTH, TOKEN, Host, host, port, postgres_database, wait_for
+from ..databases import fresh_postgres_database, require_rabbitmq, require_redis
+from .running import AUTH, TOKEN, Host, host, port, wait_for
 
 pytestmark = pytest.mark.slow  # real servers and workers: run once, on the newest Python
 
@@ -34,7 +34,7 @@ def shop_env() -> Iterator[dict[str, str]]:
     client = redis.Redis.from_url(url)
     client.flushdb()
     try:
-        with postgres_database() as database:
+        with fresh_postgres_database("host") as database:
             yield {
                 "FLASK_SQLALCHEMY_DATABASE_URI": database,
                 "FLASK_IMPORT_ABORT_BEARER_TOKENS": json.dumps([TOKEN]),
