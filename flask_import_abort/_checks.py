@@ -29,9 +29,11 @@ def _is_json(mimetype: str) -> bool:
     )
 
 
-#: A body refused as too large is still read and thrown away up to this many bytes, so that the
-#: server can keep the connection open for the client's next request; past it, the server closes.
-DISCARD_BYTES = 1024 * 1024
+#: A body refused as too large is still read and thrown away to this many bytes past the limit,
+#: so that the server can keep the connection open for the client's next request; a longer one
+#: is left unread, and the server closes the connection. No body is read further than
+#: ``limit + DISCARD_BYTES`` bytes, whether its length is declared or sent in chunks.
+DISCARD_BYTES = 64 * 1024
 
 
 def sends_no_body(environ: Mapping[str, Any]) -> bool:
@@ -43,11 +45,12 @@ def sends_no_body(environ: Mapping[str, Any]) -> bool:
 
 
 def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 past ``limit`` bytes without keeping more than ``limit + 1``."""
+    """The body, refused with 413 past ``limit`` bytes without keeping more than ``limit + 1``
+    or reading more than ``limit + DISCARD_BYTES``."""
     length = request.content_length
     if length is not None and length > limit:
-        if length <= DISCARD_BYTES:
-            _discard(LimitedStream(request.environ["wsgi.input"], length))
+        if length <= limit + DISCARD_BYTES:
+            _discard(LimitedStream(request.environ["wsgi.input"], length), length)
         raise errors.BodyTooLarge(
             dev_message=f"Content-Length is {length}; at most {limit} bytes are accepted.",
             error_path="body",
@@ -60,7 +63,7 @@ def read_body(request: Request, limit: int) -> bytes:
         data = None  # the host's MAX_CONTENT_LENGTH is lower than ours
     if data is None or len(data) > limit:
         if data is not None and length is None:
-            _discard(request.stream)
+            _discard(request.stream, DISCARD_BYTES - 1)
         raise errors.BodyTooLarge(
             dev_message=f"The body is longer than the {limit} bytes accepted.", error_path="body"
         )
@@ -71,11 +74,10 @@ class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes | None: ...
 
 
-def _discard(stream: _Readable) -> None:
-    """Read and drop what is left of a refused body, up to ``DISCARD_BYTES``."""
-    left = DISCARD_BYTES
+def _discard(stream: _Readable, left: int) -> None:
+    """Read and drop ``left`` bytes more of a refused body, or what is left of it if less."""
     try:
-        while left > 0 and (chunk := stream.read(min(left, 64 * 1024))):
+        while left > 0 and (chunk := stream.read(min(left, 16 * 1024))):
             left -= len(chunk)
     except (OSError, ValueError, RequestEntityTooLarge, ClientDisconnected):
         pass  # the answer is 413 all the same; the server closes the connection

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, current_app, json, request
 from flask.sansio.app import App
@@ -16,7 +17,9 @@ from werkzeug.exceptions import HTTPException
 
 from . import _settings as settings
 from ._auth import ANONYMOUS
+from ._checks import read_body
 from ._signin import AccessTokens, SignInRefused
+from .errors import BodyTooLarge
 
 #: The roots OCC serves its admin API under; its clients use either.
 OCC_ROOTS = ("/ccadmin/v1", "/ccadminui/v1")
@@ -111,17 +114,33 @@ def _signing_in(setup: settings.Settings) -> AccessTokens:
     return setup.access_tokens
 
 
+def _body(setup: settings.Settings) -> bytes:
+    """The request's body, read as the abort reads its own: refused past
+    ``IMPORT_ABORT_MAX_BODY_BYTES``, whether its length is declared or it comes in chunks."""
+    try:
+        return read_body(request, setup.max_body_bytes)
+    except BodyTooLarge:
+        raise SignInRefused(413, "invalid_request", "The request body is too large.") from None
+
+
+def _form(setup: settings.Settings) -> dict[str, str]:
+    """The sign-in's form, from a body of at most ``IMPORT_ABORT_MAX_BODY_BYTES``."""
+    if request.mimetype != FORM:
+        raise SignInRefused(400, "invalid_request", f"Send the form as {FORM}.")
+    try:
+        text = _body(setup).decode("ascii")
+        return dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
+    except (UnicodeDecodeError, ValueError):
+        raise SignInRefused(400, "invalid_request", "The form is not URL-encoded.") from None
+
+
 def login() -> Response:
     """OCC's sign-in of an application: ``grant_type=client_credentials``, form-encoded, with
     ``Authorization: Bearer <application key>``; answers OAuth's token answer."""
     setup = settings.settings_of(current_app)
     tokens = _signing_in(setup)
     try:
-        if (request.content_length or 0) > setup.max_body_bytes:
-            raise SignInRefused(413, "invalid_request", "The request body is too large.")
-        if request.mimetype != FORM:
-            raise SignInRefused(400, "invalid_request", f"Send the form as {FORM}.")
-        grant = request.form.get("grant_type")
+        grant = _form(setup).get("grant_type")
         if not grant:
             raise SignInRefused(400, "invalid_request", "grant_type is missing.")
         if grant != "client_credentials":
@@ -137,9 +156,12 @@ def login() -> Response:
 
 
 def refresh() -> Response:
-    """OCC's refresh: a new access token for the valid one the request carries."""
-    tokens = _signing_in(settings.settings_of(current_app))
+    """OCC's refresh: a new access token for the valid one the request carries (its body, if
+    any, is read within the limit and not used)."""
+    setup = settings.settings_of(current_app)
+    tokens = _signing_in(setup)
     try:
+        _body(setup)
         return _oauth(tokens.refresh(request.headers.get("Authorization")))
     except SignInRefused as refusal:
         return _refused(refusal)

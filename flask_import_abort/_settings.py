@@ -17,7 +17,13 @@ from werkzeug.utils import import_string
 
 from . import _i18n as i18n
 from ._auth import Authorizer, Check, build_check, identity_problem
-from ._signin import ASYMMETRIC, MIN_SECRET_BYTES, SYMMETRIC, AccessTokens
+from ._signin import (
+    ASYMMETRIC,
+    MIN_APPLICATION_KEY_LENGTH,
+    MIN_SECRET_BYTES,
+    SYMMETRIC,
+    AccessTokens,
+)
 from .processes.contract import AbortOutcome, AbortRequest, ImportRegistry, failures
 from .processes.lifecycle import Listing, Reapable, Snapshots, checked_seconds
 from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
@@ -120,6 +126,13 @@ class Config:
         300,
         "`300`",
         "Seconds an access token lives (OCC's application-key tokens live 5 minutes).",
+    )
+    SESSION_LIFETIME = Key(
+        "IMPORT_ABORT_SESSION_LIFETIME",
+        8 * 3600,
+        "`28800` (8 hours)",
+        "Seconds from a sign-in within which `/refresh` renews its tokens; past it the "
+        "client signs in again with its application key, and no token outlives it.",
     )
     TOKEN_ISSUER = Key(
         "IMPORT_ABORT_TOKEN_ISSUER",
@@ -690,9 +703,21 @@ def _access_tokens(
             f"{Config.SIGNING_ALGORITHM.name} must be one of "
             f"{', '.join(sorted(SYMMETRIC | ASYMMETRIC))}; got {algorithm!r}."
         )
+    for name, one in named.items():
+        if len(one) < MIN_APPLICATION_KEY_LENGTH:  # the name is said, never the key
+            raise ValueError(
+                f"{key}[{name!r}] is shorter than {MIN_APPLICATION_KEY_LENGTH} characters: "
+                "such a key can be guessed (secrets.token_urlsafe(32) makes one)."
+            )
     lifetime = _seconds(setting, Config.ACCESS_TOKEN_LIFETIME.name)
     if lifetime < 1:
         raise ValueError(f"{Config.ACCESS_TOKEN_LIFETIME.name} must be at least 1 second.")
+    session = _seconds(setting, Config.SESSION_LIFETIME.name)
+    if session < lifetime:
+        raise ValueError(
+            f"{Config.SESSION_LIFETIME.name} must be at least "
+            f"{Config.ACCESS_TOKEN_LIFETIME.name} ({lifetime:g} s); got {session:g}."
+        )
     claims = {}
     for claim in (Config.TOKEN_ISSUER.name, Config.TOKEN_AUDIENCE.name):
         problem = identity_problem(setting[claim])
@@ -706,6 +731,7 @@ def _access_tokens(
             signing_keys,
             algorithm=algorithm,
             lifetime=lifetime,
+            session_lifetime=session,
             issuer=claims[Config.TOKEN_ISSUER.name],
             audience=claims[Config.TOKEN_AUDIENCE.name],
         )

@@ -92,7 +92,7 @@ def test_login_is_listed_where_sign_in_is_on_for_clients_that_look_it_up_first()
     off = _app().test_client().get("/ccadminui/v1/registry").get_json()["endpointMap"]
     on = (
         _app(
-            IMPORT_ABORT_APPLICATION_KEYS={"ci": "application-key"},
+            IMPORT_ABORT_APPLICATION_KEYS={"ci": "ci-application-key"},
             IMPORT_ABORT_SIGNING_KEYS={"k1": "k" * 32},
         )
         .test_client()

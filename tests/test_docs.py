@@ -114,6 +114,7 @@ def test_each_pages_python_runs_in_order(page: Path, in_a_folder_of_its_own: Pat
 
 #: The files of tests/hosts that the docs show whole: each host is the docs' recipe.
 RECIPES = {
+    "docs/occ-clients.md": ["signin_limited/shop.py"],
     "docs/quickstart.md": ["blueprint/plain.py", "blueprint/api.py"],
     "docs/registries.md": ["flask_migrate/shop/__init__.py"],
     "docs/workers.md": [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 import time
 from typing import Any
@@ -94,9 +95,11 @@ def test_an_application_key_signs_in_for_a_short_lived_signed_token(path: str) -
     body = answer.get_json()
     assert (body["token_type"], body["expires_in"]) == ("bearer", 300)
     claims = _claims(body["access_token"])
-    assert set(claims) == {"iss", "aud", "exp", "iat", "sub", "jti"}
+    assert set(claims) == {"iss", "aud", "exp", "iat", "sub", "jti", "auth_time", "akh"}
     assert (claims["sub"], claims["iss"], claims["aud"]) == ("ci", "flask-import-abort", "ccadmin")
     assert before <= claims["iat"] <= claims["exp"] - 300 <= int(time.time())
+    assert claims["auth_time"] == claims["iat"]
+    assert claims["akh"] == _key_claim(APP_KEY)
     assert jwt.get_unverified_header(body["access_token"]) == {
         "alg": "HS256",
         "kid": "k1",
@@ -173,6 +176,13 @@ def _signed(
     return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid})
 
 
+def _key_claim(application_key: str, secret: str = HS_KEY) -> str:
+    """What a token says of its application key: 16 bytes of an HMAC-SHA256 of the key under
+    the signing key, base64url."""
+    message = b"application-key\x00" + application_key.encode()
+    return _b64(hmac.new(secret.encode(), message, hashlib.sha256).digest()[:16])
+
+
 def _valid_claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
     claims = {
@@ -181,6 +191,8 @@ def _valid_claims(**changes: Any) -> dict[str, Any]:
         "sub": "ci",
         "iat": now,
         "exp": now + 300,
+        "auth_time": now,
+        "akh": _key_claim(APP_KEY),
         "jti": "j-1",
     }
     claims.update(changes)
@@ -224,6 +236,14 @@ BAD_TOKENS = {
     "no jti": lambda app: _signed(_valid_claims(jti=None)),
     "no exp": lambda app: _signed(_valid_claims(exp=None)),
     "unknown application": lambda app: _signed(_valid_claims(sub="gone")),
+    "no auth_time": lambda app: _signed(_valid_claims(auth_time=None)),
+    "no application key named": lambda app: _signed(_valid_claims(akh=None)),
+    "another application key's": lambda app: _signed(
+        _valid_claims(akh=_key_claim("another-application-key"))
+    ),
+    "the key named by a plain hash": lambda app: _signed(
+        _valid_claims(akh=_b64(hashlib.sha256(APP_KEY.encode()).digest()[:16]))
+    ),
     "an algorithm other than the pinned one": lambda app: _signed(
         _valid_claims(), algorithm="HS512", key="k" * 64
     ),
@@ -471,3 +491,133 @@ def test_a_malformed_token_is_a_401_never_a_500(token: str) -> None:
     assert_error_model(answer, 401, "00001000")
     assert answer.headers["WWW-Authenticate"] == INVALID
     assert (refreshed.status_code, refreshed.get_json()["error"]) == (401, "invalid_token")
+
+
+# -- under attack ----------------------------------------------------------------------------
+
+
+class _CountedBody(io.RawIOBase):
+    """An endless body, as a client sends it in chunks: counts what is read of it."""
+
+    def __init__(self) -> None:
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0  # lets the test client probe the stream without reading it
+
+    def readinto(self, buffer: Any) -> int:
+        self.read_bytes += len(buffer)
+        buffer[:] = b"a" * len(buffer)
+        return len(buffer)
+
+
+@pytest.mark.parametrize("path", [LOGIN, "/ccadmin/v1/refresh"])
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "declared"])
+def test_a_body_past_the_limit_is_413_after_at_most_the_limit_and_64_kib(
+    path: str, chunked: bool
+) -> None:
+    app = _app(IMPORT_ABORT_MAX_BODY_BYTES=1024)
+    counted = _CountedBody()
+    if chunked:
+        environ = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+    else:
+        environ = {"CONTENT_LENGTH": str(100 * 1024 * 1024)}
+    token = _token(app)
+    key = APP_KEY if path == LOGIN else token
+
+    answer = app.test_client().post(
+        path,
+        input_stream=counted,
+        content_type="application/x-www-form-urlencoded",
+        headers={"Authorization": f"Bearer {key}"},
+        environ_overrides=environ,
+    )
+
+    assert answer.status_code == 413
+    assert answer.get_json()["error"] == "invalid_request"
+    assert counted.read_bytes <= 1024 + 64 * 1024
+
+
+def test_a_sign_in_form_within_the_limit_still_signs_in_in_chunks() -> None:
+    answer = (
+        _app()
+        .test_client()
+        .post(
+            LOGIN,
+            input_stream=io.BytesIO(b"grant_type=client_credentials"),
+            content_type="application/x-www-form-urlencoded",
+            headers={"Authorization": f"Bearer {APP_KEY}"},
+            environ_overrides={"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True},
+        )
+    )
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "keys", [{"ci": "a-new-application-key"}, {"other": "other-application-key"}]
+)
+def test_a_replaced_or_removed_application_key_ends_its_tokens_everywhere(
+    keys: dict[str, str],
+) -> None:
+    registry = InMemoryImportRegistry()
+    running = _running(registry)
+    token = _token(_app(registry))
+    restarted = _app(registry, IMPORT_ABORT_APPLICATION_KEYS=keys)
+    client = restarted.test_client()
+
+    for response in (
+        client.post(abort_url(running), headers=_bearer(token)),
+        client.get(f"{PREFIX}/{running}", headers=_bearer(token)),
+        client.post("/host/imports", headers=_bearer(token)),
+    ):
+        assert_error_model(response, 401, "00001000")
+        assert response.headers["WWW-Authenticate"] == INVALID
+    refused = client.post("/ccadmin/v1/refresh", headers=_bearer(token))
+    assert (refused.status_code, refused.get_json()["error"]) == (401, "invalid_token")
+    assert not registry.snapshot(running).abort_requested
+
+
+def test_a_refresh_chain_ends_with_its_session() -> None:
+    app = _app(IMPORT_ABORT_ACCESS_TOKEN_LIFETIME=1, IMPORT_ABORT_SESSION_LIFETIME=2)
+    client = app.test_client()
+    token = _token(app)
+    signed_in = _claims(token)["auth_time"]
+
+    renewed = client.post("/ccadmin/v1/refresh", headers=_bearer(token))
+    assert renewed.status_code == 200, renewed.get_json()
+    token = renewed.get_json()["access_token"]
+    claims = _claims(token)
+    assert claims["auth_time"] == signed_in  # the sign-in's time, carried on
+    assert claims["exp"] <= signed_in + 2  # no token outlives its session
+
+    time.sleep(max(0.0, signed_in + 2 - time.time()) + 0.05)
+    refused = client.post("/ccadmin/v1/refresh", headers=_bearer(token))
+    assert (refused.status_code, refused.get_json()["error"]) == (401, "invalid_token")
+    assert "sign in again" in refused.get_json()["error_description"]
+    assert _login(client).status_code == 200
+
+
+def test_the_session_lifetime_is_eight_hours_by_default_and_checked() -> None:
+    claims = _claims(_token(_app()))
+    assert claims["exp"] - claims["auth_time"] == 300
+    with pytest.raises(ValueError, match="IMPORT_ABORT_SESSION_LIFETIME"):
+        _app(IMPORT_ABORT_SESSION_LIFETIME="28800")
+    with pytest.raises(ValueError, match="IMPORT_ABORT_SESSION_LIFETIME"):
+        _app(IMPORT_ABORT_SESSION_LIFETIME=60)  # shorter than a token's 300 s
+    from flask_import_abort._settings import Config
+
+    assert Config.SESSION_LIFETIME.default == 8 * 3600
+
+
+@pytest.mark.parametrize("short", ["Z", "fifteen-chars-x"])
+def test_an_application_key_shorter_than_16_characters_is_refused_by_name(short: str) -> None:
+    with pytest.raises(ValueError, match=r"IMPORT_ABORT_APPLICATION_KEYS\['robot'\].*16") as raised:
+        _app(IMPORT_ABORT_APPLICATION_KEYS={"ci": APP_KEY, "robot": short})
+    assert short not in str(raised.value)
+    _app(IMPORT_ABORT_APPLICATION_KEYS={"robot": "sixteen-chars-xy"})  # 16 is enough
