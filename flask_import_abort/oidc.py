@@ -12,11 +12,19 @@ its JWT access tokens, checked against its published keys, with a scope for each
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
+import logging
+import math
+import socket
+import ssl
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Request
 
@@ -26,6 +34,8 @@ from .errors import IdentityProviderUnavailable, NotAllowed, NotAuthenticated, R
 
 __all__ = ["OIDCAuthorizer"]
 
+log = logging.getLogger("flask_import_abort.oidc")
+
 #: The methods that read, and need the read scope; every other one needs the abort's.
 READING = frozenset({"GET", "HEAD"})
 #: The verified tokens kept, so that a call with a token seen before skips the signature.
@@ -33,6 +43,16 @@ VERIFIED_KEPT = 1024
 #: The name of the security scheme in the OpenAPI document.
 SCHEME = "oidcAuth"
 SEND_TOKEN = "Send Authorization: Bearer <access token> from the identity provider."  # noqa: S105
+#: The most of a key set that is read.
+MAX_KEY_SET_BYTES = 512 * 1024
+#: The key type (``kty``) each family of algorithms signs with.
+KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+#: The keys whose odd tokens were logged, so that each is logged once.
+WARNED_KEPT = 256
+
+
+class _Unreachable(Exception):
+    """The key set could not be fetched (the provider is down, slow, or answers no key set)."""
 
 
 def _invalid(description: str) -> NotAuthenticated:
@@ -46,16 +66,19 @@ def _invalid(description: str) -> NotAuthenticated:
 class OIDCAuthorizer:
     """Lets a call through with a valid JWT access token of the identity provider.
 
-    - The token's signature is checked with the provider's keys, fetched from ``jwks_url`` by
-      PyJWT's ``PyJWKClient``: cached for ``lifespan`` seconds, fetched again on a ``kid`` it
-      does not know at most once per ``refetch_interval`` seconds, each fetch bounded by
-      ``fetch_timeout`` seconds. While the provider cannot be reached, a token whose key is not
-      cached answers 503 at once for ``refetch_interval`` seconds, never a wait.
+    - The token's signature is checked with the provider's keys, fetched from ``jwks_url``:
+      fetched again in the background after ``lifespan`` seconds, and on a ``kid`` it does not
+      know at most once per ``refetch_interval`` seconds. A fetch ends within ``fetch_timeout``
+      seconds in all, however slowly the provider answers. A token whose key is cached never
+      waits on a fetch. While the provider cannot be reached, a token whose key is not cached
+      answers 503 at once for ``refetch_interval`` seconds, never a wait.
     - ``iss`` must be ``issuer`` and ``aud`` hold ``audience``; the algorithm is one of
-      ``algorithms``, never the token's own choice; ``exp`` is checked on every call.
-    - The token's scopes (``scope``, space-separated, or ``scp``) must hold ``scope`` to abort,
-      ``read_scope`` to read (GET). A missing scope answers 403 with RFC 6750's
-      ``insufficient_scope`` challenge.
+      ``algorithms``, never the token's own choice, and suits the key's type; ``exp``, ``nbf``
+      and ``iat`` allow ``leeway`` seconds of clock difference; ``exp`` is checked on every
+      call.
+    - The token's scopes (``scope``, space-separated, or ``scp``, a list) must hold ``scope`` to
+      abort, ``read_scope`` to read (GET). A missing scope, or a scope claim of another type,
+      answers 403 with RFC 6750's ``insufficient_scope`` challenge.
     - The identity recorded as the actor is the ``identity_claim`` (``sub`` by default).
 
     A request without a bearer token is left to the other ways in (and to the 401); a bad
@@ -76,8 +99,9 @@ class OIDCAuthorizer:
         lifespan: float = 300.0,
         refetch_interval: float = 30.0,
         token_url: str | None = None,
+        leeway: float = 5.0,
     ) -> None:
-        self._jwt = jwt = jwt_module()
+        self._jwt = jwt_module()
         self.algorithms = list(algorithms)
         refused = [one for one in self.algorithms if one not in ASYMMETRIC]
         if not self.algorithms or refused:
@@ -95,12 +119,14 @@ class OIDCAuthorizer:
         self.read_scope = read_scope
         self.identity_claim = identity_claim
         self.refetch_interval = refetch_interval
-        self.keys = jwt.PyJWKClient(
+        if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not leeway >= 0:
+            raise ValueError(f"OIDCAuthorizer(leeway=...) is seconds, 0 or more; got {leeway!r}.")
+        self.leeway = float(leeway)
+        self.keys = ProviderKeys(
             jwks_url,
-            cache_jwk_set=True,
+            fetch_timeout=fetch_timeout,
             lifespan=lifespan,
-            timeout=fetch_timeout,
-            cooldown_duration=refetch_interval,
+            refetch_interval=refetch_interval,
         )
         #: OpenAPI 3's description of how callers get a token: the provider's token URL for
         #: the client-credentials flow, else its discovery document.
@@ -118,7 +144,7 @@ class OIDCAuthorizer:
         }
         self._verified: OrderedDict[str, tuple[float, str, frozenset[str]]] = OrderedDict()
         self._lock = threading.Lock()
-        self._unreachable_until = 0.0
+        self._warned: OrderedDict[object, None] = OrderedDict()
 
     def security_requirement(self, operation: str) -> Mapping[str, list[str]]:
         """The scope each operation needs, as the OpenAPI document says it."""
@@ -150,61 +176,234 @@ class OIDCAuthorizer:
             kept = self._verified.get(token)
         if kept is not None:
             expires, identity, scopes = kept
-            if now >= expires:
+            if now >= expires + self.leeway:
                 raise _invalid("The access token has expired.")
             return identity, scopes
-        claims = self._claims(token)
+        claims, kid = self._claims(token)
         claimed = claims.get(self.identity_claim)
         if identity_problem(claimed) is not None:
             raise _invalid(f"The access token's {self.identity_claim} is not a name.")
         identity = str(claimed)
-        found = claims.get("scope", claims.get("scp", ""))
-        scopes = frozenset(found.split() if isinstance(found, str) else map(str, found))
+        scopes = self._scopes(claims, kid)
         with self._lock:
             self._verified[token] = (float(claims["exp"]), identity, scopes)
             if len(self._verified) > VERIFIED_KEPT:
                 self._verified.popitem(last=False)
         return identity, scopes
 
-    def _claims(self, token: str) -> dict[str, Any]:
+    def _scopes(self, claims: Mapping[str, Any], kid: str) -> frozenset[str]:
+        """The token's scopes: ``scope``, space-separated, or ``scp``, a list of strings; none
+        when the claim is of another type (logged once for its key)."""
+        found = claims.get("scope", claims.get("scp"))
+        if isinstance(found, str):
+            return frozenset(found.split())
+        if isinstance(found, list) and all(isinstance(one, str) for one in found):
+            return frozenset(found)
+        if found is not None:
+            self._warn_once(
+                ("scope", kid),
+                "tokens of the identity provider's key %r carry a scope that is a %s: "
+                "refused as without scopes",
+                kid[:64],
+                type(found).__name__,
+            )
+        return frozenset()
+
+    def _warn_once(self, about: object, message: str, *arguments: object) -> None:
+        """Log a WARNING of a key's odd tokens once, however many of them are sent."""
+        with self._lock:
+            if about in self._warned:
+                return
+            self._warned[about] = None
+            if len(self._warned) > WARNED_KEPT:
+                self._warned.popitem(last=False)
+        log.warning(message, *arguments)
+
+    def _claims(self, token: str) -> tuple[dict[str, Any], str]:
+        """A valid token's claims, and the ``kid`` of its key."""
         jwt = self._jwt
         try:
-            kid = jwt.get_unverified_header(token).get("kid")
+            header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise _invalid("The access token is not a JWT.") from None
+        kid, algorithm = header.get("kid"), header.get("alg")
+        if not isinstance(kid, str):
+            raise _invalid("The access token names no key (kid).")
+        if algorithm not in self.algorithms:
+            raise _invalid("The access token's algorithm is not the identity provider's.")
         key = self._key(kid)
+        if KEY_TYPES.get(algorithm[:2]) != key.key_type:
+            self._warn_once(
+                ("kid", kid),
+                "a token signed %s names the identity provider's key %r, of type %s: refused",
+                algorithm,
+                kid[:64],
+                key.key_type,
+            )
+            raise _invalid("The access token's algorithm does not suit its key.")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                key,
-                algorithms=self.algorithms,  # pinned: never the token's own
+                key.key,
+                algorithms=[algorithm],  # one of ours, and of the key's type
                 audience=self.audience,
                 issuer=self.issuer,
+                leeway=self.leeway,
                 options={"require": ["exp", "iss", "aud"]},
             )
         except jwt.PyJWTError as error:
             raise _invalid(f"The access token is not valid: {type(error).__name__}.") from None
-        return claims
+        except (TypeError, ValueError) as error:  # a key the algorithm cannot use after all
+            self._warn_once(("kid", kid), "a token for the key %r is refused: %s", kid[:64], error)
+            raise _invalid("The access token's algorithm does not suit its key.") from None
+        return claims, kid
 
-    def _key(self, kid: object) -> Any:
-        """The provider's public key of ``kid``: from the cached key set, or fetched."""
-        jwt = self._jwt
-        if not isinstance(kid, str):
-            raise _invalid("The access token names no key (kid).")
-        if time.monotonic() < self._unreachable_until:
-            cached = self.keys.jwk_set_cache.get() if self.keys.jwk_set_cache else None
-            found = (
-                None
-                if cached is None
-                else next((one for one in cached.keys if one.key_id == kid), None)
-            )
-            if found is None:
-                raise IdentityProviderUnavailable(max(1, round(self.refetch_interval)))
-            return found.key
+    def _key(self, kid: str) -> Any:
+        """The provider's public key of ``kid`` (a ``PyJWK``): cached, or fetched."""
         try:
-            return self.keys.get_signing_key(kid).key
-        except jwt.PyJWKClientConnectionError:
-            self._unreachable_until = time.monotonic() + self.refetch_interval
-            raise IdentityProviderUnavailable(max(1, round(self.refetch_interval))) from None
-        except jwt.PyJWKClientError:
+            return self.keys.key(kid)
+        except KeyError:
             raise _invalid("The access token's key is not the identity provider's.") from None
+        except _Unreachable:
+            raise IdentityProviderUnavailable(max(1, round(self.refetch_interval))) from None
+
+
+class ProviderKeys:
+    """The identity provider's signing keys, by ``kid``, from its key set at ``url``.
+
+    A fetch ends within ``fetch_timeout`` seconds in all: connecting, sending, and reading
+    however slowly the answer comes. The keys are fetched again in the background once they are
+    ``lifespan`` seconds old, so that a token whose key is cached never waits; a ``kid`` not
+    cached fetches them at once, no more than once per ``refetch_interval`` seconds, and while
+    the provider cannot be reached no call waits on it for ``refetch_interval`` seconds.
+    """
+
+    def __init__(
+        self, url: str, *, fetch_timeout: float, lifespan: float, refetch_interval: float
+    ) -> None:
+        self._jwt = jwt_module()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"OIDCAuthorizer(jwks_url=...) is an http(s) URL; got {url!r:.80}.")
+        self.url = url
+        self.fetch_timeout = fetch_timeout
+        self.lifespan = lifespan
+        self.refetch_interval = refetch_interval
+        self._keys: Mapping[str, Any] = {}
+        self._fetched_at = -math.inf  # the last fetch that got a key set
+        self._tried_at = -math.inf  # the last fetch that ended, however
+        self._unreachable_until = -math.inf
+        self._fetching = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
+
+    def key(self, kid: str) -> Any:
+        """The key ``kid``; ``KeyError`` when the provider has none of that ``kid``,
+        ``_Unreachable`` when its key set cannot be fetched now."""
+        found = self._keys.get(kid)
+        now = time.monotonic()
+        if found is not None:
+            if now - self._fetched_at >= self.lifespan:
+                self._fetch_behind()
+            return found
+        if now < self._unreachable_until:
+            raise _Unreachable
+        if now - self._tried_at < self.refetch_interval:
+            raise KeyError(kid)  # fetched lately: the kid is not the provider's
+        if not self._fetching.acquire(timeout=self.fetch_timeout):
+            raise _Unreachable  # another call's fetch did not end in time
+        try:
+            found = self._keys.get(kid)
+            if found is None and time.monotonic() - self._tried_at >= self.refetch_interval:
+                self._fetch()
+                found = self._keys.get(kid)
+        finally:
+            self._fetching.release()
+        if found is None:
+            raise KeyError(kid)
+        return found
+
+    def _fetch_behind(self) -> None:
+        """Fetch the key set again in a thread of its own, unless a fetch runs already or one
+        was tried lately."""
+        if time.monotonic() - self._tried_at < self.refetch_interval:
+            return
+        if not self._fetching.acquire(blocking=False):
+            return
+
+        def fetch() -> None:
+            try:
+                self._fetch()
+            except _Unreachable:
+                pass  # the keys cached still verify; logged by the fetch
+            finally:
+                self._fetching.release()
+
+        threading.Thread(target=fetch, name="flask-import-abort-jwks", daemon=True).start()
+
+    def _fetch(self) -> None:
+        """Fetch the key set (the caller holds ``_fetching``)."""
+        try:
+            document = json.loads(self._get())
+            found = self._jwt.PyJWKSet.from_dict(document).keys
+        except (_Unreachable, ValueError, TypeError, AttributeError, self._jwt.PyJWTError) as error:
+            self._tried_at = time.monotonic()
+            self._unreachable_until = self._tried_at + self.refetch_interval
+            log.warning("the identity provider's key set could not be fetched: %s", error)
+            raise _Unreachable from None
+        self._keys = {
+            one.key_id: one
+            for one in found
+            if one.key_id is not None and one.public_key_use in (None, "sig")
+        }
+        self._fetched_at = self._tried_at = time.monotonic()
+
+    def _get(self) -> bytes:
+        """The body of a GET of the key set's URL, within ``fetch_timeout`` seconds in all."""
+        parts = urlsplit(self.url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection: http.client.HTTPConnection
+        if parts.scheme == "https":
+            if self._tls is None:
+                self._tls = ssl.create_default_context()
+            connection = http.client.HTTPSConnection(
+                str(parts.hostname), parts.port, timeout=self.fetch_timeout, context=self._tls
+            )
+        else:
+            connection = http.client.HTTPConnection(
+                str(parts.hostname), parts.port, timeout=self.fetch_timeout
+            )
+        deadline = time.monotonic() + self.fetch_timeout
+        opened: list[socket.socket] = []
+        cut = threading.Timer(self.fetch_timeout, _cut, args=(opened,))
+        cut.daemon = True
+        cut.start()
+        try:
+            connection.connect()
+            opened.append(connection.sock)  # the answer reads it after the connection lets go
+            if time.monotonic() >= deadline:
+                _cut(opened)
+            connection.request("GET", target, headers={"Accept": "application/json"})
+            answer = connection.getresponse()
+            body = answer.read(MAX_KEY_SET_BYTES + 1)
+            status = answer.status
+        except (OSError, http.client.HTTPException) as error:
+            if time.monotonic() >= deadline:
+                raise _Unreachable(f"no key set within {self.fetch_timeout:g} s") from None
+            raise _Unreachable(type(error).__name__) from None
+        finally:
+            cut.cancel()
+            connection.close()
+        if time.monotonic() >= deadline:
+            raise _Unreachable(f"no key set within {self.fetch_timeout:g} s")
+        if status != 200:
+            raise _Unreachable(f"the key set's URL answered {status}")
+        if len(body) > MAX_KEY_SET_BYTES:
+            raise _Unreachable(f"the key set is longer than {MAX_KEY_SET_BYTES} bytes")
+        return body
+
+
+def _cut(opened: list[socket.socket]) -> None:
+    """End a fetch whose deadline passed: its socket is shut down, so that a read returns."""
+    for sock in opened:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

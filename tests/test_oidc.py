@@ -4,7 +4,9 @@ started here as PostgreSQL is, issuing client-credentials JWT access tokens for 
 
 from __future__ import annotations
 
+import http.server
 import json
+import logging
 import shutil
 import socket
 import subprocess
@@ -15,16 +17,16 @@ import urllib.request
 from base64 import b64encode
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask
-from jwt.algorithms import RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from flask_import_abort import ImportAbort, InMemoryImportRegistry
 from flask_import_abort.oidc import OIDCAuthorizer
@@ -341,3 +343,176 @@ def test_the_authorizer_refuses_settings_that_would_weaken_it(
     }
     with pytest.raises(ValueError, match=says):
         OIDCAuthorizer(**arguments)
+
+
+# -- under attack and faults: a key server of the test's own ---------------------------------
+
+
+class KeyServer:
+    """Serves a key set at ``/jwks``; ``drip`` seconds between its bytes once set."""
+
+    def __init__(self, keys: list[dict[str, Any]]) -> None:
+        self.body = json.dumps({"keys": keys}).encode()
+        self.drip = 0.0
+        self.fetches = 0
+        self.dripping = threading.Event()
+        self.dripped = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                server.fetches += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(server.body)))
+                self.end_headers()
+                if not server.drip:
+                    self.wfile.write(server.body)
+                    return
+                server.dripping.set()
+                with suppress(OSError):
+                    for byte in server.body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(server.drip)
+                server.dripped.set()
+
+            def log_message(self, *arguments: Any) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
+        self.issuer = f"http://127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture
+def keys() -> Iterator[KeyServer]:
+    ec_private = ec.generate_private_key(ec.SECP256R1())
+    ec_jwk = {**json.loads(ECAlgorithm.to_jwk(ec_private.public_key())), "kid": "e", "use": "sig"}
+    rsa_jwk = {
+        **json.loads(RSAAlgorithm.to_jwk(KEYS["a"][1].public_key())),
+        "kid": "a",
+        "use": "sig",
+    }
+    server = KeyServer([rsa_jwk, ec_jwk])
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("ahead", [{"iat": 2}, {"nbf": 2}, {"iat": 2, "nbf": 2}])
+def test_a_token_a_second_or_two_ahead_passes_within_the_leeway(
+    keys: KeyServer, ahead: dict[str, int]
+) -> None:
+    later = {claim: int(time.time()) + seconds for claim, seconds in ahead.items()}
+    token = _signed(_claims(keys.issuer, **later))
+
+    allowed = _app(_authorizer(keys.issuer, jwks_url=f"{keys.issuer}/jwks"))
+    strict = _app(_authorizer(keys.issuer, jwks_url=f"{keys.issuer}/jwks", leeway=0))
+
+    assert (
+        allowed.test_client()
+        .get(f"{PREFIX}/{_running(allowed)}", headers=_bearer(token))
+        .status_code
+        == 200
+    )
+    refused = strict.test_client().get(f"{PREFIX}/{_running(strict)}", headers=_bearer(token))
+    assert_error_model(refused, 401, "00001000")
+    with pytest.raises(ValueError, match="leeway"):
+        _authorizer(keys.issuer, leeway=-1)
+
+
+def test_a_dripping_key_server_holds_a_call_no_longer_than_the_fetch_timeout_and_cached_keys_never_wait(
+    keys: KeyServer,
+) -> None:
+    app = _app(
+        _authorizer(
+            keys.issuer, jwks_url=f"{keys.issuer}/jwks", fetch_timeout=1.0, refetch_interval=0.2
+        )
+    )
+    running = _running(app)
+    cached = _signed(_claims(keys.issuer))
+    assert app.test_client().get(f"{PREFIX}/{running}", headers=_bearer(cached)).status_code == 200
+    keys.drip = 0.4  # the whole set would take minutes
+    time.sleep(0.3)  # past the refetch interval
+    unknown = _signed(_claims(keys.issuer), kid="c", key=_key("c")[1])
+    answers: dict[str, Any] = {}
+
+    def call_unknown() -> None:
+        started = time.monotonic()
+        answers["unknown"] = app.test_client().post(abort_url(running), headers=_bearer(unknown))
+        answers["unknown took"] = time.monotonic() - started
+
+    waiting = threading.Thread(target=call_unknown)
+    waiting.start()
+    assert keys.dripping.wait(10), "the unknown kid fetched no key set"
+    for _ in range(3):  # while the fetch drips on
+        answer = app.test_client().get(f"{PREFIX}/{running}", headers=_bearer(cached))
+        assert answer.status_code == 200
+    assert "unknown" not in answers  # the cached key's calls did not wait for the fetch
+    waiting.join(10)
+
+    assert_error_model(answers["unknown"], 503, "30015")
+    assert answers["unknown took"] < 2 * 1.0 + 1
+
+
+def test_a_key_set_past_its_lifespan_is_fetched_behind_the_calls(keys: KeyServer) -> None:
+    app = _app(
+        _authorizer(keys.issuer, jwks_url=f"{keys.issuer}/jwks", lifespan=0.3, refetch_interval=0.1)
+    )
+    running = _running(app)
+    client = app.test_client()
+    assert (
+        client.get(
+            f"{PREFIX}/{running}", headers=_bearer(_signed(_claims(keys.issuer)))
+        ).status_code
+        == 200
+    )
+    keys.drip = 0.4
+    time.sleep(0.4)  # past the lifespan
+
+    fresh = _signed(_claims(keys.issuer, jti="fresh"))  # a token not verified before
+    assert client.get(f"{PREFIX}/{running}", headers=_bearer(fresh)).status_code == 200
+    assert keys.dripping.wait(10)  # the fetch runs behind the call, which did not wait for it
+    assert not keys.dripped.is_set()
+    assert keys.fetches == 2
+
+
+def test_a_token_whose_algorithm_does_not_suit_its_key_is_a_401_logged_once(
+    keys: KeyServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = _app(_authorizer(keys.issuer, jwks_url=f"{keys.issuer}/jwks"))
+    client = app.test_client()
+    running = _running(app)
+
+    for number in range(3):  # RS256, naming the provider's EC key
+        token = _signed(_claims(keys.issuer, jti=f"t{number}"), kid="e")
+        refused = client.post(abort_url(running), headers=_bearer(token))
+        assert_error_model(refused, 401, "00001000")
+        assert refused.headers["WWW-Authenticate"] == INVALID
+
+    assert not [record for record in caplog.records if record.levelno > logging.WARNING]
+    assert len([record for record in caplog.records if record.levelno == logging.WARNING]) == 1
+
+
+@pytest.mark.parametrize("scope", [None, 3, {"import:abort": True}, ["import:abort", 1]])
+def test_a_scope_claim_of_another_type_is_the_403_with_insufficient_scope(
+    keys: KeyServer, caplog: pytest.LogCaptureFixture, scope: Any
+) -> None:
+    app = _app(_authorizer(keys.issuer, jwks_url=f"{keys.issuer}/jwks"))
+    client = app.test_client()
+    running = _running(app)
+
+    for number in range(2):
+        claims = {**_claims(keys.issuer, jti=f"t{number}"), "scope": scope}
+        refused = client.post(abort_url(running), headers=_bearer(_signed(claims)))
+        assert_error_model(refused, 403, "30006")
+        assert "insufficient_scope" in refused.headers["WWW-Authenticate"]
+
+    assert not [record for record in caplog.records if record.levelno > logging.WARNING]
+    assert len([record for record in caplog.records if record.levelno == logging.WARNING]) <= 1
+    assert not app.extensions["import_abort"].registry.snapshot(running).abort_requested
