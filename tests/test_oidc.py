@@ -360,7 +360,7 @@ class KeyServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 server.fetches += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -426,7 +426,7 @@ def test_a_token_a_second_or_two_ahead_passes_within_the_leeway(
         _authorizer(keys.issuer, leeway=-1)
 
 
-def test_a_dripping_key_server_holds_a_call_no_longer_than_the_fetch_timeout_and_cached_keys_never_wait(
+def test_a_dripping_key_server_holds_a_call_within_the_timeout_and_cached_keys_never_wait(
     keys: KeyServer,
 ) -> None:
     app = _app(
