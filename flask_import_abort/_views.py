@@ -312,7 +312,8 @@ def get_import_process(*, token: str, actor: str, app: Flask, setup: settings.Se
         current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
         return NOT_FOUND.response_to(app, current_request.environ)
     body = describe_import(snapshot, chunks=chunks)
-    return app.response_class(json.dumps(body), mimetype="application/json")
+    # the app's JSON provider, as Flask's jsonify: a host field may be a date, a Decimal, a UUID
+    return app.response_class(app.json.dumps(body), mimetype="application/json")
 
 
 setattr(get_import_process, OPERATION_ATTRIBUTE, Operation("getImportProcess"))

@@ -5,10 +5,13 @@ abort's authorization, errors and languages."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
-from flask import Flask
+from flask import Flask, jsonify
 from flask_smorest import Api
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
@@ -192,6 +195,24 @@ def test_a_host_adds_fields_of_its_own_through_the_hook() -> None:
         "thread",
         "processing",
     )
+
+
+def test_host_fields_are_serialized_by_the_apps_json_provider_as_jsonify_does() -> None:
+    registry = InMemoryImportRegistry()
+    token = registry.add(ImportState.PROCESSING)
+    fields = {
+        "checkedAt": datetime(2026, 12, 7, 4, 5, 6, tzinfo=timezone.utc),
+        "cost": Decimal("12.50"),
+        "batchId": UUID("12345678-1234-5678-1234-567812345678"),
+    }
+    app = _app(registry, IMPORT_ABORT_STATUS_FIELDS=lambda snapshot: fields)
+
+    body = _validated(app, app.test_client().get(f"{PREFIX}/{token}", headers=AUTH)).get_json()
+
+    with app.app_context():
+        expected = jsonify(fields).get_json()
+    assert {name: body[name] for name in fields} == expected
+    assert expected["batchId"] == "12345678-1234-5678-1234-567812345678"
 
 
 @pytest.mark.parametrize(
