@@ -1,16 +1,14 @@
 """The demo's own webhook receiver: what OCC's Import Complete webhook would reach elsewhere.
 
 Off by default; ``DEMO_WEBHOOK_RECEIVER = True`` (``make run WEBHOOKS=1``) points the plugin's
-``IMPORT_ABORT_WEBHOOK_URLS`` here. A notice is taken only when its
-``X-Oracle-CC-WebHook-Signature`` checks out with the secret, and once per ``deliveryId``; the
+``IMPORT_ABORT_WEBHOOK_URLS`` here. A notice is taken only when its Standard Webhooks signature
+(``webhook-signature``, over its id, its time and its body) checks out with the secret and it
+was signed within the last five minutes (``verify_notice``), and once per delivery id; the
 dashboard lists what was taken (``GET /demo/webhooks``, behind the demo's bearer token).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from typing import Any
 
@@ -19,6 +17,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, in
 from sqlalchemy.exc import IntegrityError
 
 from flask_import_abort import authenticate
+from flask_import_abort.processes.webhooks import NoticeRefused, verify_notice
 
 PATH = "/demo/webhooks"
 receiver = Blueprint("demo_webhooks", __name__)
@@ -37,12 +36,6 @@ def notices_table(metadata: MetaData) -> Table:
     )
 
 
-def signed(body: bytes, signature: str, secret: str) -> bool:
-    """Whether ``signature`` is OCC's over ``body`` with ``secret``, compared in constant time."""
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha512).digest())
-    return hmac.compare_digest(expected, signature.encode())
-
-
 def _table() -> Table:
     found: Table = current_app.extensions["demo_notices"]
     return found
@@ -50,13 +43,16 @@ def _table() -> Table:
 
 @receiver.post(PATH)
 def take_notice() -> Any:
-    body = request.get_data()
-    signature = request.headers.get("X-Oracle-CC-WebHook-Signature", "")
-    if not signed(body, signature, current_app.config["IMPORT_ABORT_WEBHOOK_SECRET"]):
-        return jsonify(error="the signature does not check out"), 401
+    body = request.get_data()  # the raw bytes, as they were signed
+    try:
+        delivery_id = verify_notice(
+            body, request.headers, current_app.config["IMPORT_ABORT_WEBHOOK_SECRET"]
+        )
+    except NoticeRefused as refused:
+        return jsonify(error=str(refused)), 401
     notice = json.loads(body)
     row = {
-        "delivery_id": notice["deliveryId"],
+        "delivery_id": delivery_id,
         "process_id": notice["processId"],
         "progress": notice["progress"],
         "body": body.decode(),

@@ -249,7 +249,15 @@ class Config:
         None,
         "`None`",
         "More headers sent with every notice, a mapping of names to strings (OCC's extra "
-        "header properties).",
+        "header properties): names are RFC 9110 tokens, values visible ASCII.",
+    )
+    WEBHOOK_STANDARD_HEADERS = Key(
+        "IMPORT_ABORT_WEBHOOK_STANDARD_HEADERS",
+        True,
+        "`True`",
+        "Send Standard Webhooks' `webhook-id`, `webhook-timestamp` and `webhook-signature` "
+        "beside OCC's signature, so that a receiver can refuse a notice replayed later. "
+        "`True` or `False`.",
     )
     WEBHOOK_BASE_URL = Key(
         "IMPORT_ABORT_WEBHOOK_BASE_URL",
@@ -530,6 +538,7 @@ def _dispatcher(
             timeout=_seconds(setting, Config.WEBHOOK_TIMEOUT.name),
             retention=_seconds(setting, Config.WEBHOOK_RETENTION.name),
             allow_http=allow_http,
+            standard_headers=_boolean(setting, Config.WEBHOOK_STANDARD_HEADERS.name),
             **options,
         )
     except TypeError as error:  # basic_auth or headers: the message says which

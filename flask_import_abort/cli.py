@@ -383,7 +383,8 @@ def reap_command(dry_run: bool) -> None:
 @click.option("--failed", is_flag=True, help="Make the failed notices due again first.")
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1))
 def deliver_command(failed: bool, limit: int) -> None:
-    """Deliver the webhooks' notices that are due, once (a cron job's command)."""
+    """Deliver the webhooks' notices that are due, once (a cron job's command). Exits 1 when an
+    attempt failed."""
     dispatcher = settings_of(current_app).dispatcher
     if dispatcher is None:
         _fail("no webhook is configured: set IMPORT_ABORT_WEBHOOK_URLS and its secret")
@@ -395,7 +396,7 @@ def deliver_command(failed: bool, limit: int) -> None:
         f"{done.delivered} delivered, {done.retried} to be tried again, {done.failed} failed"
         + (f", {done.purged} removed past their retention" if done.purged else "")
     )
-    if done.failed:
+    if done.failed or done.retried:  # an attempt failed: a cron job's run says so
         raise SystemExit(1)
 
 

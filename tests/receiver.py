@@ -28,10 +28,11 @@ class Received:
 class Receiver:
     """What the receiver answers, in turn (the last one for ever after), and what it took.
 
-    An answer is a status (``200``, ``500``), ``"redirect"`` (302 to another path of its own),
-    ``"hang"`` (reads the request and answers nothing for a minute), ``"drip"`` (a status line
-    sent a byte every half second), or ``"verify"`` (200 when the signature checks out with
-    ``secret``, else 401).
+        An answer is a status (``200``, ``500``), ``"redirect"`` (302 to another path of its own),
+        ``"hang"`` (reads the request and answers nothing for a minute), ``"slow"`` (200 after
+    0.1 s), ``"drip"`` (a status line
+        sent a byte every half second), or ``"verify"`` (200 when the signature checks out with
+        ``secret``, else 401).
     """
 
     url: str
@@ -75,6 +76,10 @@ def receiver(answers: list[Any], secret: str = "") -> Iterator[Receiver]:
             answer = own.next_answer()
             if answer == "hang":
                 time.sleep(60)
+                return
+            if answer == "slow":  # 200, a tenth of a second late
+                time.sleep(0.1)
+                self._answer(200)
                 return
             if answer == "drip":
                 for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":

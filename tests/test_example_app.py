@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -715,12 +716,16 @@ def test_the_served_demo_runs_an_import_in_four_chunks_on_four_workers_and_abort
 # The demo's own receiver of OCC's Import Complete webhook.
 
 
-def _signed(body: bytes, secret: str) -> str:
-    import base64
-    import hashlib
-    import hmac
+def _signed(body: bytes, secret: str, sent_at: datetime | None = None) -> dict[str, str]:
+    """A notice's Standard Webhooks headers, made by PyPI's standardwebhooks."""
+    from standardwebhooks.webhooks import Webhook
 
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha512).digest()).decode()
+    moment = sent_at or datetime.now(timezone.utc)
+    return {
+        "webhook-id": "d-1",
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": Webhook(secret.encode()).sign("d-1", moment, body.decode()),
+    }
 
 
 def test_the_demos_receiver_takes_a_signed_notice_once_and_refuses_a_forged_one(
@@ -737,16 +742,17 @@ def test_the_demos_receiver_takes_a_signed_notice_once_and_refuses_a_forged_one(
             "standaloneItem": {"result": {"successCount": 500, "failureCount": 0}},
         }
     ).encode()
-    headers = {"X-Oracle-CC-WebHook-Signature": _signed(body, secret)}
+    headers = _signed(body, secret)
 
     taken = [client.post("/demo/webhooks", data=body, headers=headers) for _ in range(2)]
-    forged = client.post(
-        "/demo/webhooks", data=body, headers={"X-Oracle-CC-WebHook-Signature": _signed(body, "x")}
-    )
+    forged = client.post("/demo/webhooks", data=body, headers=_signed(body, "x"))
+    late = datetime.now(timezone.utc) - timedelta(minutes=6)
+    replayed = client.post("/demo/webhooks", data=body, headers=_signed(body, secret, late))
     listed = client.get("/demo/webhooks", headers=AUTH).get_json()["items"]
 
     assert [answer.status_code for answer in taken] == [204, 204]  # the repeat is dropped
     assert forged.status_code == 401
+    assert replayed.status_code == 401
     assert [(item["processId"], item["progress"]) for item in listed] == [("p-1", "aborted")]
     assert client.get("/demo/webhooks").status_code == 401  # the list is the admin's
     assert app.config["IMPORT_ABORT_WEBHOOK_URLS"] == ["http://127.0.0.1:5000/demo/webhooks"]

@@ -4,6 +4,7 @@ as OCC signs it."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from flask_import_abort.processes import (
     AbortRequest,
@@ -19,13 +21,17 @@ from flask_import_abort.processes import (
     InMemoryImportRegistry,
     WorkerRegistry,
     reap,
+    webhooks,
 )
 from flask_import_abort.processes.signals import notice_delivered, notice_failed, notice_retried
 from flask_import_abort.processes.sql import SQLImportRegistry
 from flask_import_abort.processes.webhooks import (
     SIGNATURE_HEADER,
+    Delivered,
+    NoticeRefused,
     WebhookDispatcher,
     signature,
+    verify_notice,
 )
 
 from . import celery_app
@@ -503,3 +509,166 @@ def test_a_worker_ends_the_import_and_its_engine_delivers_the_notice(
     assert ended[done]["standaloneItem"]["result"]["successCount"] == 3 * SIZE
     assert ended[aborted]["progress"] == "aborted"
     assert all(verified(r.body, r.headers[SIGNATURE_HEADER], SECRET) for r in took)
+
+
+# Under attack and faults.
+
+
+def test_two_dispatchers_and_a_slow_receiver_post_each_notice_once() -> None:
+    with sql_registry(require_postgres(), webhooks=True) as registry:
+        tokens = [_ended(registry, ImportState.SUCCEEDED) for _ in range(70)]
+        other = SQLImportRegistry(registry.engine.url, table_name=registry.table.name)
+        with receiver(["slow"]) as hooks:  # 0.1 s an answer: 7 s of posts for one dispatcher
+            dispatchers = [
+                _dispatcher(registry, hooks.url, timeout=1.0),
+                _dispatcher(other, hooks.url, timeout=1.0),
+            ]
+            for dispatcher in dispatchers:
+                dispatcher.lease = 1.5  # one attempt's timeout and a short margin
+            done: list[Delivered] = []
+            threads = [
+                threading.Thread(target=lambda d=d: done.append(d.deliver(limit=100)))
+                for d in dispatchers
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            took = hooks.took()
+        other.close()
+
+    ids = [request.headers["Idempotency-Key"] for request in took]
+    assert len(ids) == len(set(ids)) == 70  # every notice posted once, none twice
+    assert sum(one.delivered for one in done) == 70
+    assert all(one.delivered > 0 for one in done)  # both worked through the notices
+    assert sum(one.lost_claims for one in done) == 0
+    assert {json.loads(request.body)["processId"] for request in took} == set(tokens)
+
+
+def test_a_claim_takes_no_more_notices_than_asked(hooked: WorkerRegistry) -> None:
+    for _ in range(5):
+        _ended(hooked, ImportState.SUCCEEDED)
+
+    claims = [hooked.claim_notices(1, 60.0) for _ in range(6)]  # type: ignore[attr-defined]
+
+    assert [len(claim) for claim in claims] == [1, 1, 1, 1, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("headers", "says"),
+    [
+        ({"X-Note": "café"}, "visible ASCII"),
+        ({"X-Note": "a\r\nX-Injected: 1"}, "visible ASCII"),
+        ({"X-Note": " padded"}, "visible ASCII"),
+        ({"X Note": "x"}, "token"),
+        ({"X-Note:": "x"}, "token"),
+        ({"webhook-id": "x"}, "dispatcher sets"),
+    ],
+)
+def test_a_header_that_could_not_be_sent_is_refused_at_construction(
+    headers: dict[str, str], says: str
+) -> None:
+    with pytest.raises(ValueError, match=says):
+        _dispatcher(InMemoryImportRegistry(webhooks=True), "https://h.example/in", headers=headers)
+    assert _dispatcher(
+        InMemoryImportRegistry(webhooks=True),
+        "https://h.example/in",
+        headers={"X-Note": "a\tvisible value"},
+    ).headers == {"X-Note": "a\tvisible value"}
+
+
+def test_any_error_of_an_attempt_is_a_failed_attempt_recorded(
+    hooked: WorkerRegistry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = _ended(hooked, ImportState.SUCCEEDED)
+    dispatcher = _dispatcher(hooked, "https://h.example/in")
+
+    def broken(*arguments: Any, **options: Any) -> Any:
+        raise UnicodeEncodeError("ascii", "café", 3, 4, "ordinal not in range(128)")
+
+    monkeypatch.setattr(webhooks, "notice_body", broken)
+    done = dispatcher.deliver()
+
+    assert (done.delivered, done.retried, done.failed) == (0, 1, 0)
+    [notice] = hooked.notices(token)  # type: ignore[attr-defined]
+    assert (notice.state, notice.attempts) == ("pending", 1)
+    assert "UnicodeEncodeError" in (notice.last_error or "")
+
+
+def test_a_urls_path_is_never_printed(
+    hooked: WorkerRegistry, caplog: pytest.LogCaptureFixture, clock: Clock
+) -> None:
+    token = _ended(hooked, ImportState.SUCCEEDED)
+    with receiver([500]) as hooks, caplog.at_level(logging.DEBUG):
+        url = hooks.url.replace("/hooks/imports", "/hooks/T000/B000/pathsecret?key=querysecret")
+        dispatcher = _dispatcher(hooked, url, attempts=2)
+        dispatcher.deliver()
+        clock.advance(10)
+        dispatcher.deliver()
+
+    # the package's own lines (httpx's INFO line is httpx's: the docs say to keep it quiet)
+    said = " ".join(
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("flask_import_abort")
+    )
+    said += repr(dispatcher) + str(hooked.notices(token))  # type: ignore[attr-defined]
+    assert "pathsecret" not in said
+    assert "querysecret" not in said
+    port = url.split(":")[2].split("/")[0]
+    assert f"http://127.0.0.1:{port}/…: answered 500" in said
+
+
+def test_each_notice_carries_standard_webhooks_headers_that_its_library_verifies(
+    hooked: WorkerRegistry,
+) -> None:
+    token = _ended(hooked, ImportState.SUCCEEDED)
+    with receiver([200]) as hooks:
+        _dispatcher(hooked, hooks.url).deliver()
+        [request] = hooks.took()
+    headers = {name.lower(): value for name, value in request.headers.items()}
+
+    # PyPI's standardwebhooks, an independent verifier, given the secret's raw bytes
+    verified_body = Webhook(SECRET.encode()).verify(request.body, headers)
+    assert verified_body["processId"] == token
+    # and given the whsec_ form a library that expects base64 takes
+    whsec = "whsec_" + base64.b64encode(SECRET.encode()).decode()
+    assert Webhook(whsec).verify(request.body, headers)["processId"] == token
+    # the package's own helper answers the id to drop repeats by
+    delivery_id = verify_notice(request.body, headers, SECRET)
+    assert delivery_id == headers["webhook-id"] == headers["idempotency-key"]
+    assert verified(request.body, headers["x-oracle-cc-webhook-signature"], SECRET)
+
+
+def test_a_replayed_or_altered_notice_is_refused_by_the_helper(hooked: WorkerRegistry) -> None:
+    _ended(hooked, ImportState.SUCCEEDED)
+    with receiver([200]) as hooks:
+        _dispatcher(hooked, hooks.url).deliver()
+        [request] = hooks.took()
+    headers = dict(request.headers)
+    sent_at = int(headers["webhook-timestamp"])
+
+    assert verify_notice(request.body, headers, SECRET, now=sent_at + 299)
+    with pytest.raises(NoticeRefused, match="300 s"):  # replayed six minutes later
+        verify_notice(request.body, headers, SECRET, now=sent_at + 360)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET.encode()).verify(
+            request.body,
+            {**{k.lower(): v for k, v in headers.items()}, "webhook-timestamp": str(sent_at - 360)},
+        )
+    with pytest.raises(NoticeRefused, match="signature"):
+        verify_notice(request.body.replace(b"succeeded", b"failed"), headers, SECRET)
+    with pytest.raises(NoticeRefused, match="signature"):
+        verify_notice(request.body, headers, "another-secret")
+    with pytest.raises(NoticeRefused, match="webhook-id"):
+        verify_notice(request.body, {"Content-Type": "application/json"}, SECRET)
+
+
+def test_standard_headers_can_be_turned_off(hooked: WorkerRegistry) -> None:
+    _ended(hooked, ImportState.SUCCEEDED)
+    with receiver([200]) as hooks:
+        _dispatcher(hooked, hooks.url, standard_headers=False).deliver()
+        [request] = hooks.took()
+    assert not {"webhook-id", "webhook-signature"} & {name.lower() for name in request.headers}
+    with pytest.raises(TypeError, match="standard_headers"):
+        _dispatcher(hooked, hooks.url, standard_headers="false")

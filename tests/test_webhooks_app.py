@@ -65,6 +65,21 @@ def _app(registry: Any, **config: Any) -> Flask:
             "IMPORT_ABORT_WEBHOOK_HEADERS",
         ),
         (
+            {"IMPORT_ABORT_WEBHOOK_HEADERS": {"X-Note": "café"}},
+            ValueError,
+            "IMPORT_ABORT_WEBHOOK_HEADERS: .*visible ASCII",
+        ),
+        (
+            {"IMPORT_ABORT_WEBHOOK_HEADERS": {"X-Note": "a\nb"}},
+            ValueError,
+            "IMPORT_ABORT_WEBHOOK_HEADERS: .*visible ASCII",
+        ),
+        (
+            {"IMPORT_ABORT_WEBHOOK_STANDARD_HEADERS": "false"},
+            TypeError,
+            "IMPORT_ABORT_WEBHOOK_STANDARD_HEADERS must be True or False",
+        ),
+        (
             {"IMPORT_ABORT_WEBHOOK_BASIC_AUTH": "user:pw"},
             TypeError,
             "IMPORT_ABORT_WEBHOOK_BASIC_AUTH",
@@ -100,6 +115,29 @@ def test_the_secret_is_never_in_an_error_or_the_settings_repr() -> None:
     )
     assert SECRET not in str(refused.value)
     assert SECRET not in repr(app.extensions["import_abort"])
+
+
+def test_a_hanging_receiver_never_delays_a_reap() -> None:
+    lease, interval, timeout = 0.5, 0.2, 1.0
+    registry = InMemoryImportRegistry(lease=lease, webhooks=True)
+    for _ in range(15):  # 15 notices due, to a receiver that never answers
+        ended = registry.register()
+        registry.start(ended)
+        registry.finish(ended, ImportState.SUCCEEDED)
+    with receiver(["hang"]) as hooks:
+        app = _app(
+            registry, IMPORT_ABORT_WEBHOOK_URLS=hooks.url, IMPORT_ABORT_WEBHOOK_TIMEOUT=timeout
+        )
+        with reaper(app, interval):
+            _until(hooks.took)  # a delivery hangs now
+            lost = registry.register()
+            registry.start(lost)  # and its worker dies: no heartbeat after this one
+            started = time.monotonic()
+            _until(lambda: registry.snapshot(lost).state is ImportState.FAILED)
+            took = time.monotonic() - started
+
+    assert took <= 2 * (lease + 2 * interval) + 1
+    assert registry.snapshot(lost).end_reason == "worker_lost"
 
 
 def test_the_apps_reaper_delivers_an_abort_answered_by_the_endpoint(tmp_path: Path) -> None:
@@ -140,15 +178,20 @@ def test_deliver_and_show_on_the_command_line_and_the_metrics_count(tmp_path: Pa
         metrics = ImportAbortMetrics(app)
         runner = app.test_cli_runner()
         first = runner.invoke(args=["import-abort", "deliver"])
+        settings_shown = repr(app.extensions["import_abort"])
         shown = runner.invoke(args=["import-abort", "show", token])
         time.sleep(2.1)  # the first wait
         second = runner.invoke(args=["import-abort", "deliver"])
         as_json = runner.invoke(args=["import-abort", "show", token, "--json"])
 
     assert first.output.strip() == "0 delivered, 1 to be tried again, 0 failed"
+    assert first.exit_code == 1  # an attempt failed: a cron job's run says so
+    assert second.exit_code == 0
     assert "  notice " in shown.output
     assert "pending, 1 attempt(s)" in shown.output
     assert "answered 500" in shown.output
+    assert "/hooks/imports" not in shown.output + as_json.output + settings_shown
+    assert "/…: answered 500" in shown.output
     assert second.output.strip() == "1 delivered, 0 to be tried again, 0 failed"
     [notice] = json.loads(as_json.output)["notices"]
     assert (notice["state"], notice["attempts"]) == ("delivered", 2)

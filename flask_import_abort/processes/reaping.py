@@ -142,8 +142,9 @@ class Reaper:
 
     Every process of every machine may run one: each end is recorded exactly once. ``context``,
     when given, makes the context each round runs in (a Flask app's ``app_context``, say). A
-    ``dispatcher`` delivers the webhooks' notices due after each round's reap.
-    ``stop()`` ends the thread (it is also a context manager).
+    ``dispatcher`` delivers the webhooks' notices due every ``interval`` seconds too, in a
+    thread of its own: a receiver that hangs never delays a reap.
+    ``stop()`` ends the threads (it is also a context manager).
     """
 
     def __init__(
@@ -165,19 +166,27 @@ class Reaper:
         self.force_stop_timeout = force_stop_timeout
         self._context = context or nullcontext
         self.engines = engines
-        #: Delivers the webhooks' notices due, after each round's reap.
+        #: Delivers the webhooks' notices due, on a schedule of its own.
         self.dispatcher = dispatcher
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="import-reaper", daemon=True)
+        self._threads = [threading.Thread(target=self._run, name="import-reaper", daemon=True)]
+        if dispatcher is not None:
+            self._threads.append(
+                threading.Thread(target=self._deliver, name="import-notices", daemon=True)
+            )
 
     def start(self) -> Reaper:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
+        """End the threads: the reaping one at once, the delivering one once its attempt in
+        flight ends (within the dispatcher's timeout for each URL)."""
         self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
 
     def __enter__(self) -> Reaper:
         return self.start()
@@ -199,13 +208,18 @@ class Reaper:
                 pass
             except Exception:  # the database may be down: the next round tries again
                 log.exception("reaping import processes failed")
-            if self.dispatcher is not None:
-                try:
-                    with self._context():
-                        self.dispatcher.deliver()
-                except StoreOutdated:
-                    pass
-                except Exception:  # the next round tries again
-                    log.exception("delivering the webhooks' notices failed")
+            if self._stopping.wait(self.interval):
+                return
+
+    def _deliver(self) -> None:
+        assert self.dispatcher is not None  # noqa: S101 - started only with one
+        while not self._stopping.is_set():
+            try:
+                with self._context():
+                    self.dispatcher.deliver(stop=self._stopping)
+            except StoreOutdated:
+                pass
+            except Exception:  # the next round tries again
+                log.exception("delivering the webhooks' notices failed")
             if self._stopping.wait(self.interval):
                 return

@@ -12,10 +12,13 @@ Each notice is POSTed to every URL as OCC posts its ``dataImport`` event, in its
 item under ``standaloneItem`` or ``bundleItems``; see :func:`notice_body`): a JSON body signed in
 ``X-Oracle-CC-WebHook-Signature`` (base64 of HMAC-SHA512 over the raw body with the secret),
 with an id that stays the same on every attempt (``deliveryId``, and the ``Idempotency-Key``
-header). Any answer but a 2xx is tried again, five attempts in all, with growing waits; each
-URL on its own. An attempt ends within its timeout however the receiver behaves (one that
-answers a byte a second is cut), redirects are not followed, and no more than
-:data:`READ_LIMIT` bytes of an answer are read, none logged.
+header). Beside OCC's, Standard Webhooks' headers (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``) sign the id and the time of the attempt too, so that a receiver can
+refuse a captured notice sent again later (:func:`verify_notice`). Any answer but a 2xx is
+tried again, five attempts in all, with growing waits; each URL on its own. An attempt ends
+within its timeout however the receiver behaves (one that answers a byte a second is cut),
+redirects are not followed, and no more than :data:`READ_LIMIT` bytes of an answer are read,
+none logged.
 
 Needs the ``[webhooks]`` extra (httpx) to deliver; the store writes notices without it.
 """
@@ -29,6 +32,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -48,10 +52,13 @@ __all__ = [
     "SIGNATURE_HEADER",
     "Delivered",
     "Notice",
+    "NoticeRefused",
     "Outbox",
     "WebhookDispatcher",
     "notice_body",
     "signature",
+    "standard_signature",
+    "verify_notice",
 ]
 
 log = logging.getLogger("flask_import_abort.webhooks")
@@ -64,6 +71,10 @@ ATTEMPTS = 5
 FIRST_WAIT = 2.0
 #: The most of an answer's body that is read (and then thrown away, never logged).
 READ_LIMIT = 16 * 1024
+#: Standard Webhooks' headers: the delivery's id, the attempt's time, and their signature.
+STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+#: Seconds a notice's timestamp may be away from the receiver's clock, by default.
+TOLERANCE = 300.0
 #: The hosts an ``http`` URL may name without ``allow_http``.
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -125,6 +136,48 @@ def signature(body: bytes, secret: str) -> str:
     """OCC's signature of ``body``: base64 of HMAC-SHA512 with ``secret``'s UTF-8 bytes."""
     digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha512).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+def standard_signature(delivery_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """Standard Webhooks' signature of an attempt: ``v1,`` and base64 of HMAC-SHA256 of
+    ``id.timestamp.body``, keyed with ``secret``'s UTF-8 bytes."""
+    signed = f"{delivery_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+class NoticeRefused(ValueError):
+    """A notice :func:`verify_notice` refuses: unsigned, signed otherwise, or too old."""
+
+
+def verify_notice(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    tolerance: float = TOLERANCE,
+    now: float | None = None,
+) -> str:
+    """Check a notice as its receiver gets it: its Standard Webhooks signature over the id, the
+    timestamp and the raw ``body``, and a timestamp within ``tolerance`` seconds of ``now``
+    (this machine's clock by default). Answers the delivery's id, the same on every attempt, for
+    the receiver to drop repeats; raises :class:`NoticeRefused` otherwise. ``headers`` is the
+    request's headers (any mapping; names are matched without regard to case)."""
+    found = {name.lower(): value for name, value in headers.items()}
+    delivery_id, stamp, signatures = (found.get(name) for name in STANDARD_HEADERS)
+    if not delivery_id or not stamp or not signatures:
+        raise NoticeRefused("the notice carries no webhook-id, webhook-timestamp or signature")
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise NoticeRefused("webhook-timestamp is not a number of seconds") from None
+    moment = time.time() if now is None else now
+    if abs(moment - timestamp) > tolerance:
+        raise NoticeRefused(f"the notice was signed more than {tolerance:g} s from now")
+    expected = standard_signature(delivery_id, timestamp, body, secret)
+    if not any(hmac.compare_digest(expected, one) for one in signatures.split()):
+        raise NoticeRefused("the notice's signature is not the secret's")
+    return delivery_id
 
 
 #: The metadata keys whose links OCC's ``dataImport`` body carries, under the same names.
@@ -249,13 +302,16 @@ class WebhookDispatcher:
         first_wait: float = FIRST_WAIT,
         retention: float = 7 * 24 * 3600.0,
         allow_http: bool = False,
+        standard_headers: bool = True,
     ) -> None:
         if not isinstance(outbox, Outbox):
             raise TypeError(f"{type(outbox).__name__} keeps no notices (it has no outbox).")
         if not isinstance(secret, str) or not secret:
             raise ValueError("the webhook secret is a string, and not an empty one.")
-        if not isinstance(allow_http, bool):
-            raise TypeError(f"allow_http is True or False; got {type(allow_http).__name__}.")
+        for name, flag in (("allow_http", allow_http), ("standard_headers", standard_headers)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} is True or False; got {type(flag).__name__}.")
+        self.standard_headers = standard_headers
         listed = [urls] if isinstance(urls, str) else list(urls)
         if not listed:
             raise ValueError("a webhook dispatcher needs one URL at least.")
@@ -273,7 +329,8 @@ class WebhookDispatcher:
         self.attempts = attempts
         self.first_wait = checked_seconds(first_wait, "first_wait")
         self.retention = checked_seconds(retention, "retention")
-        #: How long a claim lasts: every URL's attempt, and a margin.
+        #: How long a claim lasts: one notice's attempt of every URL, and a margin. Notices are
+        #: claimed one at a time, so that no claim lapses while its dispatcher still works.
         self.lease = self.timeout * len(self.urls) + 30.0
         self._cutter = _Cutter()
         self._client: Any = None
@@ -283,15 +340,20 @@ class WebhookDispatcher:
     def __repr__(self) -> str:  # never the secret
         return f"WebhookDispatcher(urls={[_shown(url) for url in self.urls]!r})"
 
-    def deliver(self, *, limit: int = 100) -> Delivered:
+    def deliver(self, *, limit: int = 100, stop: threading.Event | None = None) -> Delivered:
         """Deliver the notices due now, up to ``limit`` of them, one attempt each; then remove
-        the delivered ones past their retention."""
+        the delivered ones past their retention. Each notice is claimed just before its
+        attempt, for one attempt's :attr:`lease`: a claim never lapses while this dispatcher
+        still has it, however many notices are due. Once ``stop`` is set, no other notice is
+        claimed."""
         done = Delivered()
-        claimed = self.outbox.claim_notices(limit, self.lease)
-        if claimed:
-            client = self._http()
-            for notice in claimed:
-                self._attempt(notice, done, client)
+        for _ in range(limit):
+            if stop is not None and stop.is_set():
+                break
+            claimed = self.outbox.claim_notices(1, self.lease)
+            if not claimed:
+                break
+            self._attempt(claimed[0], done, self._http())
         done.purged = self.outbox.purge_delivered(self.retention)
         return done
 
@@ -327,27 +389,27 @@ class WebhookDispatcher:
         except KeyError:  # the process was deleted: nothing left to announce
             self._record(notice, notice.delivered_to, "the process is gone", "failed", 0.0, done)
             return
-        body = json.dumps(
-            notice_body(snapshot, delivery_id=notice.id, base_url=self.base_url, path=self.path),
-            separators=(",", ":"),
-        ).encode("utf-8")
-        headers = {
-            **self.headers,
-            "Content-Type": "application/json; charset=utf-8",
-            SIGNATURE_HEADER: signature(body, self._secret),
-            "Idempotency-Key": notice.id,
-        }
         reached = list(notice.delivered_to)
         errors = []
-        for url in self.urls:
-            digest = _digest(url)
-            if digest in reached:
-                continue
-            error = self._post(client, url, body, headers)
-            if error is None:
-                reached.append(digest)
-            else:
-                errors.append(f"{_shown(url)}: {error}")
+        try:
+            body = json.dumps(
+                notice_body(
+                    snapshot, delivery_id=notice.id, base_url=self.base_url, path=self.path
+                ),
+                separators=(",", ":"),
+            ).encode("utf-8")
+            for url in self.urls:
+                digest = _digest(url)
+                if digest in reached:
+                    continue
+                error = self._post(client, url, body, self._headers_of(notice, body))
+                if error is None:
+                    reached.append(digest)
+                else:
+                    errors.append(f"{_shown(url)}: {error}")
+        except Exception as error:  # whatever stops an attempt is a failed attempt, recorded
+            log.exception("notice %s: the attempt failed", notice.id)
+            errors.append(f"the attempt failed: {type(error).__name__}")
         attempt = notice.attempts + 1
         if not errors:
             state, wait = "delivered", 0.0
@@ -404,6 +466,22 @@ class WebhookDispatcher:
             )
             announce(notice_retried, self, **details)
 
+    def _headers_of(self, notice: Notice, body: bytes) -> dict[str, str]:
+        """An attempt's headers: the host's, OCC's signature of the body, the delivery's id, and
+        Standard Webhooks' signature of the id, the attempt's time and the body."""
+        headers = {
+            **self.headers,
+            "Content-Type": "application/json; charset=utf-8",
+            SIGNATURE_HEADER: signature(body, self._secret),
+            "Idempotency-Key": notice.id,
+        }
+        if self.standard_headers:
+            now = int(time.time())
+            headers["webhook-id"] = notice.id
+            headers["webhook-timestamp"] = str(now)
+            headers["webhook-signature"] = standard_signature(notice.id, now, body, self._secret)
+        return headers
+
     def _post(self, client: Any, url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
         """One POST of ``body`` to ``url``, within :attr:`timeout` in all: None when it was
         answered 2xx, else what went wrong (never the answer's body)."""
@@ -450,9 +528,12 @@ def _digest(url: str) -> str:
 
 
 def _shown(url: str) -> str:
-    """A URL as a log line shows it: its query left out (it may carry a key)."""
+    """A URL as a log line, ``show`` or a ``repr`` shows it: ``scheme://host[:port]/…``. Its
+    path and query are left out: a receiver's URL often carries a key in either (a chat
+    service's ``/hooks/T000/B000/<secret>``)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}/…"
 
 
 def _basic_auth(value: object) -> tuple[str, str] | None:
@@ -467,6 +548,12 @@ def _basic_auth(value: object) -> tuple[str, str] | None:
     raise TypeError("basic_auth is a (user, password) pair of strings, or None.")
 
 
+#: A header's name: RFC 9110's ``token``.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: A header's value: visible ASCII, and spaces or tabs between (no CR, no LF).
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
+
+
 def _headers(value: object) -> dict[str, str]:
     if value is None:
         return {}
@@ -474,8 +561,17 @@ def _headers(value: object) -> dict[str, str]:
         isinstance(name, str) and isinstance(text, str) for name, text in value.items()
     ):
         raise TypeError("headers is a mapping of header names to strings, or None.")
+    for name, text in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"the header name {name!r:.60} is not a token of RFC 9110.")
+        if not _HEADER_VALUE.fullmatch(text):
+            raise ValueError(
+                f"the value of the header {name!r} is not visible ASCII (no CR, LF or other "
+                "control character, no byte past 0x7e, no space around it)."
+            )
     taken = {name.lower() for name in value} & {
         SIGNATURE_HEADER.lower(),
+        *STANDARD_HEADERS,
         "content-type",
         "idempotency-key",
         "authorization",

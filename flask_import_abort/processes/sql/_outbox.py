@@ -112,10 +112,17 @@ class OutboxStatements:
     def claim(self, connection: Connection, limit: int, lease: float) -> list[Notice]:
         """Claim up to ``limit`` due notices for ``lease`` seconds, in the caller's
         transaction; their rows."""
-        pick = self.due_skip_locked if connection.dialect.name == "postgresql" else self.due
+        if connection.dialect.name == "postgresql":
+            # Picked once, in a CTE: as a subquery, PostgreSQL may scan it again for each row
+            # of the update, and each scan skips the rows the update has taken already, so
+            # that every due notice was claimed whatever the limit.
+            picked = self.due_skip_locked.cte("picked").prefix_with("MATERIALIZED")
+            chosen = self.table.c.id.in_(select(picked.c.id))
+        else:
+            chosen = self.table.c.id.in_(self.due.scalar_subquery())
         statement = (
             update(self.table)
-            .where(self.table.c.id.in_(pick.scalar_subquery()), self.due_condition)
+            .where(chosen, self.due_condition)
             .values(self.claim_values)
             .returning(*self.table.c)
         )
