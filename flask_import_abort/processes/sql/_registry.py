@@ -322,6 +322,8 @@ class SQLImportRegistry:
                     changed = self._execute(connection, "abort", values).first()
                     ended = changed is not None and ImportState(changed.state).is_final
                     if changed is not None and changed.chunk_count is not None:
+                        # the import's row is locked by the abort: its chunks' rows next
+                        self._lock_chunks(connection, token, import_locked=True)
                         connection.execute(self._statements.abort_chunks, values)
                         # Its chunks that were still to start have ended: it may have too.
                         end = self._statements.end_parent
@@ -544,6 +546,7 @@ class SQLImportRegistry:
         try:
             with self.engine.begin() as connection:
                 if state is ImportState.FAILED:
+                    self._lock_chunks(connection, parent)
                     stopping = dict(_SIBLINGS_STOP, key=parent, reason=f"chunk {chunk} failed")
                     connection.execute(statements.stop_siblings, stopping)
                 ended = connection.execute(statements.end_parent, {"key": parent}).first()
@@ -643,16 +646,34 @@ class SQLImportRegistry:
         # Then, once those ends are committed (as a worker's chunk does): the siblings of a
         # chunk that failed are stopped, and every parallel import whose chunks have all ended
         # (here, or earlier by a worker that died before it could end its import) ends.
+        failed = {
+            chunk.parent: chunk.token
+            for chunk in ended
+            if chunk.parent is not None and chunk.state is ImportState.FAILED
+        }
         with self.engine.begin() as connection:
-            for chunk in ended:
-                if chunk.parent is not None and chunk.state is ImportState.FAILED:
-                    why = f"chunk {chunk.token} failed (its worker was lost)"
-                    stopping = dict(_SIBLINGS_STOP, key=chunk.parent, reason=why)
-                    connection.execute(statements.stop_siblings, stopping)
+            for parent in sorted(failed):  # in the one order every transaction locks in
+                self._lock_chunks(connection, parent)
+            for parent, chunk_token in sorted(failed.items()):
+                why = f"chunk {chunk_token} failed (its worker was lost)"
+                stopping = dict(_SIBLINGS_STOP, key=parent, reason=why)
+                connection.execute(statements.stop_siblings, stopping)
             parents = connection.execute(statements.end_parents).all()
             if self.webhooks:
                 self._write_notices(connection, [parent.token for parent in parents])
         return ended + [self.snapshot(parent.token) for parent in parents]
+
+    def _lock_chunks(
+        self, connection: Connection, parent: str, *, import_locked: bool = False
+    ) -> None:
+        """Lock a parallel import's row, then its chunks' rows by token, as every transaction
+        that changes both does first (see ``Statements.lock_import``); SQLite, which locks the
+        whole database for a write, has no row locks to take."""
+        if connection.dialect.name == "sqlite":
+            return
+        if not import_locked:
+            connection.execute(self._statements.lock_import, {"key": parent})
+        connection.execute(self._statements.lock_chunks, {"key": parent})
 
     def _change(self, token: str, statement: Any, parameters: dict[str, Any]) -> None:
         with self.engine.begin() as connection:

@@ -101,6 +101,17 @@ class Statements:
             )
             .values(abort_values)
         )
+        #: The locks a transaction that changes a parallel import and its chunks takes first,
+        #: on a database that has row locks: the import's row, then its chunks' rows by token.
+        #: Every such transaction takes them in this one order, so that none waits on another
+        #: that waits on it (an abort racing a chunk's failure or a reap was a deadlock).
+        self.lock_import = select(c.token).where(key).with_for_update()
+        self.lock_chunks = (
+            select(c.token)
+            .where(c.parent_token == bindparam("key"))
+            .order_by(c.token)
+            .with_for_update()
+        )
         self.register = table.insert().values(created_at=now)
         self.read_state = select(c.state, c.abort_requested_at, c.parent_token).where(key)
         #: Whether a running process is lost, by the database's clock, as a column of a read.
