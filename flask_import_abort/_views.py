@@ -202,8 +202,9 @@ def _answered_by_the_plugin(
                 actor = ANONYMOUS
             else:
                 allowed = setup.check(current_request)
-                if not isinstance(allowed, str):
-                    return _responded(app, allowed.response_to(app, current_request.environ))
+                if not isinstance(allowed, str):  # the refusal is this route's own answer
+                    refused = allowed.response_to(app, current_request.environ)
+                    return _responded(app, refused) if announced else refused
                 actor = allowed
             check_token(token, setup.token_max_length)
             return view(token=token, actor=actor, app=app, setup=setup)

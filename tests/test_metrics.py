@@ -19,7 +19,7 @@ from flask_import_abort import (
 )
 from flask_import_abort.metrics import ImportAbortMetrics
 
-from .conftest import AUTH, LEASE, SECRET, Clock, abort_url
+from .conftest import AUTH, LEASE, PREFIX, SECRET, Clock, abort_url
 
 
 def _mounted(registry: Any) -> tuple[Flask, ImportAbortMetrics]:
@@ -80,6 +80,29 @@ def test_each_answer_is_counted_by_outcome_and_status(worker_registry: WorkerReg
     }
     assert counted == {key: float(count) for key, count in sent.items()}
     assert sum(counted.values()) == len(script)
+
+
+def test_the_status_routes_answers_are_never_counted_as_aborts() -> None:
+    registry = InMemoryImportRegistry()
+    app = Flask("host")
+    app.config.update(IMPORT_ABORT_BEARER_TOKENS=[SECRET], IMPORT_ABORT_STATUS_ROUTE=True)
+    ImportAbort(app, registry=registry)
+    metrics = ImportAbortMetrics(app)
+    app.add_url_rule("/metrics", view_func=metrics.exposition)
+    client = app.test_client()
+    token = registry.register()
+
+    reads = [client.get(f"{PREFIX}/{token}", headers=headers) for headers in ({}, {}, AUTH)]
+    refused = client.post(abort_url(token))  # one abort, refused
+
+    assert [read.status_code for read in reads] == [401, 401, 200]
+    assert refused.status_code == 401
+    counted = [
+        (sample.labels["outcome"], sample.labels["status"], sample.value)
+        for sample in _scrape(app)["import_abort_answers"]
+        if sample.name == "import_abort_answers_total"
+    ]
+    assert counted == [("refused", "401", 1.0)]
 
 
 def test_the_processes_are_counted_by_state_at_scrape_time(
