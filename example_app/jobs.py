@@ -43,9 +43,10 @@ def import_products(
     stops it after the batch in hand when it is aborted."""
     log.info("import %s runs in process %d", run.token, os.getpid())
     records = split(read_products(Path(path)), parts)[part]
-    registry.report_progress(run.token, 0, total=len(records))
     engine = registry.engine  # type: ignore[attr-defined]
-    for batch in run.batches(batches(records, batch_size)):
+    # The total goes through the run, which reports it once the process has started: an
+    # import aborted just as its job was dequeued never started, and refuses it.
+    for batch in run.batches(batches(records, batch_size), total=len(records)):
         time.sleep(pause)
         rows = [
             {

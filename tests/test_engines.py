@@ -556,6 +556,7 @@ def test_rq_a_queued_job_cancelled_through_rq_ends_its_process_aborted_at_a_reap
     rq_engine: Engine,
 ) -> None:
     from rq.job import Job
+    from rq.registry import CanceledJobRegistry
 
     busy = rq_app.import_rows.options(total=6 * SIZE).enqueue(6, SIZE, PAUSE)
     queued = rq_app.import_rows.options(total=3 * SIZE).enqueue(3, SIZE, PAUSE)
@@ -570,6 +571,9 @@ def test_rq_a_queued_job_cancelled_through_rq_ends_its_process_aborted_at_a_reap
     assert (snapshot.state, snapshot.started_at) == (ImportState.ABORTED, None)
     assert (snapshot.aborted_by, snapshot.abort_reason) == ("rq", "cancelled through RQ")
     assert reap(rq_engine.app) == []  # once
+    canceled = CanceledJobRegistry(queue=rq_app.imports.queue)
+    assert queued not in canceled.get_job_ids()  # taken out once recorded: it never grows
+    assert Job.fetch(queued, connection=rq_app.redis).is_canceled  # the job stays cancelled
     rq_engine.until_ended(busy)
     assert rq_engine.registry.snapshot(busy).state is ImportState.SUCCEEDED
 

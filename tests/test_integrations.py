@@ -131,3 +131,42 @@ def test_an_rq_job_runs_inside_the_app_given_to_init_app(queue: Queue, app_given
         assert (state, apps_seen) == (ImportState.SUCCEEDED, ["worker-host"])
     else:  # the job's own code needs an app context, and has none
         assert (state, apps_seen) == (ImportState.FAILED, [])
+
+
+bodies_run: list[str] = []
+
+
+@in_context.job
+def import_reporting_first(run: ImportRun) -> None:
+    bodies_run.append(run.token)
+    for _ in run.batches([["a"], ["b"]], total=2):
+        pass
+
+
+def test_a_job_whose_process_was_aborted_before_it_was_dequeued_ends_quietly(
+    queue: Queue,
+) -> None:
+    in_context.queue, in_context.registry = queue, InMemoryImportRegistry()
+    in_context.app = None
+    bodies_run.clear()
+    aborted, running = import_reporting_first.enqueue(), import_reporting_first.enqueue()
+    in_context.registry.abort(aborted)  # pending: it ends aborted at once
+
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+    assert Job.fetch(aborted, connection=queue.connection).get_status() == "finished"
+    assert bodies_run == [running]  # the aborted one's body never ran
+    assert in_context.registry.snapshot(aborted).state is ImportState.ABORTED
+    ran = in_context.registry.snapshot(running)
+    assert (ran.state, ran.total, ran.processed) == (ImportState.SUCCEEDED, 2, 2)
+
+
+def test_a_run_reports_its_total_only_once_started() -> None:
+    registry = InMemoryImportRegistry()
+    aborted = registry.register()
+    registry.abort(aborted)
+
+    with ImportRun(registry, aborted) as run:
+        written = list(run.batches([["a"]], total=1))
+
+    assert (run.started, written, run.state) == (False, [], ImportState.ABORTED)

@@ -34,8 +34,10 @@ class ImportRun:
             for batch in run.batches(read_batches()):
                 write(batch)
 
-    Entering starts the process. Before each batch, :meth:`batches` asks the registry whether
-    to stop; after it, it reports the records written so far. Leaving records the end:
+    Entering starts the process; a process aborted before it began is not started
+    (:attr:`started` is False), runs no batch and stays ``aborted``. Before each batch,
+    :meth:`batches` asks the registry whether to stop; after it, it reports the records
+    written so far. Leaving records the end:
     ``aborted`` if an abort stopped the loop, ``failed`` if the block raised (the exception
     goes on), ``succeeded`` otherwise; the registry records ``aborted`` instead whenever an
     abort was requested, even during the last batch. A process aborted before it began runs
@@ -87,10 +89,29 @@ class ImportRun:
             self._beat = _Beat(self.registry, self.token, lease / 3)
         return self
 
-    def batches(self, batches: Iterable[Batch]) -> Iterator[Batch]:
-        """Yield each batch until they run out or the process should stop."""
+    @property
+    def started(self) -> bool:
+        """Whether the registry let the process start: False when it was aborted before it
+        began (its job engine's job then ends quietly, its body never run)."""
+        return self._started
+
+    def batches(self, batches: Iterable[Batch], *, total: int | None = None) -> Iterator[Batch]:
+        """Yield each batch until they run out or the process should stop. ``total``, the
+        records expected when known, is reported first, once the process has started: a job
+        reports it here rather than to the registry before the loop, where a process aborted
+        as its job was dequeued refuses it."""
         if not self._started:
             return
+        if total is not None:
+            try:
+                self._patiently(
+                    lambda token: self.registry.report_progress(token, self.processed, total=total),
+                    "report its total",
+                )
+            except InvalidTransition:
+                log.info("import process %r was ended before its first batch", self.token)
+                self._stopped = True
+                return
         for batch in batches:
             if (
                 self._patiently(self.registry.should_stop, "ask whether to stop")

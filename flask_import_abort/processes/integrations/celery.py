@@ -181,7 +181,8 @@ class CeleryImports:
         run = ImportRun(self.registry, token, aborted_elsewhere=celery_abort.is_aborted)
         try:
             with run:
-                function(run, *args, **kwargs)
+                if run.started:  # else aborted as it was received: the task ends quietly
+                    function(run, *args, **kwargs)
         except Exception:
             if run.state is not ImportState.ABORTED:
                 raise

@@ -101,23 +101,22 @@ class RQImports:
         self.registry = registry
         #: The Flask app whose context every job runs in (see :meth:`init_app`); None for none.
         self.app = app
-        #: The cancelled jobs already looked at, so that each reap reads only the new ones.
-        self._seen: set[str] = set()
 
     def end_cancelled(self) -> list[ProcessSnapshot]:
         """End ``aborted`` the processes whose queued jobs were cancelled through RQ (found in
-        the queue's canceled-jobs registry), recorded as RQ's doing; return those ended."""
-        found = CanceledJobRegistry(queue=self.queue).get_job_ids()
+        the queue's canceled-jobs registry), recorded as RQ's doing; return those ended. Each
+        id is taken out of that registry once its cancellation is recorded (the job itself
+        stays, cancelled), so that the registry never grows and every reap, in every process,
+        reads only what is new."""
+        canceled = CanceledJobRegistry(queue=self.queue)
         ended = []
         request = AbortRequest(actor="rq", reason="cancelled through RQ")
-        for token in found:
-            if token in self._seen:
-                continue
+        for token in canceled.get_job_ids():
             try:
                 outcome = self.registry.abort(token, request)
             except UnknownImport:  # another queue's job, or a process deleted since
                 outcome = AbortOutcome.NOT_FOUND
-            self._seen.add(token)
+            canceled.remove(token)  # recorded (or none of ours): never read again
             if outcome is AbortOutcome.REQUESTED:
                 snapshot = self.registry.snapshot(token)
                 if snapshot.parent is not None:  # a chunk's cancel aborted its import
@@ -128,7 +127,6 @@ class RQImports:
                     "import job %s was cancelled through RQ: its process is aborted",
                     token_for_log(token),
                 )
-        self._seen.intersection_update(found)
         return ended
 
     def init_app(self, app: HasAppContext) -> None:
@@ -153,7 +151,8 @@ class RQImports:
         with self.app.app_context() if self.app is not None else contextlib.nullcontext():
             run = ImportRun(self.registry, job.id)
             with run:
-                function(run, *args, **kwargs)
+                if run.started:  # else aborted as it was dequeued: the job ends quietly
+                    function(run, *args, **kwargs)
         result = {"state": run.state.value, "processed": run.processed}
         job.meta["import_state"] = run.state.value
         job.save_meta()  # type: ignore[no-untyped-call]
