@@ -5,6 +5,7 @@ one abort that stops every chunk."""
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -603,3 +604,38 @@ def test_a_chunk_that_raises_in_a_thread_fails_its_import_and_stops_the_others(
     snapshot = worker_registry.snapshot(threaded.token)
     assert (snapshot.state, snapshot.failed_chunk) == (ImportState.FAILED, threaded.chunks[1])
     assert snapshot.processed < 100  # the others stopped early
+
+
+def test_a_reap_that_writes_a_normal_end_first_logs_no_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sql_registry(require_postgres()) as registry:
+        parent, chunks = _started(registry, 2)
+        for chunk in chunks:
+            registry.start(chunk)
+        # the last chunk's end is committed, and its import's end not yet written: a reap
+        # comes in between (or the chunk's worker died right there)
+        monkeypatch.setattr(registry, "_chunk_ended", lambda *arguments: None)
+        for chunk in chunks:
+            registry.finish(chunk, ImportState.SUCCEEDED)
+        with caplog.at_level(logging.INFO, "flask_import_abort"):
+            reaped = reap(registry)
+
+    assert [(s.token, s.state) for s in reaped] == [(parent, ImportState.SUCCEEDED)]
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "last chunk" in r.getMessage()]
+    assert [level for level, _ in said] == [logging.INFO]
+
+
+def test_a_reap_that_ends_an_import_for_a_lost_chunk_warns(
+    clocked_registry: WorkerRegistry, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, chunks = _started(clocked_registry, 1)
+    clocked_registry.start(chunks[0])
+    clock.advance(LEASE + 1)
+
+    with caplog.at_level(logging.INFO, "flask_import_abort"):
+        reap(clocked_registry)
+
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "last chunk" in r.getMessage()]
+    assert [level for level, _ in said] == [logging.WARNING]
+    assert "lost" in said[0][1]

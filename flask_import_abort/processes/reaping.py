@@ -58,10 +58,15 @@ def reap(
     for snapshot in ended:
         announce_end(registry, snapshot)
         if snapshot.chunks and snapshot.end_reason is not EndReason.STOP_DEADLINE:
-            log.warning(
-                "parallel import %s ended %s with its last chunk",
+            # WARNING only for what a lost chunk made of it; else the reap merely wrote first
+            # the end its last chunk was writing (or crashed before writing)
+            lost = snapshot.end_reason is EndReason.WORKER_LOST
+            log.log(
+                logging.WARNING if lost else logging.INFO,
+                "parallel import %s ended %s with its last chunk%s",
                 token_for_log(snapshot.token),
                 snapshot.state.value,
+                " (a chunk's worker was lost)" if lost else "",
             )
         elif snapshot.end_reason is EndReason.STOP_DEADLINE:
             if not snapshot.chunks:  # a parallel import has no worker: its chunks had theirs
