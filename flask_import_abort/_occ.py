@@ -129,9 +129,13 @@ def _form(setup: settings.Settings) -> dict[str, str]:
         raise SignInRefused(400, "invalid_request", f"Send the form as {FORM}.")
     try:
         text = _body(setup).decode("ascii")
-        return dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise SignInRefused(400, "invalid_request", "The form is not URL-encoded.") from None
+    form = dict(pairs)
+    if len(form) != len(pairs):  # RFC 6749, 3.1: no parameter more than once
+        raise SignInRefused(400, "invalid_request", "A parameter is sent more than once.")
+    return form
 
 
 def login() -> Response:

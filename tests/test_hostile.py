@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -373,6 +374,12 @@ SETTINGS_CORPUS = [
     HostileSetting("a stop deadline of NaN", "STOP_DEADLINE", float("nan"), ValueError),
     HostileSetting("a stop deadline as a string", "STOP_DEADLINE", "30", ValueError),
     HostileSetting("a force-stop timeout of 1e999", "FORCE_STOP_TIMEOUT", 1e999, ValueError),
+    HostileSetting(
+        "an application key of one character", "APPLICATION_KEYS", {"ci": "x"}, ValueError
+    ),
+    HostileSetting(
+        "an application key of 15 characters", "APPLICATION_KEYS", ["fifteen-chars-x"], ValueError
+    ),
 ]
 
 
@@ -388,3 +395,126 @@ def test_hostile_setting_fails_at_init_app_naming_its_key_and_mounts_nothing(
         ImportAbort(app, registry=registry)
     assert "import_abort" not in app.extensions
     assert not any(rule.rule.endswith("/abort") for rule in app.url_map.iter_rules())
+
+
+# Sign-in: hostile requests to /login and /refresh, each answered OAuth's error, the body read
+# no further than the limit and 64 KiB.
+
+APPLICATION_KEY = "hostile-tests-application-key"
+SIGNING = {"IMPORT_ABORT_SIGNING_KEYS": {"k1": "s" * 32}}
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class HostileSignIn:
+    name: str
+    path: str
+    status: int
+    error: str
+    headers: tuple[tuple[str, str], ...] = (("Authorization", f"Bearer {APPLICATION_KEY}"),)
+    body: bytes = b"grant_type=client_credentials"
+    content_type: str = FORM
+    environ: tuple[tuple[str, Any], ...] = ()
+
+
+def _a_token_of_a_replaced_key() -> str:
+    old = host(
+        {"IMPORT_ABORT_APPLICATION_KEYS": {"ci": "the-key-before-rotation"}, **SIGNING},
+        registry=SpyRegistry(),
+    )
+    answer = old.test_client().post(
+        "/ccadmin/v1/login",
+        data=b"grant_type=client_credentials",
+        content_type=FORM,
+        headers={"Authorization": "Bearer the-key-before-rotation"},
+    )
+    return str(answer.get_json()["access_token"])
+
+
+SIGN_IN_CORPUS = [
+    HostileSignIn(
+        "login: 100 MiB in chunks",
+        "/ccadmin/v1/login",
+        413,
+        "invalid_request",
+        body=b"grant_type=" + b"a" * (1024 * 1024),
+        environ=CHUNKED,
+    ),
+    HostileSignIn(
+        "login: 100 MiB declared",
+        "/ccadmin/v1/login",
+        413,
+        "invalid_request",
+        environ=(("CONTENT_LENGTH", str(100 * 1024 * 1024)),),
+    ),
+    HostileSignIn(
+        "refresh: a body past the limit in chunks",
+        "/ccadminui/v1/refresh",
+        413,
+        "invalid_request",
+        body=b"x" * 200_000,
+        environ=CHUNKED,
+    ),
+    HostileSignIn(
+        "login: a form of bytes past ASCII",
+        "/ccadmin/v1/login",
+        400,
+        "invalid_request",
+        body=b"\xff\xfe",
+    ),
+    HostileSignIn(
+        "login: a percent-encoded byte that is not UTF-8",
+        "/ccadmin/v1/login",
+        400,
+        "invalid_request",
+        body=b"grant_type=%ff",
+    ),
+    HostileSignIn(
+        "login: grant_type twice, the first wrong",
+        "/ccadmin/v1/login",
+        400,
+        "invalid_request",
+        body=b"grant_type=password&grant_type=client_credentials",
+    ),
+    HostileSignIn(
+        "login: a one-character key",
+        "/ccadmin/v1/login",
+        401,
+        "invalid_client",
+        headers=(("Authorization", "Bearer h"),),
+    ),
+    HostileSignIn(
+        "refresh: a token of a replaced application key",
+        "/ccadmin/v1/refresh",
+        401,
+        "invalid_token",
+        headers=(("Authorization", "Bearer {replaced}"),),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SIGN_IN_CORPUS, ids=[case.name for case in SIGN_IN_CORPUS])
+def test_hostile_sign_in_gets_oauths_error_and_reads_no_further_than_the_limit(
+    case: HostileSignIn,
+) -> None:
+    app = host(
+        {"IMPORT_ABORT_APPLICATION_KEYS": {"ci": APPLICATION_KEY}, **SIGNING},
+        registry=SpyRegistry(),
+    )
+    replaced = _a_token_of_a_replaced_key()
+    headers = {name: value.format(replaced=replaced) for name, value in case.headers}
+    stream = io.BytesIO(case.body)
+
+    response = app.test_client().post(
+        case.path,
+        input_stream=stream,
+        content_type=case.content_type,
+        headers=headers,
+        environ_overrides=dict(case.environ),
+    )
+
+    assert response.status_code == case.status
+    assert response.get_json()["error"] == case.error
+    assert "access_token" not in response.get_json()
+    assert stream.tell() <= 65_536 + 64 * 1024
+    assert len(response.get_data()) < 1024
