@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+import io
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -201,3 +202,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             or _SYSTEM_FIXTURES & set(getattr(item, "fixturenames", ()))
         ):
             item.add_marker(pytest.mark.system)
+
+
+class ExplodingStream(io.RawIOBase):
+    """A body stream that fails the test if more than ``allowed`` bytes are read from it."""
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0  # lets the test client probe the stream without reading it
+
+    def readinto(self, buffer: Any) -> int:
+        self.read_bytes += len(buffer)
+        assert self.read_bytes <= self.allowed, "the endpoint read the whole oversized body"
+        buffer[:] = b" " * len(buffer)
+        return len(buffer)

@@ -15,7 +15,7 @@ from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
 from flask_import_abort._checks import DISCARD_BYTES
 from flask_import_abort.errors import ImportAbortError
 
-from .conftest import AUTH, SpyRegistry, abort_url, assert_error_model
+from .conftest import AUTH, ExplodingStream, SpyRegistry, abort_url, assert_error_model
 
 RUNNING = "ezzPxcPRmJIlXYCyOTQNT9HMacA_10000"
 
@@ -203,33 +203,10 @@ def test_non_empty_body_of_another_type_is_415_and_registry_not_called(
     assert spy.calls == []
 
 
-class _ExplodingStream(io.RawIOBase):
-    """A body stream that fails the test if more than ``allowed`` bytes are read from it."""
-
-    def __init__(self, allowed: int) -> None:
-        self.allowed = allowed
-        self.read_bytes = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0  # lets the test client probe the stream without reading it
-
-    def readinto(self, buffer: Any) -> int:
-        self.read_bytes += len(buffer)
-        assert self.read_bytes <= self.allowed, "the endpoint read the whole oversized body"
-        buffer[:] = b" " * len(buffer)
-        return len(buffer)
-
-
 def test_body_over_the_limit_is_413_without_reading_it(
     spy_client: FlaskClient, spy: SpyRegistry
 ) -> None:
-    stream = _ExplodingStream(allowed=0)
+    stream = ExplodingStream(allowed=0)
 
     response = spy_client.post(
         abort_url("t1"),
@@ -249,7 +226,7 @@ def test_chunked_body_over_the_limit_is_413_and_read_no_further_than_the_discard
     make_app: Any, spy: SpyRegistry
 ) -> None:
     client = make_app(registry=spy, max_body_bytes=1024).test_client()
-    stream = _ExplodingStream(allowed=2 * DISCARD_BYTES)  # endless, unless the reading stops
+    stream = ExplodingStream(allowed=2 * DISCARD_BYTES)  # endless, unless the reading stops
 
     response = client.post(
         abort_url("t1"),

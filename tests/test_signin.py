@@ -26,7 +26,7 @@ from flask_import_abort import (
     occ_operation,
 )
 
-from .conftest import AUTH, PREFIX, SECRET, abort_url, assert_error_model
+from .conftest import AUTH, PREFIX, SECRET, ExplodingStream, abort_url, assert_error_model
 
 APP_KEY = "ci-application-key"
 HS_KEY = "k" * 32
@@ -223,6 +223,18 @@ def _unsigned(claims: dict[str, Any]) -> str:
     return jwt.encode(claims, None, algorithm="none", headers={"kid": "k1"})
 
 
+def _refused_everywhere(client: Any, running: str, token: str) -> None:
+    """The abort, the status and the host's own route each refuse ``token``: the 401
+    errorModel with ``invalid_token``."""
+    for response in (
+        client.post(abort_url(running), headers=_bearer(token)),
+        client.get(f"{PREFIX}/{running}", headers=_bearer(token)),
+        client.post("/host/imports", headers=_bearer(token)),
+    ):
+        assert_error_model(response, 401, "00001000")
+        assert response.headers["WWW-Authenticate"] == INVALID
+
+
 BAD_TOKENS = {
     "expired": lambda app: _signed(
         _valid_claims(iat=int(time.time()) - 900, exp=int(time.time()) - 600)
@@ -259,13 +271,7 @@ def test_every_bad_token_is_the_401_errormodel_with_invalid_token(bad: str) -> N
     client = app.test_client()
     token = BAD_TOKENS[bad](app)
 
-    for response in (
-        client.post(abort_url(running), headers=_bearer(token)),
-        client.get(f"{PREFIX}/{running}", headers=_bearer(token)),
-        client.post("/host/imports", headers=_bearer(token)),
-    ):
-        assert_error_model(response, 401, "00001000")
-        assert response.headers["WWW-Authenticate"] == INVALID
+    _refused_everywhere(client, running, token)
     assert not registry.snapshot(running).abort_requested
 
 
@@ -496,34 +502,13 @@ def test_a_malformed_token_is_a_401_never_a_500(token: str) -> None:
 # -- under attack ----------------------------------------------------------------------------
 
 
-class _CountedBody(io.RawIOBase):
-    """An endless body, as a client sends it in chunks: counts what is read of it."""
-
-    def __init__(self) -> None:
-        self.read_bytes = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0  # lets the test client probe the stream without reading it
-
-    def readinto(self, buffer: Any) -> int:
-        self.read_bytes += len(buffer)
-        buffer[:] = b"a" * len(buffer)
-        return len(buffer)
-
-
 @pytest.mark.parametrize("path", [LOGIN, "/ccadmin/v1/refresh"])
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "declared"])
 def test_a_body_past_the_limit_is_413_after_at_most_the_limit_and_64_kib(
     path: str, chunked: bool
 ) -> None:
     app = _app(IMPORT_ABORT_MAX_BODY_BYTES=1024)
-    counted = _CountedBody()
+    counted = ExplodingStream(allowed=1024 + 64 * 1024)  # read further, the test fails
     if chunked:
         environ = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
     else:
@@ -541,7 +526,7 @@ def test_a_body_past_the_limit_is_413_after_at_most_the_limit_and_64_kib(
 
     assert answer.status_code == 413
     assert answer.get_json()["error"] == "invalid_request"
-    assert counted.read_bytes <= 1024 + 64 * 1024
+    assert counted.read_bytes <= counted.allowed
 
 
 def test_a_sign_in_form_within_the_limit_still_signs_in_in_chunks() -> None:
@@ -571,13 +556,7 @@ def test_a_replaced_or_removed_application_key_ends_its_tokens_everywhere(
     restarted = _app(registry, IMPORT_ABORT_APPLICATION_KEYS=keys)
     client = restarted.test_client()
 
-    for response in (
-        client.post(abort_url(running), headers=_bearer(token)),
-        client.get(f"{PREFIX}/{running}", headers=_bearer(token)),
-        client.post("/host/imports", headers=_bearer(token)),
-    ):
-        assert_error_model(response, 401, "00001000")
-        assert response.headers["WWW-Authenticate"] == INVALID
+    _refused_everywhere(client, running, token)
     refused = client.post("/ccadmin/v1/refresh", headers=_bearer(token))
     assert (refused.status_code, refused.get_json()["error"]) == (401, "invalid_token")
     assert not registry.snapshot(running).abort_requested

@@ -9,7 +9,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -425,6 +425,15 @@ def test_a_secret_is_a_string_not_an_empty_one(secret: Any) -> None:
 # Through crashes, and from several dispatchers.
 
 
+def _at_once(call: Callable[[WebhookDispatcher], object], dispatchers: list[Any]) -> None:
+    """``call`` of each dispatcher, each in a thread of its own, all at once."""
+    threads = [threading.Thread(target=call, args=(one,)) for one in dispatchers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def test_two_dispatchers_on_postgresql_make_each_attempt_once() -> None:
     with sql_registry(require_postgres(), webhooks=True) as registry:
         tokens = [_ended(registry, ImportState.SUCCEEDED) for _ in range(40)]
@@ -437,11 +446,7 @@ def test_two_dispatchers_on_postgresql_make_each_attempt_once() -> None:
                 for _ in range(5):
                     counts.append(dispatcher.deliver(limit=5).delivered)
 
-            threads = [threading.Thread(target=deliver, args=(d,)) for d in dispatchers]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            _at_once(deliver, dispatchers)
             took = hooks.took()
         other.close()
 
@@ -526,14 +531,7 @@ def test_two_dispatchers_and_a_slow_receiver_post_each_notice_once() -> None:
             for dispatcher in dispatchers:
                 dispatcher.lease = 1.5  # one attempt's timeout and a short margin
             done: list[Delivered] = []
-            threads = [
-                threading.Thread(target=lambda d=d: done.append(d.deliver(limit=100)))
-                for d in dispatchers
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            _at_once(lambda one: done.append(one.deliver(limit=100)), dispatchers)
             took = hooks.took()
         other.close()
 
