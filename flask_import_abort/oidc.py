@@ -323,9 +323,9 @@ class ProviderKeys:
         return found
 
     def _fetch_behind(self) -> None:
-        """Fetch the key set again in a thread of its own, unless a fetch runs already or one
-        was tried lately."""
-        if time.monotonic() - self._tried_at < self.refetch_interval:
+        """Fetch the key set again in a thread of its own, unless a fetch runs already or the
+        provider could not be reached lately."""
+        if time.monotonic() < self._unreachable_until:
             return
         if not self._fetching.acquire(blocking=False):
             return
