@@ -461,9 +461,7 @@ def test_a_dripping_key_server_holds_a_call_within_the_timeout_and_cached_keys_n
 
 
 def test_a_key_set_past_its_lifespan_is_fetched_behind_the_calls(keys: KeyServer) -> None:
-    app = _app(
-        _authorizer(keys.issuer, jwks_url=f"{keys.issuer}/jwks", lifespan=0.3)
-    )
+    app = _app(_authorizer(keys.issuer, jwks_url=f"{keys.issuer}/jwks", lifespan=0.3))
     running = _running(app)
     client = app.test_client()
     assert (
