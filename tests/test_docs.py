@@ -53,6 +53,7 @@ def _worker_names() -> dict[str, Any]:
         "registry": registry,
         "token": registry.register(),
         "path": "products.json",
+        "count": 4,
         "read_batches": lambda path: iter([[1, 2], [3, 4]]),
         "write": written.append,
     }

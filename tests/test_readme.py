@@ -75,6 +75,7 @@ def test_the_security_section_states_the_sizes_the_tests_run() -> None:
     assert f"{4 * test_fuzz.CASES:,} generated requests" in security
     assert f"{len(test_hostile.CORPUS)} requests" in security
     assert f"{len(test_hostile.SETTINGS_CORPUS)} settings" in security
+    assert f"{len(test_hostile.SIGN_IN_CORPUS)} sign-ins" in security
     assert f"{load:,} requests over {2 * test_load.CONNECTIONS} connections" in security
 
 
