@@ -398,11 +398,12 @@ class WebhookDispatcher:
                 ),
                 separators=(",", ":"),
             ).encode("utf-8")
+            headers = self._headers_of(notice, body)  # signed once an attempt, not once a URL
             for url in self.urls:
                 digest = _digest(url)
                 if digest in reached:
                     continue
-                error = self._post(client, url, body, self._headers_of(notice, body))
+                error = self._post(client, url, body, headers)
                 if error is None:
                     reached.append(digest)
                 else:

@@ -652,9 +652,8 @@ class SQLImportRegistry:
             if chunk.parent is not None and chunk.state is ImportState.FAILED
         }
         with self.engine.begin() as connection:
-            for parent in sorted(failed):  # in the one order every transaction locks in
+            for parent, chunk_token in sorted(failed.items()):  # imports in token order
                 self._lock_chunks(connection, parent)
-            for parent, chunk_token in sorted(failed.items()):
                 why = f"chunk {chunk_token} failed (its worker was lost)"
                 stopping = dict(_SIBLINGS_STOP, key=parent, reason=why)
                 connection.execute(statements.stop_siblings, stopping)
