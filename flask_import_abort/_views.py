@@ -84,7 +84,9 @@ class BodyParser(FlaskParser):
     def parse(self, argmap: Any, req: Request | None = None, **kwargs: Any) -> Any:
         """What the body says; nothing to load when the request sends no body (most aborts:
         OCC's clients send none), which the schema would load as the empty object it is."""
-        if req is not None and sends_no_body(req.environ):
+        # webargs passes no request from a Flask view: the parser's is Flask's own.
+        current = request if req is None else req
+        if sends_no_body(current.environ):
             return {}
         return super().parse(argmap, req, **kwargs)
 

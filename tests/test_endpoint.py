@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyReques
 
 from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
 from flask_import_abort._checks import DISCARD_BYTES
+from flask_import_abort._schemas import AbortImportProcessRequest
 from flask_import_abort.errors import ImportAbortError
 
 from .conftest import AUTH, ExplodingStream, SpyRegistry, abort_url, assert_error_model
@@ -111,6 +112,33 @@ def test_valid_bodies_reach_the_registry(
 
     assert response.status_code == 200
     assert response.get_json() == {"success": True}
+    assert spy.calls == ["t1"]
+
+
+@pytest.mark.parametrize(
+    ("data", "loads"), [(None, 0), ("", 0), ("{}", 1), ('{"reason": "wrong file"}', 1)]
+)
+def test_the_body_schema_loads_only_a_body_that_was_sent(
+    spy_client: FlaskClient,
+    spy: SpyRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+    data: str | None,
+    loads: int,
+) -> None:
+    loaded: list[object] = []
+    load = AbortImportProcessRequest.load
+
+    def counted(schema: AbortImportProcessRequest, *args: Any, **kwargs: Any) -> Any:
+        loaded.append(args)
+        return load(schema, *args, **kwargs)
+
+    monkeypatch.setattr(AbortImportProcessRequest, "load", counted)
+    response = spy_client.post(
+        abort_url("t1"), headers=AUTH, data=data, content_type="application/json"
+    )
+
+    assert response.status_code == 200
+    assert len(loaded) == loads
     assert spy.calls == ["t1"]
 
 
