@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from example_app.products import products_table as demo_products_table
 from flask_import_abort import AbortOutcome, AbortRequest, ImportAbort, ImportState
 from flask_import_abort.processes.sql import SQLImportRegistry, import_process_table
+from flask_import_abort.processes.sql._registry import _Hot
 
 from . import databases
 from .conftest import (
@@ -619,6 +620,91 @@ def test_every_statement_of_every_call_is_seen_by_the_engines_events(database_ur
             registry.close()
 
         assert registry.snapshot(tokens[0]).state is ImportState.ABORTED
+
+
+def test_the_abort_of_a_running_import_is_one_update_that_returns_nothing(
+    database_url: str,
+) -> None:
+    """The abort answered most often costs one statement, and records what any abort records."""
+    with sql_registry(database_url, lease=60) as registry:
+        token = registry.register(total=10)
+        registry.start(token)
+        seen: list[str] = []
+
+        def before(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            seen.append(statement)
+
+        sqlalchemy.event.listen(registry.engine, "before_cursor_execute", before)
+        try:
+            details = AbortRequest(30, "ops", "wrong file", "req-1")
+            outcome = registry.abort(token, details)
+        finally:
+            sqlalchemy.event.remove(registry.engine, "before_cursor_execute", before)
+        snapshot = registry.snapshot(token)
+
+    assert outcome is AbortOutcome.REQUESTED
+    assert len(seen) == 1
+    assert seen[0].lstrip().upper().startswith("UPDATE")
+    assert "RETURNING" not in seen[0].upper()
+    assert (snapshot.state, snapshot.abort_requested, snapshot.finished_at) == (
+        ImportState.PROCESSING,
+        True,
+        None,
+    )
+    assert (snapshot.aborted_by, snapshot.abort_reason, snapshot.abort_request_id) == (
+        "ops",
+        "wrong file",
+        "req-1",
+    )
+    assert snapshot.abort_requested_at is not None
+    assert snapshot.stop_by is not None
+    deadline = (snapshot.stop_by - snapshot.abort_requested_at).total_seconds()
+    assert deadline == pytest.approx(30, abs=0.01)
+
+
+def test_every_hot_statement_reads_its_row_by_primary_key_in_a_plan_cached_on_a_new_table() -> None:
+    """psycopg prepares a statement sent often, and PostgreSQL then runs a generic plan, made
+    once, however the table grows. A plan made while the table is new must not read the row
+    through another index: over the full index on ``parent_token``, ``parent_token IS NULL``
+    read every import's entry on each abort."""
+    with sql_registry(require_postgres(), lease=60) as registry:
+        for _ in range(100):
+            registry.start(registry.register(total=10))
+        token = registry.register()
+        hot = _Hot(registry._statements, registry._outbox, registry.engine.dialect)
+        with registry.engine.connect() as connection:
+            connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            for name, compiled in hot.statements.items():
+                if name == "notice":  # an INSERT into the outbox reads no row
+                    continue
+                sql, parameters = _numbered(compiled.sql)
+                connection.exec_driver_sql(f"PREPARE hot_{name} AS {sql}")
+                # a token is letters, digits, '-' and '_': safe to write into the SQL
+                values = ", ".join(f"'{token}'" if p == "key" else "NULL" for p in parameters)
+                plan = connection.exec_driver_sql(
+                    f"EXPLAIN (FORMAT JSON) EXECUTE hot_{name}({values})"
+                ).scalar()
+                scans = list(_scans(plan[0]["Plan"]))
+                assert scans == [("Index Scan", f"{registry.table.name}_pkey")], name
+            connection.rollback()
+
+
+def _numbered(sql: str) -> tuple[str, list[str]]:
+    """psycopg's ``%(name)s`` parameters as PostgreSQL's ``$1``, ``$2``, ...; and their names."""
+    numbers: dict[str, int] = {}
+
+    def number(found: re.Match[str]) -> str:
+        return f"${numbers.setdefault(found.group(1), len(numbers) + 1)}"
+
+    return re.sub(r"%\((\w+)\)s", number, sql), list(numbers)
+
+
+def _scans(node: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
+    """Each scan of a plan, with the index it reads."""
+    if "Scan" in node["Node Type"]:
+        yield node["Node Type"], node.get("Index Name")
+    for child in node.get("Plans", ()):
+        yield from _scans(child)
 
 
 def _statements(traced: list[str]) -> list[str]:

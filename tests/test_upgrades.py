@@ -23,7 +23,7 @@ from .conftest import abort_url, assert_error_model
 from .databases import require_postgres, unique_table_name
 
 #: The schema version this package's statements need.
-CURRENT = 7
+CURRENT = 8
 
 
 def table_of_0_1_0(metadata: MetaData, name: str) -> Table:
@@ -252,6 +252,46 @@ def test_create_table_makes_a_fresh_table_at_the_current_version_and_leaves_an_o
             assert fresh.upgrade_table() == (CURRENT, CURRENT)
         finally:
             fresh.drop_table()
+
+
+def test_the_upgrade_to_8_makes_the_index_on_parent_token_hold_the_chunks_alone(
+    database_url: str,
+) -> None:
+    """A version-7 table indexes every row's ``parent_token``; the upgrade makes that index
+    partial, keeps every row, and the chunks of a parallel import are found through it."""
+    with SQLImportRegistry(database_url, table_name=unique_table_name()) as registry:
+        try:
+            registry.create_table()
+            chunked = registry.register_chunks(2)
+            single = registry.register()
+            name = f"ix_{registry.table.name}_parent_token"
+            with registry.engine.begin() as connection:
+                connection.exec_driver_sql(f"DROP INDEX {name}")
+                connection.exec_driver_sql(
+                    f"CREATE INDEX {name} ON {registry.table.name} (parent_token)"
+                )
+                connection.execute(registry.version_table.update().values(version=7))
+            assert "WHERE" not in _index_definition(registry, name).upper()
+
+            assert registry.upgrade_table() == (7, CURRENT)
+            assert registry.upgrade_table() == (CURRENT, CURRENT)
+
+            assert "parent_token IS NOT NULL" in _index_definition(registry, name)
+            found = registry.chunks(chunked.token)
+            assert [chunk.token for chunk in found] == list(chunked.chunks)
+            assert registry.snapshot(single).state is ImportState.PENDING
+        finally:
+            registry.drop_table()
+
+
+def _index_definition(registry: SQLImportRegistry, name: str) -> str:
+    query = (
+        "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+        if registry.engine.dialect.name == "postgresql"
+        else "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
+    )
+    with registry.engine.connect() as connection:
+        return str(connection.execute(sqlalchemy.text(query), {"name": name}).scalar())
 
 
 def _versions_recorded(registry: SQLImportRegistry) -> list[int]:

@@ -319,6 +319,8 @@ class SQLImportRegistry:
         while True:
             with self._connection(deadline) as connection:
                 with connection.begin():
+                    if self._execute(connection, "abort_running", values).rowcount == 1:
+                        return AbortOutcome.REQUESTED
                     changed = self._execute(connection, "abort", values).first()
                     ended = changed is not None and ImportState(changed.state).is_final
                     if changed is not None and changed.chunk_count is not None:
@@ -791,6 +793,7 @@ class _Hot:
     def __init__(self, statements: Statements, outbox: OutboxStatements, dialect: Dialect) -> None:
         self.statements = {
             "notice": _Compiled(outbox.write, dialect),
+            "abort_running": _Compiled(statements.abort_running, dialect),
             "abort": _Compiled(statements.abort, dialect),
             "beat": _Compiled(statements.beat, dialect),
             "heartbeat": _Compiled(statements.heartbeat, dialect),

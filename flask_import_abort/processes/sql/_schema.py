@@ -72,9 +72,10 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
     The schema has a version, kept in a one-row table beside it, ``<name>_version`` (see
     :meth:`SQLImportRegistry.upgrade_table`). Timestamps are UTC. ``created_at`` is indexed,
     for listing newest first; ``state``, for finding the running processes among all the
-    finished ones; ``parent_token``, for finding a parallel import's chunks.
+    finished ones; ``parent_token``, for finding a parallel import's chunks (see
+    :func:`chunks_index`).
     """
-    return Table(
+    table = Table(
         name,
         metadata,
         Column("token", String(TOKEN_LENGTH), primary_key=True),
@@ -99,7 +100,24 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
         Column("failed_count", Integer),
         Index(f"ix_{name}_created_at", "created_at"),
         Index(f"ix_{name}_state", "state"),
-        Index(f"ix_{name}_parent_token", "parent_token"),
+    )
+    chunks_index(table)
+    return table
+
+
+def chunks_index(table: Table) -> Index:
+    """The index on ``parent_token`` that finds a parallel import's chunks. It holds the
+    chunks alone (a partial index, where the database has them): an import's row has no
+    parent, so no statement could find it there, and none should try. A statement on one
+    import says ``parent_token IS NULL``; over a full index, a plan cached when the table was
+    new (PostgreSQL's generic plan of a prepared statement) could take that index for it and
+    read every import's entry on each call."""
+    chunk = table.c.parent_token.is_not(None)
+    return Index(
+        f"ix_{table.name}_parent_token",
+        table.c.parent_token,
+        postgresql_where=chunk,
+        sqlite_where=chunk,
     )
 
 

@@ -84,6 +84,29 @@ class Statements:
             ),
         }
         not_asked = c.abort_requested_at.is_(None)
+        #: The abort of what is aborted most: a running import that is neither lost nor
+        #: parallel. It only records the request (the worker stops after its batch), so it
+        #: needs no ``CASE`` and returns nothing: its row count says whether it applied. Any
+        #: other abortable process is left to ``abort``, in the same transaction.
+        self.abort_running = (
+            update(table)
+            .where(
+                key,
+                running,
+                c.heartbeat_at >= stale,
+                not_asked,
+                c.chunk_count.is_(None),
+                c.parent_token.is_(None),
+            )
+            .values(
+                abort_requested_at=now,
+                aborted_by=abort_values["aborted_by"],
+                abort_reason=abort_values["abort_reason"],
+                abort_request_id=abort_values["abort_request_id"],
+                end_reason=func.coalesce(bindparam("end_reason", type_=String()), c.end_reason),
+                stop_by=database_now(bindparam("stop_deadline", type_=Float())),
+            )
+        )
         #: The abort of an import process (a chunk's abort is its parent's): it answers the
         #: chunk count, so that a parallel import's chunks are aborted after it.
         self.abort = (

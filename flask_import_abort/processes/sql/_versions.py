@@ -110,6 +110,39 @@ def _create_outbox(connection: Connection, table: Table) -> None:
     outbox_table(table).create(connection, checkfirst=True)
 
 
+def _chunks_only(connection: Connection, table: Table) -> None:
+    """The index on ``parent_token`` holds the chunks alone where the database has partial
+    indexes (PostgreSQL, SQLite): made again where it holds every row."""
+    dialect = connection.dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        return
+    name = f"ix_{table.name}_parent_token"
+    index = next(index for index in table.indexes if index.name == name)
+    preparer = connection.dialect.identifier_preparer
+    if dialect == "postgresql":
+        found = connection.execute(
+            text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = :name "
+                "AND schemaname = coalesce(:schema, current_schema())"
+            ),
+            {"name": name, "schema": table.schema},
+        ).scalar()
+    else:
+        master = "sqlite_master" if table.schema is None else f"{table.schema}.sqlite_master"
+        found = connection.execute(
+            text(f"SELECT sql FROM {master} WHERE type = 'index' AND name = :name"),  # noqa: S608
+            {"name": name},
+        ).scalar()
+    if found is not None and " WHERE " in found.upper():
+        return
+    if found is not None:
+        quoted = preparer.quote(name)
+        if table.schema is not None:
+            quoted = f"{preparer.quote_schema(table.schema)}.{quoted}"
+        connection.execute(text(f"DROP INDEX {quoted}"))
+    index.create(connection)
+
+
 STEPS: Sequence[Step] = (
     Step(
         2,
@@ -133,6 +166,7 @@ STEPS: Sequence[Step] = (
         "webhooks: metadata, failed_count, and the outbox table of the notices",
         _both(_add_columns("metadata", "failed_count"), _create_outbox),
     ),
+    Step(8, "the index on parent_token holds the chunks alone", _chunks_only),
 )
 #: The version this package's statements need.
 CURRENT = STEPS[-1].version
