@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import marshmallow as ma
 from flask import Request
 from marshmallow import missing
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
-from werkzeug.wsgi import LimitedStream
+from werkzeug.wsgi import LimitedStream, get_content_length
 
 from . import errors
 from .processes.tokens import token_problem
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 
 def check_token(token: str, max_length: int) -> None:
@@ -36,12 +38,14 @@ def _is_json(mimetype: str) -> bool:
 DISCARD_BYTES = 64 * 1024
 
 
-def sends_no_body(environ: Mapping[str, Any]) -> bool:
-    """Whether a request has no body: a ``Content-Length`` of 0, or none and no chunks."""
-    length = environ.get("CONTENT_LENGTH")
-    if length is None or length == "":
+def sends_no_body(environ: WSGIEnvironment) -> bool:
+    """Whether a request has no body, as :func:`read_body` would find: a ``Content-Length`` of
+    0 (werkzeug's reading: one beside ``Transfer-Encoding: chunked`` does not count), or none
+    and no chunks."""
+    length = get_content_length(environ)
+    if length is None:
         return not bool(environ.get("wsgi.input_terminated"))
-    return bool(length == "0")
+    return length == 0
 
 
 def read_body(request: Request, limit: int) -> bytes:
