@@ -72,8 +72,8 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
     The schema has a version, kept in a one-row table beside it, ``<name>_version`` (see
     :meth:`SQLImportRegistry.upgrade_table`). Timestamps are UTC. ``created_at`` is indexed,
     for listing newest first; ``state``, for finding the running processes among all the
-    finished ones; ``parent_token``, for finding a parallel import's chunks (see
-    :func:`chunks_index`).
+    finished ones; ``parent_token``, for finding a parallel import's chunks (a
+    partial index: it holds the chunks alone, as no statement looks up an import there).
     """
     table = Table(
         name,
