@@ -93,7 +93,9 @@ def load_body(request: Request, limit: int) -> Any:
     data = read_body(request, limit)
     if not data:
         return missing
-    mimetype = request.mimetype
+    # The header as most clients send it needs no parsing.
+    plain = request.environ.get("CONTENT_TYPE") in (None, "", "application/json")
+    mimetype = "" if plain else request.mimetype
     if mimetype and not _is_json(mimetype):
         raise errors.UnsupportedBodyType(
             more_info="Send Content-Type: application/json, or no body at all.",
