@@ -121,10 +121,12 @@ package: $(TEST_READY)
 	$(TOOLS)/twine check --strict dist/*
 
 # Figures, not tests: prints a table and keeps it as JSON in bench/results/. BENCH_ARGS=--quick
-# for a short smoke run.
-bench: $(TEST_READY) $(WRK) $(VALGRIND) $(OIDC_PROVIDER)
+# for a short smoke run, "--only versions --against REF" for this checkout beside another;
+# BENCH_PYTHON=3.10 on another of the Pythons make test uses.
+BENCH_PYTHON ?= $(NEWEST)
+bench: $(TEST_READY) $(call test_venv,$(BENCH_PYTHON))/.ready $(WRK) $(VALGRIND) $(OIDC_PROVIDER)
 	bash .ci/postgres
-	$(TOOLS)/python -m bench $(BENCH_ARGS)
+	$(call test_venv,$(BENCH_PYTHON))/bin/python -m bench $(BENCH_ARGS)
 
 $(CHROMIUM) $(FAKETIME) $(WRK) $(VALGRIND) $(NPM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(notdir $@) \

@@ -25,6 +25,7 @@ from . import (
     scaling,
     signin,
     stopping,
+    versions,
     webhooks,
 )
 
@@ -51,6 +52,11 @@ TARGETS = {
     # The registry's calls through SQLAlchemy's Connection over the raw driver's.
     "floor sqlite": 0.55,
     "floor postgresql": 0.70,
+    # The registry's abort over the simplest durable abort write (one column, raw driver).
+    "simplest sqlite": 0.55,
+    "simplest postgresql": 0.65,
+    # This version's abort over another's (--against), in time: at most.
+    "versions abort": 1.25,
     # A JWT-authorized abort over a static token's, in instructions.
     "signin": 0.90,
     # A chunk's heartbeat, 16 chunks beating at once, over one process beating alone: at most.
@@ -72,6 +78,7 @@ SECTIONS = [
     "signin",
     "parallel",
     "webhooks",
+    "versions",
 ]
 
 
@@ -83,6 +90,13 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         choices=SECTIONS,
     )
+    parser.add_argument(
+        "--against",
+        default=versions.RELEASE,
+        metavar="REF",
+        help=f"the git ref the versions section measures beside this checkout "
+        f"(default {versions.RELEASE}, the last release)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     sections = args.only or SECTIONS
@@ -90,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     for section in sections:
         run, quick_arguments, show = _SECTIONS[section]
+        if section == "versions":
+            run = partial(run, args.against)
         report[section] = run(**quick_arguments) if quick else run()
         show(report[section])
     report["seconds"] = round(time.monotonic() - started, 1)
@@ -182,7 +198,8 @@ def print_floor(results: dict[str, Any]) -> None:
     print(f"{'database, call':28} {'registry':>9} {'raw':>7}  ratio  target")
     for database, rows in results.items():
         for call, row in rows.items():
-            mark = _mark(row["ratio"], TARGETS[f"floor {database}"])
+            kind = "simplest" if call.endswith("simplest") else "floor"
+            mark = _mark(row["ratio"], TARGETS[f"{kind} {database}"])
             print(
                 f"{database + ', ' + call:28} {row['registry_us']:9.0f} {row['raw_us']:7.0f}"
                 f"  {mark}{_quartiles(row)}"
@@ -274,6 +291,32 @@ def print_webhooks(results: dict[str, Any]) -> None:
         )
 
 
+def print_versions(results: dict[str, Any]) -> None:
+    this, other = "this", results["against"]
+    names = {label: f"{label} ({results['versions'][label]})" for label in (this, other)}
+    print(f"\nTwo versions in one run: {names[this]} against {names[other]}")
+    print(f"{'abort, running processes':28} {'this µs':>8} {'other µs':>8}  this/other  target")
+    for name, row in results["abort"].items():
+        mark = _mark(row["ratio"], TARGETS["versions abort"], at_most=True)
+        print(f"{name:28} {row[this]:8.0f} {row[other]:8.0f}  {mark}{_quartiles(row)}")
+    print("the registry's abort against the simplest durable write (raw / registry, per call):")
+    for database, row in results["floor"].items():
+        cells = "  ".join(
+            f"{label} {row[label]['registry_us']:.0f} µs / {row[label]['raw_us']:.0f} µs "
+            f"= {row[label]['ratio']:.3f}"
+            for label in (this, other)
+        )
+        mark = _mark(row[this]["ratio"], TARGETS[f"simplest {database}"])
+        print(f"  {database:11} {cells}   this: {mark}")
+    print("in-process, the plugin against a hand-written view (bare / plugin):")
+    for label in (this, other):
+        row = results["inprocess"][label]
+        print(
+            f"  {label:10} plugin {row['plugin_us']:.1f} µs, bare {row['bare_us']:.1f} µs: "
+            f"{row['ratio']:.3f}{_quartiles(row)}"
+        )
+
+
 #: Each section: what runs it, its arguments for a --quick run, and what prints its table.
 _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], None]]] = {
     "inprocess": (
@@ -305,6 +348,7 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], N
     "signin": (signin.run, {"calls": 100, "requests": 600, "tokens": 20}, print_signin),
     "parallel": (parallel.run, {"trials": 2, "rounds": 1, "beats": 100}, print_parallel),
     "webhooks": (webhooks.run, {"rounds": 3, "ends": 10, "trials": 2}, print_webhooks),
+    "versions": (versions.run, {"rounds": 3, "calls": 10, "requests": 300}, print_versions),
 }
 
 

@@ -3,8 +3,11 @@
 For ``abort``, ``should_stop`` (which records the heartbeat) and ``report_progress``, the floor
 is the very statement the registry sends, compiled by the registry for the dialect, executed
 on a plain driver connection (``sqlite3`` / ``psycopg``) with its parameters, and committed:
-what any code that writes the same row durably must pay. Registry and floor alternate call by
-call, on rows of the same table, so drift and the disk's moods hit both alike.
+what any code that writes the same row durably must pay. A statement that grows slower makes
+both sides slower, though, so ``abort, simplest`` measures the registry's abort against the
+simplest durable abort any code could write: one column, ``UPDATE <table> SET
+abort_requested_at = ... WHERE token = ...``, and ``COMMIT``. Registry and floor alternate call
+by call, on running processes of the same table, so drift and the disk's moods hit both alike.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ def quantiles(values: list[float]) -> list[float]:
     return statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
 
 
-OPERATIONS = ("abort", "should_stop", "report_progress")
+OPERATIONS = ("abort", "abort, simplest", "should_stop", "report_progress")
 
 
 @contextmanager
@@ -67,15 +71,20 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
     dialect = registry.engine.dialect
     statements = registry._statements  # the registry's own statements, for the floor
     prepared = {
-        "abort": _Compiled(statements.abort, dialect),
+        "abort": _Compiled(statements.abort_running, dialect),
         "should_stop": _Compiled(statements.beat, dialect),
         "report_progress": _Compiled(statements.progress, dialect),
     }
 
+    # The processes are made through connections of their own, as a host's workers make them:
+    # on PostgreSQL a connection that has just written a row updates it more slowly than any
+    # other (10 to 25 % here, with the raw driver alone), which would tilt the scale.
+    workers = SQLImportRegistry(url, table_name="bench_floor")
+
     def running(count: int) -> list[str]:
-        tokens = [registry.register() for _ in range(count)]
+        tokens = [workers.register() for _ in range(count)]
         for token in tokens:
-            registry.start(token)
+            workers.start(token)
         return tokens
 
     def floor(name: str, values: dict[str, Any]) -> None:
@@ -84,12 +93,26 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
         cursor.close()
         raw.commit()
 
+    simplest_sql = f"UPDATE {registry.table.name} SET abort_requested_at = " + (
+        "? WHERE token = ?" if isinstance(raw, sqlite3.Connection) else "%s WHERE token = %s"
+    )
+
+    def simplest(token: str) -> None:
+        now = datetime.now(timezone.utc)
+        if isinstance(raw, sqlite3.Connection):  # stored as SQLAlchemy stores a DateTime
+            now = now.replace(tzinfo=None)
+        cursor = raw.cursor()
+        cursor.execute(simplest_sql, (now.isoformat(sep=" "), token))
+        cursor.close()
+        raw.commit()
+
     try:
         samples: dict[str, dict[str, list[float]]] = {
             name: {"registry": [], "raw": [], "ratio": []} for name in OPERATIONS
         }
         for _ in range(rounds):
-            ours, theirs = running(calls), running(calls)  # abort needs a fresh process a call
+            # abort needs a fresh process a call
+            ours, theirs, simple_ours, simple_theirs = (running(calls) for _ in range(4))
             beat_ours, beat_theirs = running(2)  # beating and reporting, never aborted
             times: dict[str, dict[str, list[float]]] = {
                 name: {"registry": [], "raw": []} for name in OPERATIONS
@@ -104,6 +127,10 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
                     "abort": (
                         partial(registry.abort, ours[call]),
                         partial(floor, "abort", abort_values),
+                    ),
+                    "abort, simplest": (
+                        partial(registry.abort, simple_ours[call]),
+                        partial(simplest, simple_theirs[call]),
                     ),
                     "should_stop": (
                         partial(registry.should_stop, beat_ours),
@@ -132,6 +159,7 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
                 samples[name]["ratio"].append(median([raw / ours for raw, ours in pairs]))
     finally:
         raw.close()
+        workers.close()
         registry.drop_table()
         registry.close()
     return {

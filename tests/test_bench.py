@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from werkzeug.test import Client
 
-from bench import apps, endtoend, floor
+import flask_import_abort
+from bench import apps, endtoend, floor, versions
 from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
 from flask_import_abort.processes.sql import SQLImportRegistry
 from flask_import_abort.processes.sql._registry import _Compiled
@@ -99,7 +100,7 @@ def test_the_floor_sends_the_registrys_own_statements_and_changes_the_same_rows(
     with SQLImportRegistry(url, table_name="floor_check") as registry:
         registry.create_table()
         dialect = registry.engine.dialect
-        abort = _Compiled(registry._statements.abort, dialect)
+        abort = _Compiled(registry._statements.abort_running, dialect)
         token = registry.register()
         registry.start(token)
 
@@ -112,3 +113,39 @@ def test_the_floor_sends_the_registrys_own_statements_and_changes_the_same_rows(
         assert abort.sql.startswith("UPDATE floor_check SET ")
         assert registry.snapshot(token).aborted_by == "raw"
         assert registry.abort(token) is AbortOutcome.ALREADY_REQUESTED
+
+
+def test_a_versions_probe_imports_the_package_of_the_checkout_it_is_given(tmp_path: Path) -> None:
+    """Not the one this environment installed (an editable install answers for its name)."""
+    package = tmp_path / "flask_import_abort"
+    package.mkdir()
+    (package / "__init__.py").write_text('__version__ = "9.9.9"\n')
+
+    probe = versions.Version("other", tmp_path)
+    try:
+        assert probe.version == "9.9.9"
+    finally:
+        probe.close()
+
+
+def test_a_versions_probe_aborts_running_processes_and_writes_the_simplest_floor(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'versions.db'}"
+    probe = versions.Version("this", versions.ROOT)
+    try:
+        assert probe.version == flask_import_abort.__version__
+        probe.ask("fill", key="k", url=url, table="probe_check", rows=8)
+        aborts = probe.ask("abort", key="k", calls=2)
+        floors = probe.ask("floor", key="k", calls=2)
+        with SQLImportRegistry(url, table_name="probe_check") as registry:
+            states = [process.abort_requested for process in registry.recent(limit=10)]
+        answer = probe.ask("inprocess", calls=3)
+    finally:
+        probe.close()
+
+    assert len(aborts["us"]) == 2
+    assert (len(floors["registry_us"]), len(floors["raw_us"])) == (2, 2)
+    # 2 aborts, then 2 pairs: 2 by the registry, 2 by the raw driver
+    assert sorted(states) == [False] * 2 + [True] * 6
+    assert set(answer) == {"plugin", "bare"}
