@@ -95,6 +95,16 @@ def test_the_benchmarks_page_states_the_benchmarks_targets() -> None:
             rows = re.findall(pattern, section, re.M)
             assert [float(found) for found in rows] == [target] * 3
             continue
+        if kind == "simplest":
+            database = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[path]
+            pattern = rf"^\| Floor, {database}, abort, simplest \|.*\| ≥ ([\d.]+) \|$"
+            assert [float(found) for found in re.findall(pattern, section, re.M)] == [target]
+            continue
+        if kind == "versions":
+            pattern = r"^\| Versions, \w+, [\d,]+ running \|.*\| ≤ ([\d.]+) \|$"
+            rows = re.findall(pattern, section, re.M)
+            assert [float(found) for found in rows] == [target] * 6
+            continue
         if kind == "signin":
             row = re.search(r"^\| Sign-in, success: .*\| ≥ ([\d.]+) \|$", section, re.M)
             assert row, key
