@@ -52,21 +52,24 @@ def _literal(value: ImportState | EndReason) -> Any:
     return literal_column(f"'{value.value}'")  # enum values: letters and underscores only
 
 
-class Statements:
-    """The registry's statements on ``table``, for processes lost after ``lease`` seconds."""
+class _Terms:
+    """The conditions and values the statements share, made once per table."""
 
     def __init__(self, table: Table, lease: float) -> None:
-        c = table.c
-        key = c.token == bindparam("key")
-        now = database_now()
-        stale = database_now(-lease)
-        pending = _is(c.state, ImportState.PENDING)
-        running = _one_of(c.state, RUNNING_STATES)
-        lost = c.heartbeat_at < stale
-        aborted = _literal(ImportState.ABORTED)
-
+        self.table = table
+        self.c = c = table.c
+        self.key = c.token == bindparam("key")
+        self.now = now = database_now()
+        self.stale = database_now(-lease)
+        self.pending = pending = _is(c.state, ImportState.PENDING)
+        self.running = _one_of(c.state, RUNNING_STATES)
+        self.lost = lost = c.heartbeat_at < self.stale
+        self.aborted = aborted = _literal(ImportState.ABORTED)
+        self.not_asked = c.abort_requested_at.is_(None)
         ends_now = or_(pending, lost)
-        abort_values = {
+        #: What an abort writes: the request, and the end of a process that ends at once (a
+        #: pending one never starts; a lost one has no worker left to stop).
+        self.abort_values = {
             "abort_requested_at": now,
             "aborted_by": bindparam("actor", type_=String()),
             "abort_reason": bindparam("reason", type_=String()),
@@ -83,7 +86,23 @@ class Statements:
                 else_=database_now(bindparam("stop_deadline", type_=Float())),
             ),
         }
-        not_asked = c.abort_requested_at.is_(None)
+
+
+class Statements:
+    """The registry's statements on ``table``, for processes lost after ``lease`` seconds."""
+
+    def __init__(self, table: Table, lease: float) -> None:
+        terms = _Terms(table, lease)
+        self._aborts(terms)
+        self._reads(terms)
+        self._work(terms)
+        self._reaps(terms)
+        self._parallel(terms)
+        self._siblings(terms)
+
+    def _aborts(self, terms: _Terms) -> None:
+        table, c, key, now, stale = terms.table, terms.c, terms.key, terms.now, terms.stale
+        running, not_asked, abort_values = terms.running, terms.not_asked, terms.abort_values
         #: The abort of what is aborted most: a running import that is neither lost nor
         #: parallel. It only records the request (the worker stops after its batch), so it
         #: needs no ``CASE`` and returns nothing: its row count says whether it applied. Any
@@ -135,10 +154,13 @@ class Statements:
             .order_by(c.token)
             .with_for_update()
         )
+
+    def _reads(self, terms: _Terms) -> None:
+        table, c, key, now = terms.table, terms.c, terms.key, terms.now
         self.register = table.insert().values(created_at=now)
         self.read_state = select(c.state, c.abort_requested_at, c.parent_token).where(key)
         #: Whether a running process is lost, by the database's clock, as a column of a read.
-        is_lost = case((and_(running, lost), True), else_=False).label("lost")
+        is_lost = case((and_(terms.running, terms.lost), True), else_=False).label("lost")
         self.read = select(table, is_lost).where(key)
         #: The chunks of the parallel import ``key``, in order.
         self.chunks_of = select(table, is_lost).order_by(c.parent_token, c.chunk_index)
@@ -155,6 +177,11 @@ class Statements:
         self.count_by_state = (
             select(c.state, func.count()).where(c.chunk_index.is_(None)).group_by(c.state)
         )
+
+    def _work(self, terms: _Terms) -> None:
+        table, c, key, now = terms.table, terms.c, terms.key, terms.now
+        running, pending, aborted = terms.running, terms.pending, terms.aborted
+        not_asked = terms.not_asked
         #: The heartbeat of a running process that has not been asked to stop: its row count
         #: says whether to go on, so the common case reads nothing back.
         self.beat = (
@@ -210,10 +237,18 @@ class Statements:
                     values["started_at"] = func.coalesce(c.started_at, now)
                 self.moves[state] = move.values(values)
 
+    def _reaps(self, terms: _Terms) -> None:
+        table, c, now, running, aborted = (
+            terms.table,
+            terms.c,
+            terms.now,
+            terms.running,
+            terms.aborted,
+        )
         # A parallel import has no worker of its own, so no heartbeat: its chunks are forced
         # and lost, and it ends with them.
         forced = and_(running, c.stop_by < now, c.chunk_count.is_(None))
-        lost_running = and_(running, lost)
+        lost_running = and_(running, terms.lost)
         self.reap = [
             update(table)
             .where(forced)
@@ -231,6 +266,13 @@ class Statements:
             )
             .returning(*c),
         ]
+        self.reap_dry_run = [
+            select(table).where(forced),
+            select(table).where(lost_running, or_(c.stop_by.is_(None), c.stop_by >= now)),
+        ]
+
+    def _parallel(self, terms: _Terms) -> None:
+        table, c, key, now, aborted = terms.table, terms.c, terms.key, terms.now, terms.aborted
         chunk = table.alias("chunk")
         of_it = chunk.c.parent_token == c.token
 
@@ -282,6 +324,15 @@ class Statements:
         )
         #: The same, of the one parallel import ``key``.
         self.end_parent = self.end_parents.where(key)
+
+    def _siblings(self, terms: _Terms) -> None:
+        table, c, not_asked, abort_values = (
+            terms.table,
+            terms.c,
+            terms.not_asked,
+            terms.abort_values,
+        )
+        chunk = table.alias("chunk")
         #: The first failure of a chunk stops the other chunks of its import, unless the import
         #: goes on past failures: each pending one ends ``aborted`` at once, each running one
         #: stops after its batch (``chunk_failed``); the import is not aborted, and ends
@@ -299,7 +350,3 @@ class Statements:
             )
             .values(abort_values)
         )
-        self.reap_dry_run = [
-            select(table).where(forced),
-            select(table).where(lost_running, or_(c.stop_by.is_(None), c.stop_by >= now)),
-        ]
