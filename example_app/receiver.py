@@ -17,7 +17,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, in
 from sqlalchemy.exc import IntegrityError
 
 from flask_import_abort import authenticate
-from flask_import_abort.processes.webhooks import NoticeRefused, verify_notice
+from flask_import_abort.processes.notices import NoticeRefused, verify_notice
 
 PATH = "/demo/webhooks"
 receiver = Blueprint("demo_webhooks", __name__)

@@ -26,9 +26,10 @@ from ._signin import (
 )
 from .processes.contract import AbortOutcome, AbortRequest, ImportRegistry, failures
 from .processes.lifecycle import Listing, Reapable, Snapshots, checked_seconds
+from .processes.notices import Outbox
 from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
 from .processes.tokens import DEFAULT_MAX_LENGTH
-from .processes.webhooks import Outbox, WebhookDispatcher, checked_url
+from .processes.webhooks import WebhookDispatcher, checked_url
 
 __all__ = ["DEFAULTS", "EXTENSION_KEY", "KEYS", "Config", "Key", "Settings", "settings_of"]
 

@@ -34,7 +34,7 @@ from ._schemas import AbortImportProcessRequest
 from ._settings import settings_of
 from .processes.contract import AbortOutcome, AbortRequest, StoreUnavailable, failures
 from .processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
-from .processes.webhooks import Notice, Outbox
+from .processes.notices import Notice, Outbox
 
 __all__ = ["add_commands", "group"]
 

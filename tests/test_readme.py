@@ -166,6 +166,7 @@ def test_every_public_module_is_in_the_api_tables() -> None:
 PUBLIC_PROCESS_MODULES = {
     "flask_import_abort.processes.sql",
     "flask_import_abort.processes.webhooks",
+    "flask_import_abort.processes.notices",
     "flask_import_abort.processes.integrations.celery",
     "flask_import_abort.processes.integrations.rq",
     "flask_import_abort.processes.integrations.options",

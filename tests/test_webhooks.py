@@ -23,16 +23,15 @@ from flask_import_abort.processes import (
     reap,
     webhooks,
 )
-from flask_import_abort.processes.signals import notice_delivered, notice_failed, notice_retried
-from flask_import_abort.processes.sql import SQLImportRegistry
-from flask_import_abort.processes.webhooks import (
+from flask_import_abort.processes.notices import (
     SIGNATURE_HEADER,
-    Delivered,
     NoticeRefused,
-    WebhookDispatcher,
     signature,
     verify_notice,
 )
+from flask_import_abort.processes.signals import notice_delivered, notice_failed, notice_retried
+from flask_import_abort.processes.sql import SQLImportRegistry
+from flask_import_abort.processes.webhooks import Delivered, WebhookDispatcher
 
 from . import celery_app
 from .conftest import LEASE, Clock, _database

@@ -29,9 +29,9 @@ from .lifecycle import (
     summed,
     utc_now,
 )
+from .notices import Notice
 from .signals import announce_end
 from .tokens import new_token, registrable_token
-from .webhooks import Notice
 
 
 @dataclass
@@ -454,7 +454,7 @@ class InMemoryImportRegistry:
             notice = Notice(new_token(), token, "pending", now, next_attempt_at=now)
             self._notices[notice.id] = notice
 
-    # The outbox, in memory (see ``flask_import_abort.processes.webhooks``).
+    # The outbox, in memory (see ``flask_import_abort.processes.notices``).
 
     def claim_notices(self, limit: int, lease: float) -> list[Notice]:
         """Claim up to ``limit`` due notices for ``lease`` seconds."""

@@ -9,26 +9,27 @@ end, a parallel import's end (never a chunk's). A :class:`WebhookDispatcher` del
     dispatcher.deliver()        # in a reaper's round, a cron job, a beat task
 
 Each notice is POSTed to every URL as OCC posts its ``dataImport`` event, in its shape (the
-item under ``standaloneItem`` or ``bundleItems``; see :func:`notice_body`): a JSON body signed in
+item under ``standaloneItem`` or ``bundleItems``; see :mod:`~flask_import_abort.processes.notices`,
+which writes and signs them): a JSON body signed in
 ``X-Oracle-CC-WebHook-Signature`` (base64 of HMAC-SHA512 over the raw body with the secret),
 with an id that stays the same on every attempt (``deliveryId``, and the ``Idempotency-Key``
 header). Beside OCC's, Standard Webhooks' headers (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``) sign the id and the time of the attempt too, so that a receiver can
-refuse a captured notice sent again later (:func:`verify_notice`). Any answer but a 2xx is
+refuse a captured notice sent again later
+(:func:`~flask_import_abort.processes.notices.verify_notice`). Any answer but a 2xx is
 tried again, five attempts in all, with growing waits; each URL on its own. An attempt ends
 within its timeout however the receiver behaves (one that answers a byte a second is cut),
-redirects are not followed, and no more than :data:`READ_LIMIT` bytes of an answer are read,
+redirects are not followed, and no more than 16 KiB of an answer are read,
 none logged.
 
-Needs the ``[webhooks]`` extra (httpx) to deliver; the store writes notices without it.
+This module is the only one that imports httpx (the ``[webhooks]`` extra), when a dispatcher
+first delivers; the store writes notices without it.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import hmac
 import ipaddress
 import json
 import logging
@@ -38,197 +39,34 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 from urllib.parse import urlsplit
 
-from .lifecycle import ProcessSnapshot, Snapshots, checked_seconds
+from .lifecycle import Snapshots, checked_seconds
+from .notices import (
+    SIGNATURE_HEADER,
+    STANDARD_HEADERS,
+    Notice,
+    Outbox,
+    notice_body,
+    signature,
+    standard_signature,
+)
 from .signals import announce, notice_delivered, notice_failed, notice_retried
 from .tokens import token_for_log
 
-__all__ = [
-    "ATTEMPTS",
-    "LINKS",
-    "SIGNATURE_HEADER",
-    "Delivered",
-    "Notice",
-    "NoticeRefused",
-    "Outbox",
-    "WebhookDispatcher",
-    "notice_body",
-    "signature",
-    "standard_signature",
-    "verify_notice",
-]
+__all__ = ["ATTEMPTS", "Delivered", "WebhookDispatcher"]
 
 log = logging.getLogger("flask_import_abort.webhooks")
 
-#: The header OCC signs its webhooks' bodies in.
-SIGNATURE_HEADER = "X-Oracle-CC-WebHook-Signature"
 #: Attempts of each notice, in all, as OCC makes them.
 ATTEMPTS = 5
 #: Seconds before the second attempt; each later wait is twice the one before.
 FIRST_WAIT = 2.0
 #: The most of an answer's body that is read (and then thrown away, never logged).
 READ_LIMIT = 16 * 1024
-#: Standard Webhooks' headers: the delivery's id, the attempt's time, and their signature.
-STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
-#: Seconds a notice's timestamp may be away from the receiver's clock, by default.
-TOLERANCE = 300.0
 #: The hosts an ``http`` URL may name without ``allow_http``.
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One notice of an end, as the outbox holds it."""
-
-    #: The delivery's id: the same on every attempt, for a receiver to drop repeats.
-    id: str
-    token: str
-    #: ``pending``, ``delivered`` or ``failed``.
-    state: str
-    created_at: datetime
-    attempts: int = 0
-    next_attempt_at: datetime | None = None
-    claim: str | None = None
-    #: Digests of the URLs it has reached.
-    delivered_to: tuple[str, ...] = ()
-    last_attempt_at: datetime | None = None
-    last_error: str | None = None
-    finished_at: datetime | None = None
-
-
-@runtime_checkable
-class Outbox(Protocol):
-    """A store that keeps notices: what a :class:`WebhookDispatcher` delivers from."""
-
-    def claim_notices(self, limit: int, lease: float) -> list[Notice]:
-        """Claim up to ``limit`` due notices for ``lease`` seconds, committed at once."""
-        ...
-
-    def record_attempt(
-        self,
-        notice: Notice,
-        *,
-        delivered_to: Sequence[str],
-        error: str | None,
-        state: str,
-        wait: float,
-    ) -> bool:
-        """Record one attempt of ``notice`` under its claim: whether the claim still held."""
-        ...
-
-    def notices(self, token: str) -> list[Notice]:
-        """The notices of the process ``token``, oldest first."""
-        ...
-
-    def retry_failed(self) -> int:
-        """Make every failed notice due again, its attempts from zero; how many."""
-        ...
-
-    def purge_delivered(self, older_than: float) -> int:
-        """Remove the notices delivered more than ``older_than`` seconds ago; how many."""
-        ...
-
-
-def signature(body: bytes, secret: str) -> str:
-    """OCC's signature of ``body``: base64 of HMAC-SHA512 with ``secret``'s UTF-8 bytes."""
-    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha512).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def standard_signature(delivery_id: str, timestamp: int, body: bytes, secret: str) -> str:
-    """Standard Webhooks' signature of an attempt: ``v1,`` and base64 of HMAC-SHA256 of
-    ``id.timestamp.body``, keyed with ``secret``'s UTF-8 bytes."""
-    signed = f"{delivery_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
-
-
-class NoticeRefused(ValueError):
-    """A notice :func:`verify_notice` refuses: unsigned, signed otherwise, or too old."""
-
-
-def verify_notice(
-    body: bytes,
-    headers: Mapping[str, str],
-    secret: str,
-    *,
-    tolerance: float = TOLERANCE,
-    now: float | None = None,
-) -> str:
-    """Check a notice as its receiver gets it: its Standard Webhooks signature over the id, the
-    timestamp and the raw ``body``, and a timestamp within ``tolerance`` seconds of ``now``
-    (this machine's clock by default). Answers the delivery's id, the same on every attempt, for
-    the receiver to drop repeats; raises :class:`NoticeRefused` otherwise. ``headers`` is the
-    request's headers (any mapping; names are matched without regard to case)."""
-    found = {name.lower(): value for name, value in headers.items()}
-    delivery_id, stamp, signatures = (found.get(name) for name in STANDARD_HEADERS)
-    if not delivery_id or not stamp or not signatures:
-        raise NoticeRefused("the notice carries no webhook-id, webhook-timestamp or signature")
-    try:
-        timestamp = int(stamp)
-    except ValueError:
-        raise NoticeRefused("webhook-timestamp is not a number of seconds") from None
-    moment = time.time() if now is None else now
-    if abs(moment - timestamp) > tolerance:
-        raise NoticeRefused(f"the notice was signed more than {tolerance:g} s from now")
-    expected = standard_signature(delivery_id, timestamp, body, secret)
-    if not any(hmac.compare_digest(expected, one) for one in signatures.split()):
-        raise NoticeRefused("the notice's signature is not the secret's")
-    return delivery_id
-
-
-#: The metadata keys whose links OCC's ``dataImport`` body carries, under the same names.
-LINKS = ("metaLink", "failedRecordsFileLink", "failedAssociationsFileLink")
-
-
-def notice_body(
-    snapshot: ProcessSnapshot, *, delivery_id: str, base_url: str | None = None, path: str = ""
-) -> dict[str, Any]:
-    """The JSON body of the notice of ``snapshot``'s end, in the shape of OCC's ``dataImport``
-    body: ``processId``; the item, from the metadata the import was registered with, under
-    ``standaloneItem`` (``id``, ``format``, ``result``), or under ``bundleItems`` as a list of
-    one (``fileName`` too) when its ``mode`` is ``bundle``; ``result`` its counts (a parallel
-    import's summed: one item); ``metaLink``, ``failedRecordsFileLink`` and
-    ``failedAssociationsFileLink`` from the metadata keys of those names. Then, beside OCC's,
-    this package's own fields: the status link (with ``base_url``), the delivery's id, the end,
-    and for an abort who, why, when and the request's id. Absent fields are left out, never
-    sent as null."""
-    metadata = snapshot.metadata or {}
-    result = {"successCount": snapshot.processed, "failureCount": snapshot.failed}
-    item = {"result": result, "format": metadata.get("format"), "id": metadata.get("id")}
-    body: dict[str, Any] = {"processId": snapshot.token}
-    if metadata.get("mode") == "bundle":
-        body["bundleItems"] = [_present({"fileName": metadata.get("fileName"), **item})]
-    else:
-        body["standaloneItem"] = _present(item)
-    body.update((link, metadata[link]) for link in LINKS if metadata.get(link))
-    if base_url:
-        status = f"{base_url.rstrip('/')}{path}/{snapshot.token}"
-        body["links"] = [{"rel": "status", "href": status}]
-    body.update(
-        _present(
-            {
-                "deliveryId": delivery_id,
-                "progress": snapshot.state.value,
-                "endTime": _iso(snapshot.finished_at),
-                "endReason": None if snapshot.end_reason is None else snapshot.end_reason.value,
-                "abortRequested": snapshot.abort_requested,
-                "abortedBy": snapshot.aborted_by,
-                "abortReason": snapshot.abort_reason,
-                "abortRequestedAt": _iso(snapshot.abort_requested_at),
-                "abortRequestId": snapshot.abort_request_id,
-            }
-        )
-    )
-    return body
-
-
-def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """``fields`` without those that are None."""
-    return {name: value for name, value in fields.items() if value is not None}
 
 
 def checked_url(url: object, *, allow_http: bool = False) -> str:
@@ -518,10 +356,6 @@ class WebhookDispatcher:
         if 200 <= status < 300:
             return None
         return f"answered {status}"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="milliseconds")
 
 
 def _digest(url: str) -> str:

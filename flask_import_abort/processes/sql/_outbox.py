@@ -30,8 +30,8 @@ from sqlalchemy import (
     update,
 )
 
+from ..notices import Notice
 from ..tokens import new_token
-from ..webhooks import Notice
 from ._clock import database_now
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"

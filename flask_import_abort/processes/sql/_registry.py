@@ -33,9 +33,9 @@ from ..lifecycle import (
     registrable_chunks,
     summed,
 )
+from ..notices import Notice
 from ..signals import announce_end, process_ended
 from ..tokens import new_token, registrable_token, token_for_log
-from ..webhooks import Notice
 from . import _versions as versions
 from ._outbox import OutboxStatements
 from ._outbox import notice as outbox_notice
@@ -713,7 +713,7 @@ class SQLImportRegistry:
             failed=row.failed_count or 0,
         )
 
-    # The outbox (see ``flask_import_abort.processes.webhooks``).
+    # The outbox (see ``flask_import_abort.processes.notices``).
 
     def _write_notices(self, connection: Connection, tokens: Sequence[str]) -> None:
         """Write a notice of the end of each of ``tokens``, in the caller's transaction (the
