@@ -397,11 +397,7 @@ def install(
     ``RuntimeError`` when the app is set up already or has no registry, and ``TypeError`` or
     ``ValueError`` naming the key of a setting that is wrong.
     """
-    if EXTENSION_KEY in app.extensions:
-        raise RuntimeError(
-            "flask-import-abort is already set up on this app: call ImportAbort.init_app, "
-            "or register its blueprint, once per app."
-        )
+    _not_yet_installed(app)
     overrides = overrides or {}
     prefix_key = Config.URL_PREFIX.name
     prefix_configured = prefix_key in overrides or prefix_key in app.config
@@ -418,15 +414,7 @@ def install(
     stop_deadline = _optional_seconds(setting, Config.STOP_DEADLINE.name)
     force_stop = _callable(setting[Config.FORCE_STOP.name], Config.FORCE_STOP.name, "the token")
     localizer = _localizer(setting, app.extensions)
-    status_route = _boolean(setting, Config.STATUS_ROUTE.name)
-    if status_route and not isinstance(resolved, Snapshots):
-        raise ValueError(
-            f"{Config.STATUS_ROUTE.name} is on, but {type(resolved).__name__} has no "
-            "snapshot(token) method to read a process from."
-        )
-    status_fields = _callable(
-        setting[Config.STATUS_FIELDS.name], Config.STATUS_FIELDS.name, "a ProcessSnapshot"
-    )
+    status_route, status_fields = _status(setting, resolved)
     settings = Settings(
         registry=resolved,
         abort=_abort_call(resolved, stop_deadline),
@@ -452,14 +440,48 @@ def install(
         reapable=resolved if isinstance(resolved, Reapable) else None,
         dispatcher=_dispatcher(setting, resolved, prefix),
     )
+    _warn_of_access(settings, allow_anonymous)
+    app.extensions[EXTENSION_KEY] = settings
+    app.extensions[i18n.EXTENSION_KEY] = localizer
+    _check_schema(app, resolved)
+    return settings
+
+
+def _not_yet_installed(app: App) -> None:
+    if EXTENSION_KEY in app.extensions:
+        raise RuntimeError(
+            "flask-import-abort is already set up on this app: call ImportAbort.init_app, "
+            "or register its blueprint, once per app."
+        )
+
+
+def _status(
+    setting: Mapping[str, Any], registry: ImportRegistry
+) -> tuple[bool, Callable[[Any], Any] | None]:
+    """The status route's settings: whether it is on (only for a registry that reads
+    snapshots), and the host's own fields of its answer."""
+    status_route = _boolean(setting, Config.STATUS_ROUTE.name)
+    if status_route and not isinstance(registry, Snapshots):
+        raise ValueError(
+            f"{Config.STATUS_ROUTE.name} is on, but {type(registry).__name__} has no "
+            "snapshot(token) method to read a process from."
+        )
+    fields = _callable(
+        setting[Config.STATUS_FIELDS.name], Config.STATUS_FIELDS.name, "a ProcessSnapshot"
+    )
+    return status_route, fields
+
+
+def _warn_of_access(settings: Settings, allow_anonymous: bool) -> None:
+    """One WARNING line at start-up when anyone may abort, or no one can."""
     if allow_anonymous:
         log.warning(
             "flask-import-abort: %s is on, so anyone who reaches %s/<token>/abort may abort "
             "any import.",
             Config.ALLOW_ANONYMOUS.name,
-            prefix,
+            settings.url_prefix,
         )
-    elif not (authorize or bearer_tokens or access_tokens):
+    elif not (settings.authorizer or settings.takes_bearer):
         log.warning(
             "flask-import-abort: no access is configured, so every abort request is refused "
             "with 401. Set %s, %s, or %s = True.",
@@ -467,10 +489,6 @@ def install(
             Config.AUTHORIZE.name,
             Config.ALLOW_ANONYMOUS.name,
         )
-    app.extensions[EXTENSION_KEY] = settings
-    app.extensions[i18n.EXTENSION_KEY] = localizer
-    _check_schema(app, resolved)
-    return settings
 
 
 def _check_schema(app: App, registry: ImportRegistry) -> None:
@@ -491,18 +509,10 @@ def _dispatcher(
 ) -> WebhookDispatcher | None:
     """The webhooks' dispatcher, from the app's settings; None while no URL is set. Each
     setting that is wrong is a ``TypeError`` or ``ValueError`` naming its key."""
-    urls = setting[Config.WEBHOOK_URLS.name]
-    if urls is None or urls == []:
+    configured = _webhook_urls(setting)
+    if configured is None:
         return None
-    listed = [urls] if isinstance(urls, str) else urls
-    if not isinstance(listed, list | tuple) or not listed:
-        raise TypeError(f"{Config.WEBHOOK_URLS.name} is a URL or a list of them; got {urls!r}.")
-    allow_http = _boolean(setting, Config.WEBHOOK_ALLOW_HTTP.name)
-    for url in listed:
-        try:
-            checked_url(url, allow_http=allow_http)
-        except (TypeError, ValueError) as error:
-            raise type(error)(f"{Config.WEBHOOK_URLS.name}: {error}") from None
+    listed, allow_http = configured
     secret = setting[Config.WEBHOOK_SECRET.name]
     if not isinstance(secret, str) or not secret:
         raise ValueError(
@@ -523,16 +533,10 @@ def _dispatcher(
             f"{Config.WEBHOOK_BASE_URL.name} is the app's public address, such as "
             f"'https://admin.example.com'; got {base_url!r}."
         )
-    options: dict[str, Any] = {}
-    for key, argument in (
-        (Config.WEBHOOK_BASIC_AUTH, "basic_auth"),
-        (Config.WEBHOOK_HEADERS, "headers"),
-    ):
-        options[argument] = setting[key.name]
     try:
         return WebhookDispatcher(
             registry,
-            list(listed),
+            listed,
             secret,
             base_url=base_url,
             path=prefix,
@@ -540,7 +544,8 @@ def _dispatcher(
             retention=_seconds(setting, Config.WEBHOOK_RETENTION.name),
             allow_http=allow_http,
             standard_headers=_boolean(setting, Config.WEBHOOK_STANDARD_HEADERS.name),
-            **options,
+            basic_auth=setting[Config.WEBHOOK_BASIC_AUTH.name],
+            headers=setting[Config.WEBHOOK_HEADERS.name],
         )
     except TypeError as error:  # basic_auth or headers: the message says which
         raise TypeError(
@@ -548,6 +553,24 @@ def _dispatcher(
         ) from None
     except ValueError as error:
         raise ValueError(f"{Config.WEBHOOK_HEADERS.name}: {error}") from None
+
+
+def _webhook_urls(setting: Mapping[str, Any]) -> tuple[list[str], bool] | None:
+    """The webhooks' URLs, each checked, and whether ``http`` is allowed; None while no URL
+    is set."""
+    urls = setting[Config.WEBHOOK_URLS.name]
+    if urls is None or urls == []:
+        return None
+    listed = [urls] if isinstance(urls, str) else urls
+    if not isinstance(listed, list | tuple) or not listed:
+        raise TypeError(f"{Config.WEBHOOK_URLS.name} is a URL or a list of them; got {urls!r}.")
+    allow_http = _boolean(setting, Config.WEBHOOK_ALLOW_HTTP.name)
+    for url in listed:
+        try:
+            checked_url(url, allow_http=allow_http)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{Config.WEBHOOK_URLS.name}: {error}") from None
+    return list(listed), allow_http
 
 
 def _localizer(setting: Mapping[str, Any], extensions: Mapping[str, Any]) -> i18n.Localizer:

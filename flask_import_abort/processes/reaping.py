@@ -57,37 +57,55 @@ def reap(
     forced = []
     for snapshot in ended:
         announce_end(registry, snapshot)
-        if snapshot.chunks and snapshot.end_reason is not EndReason.STOP_DEADLINE:
-            # WARNING only for what a lost chunk made of it; else the reap merely wrote first
-            # the end its last chunk was writing (or crashed before writing)
-            lost = snapshot.end_reason is EndReason.WORKER_LOST
-            log.log(
-                logging.WARNING if lost else logging.INFO,
-                "parallel import %s ended %s with its last chunk%s",
-                token_for_log(snapshot.token),
-                snapshot.state.value,
-                " (a chunk's worker was lost)" if lost else "",
-            )
-        elif snapshot.end_reason is EndReason.STOP_DEADLINE:
-            if not snapshot.chunks:  # a parallel import has no worker: its chunks had theirs
-                forced.append(snapshot.token)
-            log.warning(
-                "import process %s did not stop within %s s of its abort: recorded aborted "
-                "(forced); %s",
-                token_for_log(snapshot.token),
-                _format(_deadline_of(snapshot)),
-                "force_stop is called"
-                if force_stop is not None
-                else "no force_stop (an app's IMPORT_ABORT_FORCE_STOP) is given, so its worker "
-                "is only told to stop",
-            )
-        else:
-            log.warning(
-                "import process %s lost its worker (no heartbeat for %s s): recorded %s",
-                token_for_log(snapshot.token),
-                _format(registry.lease),
-                snapshot.state.value,
-            )
+        if _log_end(registry, snapshot, force_stop) and not snapshot.chunks:
+            forced.append(snapshot.token)
+    ended += _ends_of_cancelled(registry, engines)
+    if forced and force_stop is not None:
+        _force_stop(force_stop, forced, force_stop_timeout)
+    return ended
+
+
+def _log_end(registry: Reapable, snapshot: ProcessSnapshot, force_stop: ForceStop | None) -> bool:
+    """Log the end a reap wrote of ``snapshot``: whether it was forced (its stop deadline
+    passed)."""
+    if snapshot.chunks and snapshot.end_reason is not EndReason.STOP_DEADLINE:
+        # WARNING only for what a lost chunk made of it; else the reap merely wrote first
+        # the end its last chunk was writing (or crashed before writing)
+        lost = snapshot.end_reason is EndReason.WORKER_LOST
+        log.log(
+            logging.WARNING if lost else logging.INFO,
+            "parallel import %s ended %s with its last chunk%s",
+            token_for_log(snapshot.token),
+            snapshot.state.value,
+            " (a chunk's worker was lost)" if lost else "",
+        )
+        return False
+    if snapshot.end_reason is EndReason.STOP_DEADLINE:
+        # a parallel import has no worker to force: its chunks had theirs
+        log.warning(
+            "import process %s did not stop within %s s of its abort: recorded aborted "
+            "(forced); %s",
+            token_for_log(snapshot.token),
+            _format(_deadline_of(snapshot)),
+            "force_stop is called"
+            if force_stop is not None
+            else "no force_stop (an app's IMPORT_ABORT_FORCE_STOP) is given, so its worker "
+            "is only told to stop",
+        )
+        return True
+    log.warning(
+        "import process %s lost its worker (no heartbeat for %s s): recorded %s",
+        token_for_log(snapshot.token),
+        _format(registry.lease),
+        snapshot.state.value,
+    )
+    return False
+
+
+def _ends_of_cancelled(registry: Reapable, engines: Iterable[object]) -> list[ProcessSnapshot]:
+    """The ends each engine that cancels jobs (``RQImports``) wrote of its cancelled ones,
+    each announced."""
+    ended: list[ProcessSnapshot] = []
     for engine in engines:
         if isinstance(engine, CancellingEngine):
             try:
@@ -98,8 +116,6 @@ def reap(
             for snapshot in cancelled:
                 announce_end(registry, snapshot)
             ended += cancelled
-    if forced and force_stop is not None:
-        _force_stop(force_stop, forced, force_stop_timeout)
     return ended
 
 

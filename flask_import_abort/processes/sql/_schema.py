@@ -78,6 +78,17 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
     table = Table(
         name,
         metadata,
+        *_columns(),
+        Index(f"ix_{name}_created_at", "created_at"),
+        Index(f"ix_{name}_state", "state"),
+    )
+    chunks_index(table)
+    return table
+
+
+def _columns() -> list[Column[Any]]:
+    """The process table's columns, as :func:`import_process_table` lists them."""
+    return [
         Column("token", String(TOKEN_LENGTH), primary_key=True),
         Column("state", String(16), nullable=False),
         Column("abort_requested_at", DateTime(timezone=True)),
@@ -98,11 +109,7 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
         Column("continue_on_error", Boolean),
         Column("metadata", Text),
         Column("failed_count", Integer),
-        Index(f"ix_{name}_created_at", "created_at"),
-        Index(f"ix_{name}_state", "state"),
-    )
-    chunks_index(table)
-    return table
+    ]
 
 
 def chunks_index(table: Table) -> Index:
