@@ -43,7 +43,7 @@ WRK := /usr/bin/wrk
 VALGRIND := /usr/bin/valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test package bench lint format translations clean docs screenshot
+.PHONY: run test package bench lint format translations clean docs screenshot stateful
 
 $(VENV)/.ready: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -104,6 +104,12 @@ DOCS_READY := $(call test_venv,$(NEWEST))/.docs-ready
 $(DOCS_READY): setup.cfg $(call test_venv,$(NEWEST))/.ready
 	$(TOOLS)/python -m pip install --quiet -e '.[docs]'
 	touch $@
+
+# The registries' stateful test at length: STATEFUL_EXAMPLES random sequences (make test runs 30).
+STATEFUL_EXAMPLES ?= 1000
+stateful: $(call test_venv,$(NEWEST))/.ready
+	bash .ci/postgres
+	IMPORT_ABORT_STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) $(TOOLS)/python -m pytest tests/test_registries_agree.py
 
 docs: $(DOCS_READY)
 	IMPORT_ABORT_DOCS_INTERSPHINX=0 $(TOOLS)/sphinx-build -E -W -n --keep-going -q -b html docs docs/_build/html

@@ -233,6 +233,12 @@ def registrable_chunks(token: str, count: int) -> tuple[str, ...]:
     return chunks
 
 
+def chunk_failure(chunk: str, *, worker_lost: bool) -> str:
+    """Why the other chunks of a parallel import are stopped when ``chunk`` failed first: the
+    reason their abort records, in every registry."""
+    return f"chunk {chunk} failed" + (" (its worker was lost)" if worker_lost else "")
+
+
 def chunk_totals(totals: Sequence[int | None] | None, count: int) -> list[int | None]:
     """Each chunk's expected record count, ``None`` where unknown; as many as ``count``."""
     if totals is None:

@@ -24,6 +24,7 @@ from .lifecycle import (
     UnknownImport,
     checked_lease,
     checked_metadata,
+    chunk_failure,
     chunk_totals,
     registrable_chunks,
     summed,
@@ -222,7 +223,10 @@ class InMemoryImportRegistry:
         parent = self._processes[token]
         if chunk.state is ImportState.FAILED and not parent.continue_on_error:
             stopping = AbortRequest(
-                reason=f"chunk {token}-{chunk.chunk_index} failed",
+                reason=chunk_failure(
+                    f"{token}-{chunk.chunk_index}",
+                    worker_lost=chunk.end_reason is EndReason.WORKER_LOST,
+                ),
                 end_reason=EndReason.CHUNK_FAILED,
             )
             for sibling in self._chunks_of(token):

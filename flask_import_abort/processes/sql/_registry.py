@@ -29,6 +29,7 @@ from ..lifecycle import (
     checked_lease,
     checked_metadata,
     checked_seconds,
+    chunk_failure,
     chunk_totals,
     registrable_chunks,
     summed,
@@ -327,9 +328,10 @@ class SQLImportRegistry:
                         # the import's row is locked by the abort: its chunks' rows next
                         self._lock_chunks(connection, token, import_locked=True)
                         connection.execute(self._statements.abort_chunks, values)
-                        # Its chunks that were still to start have ended: it may have too.
+                        # Its chunks that were still to start have ended: it may have too,
+                        # unless the abort ended it already (it was still to start itself).
                         end = self._statements.end_parent
-                        ended = connection.execute(end, {"key": token}).first() is not None
+                        ended = connection.execute(end, {"key": token}).first() is not None or ended
                     if ended and self.webhooks:  # a pending or lost process ended at once
                         self._write_notices(connection, [token])
                 if changed is not None:
@@ -549,7 +551,8 @@ class SQLImportRegistry:
             with self.engine.begin() as connection:
                 if state is ImportState.FAILED:
                     self._lock_chunks(connection, parent)
-                    stopping = dict(_SIBLINGS_STOP, key=parent, reason=f"chunk {chunk} failed")
+                    why = chunk_failure(chunk, worker_lost=False)
+                    stopping = dict(_SIBLINGS_STOP, key=parent, reason=why)
                     connection.execute(statements.stop_siblings, stopping)
                 ended = connection.execute(statements.end_parent, {"key": parent}).first()
                 if ended is not None and self.webhooks:
@@ -648,15 +651,14 @@ class SQLImportRegistry:
         # Then, once those ends are committed (as a worker's chunk does): the siblings of a
         # chunk that failed are stopped, and every parallel import whose chunks have all ended
         # (here, or earlier by a worker that died before it could end its import) ends.
-        failed = {
-            chunk.parent: chunk.token
-            for chunk in ended
-            if chunk.parent is not None and chunk.state is ImportState.FAILED
-        }
+        failed: dict[str, str] = {}
+        for chunk in sorted(ended, key=lambda snapshot: snapshot.chunk_index or 0):
+            if chunk.parent is not None and chunk.state is ImportState.FAILED:
+                failed.setdefault(chunk.parent, chunk.token)  # the first, as the rule says
         with self.engine.begin() as connection:
             for parent, chunk_token in sorted(failed.items()):  # imports in token order
                 self._lock_chunks(connection, parent)
-                why = f"chunk {chunk_token} failed (its worker was lost)"
+                why = chunk_failure(chunk_token, worker_lost=True)
                 stopping = dict(_SIBLINGS_STOP, key=parent, reason=why)
                 connection.execute(statements.stop_siblings, stopping)
             parents = connection.execute(statements.end_parents).all()

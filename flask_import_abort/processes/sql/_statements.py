@@ -66,6 +66,8 @@ class _Terms:
         self.lost = lost = c.heartbeat_at < self.stale
         self.aborted = aborted = _literal(ImportState.ABORTED)
         self.not_asked = c.abort_requested_at.is_(None)
+        #: Whether a running process is lost, by the database's clock, as a column of a read.
+        self.is_lost = case((and_(self.running, lost), True), else_=False).label("lost")
         ends_now = or_(pending, lost)
         #: What an abort writes: the request, and the end of a process that ends at once (a
         #: pending one never starts; a lost one has no worker left to stop).
@@ -159,8 +161,7 @@ class Statements:
         table, c, key, now = terms.table, terms.c, terms.key, terms.now
         self.register = table.insert().values(created_at=now)
         self.read_state = select(c.state, c.abort_requested_at, c.parent_token).where(key)
-        #: Whether a running process is lost, by the database's clock, as a column of a read.
-        is_lost = case((and_(terms.running, terms.lost), True), else_=False).label("lost")
+        is_lost = terms.is_lost
         self.read = select(table, is_lost).where(key)
         #: The chunks of the parallel import ``key``, in order.
         self.chunks_of = select(table, is_lost).order_by(c.parent_token, c.chunk_index)
@@ -245,10 +246,11 @@ class Statements:
             terms.running,
             terms.aborted,
         )
-        # A parallel import has no worker of its own, so no heartbeat: its chunks are forced
-        # and lost, and it ends with them.
+        # A parallel import has no worker of its own (a heartbeat of its own, if a worker
+        # started it by its token, is not a worker's): its chunks are forced and lost, and it
+        # ends with them.
         forced = and_(running, c.stop_by < now, c.chunk_count.is_(None))
-        lost_running = and_(running, terms.lost)
+        lost_running = and_(running, terms.lost, c.chunk_count.is_(None))
         self.reap = [
             update(table)
             .where(forced)
@@ -266,9 +268,12 @@ class Statements:
             )
             .returning(*c),
         ]
+        #: What a reap would end, each as it reads now (``lost`` included).
         self.reap_dry_run = [
-            select(table).where(forced),
-            select(table).where(lost_running, or_(c.stop_by.is_(None), c.stop_by >= now)),
+            select(table, terms.is_lost).where(forced),
+            select(table, terms.is_lost).where(
+                lost_running, or_(c.stop_by.is_(None), c.stop_by >= now)
+            ),
         ]
 
     def _parallel(self, terms: _Terms) -> None:
