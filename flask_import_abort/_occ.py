@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from . import _settings as settings
 from ._auth import ANONYMOUS
 from ._checks import read_body
+from ._context import app_object, request_object
 from ._signin import AccessTokens, SignInRefused
 from .errors import BodyTooLarge
 
@@ -70,7 +71,7 @@ def authenticate() -> str:
     check = settings.settings_of(current_app).check
     if check is None:
         return ANONYMOUS
-    allowed = check(request._get_current_object())  # type: ignore[attr-defined]
+    allowed = check(request_object())
     if isinstance(allowed, str):
         return allowed
     raise allowed
@@ -190,7 +191,7 @@ setattr(verify, OPERATION_ATTRIBUTE, Operation("verify", auth_required=False))
 
 def registry() -> Response:
     """OCC's ``registry``: each operation id of the app's routes, and how to call it."""
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    app: Flask = app_object()
     root = request.path.rsplit("/", 1)[0]
     body = {"endpointMap": endpoint_map(app, root)}
     return app.response_class(json.dumps(body), mimetype=JSON)

@@ -16,6 +16,7 @@ from flask.sansio.app import App
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import NotFound
 
+from ._context import app_object
 from ._settings import EXTENSION_KEY, settings_of
 
 OPENAPI_VERSION = "3.0.3"
@@ -75,7 +76,7 @@ def serve_spec(blueprint: Blueprint) -> Response:
         raise NotFound()
     body = settings.openapi_cache.get("json")
     if body is None:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        app = app_object()
         body = settings.openapi_cache["json"] = json.dumps(build_spec(app, blueprint)).encode()
     return current_app.response_class(body, mimetype="application/json")
 

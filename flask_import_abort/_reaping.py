@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 
+from ._context import app_object
 from ._settings import settings_of
 from .processes.lifecycle import ProcessSnapshot, Reapable
 from .processes.reaping import Reaper
@@ -19,7 +20,7 @@ def reap(app: Flask | None = None, *, dry_run: bool = False) -> list[ProcessSnap
     ``IMPORT_ABORT_FORCE_STOP`` and ``IMPORT_ABORT_FORCE_STOP_TIMEOUT``. ``app`` is the current
     app by default. ``dry_run`` lists what would be ended and changes nothing.
     """
-    app = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app if app is not None else app_object()
     settings = settings_of(app)
     return reap_registry(
         _reapable(app),

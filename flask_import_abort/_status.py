@@ -74,7 +74,8 @@ def describe_import(
 
 def _error(snapshot: ProcessSnapshot) -> dict[str, str]:
     """Why a failed process failed; for a parallel import, which chunk failed it."""
-    title, detail = FAILED_BECAUSE.get(snapshot.end_reason, FAILED)  # type: ignore[arg-type]
+    reason = snapshot.end_reason
+    title, detail = FAILED if reason is None else FAILED_BECAUSE.get(reason, FAILED)
     kind = "failed" if snapshot.end_reason is None else snapshot.end_reason.value
     if snapshot.failed_chunk is not None:
         title = f"Chunk {snapshot.failed_chunk} of the import failed."

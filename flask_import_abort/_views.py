@@ -21,6 +21,7 @@ from . import _settings as settings
 from ._aborting import answered, request_id
 from ._auth import ANONYMOUS
 from ._checks import check_token, invalid_reason, load_body, sends_no_body
+from ._context import app_object, request_object
 from ._occ import OPERATION_ATTRIBUTE, Operation, add_routes, path_taken
 from ._schemas import (
     ERROR_RESPONSE,
@@ -193,9 +194,9 @@ def _answered_by_the_plugin(
 
     @functools.wraps(view)
     def answer(token: str) -> Response:
-        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        app: Flask = app_object()
         setup = settings.settings_of(app)
-        current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
+        current_request: Request = request_object()
         try:
             if setup.check is None:
                 actor = ANONYMOUS
@@ -257,7 +258,7 @@ def abort_import_process(
     and may leave partial data behind. `success: true` means the abort command was passed to
     the import process; poll the process until its progress is `aborted`.
     """
-    current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
+    current_request: Request = request_object()
     details = AbortRequest(
         setup.stop_deadline,
         actor,
@@ -309,7 +310,7 @@ def get_import_process(*, token: str, actor: str, app: Flask, setup: settings.Se
         snapshot = registry.snapshot(token)  # type: ignore[union-attr]
         chunks = registry.chunks(token) if isinstance(registry, Chunked) else None
     except UnknownImport:
-        current_request: Request = request._get_current_object()  # type: ignore[attr-defined]
+        current_request: Request = request_object()
         return NOT_FOUND.response_to(app, current_request.environ)
     body = describe_import(snapshot, chunks=chunks)
     # the app's JSON provider, as Flask's jsonify: a host field may be a date, a Decimal, a UUID

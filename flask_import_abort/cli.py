@@ -29,6 +29,7 @@ from marshmallow import ValidationError
 
 from ._aborting import answered
 from ._checks import invalid_reason
+from ._context import app_object
 from ._reaping import reap
 from ._schemas import AbortImportProcessRequest
 from ._settings import settings_of
@@ -282,7 +283,7 @@ def abort_command(
         click.echo("Nothing was aborted.")
         return
     request = AbortRequest(setup.stop_deadline, f"cli:{_user()}", reason or None)
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_object()
     said: list[AbortOutcome] = []
     with _interrupt_between_calls() as interrupted:
         for token in tokens:
@@ -365,7 +366,7 @@ def _dry_run(tokens: Iterable[str]) -> None:
 @click.option("--dry-run", is_flag=True, help="List the lost and overdue, and change nothing.")
 def reap_command(dry_run: bool) -> None:
     """End the lost processes and the aborts left unheeded past the stop deadline."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_object()
     try:
         ended = reap(app, dry_run=dry_run)
     except TypeError as error:

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Mapping
 from http.client import responses as _status_phrases
 from typing import Any
 
-from flask import Flask, Response, current_app, has_app_context, has_request_context, request
+from flask import Flask, Response, has_app_context, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
+from ._context import app_object
 from ._i18n import ENGLISH, N_, Catalog, Localizer, localizer_of
 from ._i18n import EXTENSION_KEY as I18N_KEY
 
@@ -102,11 +103,11 @@ class ImportAbortError(HTTPException):
         """The errorModel answer, wherever the error is raised, in the request's language."""
         if has_request_context():
             return self.response_to(
-                current_app._get_current_object(),  # type: ignore[attr-defined]
+                app_object(),
                 request.environ,
             )
         if has_app_context():
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            app = app_object()
             localizer = localizer_of(app.extensions)
             catalog = ENGLISH if localizer is None else localizer.default
             return self._response(app.response_class, catalog)

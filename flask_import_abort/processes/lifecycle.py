@@ -253,8 +253,8 @@ def summed(parent: ProcessSnapshot, chunks: Sequence[ProcessSnapshot]) -> Proces
     """A parallel import as its clients read it: records written summed over its chunks,
     and the total summed too when every chunk knows its own (else the total the import was
     registered with, which may be unknown); the chunk that failed it, the first to fail."""
-    totals = [chunk.total for chunk in chunks]
-    total = sum(totals) if chunks and None not in totals else parent.total  # type: ignore[arg-type]
+    totals = [chunk.total for chunk in chunks if chunk.total is not None]
+    total = sum(totals) if chunks and len(totals) == len(chunks) else parent.total
     failed = [chunk for chunk in chunks if chunk.state is ImportState.FAILED]
     first = None
     if failed and parent.state is ImportState.FAILED:

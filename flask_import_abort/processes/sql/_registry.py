@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol, cast
+from typing import Any, NoReturn, Protocol, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, MetaData, Row
 from sqlalchemy.engine import URL, Dialect, make_url
@@ -479,7 +479,6 @@ class SQLImportRegistry:
         if self.snapshot(token).state is ImportState.ABORTED:
             return False
         self._refuse(token, "start")
-        return False  # not reached: _refuse raises
 
     def report_progress(
         self, token: str, processed: int, *, total: int | None = None, failed: int | None = None
@@ -537,9 +536,9 @@ class SQLImportRegistry:
                     self._write_notices(connection, [token])
         if row is None:
             self._refuse(token, f"go to {state.value}")
-        recorded = ImportState(row.state)  # type: ignore[union-attr]
-        if recorded.is_final and row.parent_token is not None:  # type: ignore[union-attr]
-            self._chunk_ended(token, row.parent_token, recorded)  # type: ignore[union-attr]
+        recorded = ImportState(row.state)
+        if recorded.is_final and row.parent_token is not None:
+            self._chunk_ended(token, row.parent_token, recorded)
         return recorded
 
     def _chunk_ended(self, chunk: str, parent: str, state: ImportState) -> None:
@@ -684,7 +683,7 @@ class SQLImportRegistry:
         if not changed:
             self._refuse(token, "do that")
 
-    def _refuse(self, token: str, move: str) -> None:
+    def _refuse(self, token: str, move: str) -> NoReturn:
         state = self.snapshot(token).state  # UnknownImport when there is no such process
         raise InvalidTransition(f"import process {token!r} is {state.value}: cannot {move}")
 

@@ -11,7 +11,7 @@ time from the process that sends it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -41,11 +41,11 @@ from ._clock import database_now
 
 
 def _is(column: Any, state: ImportState | EndReason) -> ColumnElement[bool]:
-    return column == _literal(state)  # type: ignore[no-any-return]
+    return cast("ColumnElement[bool]", column == _literal(state))
 
 
 def _one_of(column: Any, states: Iterable[ImportState]) -> ColumnElement[bool]:
-    return column.in_([_literal(state) for state in sorted(states)])  # type: ignore[no-any-return]
+    return cast("ColumnElement[bool]", column.in_([_literal(state) for state in sorted(states)]))
 
 
 def _literal(value: ImportState | EndReason) -> Any:
