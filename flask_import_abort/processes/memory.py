@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ._memory_outbox import MemoryOutbox
 from .contract import AbortOutcome, AbortRequest
 from .lifecycle import (
     ABORTABLE_STATES,
@@ -96,8 +97,7 @@ class InMemoryImportRegistry:
         self._clock = clock
         self._lock = threading.Lock()
         self._processes: dict[str, _Process] = {}
-        self._notices: dict[str, Notice] = {}
-        self._claims: dict[str, tuple[str, datetime]] = {}
+        self._outbox = MemoryOutbox(clock)
 
     def add(self, state: ImportState = ImportState.PENDING, *, token: str | None = None) -> str:
         """Record a process already in ``state`` (for tests and demos) and return its token."""
@@ -455,87 +455,28 @@ class InMemoryImportRegistry:
         process.end_reason = reason
         if self.webhooks and process.parent is None:
             token = next(token for token, held in self._processes.items() if held is process)
-            notice = Notice(new_token(), token, "pending", now, next_attempt_at=now)
-            self._notices[notice.id] = notice
+            self._outbox.add(token, now)
 
-    # The outbox, in memory (see ``flask_import_abort.processes.notices``).
-
+    # The outbox, in memory: see ``_memory_outbox``.
     def claim_notices(self, limit: int, lease: float) -> list[Notice]:
         """Claim up to ``limit`` due notices for ``lease`` seconds."""
-        with self._lock:
-            now = self._clock()
-            claimed: list[Notice] = []
-            for notice in sorted(self._notices.values(), key=lambda n: n.next_attempt_at or now):
-                if len(claimed) >= limit:
-                    break
-                held = self._claims.get(notice.id)
-                if notice.state != "pending" or (notice.next_attempt_at or now) > now:
-                    continue
-                if held is not None and held[1] > now:
-                    continue
-                claim = new_token()
-                self._claims[notice.id] = (claim, now + timedelta(seconds=lease))
-                claimed.append(dataclasses.replace(notice, claim=claim))
-            return claimed
+        return self._outbox.claim_notices(limit, lease)
 
-    def record_attempt(
-        self,
-        notice: Notice,
-        *,
-        delivered_to: Sequence[str],
-        error: str | None,
-        state: str,
-        wait: float,
-    ) -> bool:
+    def record_attempt(self, notice: Notice, **attempt: Any) -> bool:
         """Record one attempt of ``notice`` under its claim; whether the claim still held."""
-        with self._lock:
-            held = self._claims.get(notice.id)
-            if held is None or held[0] != notice.claim:
-                return False
-            del self._claims[notice.id]
-            now = self._clock()
-            self._notices[notice.id] = dataclasses.replace(
-                self._notices[notice.id],
-                attempts=self._notices[notice.id].attempts + 1,
-                last_attempt_at=now,
-                delivered_to=tuple(delivered_to),
-                last_error=error,
-                state=state,
-                next_attempt_at=now + timedelta(seconds=wait),
-                finished_at=None if state == "pending" else now,
-            )
-            return True
+        return self._outbox.record_attempt(notice, **attempt)
 
     def notices(self, token: str) -> list[Notice]:
         """The notices of the process ``token``, oldest first."""
-        with self._lock:
-            return [notice for notice in self._notices.values() if notice.token == token]
+        return self._outbox.notices(token)
 
     def retry_failed(self) -> int:
         """Make every failed notice due again, its attempts from zero; how many."""
-        with self._lock:
-            now = self._clock()
-            failed = [n for n in self._notices.values() if n.state == "failed"]
-            for notice in failed:
-                self._notices[notice.id] = dataclasses.replace(
-                    notice, state="pending", attempts=0, next_attempt_at=now, finished_at=None
-                )
-            return len(failed)
+        return self._outbox.retry_failed()
 
     def purge_delivered(self, older_than: float) -> int:
         """Remove the notices delivered more than ``older_than`` seconds ago; how many."""
-        with self._lock:
-            before = self._clock() - timedelta(seconds=older_than)
-            gone = [
-                notice.id
-                for notice in self._notices.values()
-                if notice.state == "delivered"
-                and notice.finished_at
-                and notice.finished_at < before
-            ]
-            for key in gone:
-                del self._notices[key]
-            return len(gone)
+        return self._outbox.purge_delivered(older_than)
 
     def _move(self, token: str, process: _Process, state: ImportState) -> ImportState:
         if state not in MOVES.get(process.state, ()):
