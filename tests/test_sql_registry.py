@@ -725,7 +725,8 @@ def test_a_reaper_started_before_the_table_exists_logs_one_line_naming_create_ta
     dispatcher = WebhookDispatcher(registry, "http://127.0.0.1:9/hooks", "secret")
     missing = re.compile(r"the table 'import_processes' does not exist; call the registry's "
                          r"create_table\(\)")  # fmt: skip
-    with caplog.at_level(logging.INFO), Reaper(registry, 0.02, dispatcher=dispatcher):
+    reaper = Reaper(registry, 0.02, dispatcher=dispatcher)
+    with registry, caplog.at_level(logging.INFO), reaper:
         deadline = time.monotonic() + 60
         while sum(record.levelno >= logging.ERROR for record in caplog.records) < 1:
             assert time.monotonic() < deadline
@@ -742,5 +743,46 @@ def test_a_reaper_started_before_the_table_exists_logs_one_line_naming_create_ta
         while not registry.snapshot(token).state.is_final:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-    assert registry.snapshot(token).state is ImportState.FAILED
+        assert registry.snapshot(token).state is ImportState.FAILED
+
+
+def test_the_reapers_two_threads_meeting_no_table_at_once_log_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reaper's rounds and its deliveries run in threads of their own: when both (here,
+    eight calls at once) meet the missing table, the ERROR line is still written once, even
+    through a handler as slow as one that sends its records over a network."""
+    from flask_import_abort.processes import StoreOutdated
+
+    registry = SQLImportRegistry(f"sqlite:///{tmp_path / 'imports.db'}", webhooks=True, lease=1)
+    together = threading.Barrier(8)
+    outdated: list[bool] = []
+
+    def call(number: int) -> None:
+        together.wait(timeout=30)
+        try:
+            registry.reap() if number % 2 else registry.claim_notices(1, 1.0)
+        except StoreOutdated:
+            outdated.append(True)
+
+    class Slow(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            time.sleep(0.2)
+
+    logger = logging.getLogger("flask_import_abort")
+    slow = Slow()
+    logger.addHandler(slow)
+    try:
+        with registry, caplog.at_level(logging.INFO):
+            threads = [threading.Thread(target=call, args=(number,)) for number in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+    finally:
+        logger.removeHandler(slow)
+    assert outdated == [True] * 8
+    assert [record.levelno for record in caplog.records if record.levelno >= logging.ERROR] == [
+        logging.ERROR
+    ]
     registry.close()

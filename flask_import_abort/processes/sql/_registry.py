@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -166,8 +167,10 @@ class SQLImportRegistry:
         self._hot: dict[Dialect, _Hot] = {}
         #: Whether :meth:`check_schema` has logged the table's problem.
         self._schema_said = False
-        #: Whether a reaper's call has logged that the table is missing.
+        #: Whether a reaper's call has logged that the table is missing; its lock, because the
+        #: reaper's two threads (its rounds, its deliveries) may meet the missing table at once.
         self._missing_said = False
+        self._missing_lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
@@ -262,9 +265,10 @@ class SQLImportRegistry:
         except DBAPIError as error:
             if not is_missing_table(error):
                 raise
-            if not self._missing_said:
+            with self._missing_lock:
+                first, self._missing_said = not self._missing_said, True
+            if first:
                 log.error("import registry: %s", self._missing_table)
-                self._missing_said = True
             raise StoreOutdated(self._missing_table) from error
         self._missing_said = False
 
