@@ -158,7 +158,7 @@ define update_catalog
 	$(TOOLS)/pybabel compile -d $(1) -D $(2)
 endef
 translations: $(TEST_READY)
-	$(call update_catalog,flask_import_abort/translations,flask_import_abort,flask_import_abort)
+	$(call update_catalog,flask_import_abort/languages/translations,flask_import_abort,flask_import_abort)
 	$(call update_catalog,example_app/translations,messages,example_app)
 
 lint: $(TEST_READY)

@@ -34,8 +34,8 @@ from flask_import_abort import (
     ImportState,
     InMemoryImportRegistry,
 )
-from flask_import_abort import _i18n as i18n
-from flask_import_abort._auth import BearerTokens
+from flask_import_abort.access._auth import BearerTokens
+from flask_import_abort.languages import _catalogs as i18n
 
 SECRET = "bench-admin-token"
 AUTH = f"Bearer {SECRET}"

@@ -30,7 +30,7 @@ from sqlalchemy import MetaData
 from example_app.importer import runs_table
 from example_app.products import products_table, write_products_file
 from flask_import_abort import ImportAbort, ImportState, reaper
-from flask_import_abort.mirror import mirror_aborts
+from flask_import_abort.operators.mirror import mirror_aborts
 from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from .liveness import until as _until

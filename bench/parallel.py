@@ -26,7 +26,7 @@ from sqlalchemy import MetaData, event
 
 from example_app.products import products_table, write_products_file
 from flask_import_abort import ImportAbort, ImportState
-from flask_import_abort.mirror import mirror_aborts
+from flask_import_abort.operators.mirror import mirror_aborts
 from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from .engines import pointed, worker_process

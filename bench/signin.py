@@ -21,7 +21,7 @@ from flask import Flask
 from jwt.algorithms import RSAAlgorithm
 
 from flask_import_abort import ImportAbort, InMemoryImportRegistry
-from flask_import_abort.oidc import OIDCAuthorizer
+from flask_import_abort.access.oidc import OIDCAuthorizer
 
 from .instructions import count
 

@@ -63,7 +63,8 @@ nitpick_ignore_regex = [
     # Type aliases and typing helpers, which autodoc writes by their names.
     ("py:class", r"(Authorizer|ForceStop|Result|Check|T|Batch|Engine|Row|CursorResult|Item)"),
     ("py:class", r"(AbstractContextManager|Namespace|Api|AbortOutcome)"),
-    ("py:class", r"flask_import_abort\.(processes\.(run\.Batch|parallel\.Item)|mirror\.Engine)"),
+    ("py:class", r"flask_import_abort\.processes\.(run\.Batch|parallel\.Item)"),
+    ("py:class", r"flask_import_abort\.operators\.mirror\.Engine"),
     # Attributes and methods the docstrings name are described in their class's text, not
     # entries of their own.
     ("py:attr", r".*"),

@@ -35,7 +35,7 @@ from flask_import_abort import (
     InvalidTransition,
     ProcessSnapshot,
 )
-from flask_import_abort.mirror import mirror_aborts
+from flask_import_abort.operators.mirror import mirror_aborts
 from flask_import_abort.processes import ABORTABLE_STATES, ThreadChunks, ThreadedImport
 from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
@@ -147,7 +147,8 @@ class Importer:
         return None if self._threads is not None else self._engine().imports.force_stop
 
     def mirror_aborts(self, app: Flask) -> None:
-        """With an engine, tell it of each abort ``app`` records (``flask_import_abort.mirror``)."""
+        """With an engine, tell it of each abort ``app`` records
+        (``flask_import_abort.operators.mirror``)."""
         if self._threads is None:
             mirror_aborts(app, self._engine().imports)
 

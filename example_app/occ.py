@@ -17,8 +17,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.security import safe_join
 
 from flask_import_abort import ProcessSnapshot, authenticate, describe_import, occ_operation
-from flask_import_abort._i18n import N_
 from flask_import_abort.errors import ImportAbortError
+from flask_import_abort.languages._catalogs import N_
 
 from .importer import Importer, TooManyImports
 

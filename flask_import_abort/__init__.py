@@ -31,25 +31,25 @@ from .processes import (
 __version__ = "0.3.0.dev0"
 
 if TYPE_CHECKING:
-    from ._auth import BearerTokens, Identity
-    from ._occ import access_required, authenticate, occ_operation
-    from ._reaping import reap, reaper
-    from ._status import describe_import
-    from ._views import blp
+    from ._blueprint import blp
+    from .access._auth import BearerTokens, Identity
     from .extension import ImportAbort
+    from .occ._routes import access_required, authenticate, occ_operation
+    from .occ._status import describe_import
+    from .operators._reaping import reap, reaper
 
 #: The web side's names, by the module that holds each: imported on first use (PEP 562).
 _WEB = {
-    "BearerTokens": "._auth",
-    "Identity": "._auth",
+    "BearerTokens": ".access._auth",
+    "Identity": ".access._auth",
     "ImportAbort": ".extension",
-    "access_required": "._occ",
-    "authenticate": "._occ",
-    "blp": "._views",
-    "occ_operation": "._occ",
-    "describe_import": "._status",
-    "reap": "._reaping",
-    "reaper": "._reaping",
+    "access_required": ".occ._routes",
+    "authenticate": ".occ._routes",
+    "blp": "._blueprint",
+    "occ_operation": ".occ._routes",
+    "describe_import": ".occ._status",
+    "reap": ".operators._reaping",
+    "reaper": ".operators._reaping",
 }
 
 

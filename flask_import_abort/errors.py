@@ -11,8 +11,8 @@ from flask import Flask, Response, has_app_context, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
 from ._context import app_object
-from ._i18n import ENGLISH, N_, Catalog, Localizer, localizer_of
-from ._i18n import EXTENSION_KEY as I18N_KEY
+from .languages._catalogs import ENGLISH, N_, Catalog, Localizer, localizer_of
+from .languages._catalogs import EXTENSION_KEY as I18N_KEY
 
 #: Statuses that RFC 9110 defines; the others point at the RFC that does, or IANA's registry.
 _RFC9110_STATUSES = frozenset({*range(400, 418), 421, 422, 426, *range(500, 506)})

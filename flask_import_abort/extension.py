@@ -7,8 +7,8 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from ._settings import ARGUMENTS, install
-from ._views import blp
+from ._blueprint import blp
+from .endpoint._settings import ARGUMENTS, install
 from .processes.contract import ImportRegistry
 
 __all__ = ["ImportAbort"]

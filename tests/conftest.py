@@ -19,7 +19,7 @@ from flask_import_abort import (
     InMemoryImportRegistry,
     WorkerRegistry,
 )
-from flask_import_abort._schemas import ErrorModel
+from flask_import_abort.endpoint._schemas import ErrorModel
 
 from .databases import require_postgres, sql_registry
 

@@ -14,7 +14,7 @@ from flask import Flask, Request, session
 from werkzeug.exceptions import Forbidden
 
 from flask_import_abort import Identity, ImportAbort
-from flask_import_abort._auth import BearerTokens
+from flask_import_abort.access._auth import BearerTokens
 
 from .conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_error_model
 
@@ -100,7 +100,7 @@ def test_bearer_tokens_compare_digests_in_constant_time(monkeypatch: pytest.Monk
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("flask_import_abort._auth.hmac.compare_digest", spy_compare)
+    monkeypatch.setattr("flask_import_abort.access._auth.hmac.compare_digest", spy_compare)
     tokens = BearerTokens(["one", "two", "three"])
 
     assert tokens.match("Bearer one")

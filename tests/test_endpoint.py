@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 
 from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
-from flask_import_abort._checks import DISCARD_BYTES
-from flask_import_abort._schemas import AbortImportProcessRequest
+from flask_import_abort.endpoint._checks import DISCARD_BYTES
+from flask_import_abort.endpoint._schemas import AbortImportProcessRequest
 from flask_import_abort.errors import ImportAbortError
 
 from .conftest import AUTH, ExplodingStream, SpyRegistry, abort_url, assert_error_model

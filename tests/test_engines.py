@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from flask_import_abort import EndReason, ImportAbort, ImportState, reap, reaper
-from flask_import_abort.mirror import mirror_aborts
+from flask_import_abort.operators.mirror import mirror_aborts
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import celery_app, engine_imports, rq_app

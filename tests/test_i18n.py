@@ -20,15 +20,15 @@ from flask_babel import Babel
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from flask_import_abort import ImportAbort, InMemoryImportRegistry, errors
-from flask_import_abort._i18n import shipped_locales
 from flask_import_abort.errors import ImportAbortError
+from flask_import_abort.languages._catalogs import shipped_locales
 
 from .conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_error_model, host
 
 ROOT = Path(__file__).parent.parent
 #: Each catalog folder: its domain, and the code its messages come from.
 CATALOGS = {
-    "package": (ROOT / "flask_import_abort" / "translations", "flask_import_abort"),
+    "package": (ROOT / "flask_import_abort" / "languages" / "translations", "flask_import_abort"),
     "example": (ROOT / "example_app" / "translations", "messages"),
 }
 SOURCES = {"package": ROOT / "flask_import_abort", "example": ROOT / "example_app"}

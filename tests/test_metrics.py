@@ -17,7 +17,7 @@ from flask_import_abort import (
     WorkerRegistry,
     reap,
 )
-from flask_import_abort.metrics import ImportAbortMetrics
+from flask_import_abort.operators.metrics import ImportAbortMetrics
 
 from .conftest import AUTH, LEASE, PREFIX, SECRET, Clock, abort_url
 

@@ -1,6 +1,7 @@
-"""The identity provider's authorizer (`flask_import_abort.oidc.OIDCAuthorizer`, extra `[jwt]`),
-against a real OpenID provider: npm's `oidc-provider` (installed in `tools/oidc` by `make test`),
-started here as PostgreSQL is, issuing client-credentials JWT access tokens for one resource."""
+"""The identity provider's authorizer (`flask_import_abort.access.oidc.OIDCAuthorizer`, extra
+`[jwt]`), against a real OpenID provider: npm's `oidc-provider` (installed in `tools/oidc` by
+`make test`), started here as PostgreSQL is, issuing client-credentials JWT access tokens for one
+resource."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from flask import Flask
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from flask_import_abort import ImportAbort, InMemoryImportRegistry
-from flask_import_abort.oidc import OIDCAuthorizer
+from flask_import_abort.access.oidc import OIDCAuthorizer
 
 from .conftest import AUTH, PREFIX, SECRET, abort_url, assert_error_model
 from .servers import free_port, wait_for_port

@@ -241,7 +241,7 @@ def test_own_document_url_is_configurable_and_can_be_turned_off() -> None:
 
 
 def test_own_document_is_rendered_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flask_import_abort import _openapi as openapi
+    from flask_import_abort.endpoint import _openapi as openapi
 
     app = Flask("host")
     app.config.update(IMPORT_ABORT_ALLOW_ANONYMOUS=True)

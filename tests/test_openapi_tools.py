@@ -27,8 +27,8 @@ from openapi_spec_validator import validate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry
+from flask_import_abort.access.oidc import OIDCAuthorizer
 from flask_import_abort.errors import RegistryUnavailable
-from flask_import_abort.oidc import OIDCAuthorizer
 
 from .conftest import AUTH, SECRET, SpyRegistry, abort_url
 from .servers import demo

@@ -52,9 +52,8 @@ def test_the_wheel_holds_the_package_its_types_and_licence_and_nothing_else(dist
     assert "flask_import_abort/py.typed" in names
     assert "flask_import_abort/processes/sql/__init__.py" in names
     for locale in ("en", "de", "fr", "es", "it", "pt_BR", "nl", "ja", "zh_Hans"):
-        assert (
-            f"flask_import_abort/translations/{locale}/LC_MESSAGES/flask_import_abort.mo" in names
-        )
+        catalogs = f"flask_import_abort/languages/translations/{locale}/LC_MESSAGES"
+        assert f"{catalogs}/flask_import_abort.mo" in names
     assert any(
         name.endswith("dist-info/licenses/LICENSE") or name.endswith("/LICENSE") for name in names
     )

@@ -285,7 +285,7 @@ def test_exp_is_checked_on_every_call_of_a_token_verified_before(
     token = _token(app)
     assert client.get(f"{PREFIX}/{running}", headers=_bearer(token)).status_code == 200
 
-    import flask_import_abort._signin as signin
+    import flask_import_abort.access._signin as signin
 
     later = time.time() + 301 + signin.LEEWAY
     monkeypatch.setattr(signin.time, "time", lambda: later)
@@ -589,7 +589,7 @@ def test_the_session_lifetime_is_eight_hours_by_default_and_checked() -> None:
         _app(IMPORT_ABORT_SESSION_LIFETIME="28800")
     with pytest.raises(ValueError, match="IMPORT_ABORT_SESSION_LIFETIME"):
         _app(IMPORT_ABORT_SESSION_LIFETIME=60)  # shorter than a token's 300 s
-    from flask_import_abort._settings import Config
+    from flask_import_abort.endpoint._settings import Config
 
     assert Config.SESSION_LIFETIME.default == 8 * 3600
 

@@ -167,7 +167,7 @@ def test_the_apps_reaper_delivers_an_abort_answered_by_the_endpoint(tmp_path: Pa
 
 
 def test_deliver_and_show_on_the_command_line_and_the_metrics_count(tmp_path: Path) -> None:
-    from flask_import_abort.metrics import ImportAbortMetrics
+    from flask_import_abort.operators.metrics import ImportAbortMetrics
 
     registry = InMemoryImportRegistry(webhooks=True)
     token = registry.register()

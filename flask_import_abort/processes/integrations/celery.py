@@ -223,7 +223,8 @@ class CeleryImports:
         """Tell Celery of an abort the registry recorded: a task that never started is revoked
         (workers drop it), a running one marked ``ABORTED`` (what Flower shows); for a
         parallel import, each of its chunks so. See
-        :func:`flask_import_abort.mirror.mirror_aborts`, which calls it for the endpoint."""
+        :func:`flask_import_abort.operators.mirror.mirror_aborts`, which calls it for the
+        endpoint."""
         snapshot = self.registry.snapshot(token)
         if snapshot.parent is not None:  # a chunk's abort is its import's
             snapshot = self.registry.snapshot(snapshot.parent)

@@ -188,8 +188,9 @@ class RQImports:
     def tell_of_abort(self, token: str) -> None:
         """Tell RQ of an abort the registry recorded: a queued job is cancelled, so it never
         runs; a running one stops after its batch, through the registry. For a parallel
-        import, each of its chunks so. See :func:`flask_import_abort.mirror.mirror_aborts`,
-        which calls it for the endpoint."""
+        import, each of its chunks so. See
+        :func:`flask_import_abort.operators.mirror.mirror_aborts`, which calls it for the
+        endpoint."""
         snapshot = self.registry.snapshot(token)
         if snapshot.parent is not None:  # a chunk's abort is its import's
             snapshot = self.registry.snapshot(snapshot.parent)

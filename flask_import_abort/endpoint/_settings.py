@@ -15,21 +15,21 @@ from urllib.parse import urlsplit
 from flask.sansio.app import App
 from werkzeug.utils import import_string
 
-from . import _i18n as i18n
-from ._auth import Authorizer, Check, build_check, identity_problem
-from ._signin import (
+from ..access._auth import Authorizer, Check, build_check, identity_problem
+from ..access._signin import (
     ASYMMETRIC,
     MIN_APPLICATION_KEY_LENGTH,
     MIN_SECRET_BYTES,
     SYMMETRIC,
     AccessTokens,
 )
-from .processes.contract import AbortOutcome, AbortRequest, ImportRegistry, failures
-from .processes.lifecycle import Listing, Reapable, Snapshots, checked_seconds
-from .processes.notices import Outbox
-from .processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
-from .processes.tokens import DEFAULT_MAX_LENGTH
-from .processes.webhooks import WebhookDispatcher, checked_url
+from ..languages import _catalogs as i18n
+from ..processes.contract import AbortOutcome, AbortRequest, ImportRegistry, failures
+from ..processes.lifecycle import Listing, Reapable, Snapshots, checked_seconds
+from ..processes.notices import Outbox
+from ..processes.reaping import DEFAULT_FORCE_STOP_TIMEOUT, ForceStop
+from ..processes.tokens import DEFAULT_MAX_LENGTH
+from ..processes.webhooks import WebhookDispatcher, checked_url
 
 __all__ = ["DEFAULTS", "EXTENSION_KEY", "KEYS", "Config", "Key", "Settings", "settings_of"]
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import current_app
 
-from . import _settings as settings
-from ._schemas import ImportProcessStatus
-from .processes.contract import EndReason
-from .processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
+from ..endpoint import _settings as settings
+from ..endpoint._schemas import ImportProcessStatus
+from ..processes.contract import EndReason
+from ..processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
 
 #: What a failed process's ``error`` says, by why it ended: (title, detail).
 FAILED = ("The import failed.", "The import process reported a failure and stopped.")

@@ -16,14 +16,14 @@ from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
-from . import _openapi, cli, errors
-from . import _settings as settings
-from ._aborting import answered, request_id
-from ._auth import ANONYMOUS
-from ._checks import check_token, invalid_reason, load_body, sends_no_body
+from . import errors
 from ._context import app_object, request_object
-from ._occ import OPERATION_ATTRIBUTE, Operation, add_routes, path_taken
-from ._schemas import (
+from .access._auth import ANONYMOUS
+from .endpoint import _openapi
+from .endpoint import _settings as settings
+from .endpoint._aborting import answered, request_id
+from .endpoint._checks import check_token, invalid_reason, load_body, sends_no_body
+from .endpoint._schemas import (
     ERROR_RESPONSE,
     ERROR_RESPONSES,
     SECURITY_SCHEME,
@@ -36,7 +36,9 @@ from ._schemas import (
     security_schemes,
     token_parameter,
 )
-from ._status import describe_import
+from .occ._routes import OPERATION_ATTRIBUTE, Operation, add_routes, path_taken
+from .occ._status import describe_import
+from .operators import cli
 from .processes.contract import (
     AbortOutcome,
     AbortRequest,

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 
 from flask import Request
 
+from ..errors import IdentityProviderUnavailable, NotAllowed, NotAuthenticated, ReadNotAllowed
 from ._auth import Identity, identity_problem
 from ._signin import ASYMMETRIC, jwt_module
-from .errors import IdentityProviderUnavailable, NotAllowed, NotAuthenticated, ReadNotAllowed
 
 __all__ = ["OIDCAuthorizer"]
 

@@ -15,12 +15,12 @@ from flask import Flask, Response, current_app, json, request
 from flask.sansio.app import App
 from werkzeug.exceptions import HTTPException
 
-from . import _settings as settings
-from ._auth import ANONYMOUS
-from ._checks import read_body
-from ._context import app_object, request_object
-from ._signin import AccessTokens, SignInRefused
-from .errors import BodyTooLarge
+from .._context import app_object, request_object
+from ..access._auth import ANONYMOUS
+from ..access._signin import AccessTokens, SignInRefused
+from ..endpoint import _settings as settings
+from ..endpoint._checks import read_body
+from ..errors import BodyTooLarge
 
 #: The roots OCC serves its admin API under; its clients use either.
 OCC_ROOTS = ("/ccadmin/v1", "/ccadminui/v1")

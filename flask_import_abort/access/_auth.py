@@ -10,7 +10,7 @@ from typing import Protocol
 
 from flask import Request
 
-from .errors import ImportAbortError, NotAuthenticated
+from ..errors import ImportAbortError, NotAuthenticated
 
 #: A host's check: ``True`` lets the request through (its actor is ``authorizer``), and so does
 #: an :class:`Identity` (the actor); every other answer, every string included (``"no"``,

@@ -30,7 +30,7 @@ try:
     import prometheus_client
 except ImportError as missing:
     raise ImportError(
-        "flask_import_abort.metrics needs prometheus_client: "
+        "flask_import_abort.operators.metrics needs prometheus_client: "
         "pip install 'flask-import-abort[metrics]'"
     ) from missing
 
@@ -39,11 +39,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, multiproces
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ._settings import settings_of
-from .processes.contract import AbortOutcome, failures
-from .processes.lifecycle import ImportState, Listing, ProcessSnapshot
-from .processes.signals import notice_delivered, notice_failed, notice_retried
-from .signals import abort_responded, process_ended
+from ..endpoint._settings import settings_of
+from ..processes.contract import AbortOutcome, failures
+from ..processes.lifecycle import ImportState, Listing, ProcessSnapshot
+from ..processes.signals import notice_delivered, notice_failed, notice_retried
+from ..signals import abort_responded, process_ended
 
 __all__ = ["ImportAbortMetrics"]
 

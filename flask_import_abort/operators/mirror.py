@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 from flask import Flask
 
-from ._settings import settings_of
-from .processes.contract import AbortOutcome
-from .processes.tokens import token_for_log
-from .signals import abort_answered
+from ..endpoint._settings import settings_of
+from ..processes.contract import AbortOutcome
+from ..processes.tokens import token_for_log
+from ..signals import abort_answered
 
 __all__ = ["Mirror", "mirror_aborts"]
 

@@ -16,7 +16,7 @@ from flask.sansio.app import App
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import NotFound
 
-from ._context import app_object
+from .._context import app_object
 from ._settings import EXTENSION_KEY, settings_of
 
 OPENAPI_VERSION = "3.0.3"

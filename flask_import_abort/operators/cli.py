@@ -27,15 +27,15 @@ from flask.cli import AppGroup
 from flask.sansio.app import App
 from marshmallow import ValidationError
 
-from ._aborting import answered
-from ._checks import invalid_reason
-from ._context import app_object
+from .._context import app_object
+from ..endpoint._aborting import answered
+from ..endpoint._checks import invalid_reason
+from ..endpoint._schemas import AbortImportProcessRequest
+from ..endpoint._settings import settings_of
+from ..processes.contract import AbortOutcome, AbortRequest, StoreUnavailable, failures
+from ..processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
+from ..processes.notices import Notice, Outbox
 from ._reaping import reap
-from ._schemas import AbortImportProcessRequest
-from ._settings import settings_of
-from .processes.contract import AbortOutcome, AbortRequest, StoreUnavailable, failures
-from .processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
-from .processes.notices import Notice, Outbox
 
 __all__ = ["add_commands", "group"]
 

@@ -9,8 +9,8 @@ from typing import Any
 import marshmallow as ma
 from apispec import BasePlugin
 
+from ..processes.lifecycle import ImportState
 from ._checks import json_type
-from .processes.lifecycle import ImportState
 
 #: The longest reason an abort may give.
 REASON_MAX_LENGTH = 500

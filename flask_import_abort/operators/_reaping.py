@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ._context import app_object
-from ._settings import settings_of
-from .processes.lifecycle import ProcessSnapshot, Reapable
-from .processes.reaping import Reaper
-from .processes.reaping import reap as reap_registry
+from .._context import app_object
+from ..endpoint._settings import settings_of
+from ..processes.lifecycle import ProcessSnapshot, Reapable
+from ..processes.reaping import Reaper
+from ..processes.reaping import reap as reap_registry
 
 __all__ = ["reap", "reaper"]
 

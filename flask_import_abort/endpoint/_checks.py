@@ -11,8 +11,8 @@ from marshmallow import missing
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream, get_content_length
 
-from . import errors
-from .processes.tokens import token_problem
+from .. import errors
+from ..processes.tokens import token_problem
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment

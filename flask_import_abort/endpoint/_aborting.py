@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .processes.contract import AbortOutcome, AbortRequest, ImportRegistry
-from .processes.signals import announce, announce_end_of
-from .processes.tokens import token_for_log
-from .signals import abort_answered, abort_requested
+from ..processes.contract import AbortOutcome, AbortRequest, ImportRegistry
+from ..processes.signals import announce, announce_end_of
+from ..processes.tokens import token_for_log
+from ..signals import abort_answered, abort_requested
 
 log = logging.getLogger("flask_import_abort")
 

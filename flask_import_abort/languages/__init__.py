@@ -1,0 +1,2 @@
+"""The languages the errors answer in: the shipped message catalogs, a host's own, and the
+choice by ``Accept-Language``."""
