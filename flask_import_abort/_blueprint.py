@@ -17,7 +17,9 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from . import errors
+from ._config import DEFAULT_URL_PREFIX, Config
 from ._context import app_object, request_object
+from ._install import setup
 from .access._auth import ANONYMOUS
 from .endpoint import _openapi
 from .endpoint import _settings as settings
@@ -122,7 +124,7 @@ class AbortBlueprint(Blueprint):  # type: ignore[misc]
                 "flask-import-abort's blueprint is registered on this app already; register "
                 "it once per app (a second name would mount a second abort route)."
             )
-        found = settings.setup(app, url_prefix=options.get("url_prefix"))
+        found = setup(app, url_prefix=options.get("url_prefix"))
         super().register(app, {**options, "url_prefix": found.url_prefix})
         cli.add_commands(app)
         _openapi.add_route(app, self)
@@ -155,7 +157,7 @@ class AbortBlueprint(Blueprint):  # type: ignore[misc]
 blp = AbortBlueprint(
     "import_abort",
     __name__,
-    url_prefix=settings.DEFAULT_URL_PREFIX,
+    url_prefix=DEFAULT_URL_PREFIX,
     description="Abort an import process (Oracle Commerce Cloud's abortImportProcess).",
 )
 
@@ -376,7 +378,7 @@ def _status(state: BlueprintSetupState) -> None:
         taken = path_taken(app, f"{prefix}/any-token", "GET")
         if taken is not None:
             raise ValueError(
-                f"{settings.Config.STATUS_ROUTE.name} is on, but the app's route {taken!r} "
+                f"{Config.STATUS_ROUTE.name} is on, but the app's route {taken!r} "
                 f"answers GET {prefix}/<token> already: remove it, or leave the setting off."
             )
     state.add_url_rule(STATUS_RULE, get_import_process.__name__, get_import_process)

@@ -8,7 +8,8 @@ from flask import Flask
 from flask_smorest import Api
 
 from ._blueprint import blp
-from .endpoint._settings import ARGUMENTS, install
+from ._config import ARGUMENTS
+from ._install import install
 from .processes.contract import ImportRegistry
 
 __all__ = ["ImportAbort"]

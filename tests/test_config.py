@@ -10,7 +10,8 @@ from flask import Flask
 from flask_smorest import Api
 
 from flask_import_abort import AbortOutcome, ImportAbort, InMemoryImportRegistry, blp
-from flask_import_abort.endpoint._settings import DEFAULTS, Config, settings_of
+from flask_import_abort._config import DEFAULTS, Config
+from flask_import_abort.endpoint._settings import settings_of
 
 from .conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_answers_every_outcome
 

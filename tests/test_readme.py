@@ -10,7 +10,7 @@ import pytest
 import flask_import_abort
 from bench.__main__ import TARGETS
 from flask_import_abort import errors
-from flask_import_abort.endpoint._settings import KEYS
+from flask_import_abort._config import KEYS
 
 from . import test_fuzz, test_hostile, test_load
 

@@ -589,7 +589,7 @@ def test_the_session_lifetime_is_eight_hours_by_default_and_checked() -> None:
         _app(IMPORT_ABORT_SESSION_LIFETIME="28800")
     with pytest.raises(ValueError, match="IMPORT_ABORT_SESSION_LIFETIME"):
         _app(IMPORT_ABORT_SESSION_LIFETIME=60)  # shorter than a token's 300 s
-    from flask_import_abort.endpoint._settings import Config
+    from flask_import_abort._config import Config
 
     assert Config.SESSION_LIFETIME.default == 8 * 3600
 

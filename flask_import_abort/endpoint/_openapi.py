@@ -16,8 +16,9 @@ from flask.sansio.app import App
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import NotFound
 
+from .._config import EXTENSION_KEY
 from .._context import app_object
-from ._settings import EXTENSION_KEY, settings_of
+from ._settings import settings_of
 
 OPENAPI_VERSION = "3.0.3"
 OPENAPI_ENDPOINT = "import_abort_openapi"

@@ -17,6 +17,8 @@ from typing import Any
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
+from .._config import DEFAULT_LOCALE
+
 __all__ = ["N_", "Catalog", "Localizer", "localizer_of"]
 
 #: The package's gettext domain, and the one a host's catalog folder holds.
@@ -27,7 +29,6 @@ HOST_DOMAIN = "messages"
 PACKAGE_CATALOGS = Path(__file__).with_name("translations")
 #: Where an app keeps its localizer: ``app.extensions[EXTENSION_KEY]``.
 EXTENSION_KEY = "import_abort.i18n"
-DEFAULT_LOCALE = "en"
 
 #: Headers longer than these are no one's real preference; they fall back to the default.
 ACCEPT_LANGUAGE_MAX_LENGTH = 1024

@@ -15,6 +15,7 @@ from flask import Flask, Response, current_app, json, request
 from flask.sansio.app import App
 from werkzeug.exceptions import HTTPException
 
+from .._config import Config, Key
 from .._context import app_object, request_object
 from ..access._auth import ANONYMOUS
 from ..access._signin import AccessTokens, SignInRefused
@@ -248,9 +249,9 @@ def add_routes(app: App, name: str) -> None:
     """OCC's discovery and sign-in routes under both of its roots, where the settings turn them
     on; a host route already on one of those paths is an error, never shadowed."""
     setup = settings.settings_of(app)
-    config = settings.Config
+    config = Config
     # (path, view, method, the setting that turns it on)
-    views: list[tuple[str, Callable[[], Response], str, settings.Key]] = []
+    views: list[tuple[str, Callable[[], Response], str, Key]] = []
     if setup.occ_discovery:
         views += [
             ("verify", verify, "GET", config.OCC_DISCOVERY),

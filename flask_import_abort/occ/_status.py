@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import current_app
 
+from .._config import Config
 from ..endpoint import _settings as settings
 from ..endpoint._schemas import ImportProcessStatus
 from ..processes.contract import EndReason
@@ -105,13 +106,13 @@ def host_fields(fields: object) -> Mapping[str, Any]:
     """The hook's answer: a mapping of fields of the host's own, none of the package's."""
     if not isinstance(fields, Mapping):
         raise TypeError(
-            f"{settings.Config.STATUS_FIELDS.name} answered {type(fields).__name__}, not a "
+            f"{Config.STATUS_FIELDS.name} answered {type(fields).__name__}, not a "
             "mapping of field names to values."
         )
     taken = sorted(OWN_FIELDS.intersection(fields))
     if taken:
         raise ValueError(
-            f"{settings.Config.STATUS_FIELDS.name} answered fields the package sets: {taken}; "
+            f"{Config.STATUS_FIELDS.name} answered fields the package sets: {taken}; "
             "name the host's own fields otherwise."
         )
     return fields

@@ -6,7 +6,6 @@ The SQL registry is :mod:`flask_import_abort.processes.sql` (extra ``[sql]``), t
 :mod:`flask_import_abort.processes.integrations.celery` and ``.rq``.
 """
 
-from .reaping import ForceStop, Reaper, reap
 from .contract import AbortOutcome, AbortRequest, ImportRegistry, StoreOutdated, StoreUnavailable
 from .lifecycle import (
     ABORTABLE_STATES,
@@ -26,6 +25,7 @@ from .lifecycle import (
 )
 from .memory import InMemoryImportRegistry
 from .parallel import ThreadChunks, ThreadedImport, split
+from .reaping import ForceStop, Reaper, reap
 from .run import ImportRun, run_import
 from .signals import chunk_ended, process_ended, process_started
 

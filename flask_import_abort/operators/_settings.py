@@ -1,0 +1,90 @@
+"""Internal: the operators' keys read and checked: the webhooks' (into the dispatcher that
+delivers them) and the reaper's ``force_stop`` hook."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._config import Config, boolean, callable_of, kind, seconds
+from ..processes.contract import ImportRegistry
+from ..processes.notices import Outbox
+from ..processes.reaping import ForceStop
+from ..processes.webhooks import WebhookDispatcher, checked_url
+
+
+def read_dispatcher(
+    setting: Mapping[str, Any], registry: ImportRegistry, prefix: str
+) -> WebhookDispatcher | None:
+    """The webhooks' dispatcher, from the app's settings; None while no URL is set. Each
+    setting that is wrong is a ``TypeError`` or ``ValueError`` naming its key."""
+    configured = _webhook_urls(setting)
+    if configured is None:
+        return None
+    listed, allow_http = configured
+    secret = setting[Config.WEBHOOK_SECRET.name]
+    if not isinstance(secret, str) or not secret:
+        raise ValueError(
+            f"{Config.WEBHOOK_SECRET.name} is required with {Config.WEBHOOK_URLS.name}: the "
+            f"secret key the notices are signed with, a string ({kind(secret)} given)."
+        )
+    if not isinstance(registry, Outbox) or getattr(registry, "webhooks", None) is not True:
+        raise ValueError(
+            f"{Config.WEBHOOK_URLS.name} is set, but {type(registry).__name__} writes no "
+            "notices: make it with webhooks=True (SQLImportRegistry(..., webhooks=True)), so "
+            "that every end is written with its notice."
+        )
+    base_url = setting[Config.WEBHOOK_BASE_URL.name]
+    if base_url is not None and (
+        not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("https", "http")
+    ):
+        raise ValueError(
+            f"{Config.WEBHOOK_BASE_URL.name} is the app's public address, such as "
+            f"'https://admin.example.com'; got {base_url!r}."
+        )
+    try:
+        return WebhookDispatcher(
+            registry,
+            listed,
+            secret,
+            base_url=base_url,
+            path=prefix,
+            timeout=seconds(setting, Config.WEBHOOK_TIMEOUT.name),
+            retention=seconds(setting, Config.WEBHOOK_RETENTION.name),
+            allow_http=allow_http,
+            standard_headers=boolean(setting, Config.WEBHOOK_STANDARD_HEADERS.name),
+            basic_auth=setting[Config.WEBHOOK_BASIC_AUTH.name],
+            headers=setting[Config.WEBHOOK_HEADERS.name],
+        )
+    except TypeError as error:  # basic_auth or headers: the message says which
+        raise TypeError(
+            f"{Config.WEBHOOK_BASIC_AUTH.name} / {Config.WEBHOOK_HEADERS.name}: {error}"
+        ) from None
+    except ValueError as error:
+        raise ValueError(f"{Config.WEBHOOK_HEADERS.name}: {error}") from None
+
+
+def _webhook_urls(setting: Mapping[str, Any]) -> tuple[list[str], bool] | None:
+    """The webhooks' URLs, each checked, and whether ``http`` is allowed; None while no URL
+    is set."""
+    urls = setting[Config.WEBHOOK_URLS.name]
+    if urls is None or urls == []:
+        return None
+    listed = [urls] if isinstance(urls, str) else urls
+    if not isinstance(listed, list | tuple) or not listed:
+        raise TypeError(f"{Config.WEBHOOK_URLS.name} is a URL or a list of them; got {urls!r}.")
+    allow_http = boolean(setting, Config.WEBHOOK_ALLOW_HTTP.name)
+    for url in listed:
+        try:
+            checked_url(url, allow_http=allow_http)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{Config.WEBHOOK_URLS.name}: {error}") from None
+    return list(listed), allow_http
+
+
+def read_force_stop(setting: Mapping[str, Any]) -> tuple[ForceStop | None, float]:
+    """The host's hook that stops a worker by force, and how long a reap waits for it."""
+    key = Config.FORCE_STOP.name
+    force_stop: ForceStop | None = callable_of(setting[key], key, "the token")
+    return force_stop, seconds(setting, Config.FORCE_STOP_TIMEOUT.name)
