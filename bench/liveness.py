@@ -24,7 +24,8 @@ from typing import Any, TextIO
 
 from flask import Flask
 
-from flask_import_abort import ImportAbort, reaper, run_import
+from flask_import_abort import ImportAbort, reaper
+from flask_import_abort.processes import run_import
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .scaling import POSTGRES_URL

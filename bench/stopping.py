@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from flask_import_abort import ImportState, InMemoryImportRegistry, WorkerRegistry, run_import
+from flask_import_abort import ImportState, InMemoryImportRegistry
+from flask_import_abort.processes import WorkerRegistry, run_import
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import apps

@@ -17,8 +17,9 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import MetaData
 
-from flask_import_abort import ImportAbort, Reaper, reaper
+from flask_import_abort import ImportAbort, reaper
 from flask_import_abort.operators.metrics import ImportAbortMetrics
+from flask_import_abort.processes import Reaper
 from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from . import settings

@@ -27,16 +27,16 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
-from flask_import_abort import (
-    AbortRequest,
+from flask_import_abort import AbortRequest, ImportRun, ImportState
+from flask_import_abort.operators.mirror import mirror_aborts
+from flask_import_abort.processes import (
+    ABORTABLE_STATES,
     EndReason,
-    ImportRun,
-    ImportState,
     InvalidTransition,
     ProcessSnapshot,
+    ThreadChunks,
+    ThreadedImport,
 )
-from flask_import_abort.operators.mirror import mirror_aborts
-from flask_import_abort.processes import ABORTABLE_STATES, ThreadChunks, ThreadedImport
 from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from . import jobs

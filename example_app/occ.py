@@ -16,9 +16,11 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.security import safe_join
 
-from flask_import_abort import ProcessSnapshot, authenticate, describe_import, occ_operation
+from flask_import_abort import authenticate, occ_operation
 from flask_import_abort.errors import ImportAbortError
 from flask_import_abort.languages._catalogs import N_
+from flask_import_abort.occ import describe_import
+from flask_import_abort.processes import ProcessSnapshot
 
 from .importer import Importer, TooManyImports
 

@@ -14,18 +14,11 @@ from typing import TYPE_CHECKING, Any
 from .processes import (
     AbortOutcome,
     AbortRequest,
-    EndReason,
     ImportRegistry,
     ImportRun,
     ImportState,
     InMemoryImportRegistry,
-    InvalidTransition,
-    ProcessSnapshot,
-    Reaper,
     StoreUnavailable,
-    UnknownImport,
-    WorkerRegistry,
-    run_import,
 )
 
 __version__ = "0.3.0.dev0"
@@ -35,8 +28,7 @@ if TYPE_CHECKING:
     from .access._auth import BearerTokens, Identity
     from .extension import ImportAbort
     from .occ._routes import access_required, authenticate, occ_operation
-    from .occ._status import describe_import
-    from .operators._reaping import reap, reaper
+    from .operators._reaping import reaper
 
 #: The web side's names, by the module that holds each: imported on first use (PEP 562).
 _WEB = {
@@ -47,8 +39,6 @@ _WEB = {
     "authenticate": ".occ._routes",
     "blp": "._blueprint",
     "occ_operation": ".occ._routes",
-    "describe_import": ".occ._status",
-    "reap": ".operators._reaping",
     "reaper": ".operators._reaping",
 }
 
@@ -70,26 +60,17 @@ __all__ = [
     "AbortOutcome",
     "AbortRequest",
     "BearerTokens",
-    "EndReason",
     "Identity",
     "ImportAbort",
     "ImportRegistry",
     "ImportRun",
     "ImportState",
     "InMemoryImportRegistry",
-    "InvalidTransition",
-    "ProcessSnapshot",
-    "Reaper",
     "StoreUnavailable",
-    "UnknownImport",
-    "WorkerRegistry",
     "__version__",
     "access_required",
     "authenticate",
     "blp",
-    "describe_import",
     "occ_operation",
-    "reap",
     "reaper",
-    "run_import",
 ]

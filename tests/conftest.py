@@ -12,14 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_import_abort import (
-    AbortOutcome,
-    ImportAbort,
-    ImportState,
-    InMemoryImportRegistry,
-    WorkerRegistry,
-)
+from flask_import_abort import AbortOutcome, ImportAbort, ImportState, InMemoryImportRegistry
 from flask_import_abort.endpoint._schemas import ErrorModel
+from flask_import_abort.processes import WorkerRegistry
 
 from .databases import require_postgres, sql_registry
 

@@ -14,7 +14,7 @@ import time
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
-from flask_import_abort import run_import
+from flask_import_abort.processes import run_import
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 db = SQLAlchemy()

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from flask_import_abort import run_import
+from flask_import_abort.processes import run_import
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 

@@ -16,13 +16,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from flask_import_abort import (
-    AbortRequest,
-    ImportAbort,
-    ImportState,
-    InMemoryImportRegistry,
-    WorkerRegistry,
-)
+from flask_import_abort import AbortRequest, ImportAbort, ImportState, InMemoryImportRegistry
+from flask_import_abort.processes import WorkerRegistry
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import LEASE, SECRET, Clock, SpyRegistry

@@ -20,8 +20,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from flask_import_abort import EndReason, ImportAbort, ImportState, reap, reaper
+from flask_import_abort import ImportAbort, ImportState, reaper
+from flask_import_abort.operators import reap_app
 from flask_import_abort.operators.mirror import mirror_aborts
+from flask_import_abort.processes import EndReason
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import celery_app, engine_imports, rq_app
@@ -564,13 +566,13 @@ def test_rq_a_queued_job_cancelled_through_rq_ends_its_process_aborted_at_a_reap
 
     Job.fetch(queued, connection=rq_app.redis).cancel()
     assert rq_engine.registry.snapshot(queued).state is ImportState.PENDING
-    ended = reap(rq_engine.app)
+    ended = reap_app(rq_engine.app)
 
     assert [snapshot.token for snapshot in ended] == [queued]
     snapshot = rq_engine.registry.snapshot(queued)
     assert (snapshot.state, snapshot.started_at) == (ImportState.ABORTED, None)
     assert (snapshot.aborted_by, snapshot.abort_reason) == ("rq", "cancelled through RQ")
-    assert reap(rq_engine.app) == []  # once
+    assert reap_app(rq_engine.app) == []  # once
     canceled = CanceledJobRegistry(queue=rq_app.imports.queue)
     assert queued not in canceled.get_job_ids()  # taken out once recorded: it never grows
     assert Job.fetch(queued, connection=rq_app.redis).is_canceled  # the job stays cancelled
@@ -585,7 +587,7 @@ def test_a_long_queue_is_not_a_lost_one_pending_processes_are_never_reaped_by_ag
     queued = rq_app.import_rows.options(total=SIZE).enqueue(1, SIZE, PAUSE)
     time.sleep(LEASE * 1.5)  # queued for longer than a running process may go unheard
 
-    assert queued not in [snapshot.token for snapshot in reap(rq_engine.app)]
+    assert queued not in [snapshot.token for snapshot in reap_app(rq_engine.app)]
     assert rq_engine.registry.snapshot(queued).state is ImportState.PENDING
     rq_engine.until_ended(busy)
     assert rq_engine.until_ended(queued).state is ImportState.SUCCEEDED

@@ -32,7 +32,8 @@ from example_app.products import (
     read_products,
     write_products_file,
 )
-from flask_import_abort import EndReason, ImportState
+from flask_import_abort import ImportState
+from flask_import_abort.processes import EndReason
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import abort_url, assert_error_model

@@ -14,17 +14,14 @@ from flask import Flask
 from flask_import_abort import (
     AbortOutcome,
     AbortRequest,
-    EndReason,
     ImportAbort,
     ImportRun,
     ImportState,
     InMemoryImportRegistry,
-    InvalidTransition,
-    WorkerRegistry,
-    reap,
     reaper,
 )
-from flask_import_abort.processes import process_ended
+from flask_import_abort.operators import reap_app
+from flask_import_abort.processes import EndReason, InvalidTransition, WorkerRegistry, process_ended
 from flask_import_abort.processes import reap as processes_reap
 from flask_import_abort.processes.sql import SQLImportRegistry
 
@@ -367,7 +364,7 @@ def test_reaping_calls_force_stop_once_for_each_forced_end(
     app, registry, token = _forced_app(clock, called.append)
 
     with caplog.at_level(logging.WARNING, logger="flask_import_abort"):
-        first, second = reap(app), reap(app)
+        first, second = reap_app(app), reap_app(app)
 
     assert [s.token for s in first] == [token]
     assert second == []
@@ -384,7 +381,7 @@ def test_without_a_hook_a_forced_end_is_recorded_and_logged_once(
     app, registry, token = _forced_app(clock, None)
 
     with caplog.at_level(logging.WARNING, logger="flask_import_abort"):
-        reap(app)
+        reap_app(app)
 
     assert registry.snapshot(token).forced
     [record] = caplog.records
@@ -400,7 +397,7 @@ def test_a_force_stop_hook_that_raises_is_logged_and_the_end_stays_recorded(
 
     app, registry, token = _forced_app(clock, hook)
     with caplog.at_level(logging.ERROR, logger="flask_import_abort"):
-        reap(app)
+        reap_app(app)
 
     assert registry.snapshot(token).forced
     assert any(r.exc_info and "force_stop" in r.getMessage() for r in caplog.records)
@@ -416,7 +413,7 @@ def test_a_force_stop_hook_that_hangs_is_waited_for_no_longer_than_its_timeout(
 
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="flask_import_abort"):
-        reap(app)
+        reap_app(app)
     took = time.monotonic() - started
     release.set()
 
@@ -439,7 +436,7 @@ def test_the_endpoint_never_waits_for_a_force_stop_hook(clock: Clock) -> None:
 
 def test_reaping_an_app_whose_registry_cannot_reap_says_so() -> None:
     with pytest.raises(TypeError, match="SpyRegistry has no reap"):
-        reap(_app(SpyRegistry()))
+        reap_app(_app(SpyRegistry()))
 
 
 def test_a_reaper_reaps_at_once_and_then_on_its_interval(clock: Clock) -> None:

@@ -26,14 +26,8 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from example_app.products import write_products_file
-from flask_import_abort import (
-    EndReason,
-    ImportAbort,
-    ImportState,
-    WorkerRegistry,
-    reaper,
-    run_import,
-)
+from flask_import_abort import ImportAbort, ImportState, reaper
+from flask_import_abort.processes import EndReason, WorkerRegistry, run_import
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .conftest import AUTH, SECRET, abort_url, assert_error_model, host

@@ -9,15 +9,10 @@ import pytest
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
-from flask_import_abort import (
-    ImportAbort,
-    ImportRun,
-    ImportState,
-    InMemoryImportRegistry,
-    WorkerRegistry,
-    reap,
-)
+from flask_import_abort import ImportAbort, ImportRun, ImportState, InMemoryImportRegistry
+from flask_import_abort.operators import reap_app
 from flask_import_abort.operators.metrics import ImportAbortMetrics
+from flask_import_abort.processes import WorkerRegistry
 
 from .conftest import AUTH, LEASE, PREFIX, SECRET, Clock, abort_url
 
@@ -136,7 +131,7 @@ def test_abort_to_stop_is_observed_when_an_aborted_import_ends(clock: Clock) -> 
     registry.abort(lost)
     clock.advance(LEASE + 1)
     with app.app_context():
-        reap(app)  # ends it aborted, LEASE + 1 after its abort
+        reap_app(app)  # ends it aborted, LEASE + 1 after its abort
 
     samples = {
         (s.name, s.labels.get("le")): s.value

@@ -12,15 +12,14 @@ from flask import Flask
 
 from flask_import_abort import (
     AbortOutcome,
-    EndReason,
     Identity,
     ImportAbort,
     ImportRun,
     ImportState,
     InMemoryImportRegistry,
-    WorkerRegistry,
-    reap,
 )
+from flask_import_abort.operators import reap_app
+from flask_import_abort.processes import EndReason, WorkerRegistry
 from flask_import_abort.signals import (
     abort_requested,
     abort_responded,
@@ -310,7 +309,7 @@ def test_signals_say_who_asked_and_when_a_process_started_and_ended(clock: Clock
         lost = _running(registry)
         clock.advance(LEASE + 1)
         with app.app_context():
-            reap(app)
+            reap_app(app)
         app.test_client().post(abort_url("no_such"), headers=_as("ops-team"))
     finally:
         for signal, connected in receivers.items():

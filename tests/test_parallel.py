@@ -21,7 +21,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 from sqlalchemy import func, select
 
-from flask_import_abort import EndReason, ImportState, reaper
+from flask_import_abort import ImportState, reaper
+from flask_import_abort.processes import EndReason
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from . import celery_app, engine_imports, rq_app

@@ -16,7 +16,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from flask_import_abort import EndReason, ImportState, InMemoryImportRegistry, InvalidTransition
+from flask_import_abort import ImportState, InMemoryImportRegistry
+from flask_import_abort.processes import EndReason, InvalidTransition
 
 from .conftest import AUTH, SECRET, Clock, abort_url
 

@@ -12,11 +12,13 @@ import pytest
 from flask_import_abort import (
     AbortOutcome,
     AbortRequest,
-    EndReason,
     ImportRegistry,
     ImportRun,
     ImportState,
     InMemoryImportRegistry,
+)
+from flask_import_abort.processes import (
+    EndReason,
     InvalidTransition,
     UnknownImport,
     WorkerRegistry,

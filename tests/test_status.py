@@ -16,7 +16,8 @@ from flask_smorest import Api
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 
-from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry, ProcessSnapshot
+from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry
+from flask_import_abort.processes import ProcessSnapshot
 
 from .conftest import AUTH, PREFIX, SECRET, SpyRegistry, abort_url, assert_error_model
 

@@ -10,10 +10,10 @@ from ..processes.lifecycle import ProcessSnapshot, Reapable
 from ..processes.reaping import Reaper
 from ..processes.reaping import reap as reap_registry
 
-__all__ = ["reap", "reaper"]
+__all__ = ["reap_app", "reaper"]
 
 
-def reap(app: Flask | None = None, *, dry_run: bool = False) -> list[ProcessSnapshot]:
+def reap_app(app: Flask | None = None, *, dry_run: bool = False) -> list[ProcessSnapshot]:
     """End the app's lost processes and unheeded aborts; return them as ended.
 
     :func:`flask_import_abort.processes.reap` on the app's registry, with its

@@ -35,7 +35,7 @@ from ..endpoint._settings import settings_of
 from ..processes.contract import AbortOutcome, AbortRequest, StoreUnavailable, failures
 from ..processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
 from ..processes.notices import Notice, Outbox
-from ._reaping import reap
+from ._reaping import reap_app
 
 __all__ = ["add_commands", "group"]
 
@@ -368,11 +368,11 @@ def reap_command(dry_run: bool) -> None:
     """End the lost processes and the aborts left unheeded past the stop deadline."""
     app = app_object()
     try:
-        ended = reap(app, dry_run=dry_run)
+        ended = reap_app(app, dry_run=dry_run)
     except TypeError as error:
         _fail(str(error))
     except failures():
-        ended = _registry_call(reap, app, dry_run=dry_run)
+        ended = _registry_call(reap_app, app, dry_run=dry_run)
     verb = "would end" if dry_run else "ended"
     for snapshot in ended:
         click.echo(f"{shown(snapshot.token)}: {verb} {_line(snapshot)}")

@@ -5,7 +5,8 @@ import os
 import click
 from flask import Flask
 
-from flask_import_abort import ImportAbort, run_import
+from flask_import_abort import ImportAbort
+from flask_import_abort.processes import run_import
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 registry = SQLImportRegistry(os.environ["DATABASE_URL"], webhooks=True)
