@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from flask_import_abort.processes.sql import SQLImportRegistry
-from flask_import_abort.processes.sql._registry import _Compiled
+from flask_import_abort.processes.sql._store import _Compiled
 
 from .scaling import POSTGRES_URL
 from .stats import median

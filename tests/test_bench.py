@@ -13,7 +13,7 @@ import flask_import_abort
 from bench import apps, endtoend, floor, versions
 from flask_import_abort import AbortOutcome, ImportState, InMemoryImportRegistry
 from flask_import_abort.processes.sql import SQLImportRegistry
-from flask_import_abort.processes.sql._registry import _Compiled
+from flask_import_abort.processes.sql._store import _Compiled
 
 
 @pytest.mark.parametrize(

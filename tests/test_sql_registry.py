@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from example_app.products import products_table as demo_products_table
 from flask_import_abort import AbortOutcome, AbortRequest, ImportAbort, ImportState
 from flask_import_abort.processes.sql import SQLImportRegistry, import_process_table
-from flask_import_abort.processes.sql._registry import _Hot
+from flask_import_abort.processes.sql._store import _Hot
 
 from . import databases
 from .conftest import (

@@ -13,8 +13,9 @@ except ImportError as missing:
     ) from missing
 
 from . import _schema
-from ._registry import FlaskSQLAlchemyLike, SQLImportRegistry
+from ._registry import SQLImportRegistry
 from ._schema import create_tables, import_process_table
+from ._store import FlaskSQLAlchemyLike
 
 #: The registry's table unless ``table_name=`` names another: ``"import_processes"`` (its
 #: version table and outbox are named after it).
