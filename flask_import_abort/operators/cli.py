@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import signal
 import threading
 from collections.abc import Iterable
@@ -34,14 +33,14 @@ from ..endpoint._schemas import AbortImportProcessRequest
 from ..endpoint._settings import settings_of
 from ..processes.contract import AbortOutcome, AbortRequest, StoreUnavailable, failures
 from ..processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
-from ..processes.notices import Notice, Outbox
+from ..processes.notices import Outbox
 from ._reaping import reap_app
+from ._shown import Duration, notice_dict, notice_line, process_dict, process_line, shown
 
 __all__ = ["add_commands", "group"]
 
 group = AppGroup("import-abort", help="The import processes of the abort endpoint's registry.")
 
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _STATES = click.Choice([state.value for state in ImportState])
 
 
@@ -50,39 +49,6 @@ def add_commands(app: App) -> None:
     command of that name."""
     if "import-abort" not in app.cli.commands:
         app.cli.add_command(group)
-
-
-class Duration(click.ParamType):  # type: ignore[type-arg]
-    """A time span: ``90s``, ``15m``, ``2h``, ``1d``, or together, ``1h30m``."""
-
-    name = "duration"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        found = _DURATION.fullmatch(str(value).strip())
-        if not value or found is None or not any(found.groups()):
-            self.fail(f"{value!r} is not a duration: say 90s, 15m, 2h, 1d or 1h30m", param, ctx)
-        days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
-        try:
-            span = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-        except OverflowError:
-            span = timedelta.max
-        if span > MAX_DURATION:
-            self.fail(f"{value!r} is longer than {MAX_DURATION.days} days", param, ctx)
-        return span
-
-
-#: The longest --older-than: a century, which every database's dates reach back to.
-MAX_DURATION = timedelta(days=36500)
-
-
-def shown(text: str) -> str:
-    """``text`` as a terminal or a log may show it: every character that is not printable
-    (control characters, line separators, direction controls) as its escape."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _user() -> str:
@@ -129,66 +95,6 @@ def _listing(limit: int, states: Iterable[str], older_than: timedelta | None) ->
     return snapshots
 
 
-def _as_dict(snapshot: ProcessSnapshot) -> dict[str, Any]:
-    described = {
-        "token": snapshot.token,
-        "state": snapshot.state.value,
-        "percentage": snapshot.percentage,
-        "processed": snapshot.processed,
-        "total": snapshot.total,
-        "lost": snapshot.lost,
-        "forced": snapshot.forced,
-        "end_reason": None if snapshot.end_reason is None else snapshot.end_reason.value,
-        "aborted_by": snapshot.aborted_by,
-        "abort_reason": snapshot.abort_reason,
-        "abort_request_id": snapshot.abort_request_id,
-    }
-    if snapshot.parent is not None:
-        described["parent"] = snapshot.parent
-    if snapshot.chunks:
-        described["chunks"] = snapshot.chunks
-        described["failed_chunk"] = snapshot.failed_chunk
-    for moment in ("created_at", "started_at", "finished_at", "abort_requested_at", "stop_by"):
-        value = getattr(snapshot, moment)
-        described[moment] = None if value is None else value.isoformat(timespec="seconds")
-    return described
-
-
-def _notice_dict(notice: Notice) -> dict[str, Any]:
-    moments = ("created_at", "last_attempt_at", "next_attempt_at", "finished_at")
-    described: dict[str, Any] = {
-        "id": notice.id,
-        "state": notice.state,
-        "attempts": notice.attempts,
-        "last_error": notice.last_error,
-    }
-    for moment in moments:
-        value = getattr(notice, moment)
-        described[moment] = None if value is None else value.isoformat(timespec="seconds")
-    return described
-
-
-def _notice_line(notice: Notice) -> str:
-    line = f"{notice.state}, {notice.attempts} attempt(s)"
-    if notice.state == "pending" and notice.next_attempt_at is not None:
-        line += f", next {notice.next_attempt_at.isoformat(timespec='seconds')}"
-    if notice.finished_at is not None:
-        line += f", {notice.state} {notice.finished_at.isoformat(timespec='seconds')}"
-    if notice.last_error:
-        line += f"; last: {shown(notice.last_error)}"
-    return line
-
-
-def _line(snapshot: ProcessSnapshot) -> str:
-    state = snapshot.state.value + (", lost" if snapshot.lost else "")
-    if snapshot.end_reason is not None:
-        state += f" ({snapshot.end_reason.value})"
-    when = snapshot.created_at.isoformat(timespec="seconds")
-    who = f"  aborted by {shown(snapshot.aborted_by)}" if snapshot.aborted_by else ""
-    why = f": {shown(snapshot.abort_reason)}" if snapshot.abort_reason else ""
-    return f"{shown(snapshot.token)}  {state}  {snapshot.percentage}%  registered {when}{who}{why}"
-
-
 @group.command("list")
 @click.option("--state", "states", multiple=True, type=_STATES, help="Only in this state.")
 @click.option("--older-than", type=Duration(), help="Only registered this long ago or more.")
@@ -200,10 +106,10 @@ def list_command(
     """The processes registered last, newest first."""
     snapshots = _listing(limit, states, older_than)
     if as_json:
-        click.echo(json.dumps([_as_dict(snapshot) for snapshot in snapshots], indent=2))
+        click.echo(json.dumps([process_dict(snapshot) for snapshot in snapshots], indent=2))
         return
     for snapshot in snapshots:
-        click.echo(_line(snapshot))
+        click.echo(process_line(snapshot))
 
 
 @group.command("show")
@@ -226,18 +132,18 @@ def show_command(token: str, as_json: bool) -> None:
         chunks = _registry_call(registry.chunks, token)
     notices = _registry_call(registry.notices, token) if isinstance(registry, Outbox) else []
     if as_json:
-        described = _as_dict(snapshot)
+        described = process_dict(snapshot)
         if chunks:
-            described["chunks"] = [_as_dict(chunk) for chunk in chunks]
+            described["chunks"] = [process_dict(chunk) for chunk in chunks]
         if notices:
-            described["notices"] = [_notice_dict(notice) for notice in notices]
+            described["notices"] = [notice_dict(notice) for notice in notices]
         click.echo(json.dumps(described, indent=2))
         return
-    click.echo(_line(snapshot))
+    click.echo(process_line(snapshot))
     for chunk in chunks:
-        click.echo(f"  chunk {chunk.chunk_index} of {snapshot.chunks}: {_line(chunk)}")
+        click.echo(f"  chunk {chunk.chunk_index} of {snapshot.chunks}: {process_line(chunk)}")
     for notice in notices:
-        click.echo(f"  notice {notice.id}: {_notice_line(notice)}")
+        click.echo(f"  notice {notice.id}: {notice_line(notice)}")
 
 
 @group.command("abort")
@@ -359,7 +265,7 @@ def _dry_run(tokens: Iterable[str]) -> None:
         elif snapshot.abort_requested or snapshot.state is ImportState.ABORTED:
             click.echo(f"{shown(token)}: abort already requested: would stay as it is")
         else:
-            click.echo(f"{shown(token)}: would abort ({_line(snapshot)})")
+            click.echo(f"{shown(token)}: would abort ({process_line(snapshot)})")
 
 
 @group.command("reap")
@@ -375,7 +281,7 @@ def reap_command(dry_run: bool) -> None:
         ended = _registry_call(reap_app, app, dry_run=dry_run)
     verb = "would end" if dry_run else "ended"
     for snapshot in ended:
-        click.echo(f"{shown(snapshot.token)}: {verb} {_line(snapshot)}")
+        click.echo(f"{shown(snapshot.token)}: {verb} {process_line(snapshot)}")
     if not ended:
         click.echo("no process is lost or overdue")
 
