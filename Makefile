@@ -109,7 +109,7 @@ $(DOCS_READY): setup.cfg $(call test_venv,$(NEWEST))/.ready
 STATEFUL_EXAMPLES ?= 1000
 stateful: $(call test_venv,$(NEWEST))/.ready
 	bash .ci/postgres
-	IMPORT_ABORT_STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) $(TOOLS)/python -m pytest tests/test_registries_agree.py
+	IMPORT_ABORT_STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) $(TOOLS)/python -m pytest tests/processes/test_registries_agree.py
 
 docs: $(DOCS_READY)
 	IMPORT_ABORT_DOCS_INTERSPHINX=0 $(TOOLS)/sphinx-build -E -W -n --keep-going -q -b html docs docs/_build/html
@@ -118,7 +118,7 @@ docs: $(DOCS_READY)
 # The dashboard's screenshot in docs/dashboard.png (the README and the docs show it), taken afresh
 # by the browser test at the step it shows.
 screenshot: $(TEST_READY) $(CHROMIUM)
-	IMPORT_ABORT_SCREENSHOT=docs/dashboard.png $(TOOLS)/python -m pytest -q tests/test_dashboard.py -k starts_an_import
+	IMPORT_ABORT_SCREENSHOT=docs/dashboard.png $(TOOLS)/python -m pytest -q tests/system/test_dashboard.py -k starts_an_import
 
 # The sdist and the wheel in dist/, checked as a package index reads them.
 package: $(TEST_READY)

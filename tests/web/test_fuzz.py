@@ -1,0 +1,105 @@
+"""Generated requests, from the plugin's own OpenAPI document, all get answers it describes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS, Failure, FailureGroup, load_all_checks
+
+from example_app import close_app, create_app
+from flask_import_abort import InMemoryImportRegistry
+
+from ..conftest import SECRET, host
+
+#: Cases per run of each test below; four runs make 1,200 cases per `make test`.
+CASES = 300
+#: The fewest a run may send. Hypothesis ends a run after ten draws a case at most, and in
+#: negative mode schemathesis rejects the draws it cannot make invalid, so a negative run may
+#: end a few cases short of CASES (289 was seen once on the lowest versions).
+AT_LEAST = CASES * 9 // 10
+load_all_checks()
+#: Every check schemathesis has, as its CLI's ``-c all`` runs them.
+ALL_CHECKS = CHECKS.get_all()
+AUTHORIZED = {"Authorization": f"Bearer {SECRET}"}
+
+
+def fuzz(
+    app: Flask, mode: GenerationMode, headers: dict[str, str]
+) -> tuple[Counter[int], list[str]]:
+    """Send ``CASES`` generated requests to the abort operation; the statuses and the failures."""
+    schema = schemathesis.openapi.from_wsgi(app.config["IMPORT_ABORT_OPENAPI_URL"], app)
+    operation = schema["/ccadmin/v1/importProcess/{token}/abort"]["POST"]
+    statuses: Counter[int] = Counter()
+    failures: list[str] = []
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=CASES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def send(case: Any) -> None:
+        response = case.call(headers=headers)
+        statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, checks=ALL_CHECKS, headers=headers)
+        except (Failure, FailureGroup) as failure:
+            failures.append(f"{response.status_code} for {case.as_curl_command()}: {failure}")
+
+    send()
+    return statuses, failures
+
+
+@pytest.fixture
+def example_app(tmp_path: Path) -> Iterator[Flask]:
+    database = f"sqlite:///{tmp_path / 'imports.db'}"
+    app = create_app({"DEMO_BEARER_TOKEN": SECRET, "DEMO_DATABASE_URL": database})
+    yield app
+    close_app(app)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_generated_authorized_requests_get_documented_answers(
+    example_app: Flask, mode: GenerationMode
+) -> None:
+    statuses, failures = fuzz(example_app, mode, AUTHORIZED)
+
+    assert failures == []
+    assert AT_LEAST <= statuses.total() <= CASES
+    assert statuses.keys() <= {200, 400, 401, 404, 409, 413, 415}
+    assert statuses[404] > 0  # generated tokens reached the registry
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_generated_unauthorized_requests_are_all_documented_401s(
+    example_app: Flask, mode: GenerationMode
+) -> None:
+    statuses, failures = fuzz(example_app, mode, {})
+
+    assert failures == []
+    assert statuses.keys() == {401}
+    assert AT_LEAST <= statuses[401] <= CASES
+
+
+class _Broken(InMemoryImportRegistry):
+    def abort(self, token: str) -> Any:
+        return "aborted, probably"
+
+
+def test_the_fuzzing_reports_answers_the_document_forbids() -> None:
+    statuses, failures = fuzz(host(registry=_Broken()), GenerationMode.POSITIVE, AUTHORIZED)
+
+    assert statuses[500] > 0
+    assert failures
+    assert all("Server error" in failure for failure in failures if failure.startswith("500"))
