@@ -239,6 +239,39 @@ def chunk_failure(chunk: str, *, worker_lost: bool) -> str:
     return f"chunk {chunk} failed" + (" (its worker was lost)" if worker_lost else "")
 
 
+def parallel_end(
+    chunks: Sequence[tuple[ImportState, EndReason | None]],
+    *,
+    abort_requested: bool,
+    end_reason: EndReason | None,
+) -> tuple[ImportState, EndReason | None] | None:
+    """How a parallel import ends once its chunks have, given each chunk's state and end
+    reason, and the import's own abort and end reason: its final state and end reason; None
+    while a chunk has not ended. Aborted when its abort was requested; else failed when a
+    chunk failed, aborted when one was aborted, succeeded when all did. Its end reason is the
+    stop deadline when an abort was forced, the lost worker when a chunk's failed with it.
+
+    Every registry ends a parallel import so: the in-memory one by this function, the SQL one
+    by its statements (``sql/_statements.py``), held to the same ends by the stateful test."""
+    if any(not state.is_final for state, _ in chunks):
+        return None
+    ends = {state for state, _ in chunks}
+    if abort_requested:
+        state = ImportState.ABORTED
+    elif ImportState.FAILED in ends:
+        state = ImportState.FAILED
+    elif ImportState.ABORTED in ends:
+        state = ImportState.ABORTED
+    else:
+        state = ImportState.SUCCEEDED
+    if abort_requested and any(reason is EndReason.STOP_DEADLINE for _, reason in chunks):
+        return state, EndReason.STOP_DEADLINE
+    lost = (ImportState.FAILED, EndReason.WORKER_LOST) in chunks
+    if end_reason is None and not abort_requested and lost:
+        return state, EndReason.WORKER_LOST
+    return state, end_reason
+
+
 def chunk_totals(totals: Sequence[int | None] | None, count: int) -> list[int | None]:
     """Each chunk's expected record count, ``None`` where unknown; as many as ``count``."""
     if totals is None:

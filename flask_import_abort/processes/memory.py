@@ -27,6 +27,7 @@ from .lifecycle import (
     checked_metadata,
     chunk_failure,
     chunk_totals,
+    parallel_end,
     registrable_chunks,
     summed,
     utc_now,
@@ -242,31 +243,14 @@ class InMemoryImportRegistry:
         if parent.state.is_final:
             return False
         token = next(token for token, process in self._processes.items() if process is parent)
-        chunks = self._chunks_of(token)
-        if any(not chunk.state.is_final for chunk in chunks):
+        end = parallel_end(
+            [(chunk.state, chunk.end_reason) for chunk in self._chunks_of(token)],
+            abort_requested=parent.abort_requested,
+            end_reason=parent.end_reason,
+        )
+        if end is None:
             return False
-        ends = {chunk.state for chunk in chunks}
-        if parent.abort_requested:
-            state = ImportState.ABORTED
-        elif ImportState.FAILED in ends:
-            state = ImportState.FAILED
-        elif ImportState.ABORTED in ends:
-            state = ImportState.ABORTED
-        else:
-            state = ImportState.SUCCEEDED
-        reasons = {chunk.end_reason for chunk in chunks}
-        reason = parent.end_reason
-        if parent.abort_requested and EndReason.STOP_DEADLINE in reasons:
-            reason = EndReason.STOP_DEADLINE
-        elif (
-            reason is None
-            and not parent.abort_requested
-            and any(
-                chunk.state is ImportState.FAILED and chunk.end_reason is EndReason.WORKER_LOST
-                for chunk in chunks
-            )
-        ):
-            reason = EndReason.WORKER_LOST
+        state, reason = end
         self._end(parent, state, now, reason)
         return True
 

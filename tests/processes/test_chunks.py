@@ -28,6 +28,7 @@ from flask_import_abort.processes import (
     reap,
     split,
 )
+from flask_import_abort.processes.lifecycle import parallel_end
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from ..conftest import LEASE, Clock
@@ -640,3 +641,34 @@ def test_a_reap_that_ends_an_import_for_a_lost_chunk_warns(
     assert [level for level, _ in said] == [logging.WARNING]
     assert "lost" in said[0][1]
 
+
+_S, _F, _A, _P = (
+    ImportState.SUCCEEDED,
+    ImportState.FAILED,
+    ImportState.ABORTED,
+    ImportState.PROCESSING,
+)
+_LOST, _DEADLINE = EndReason.WORKER_LOST, EndReason.STOP_DEADLINE
+
+
+@pytest.mark.parametrize(
+    ("chunks", "abort_requested", "end_reason", "expected"),
+    [
+        ([(_S, None), (_P, None)], False, None, None),  # a chunk still runs
+        ([(_S, None), (_S, None)], False, None, (_S, None)),
+        ([(_S, None), (_A, None)], False, None, (_A, None)),
+        ([(_A, None), (_F, None)], False, None, (_F, None)),  # a failure outweighs an abort
+        ([(_F, _LOST), (_S, None)], False, None, (_F, _LOST)),
+        ([(_F, _LOST), (_A, None)], True, None, (_A, None)),  # its own abort counts first
+        ([(_A, _DEADLINE), (_S, None)], True, None, (_A, _DEADLINE)),  # forced past the deadline
+        ([(_A, None), (_A, None)], True, EndReason.CHUNK_FAILED, (_A, EndReason.CHUNK_FAILED)),
+    ],
+)
+def test_how_a_parallel_import_ends_is_one_rule_of_its_chunks_ends(
+    chunks: list[tuple[ImportState, EndReason | None]],
+    abort_requested: bool,
+    end_reason: EndReason | None,
+    expected: tuple[ImportState, EndReason | None] | None,
+) -> None:
+    """The rule every registry ends a parallel import by, as the process layer writes it."""
+    assert parallel_end(chunks, abort_requested=abort_requested, end_reason=end_reason) == expected
