@@ -21,6 +21,7 @@ from ._config import DEFAULT_URL_PREFIX, Config
 from ._context import app_object, request_object
 from ._install import setup
 from .access._auth import ANONYMOUS
+from .access._settings import Access, access_of
 from .endpoint import _openapi
 from .endpoint import _settings as settings
 from .endpoint._aborting import answered, request_id
@@ -39,6 +40,7 @@ from .endpoint._schemas import (
     token_parameter,
 )
 from .occ._routes import OPERATION_ATTRIBUTE, Operation, add_routes, path_taken
+from .occ._settings import occ_of
 from .occ._status import describe_import
 from .operators import cli
 from .processes.contract import (
@@ -136,18 +138,19 @@ class AbortBlueprint(Blueprint):  # type: ignore[misc]
         allow, the error answers with the headers each carries, and what the URL answers to
         the methods the operation does not list. Called by the ``Api`` that documents it."""
         setup = settings.settings_of(app)
+        access, status_route = access_of(app), occ_of(app).status_route
         setup.documented.add(spec)
-        add_components(spec, with_status=setup.status_route)
+        add_components(spec, with_status=status_route)
         oas3 = spec.openapi_version.major >= 3
-        schemes = security_schemes(setup.authorizer) if oas3 else {}
+        schemes = security_schemes(access.authorizer) if oas3 else {}
         requirements = {
-            operation: _security(setup, operation, schemes)
+            operation: _security(access, operation, schemes)
             for operation in ("abortImportProcess", "getImportProcess")
         }
         document_security(spec, requirements, schemes)
         path_parameters = [*(parameters or []), token_parameter(setup.token_max_length, oas3)]
         super().register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
-        if setup.status_route:
+        if status_route:
             status_docs.register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
         if oas3:  # OpenAPI 2 has no description of a path
             rule = next(app.url_map.iter_rules(f"{name}.{abort_import_process.__name__}"))
@@ -163,17 +166,17 @@ blp = AbortBlueprint(
 
 
 def _security(
-    setup: settings.Settings, operation: str, schemes: Mapping[str, Any]
+    access: Access, operation: str, schemes: Mapping[str, Any]
 ) -> list[dict[str, list[str]]] | None:
     """The operation's ``security`` as the app authorizes it: none needed where anonymous
     access is on; the bearer scheme where bearer tokens or OCC's sign-in are configured; the
     authorizer's own where it declares one; left out where only an authorizer that declares
     nothing lets callers in (the document cannot say how)."""
-    if setup.check is None:
+    if access.check is None:
         return []
-    found: list[dict[str, list[str]]] = [{SECURITY_SCHEME: []}] if setup.takes_bearer else []
+    found: list[dict[str, list[str]]] = [{SECURITY_SCHEME: []}] if access.takes_bearer else []
     if schemes:
-        requirement = setup.authorizer.security_requirement(operation)  # type: ignore[union-attr]
+        requirement = access.authorizer.security_requirement(operation)  # type: ignore[union-attr]
         found.append({name: list(scopes) for name, scopes in requirement.items()})
     return found or None
 
@@ -200,12 +203,13 @@ def _answered_by_the_plugin(
     def answer(token: str) -> Response:
         app: Flask = app_object()
         setup = settings.settings_of(app)
+        check = access_of(app).check
         current_request: Request = request_object()
         try:
-            if setup.check is None:
+            if check is None:
                 actor = ANONYMOUS
             else:
-                allowed = setup.check(current_request)
+                allowed = check(current_request)
                 if not isinstance(allowed, str):  # the refusal is this route's own answer
                     refused = allowed.response_to(app, current_request.environ)
                     return _responded(app, refused) if announced else refused
@@ -372,7 +376,7 @@ def _status(state: BlueprintSetupState) -> None:
     answers GET on that path already is an error, never shadowed."""
     app = state.app
     setup = settings.settings_of(app)
-    if not setup.status_route:
+    if not occ_of(app).status_route:
         return
     for prefix in (setup.url_prefix, *setup.url_aliases):
         taken = path_taken(app, f"{prefix}/any-token", "GET")

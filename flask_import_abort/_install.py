@@ -1,4 +1,5 @@
-"""Internal: an app's settings read once, each room reading its own keys, and kept on the app."""
+"""Internal: an app's settings read once, each room reading its own keys, and each room's kept on
+the app: the one place that puts them together."""
 
 from __future__ import annotations
 
@@ -8,16 +9,14 @@ from typing import Any
 
 from flask.sansio.app import App
 
-from ._config import EXTENSION_KEY, KEYS, Config, boolean, optional_seconds, path, whole_number
-from ._config import prefixes as read_prefixes
-from .access._settings import read_access, warn_of_access
-from .endpoint._settings import Settings, abort_call, check_schema, read_registry
+from ._config import EXTENSION_KEY, KEYS, Config, path
+from .access._settings import ACCESS_KEY, read_access, warn_of_access
+from .endpoint._settings import Settings, check_schema, read_settings
 from .languages import _catalogs as i18n
 from .languages._settings import read_localizer
-from .occ._settings import read_occ_version, read_status
-from .operators._settings import read_dispatcher, read_force_stop
+from .occ._settings import OCC_KEY, read_occ
+from .operators._settings import OPERATORS_KEY, read_operators
 from .processes.contract import ImportRegistry
-from .processes.lifecycle import Listing, Reapable, Snapshots
 
 __all__ = ["install", "setup"]
 
@@ -63,41 +62,18 @@ def install(
     setting = {key.name: overrides.get(key.name, app.config[key.name]) for key in KEYS}
 
     access = read_access(setting)
-    prefix, *aliases = read_prefixes(setting[prefix_key], prefix_key)
-    resolved = read_registry(registry if registry is not None else setting[Config.REGISTRY.name])
-    stop_deadline = optional_seconds(setting, Config.STOP_DEADLINE.name)
-    force_stop, force_stop_timeout = read_force_stop(setting)
+    chosen = registry if registry is not None else setting[Config.REGISTRY.name]
+    settings = read_settings(setting, chosen, url_prefix_configured=prefix_configured)
+    operators = read_operators(setting, settings.registry, settings.url_prefix)
     localizer = read_localizer(setting, app.extensions)
-    status_route, status_fields = read_status(setting, resolved)
-    settings = Settings(
-        registry=resolved,
-        abort=abort_call(resolved, stop_deadline),
-        check=access.check,
-        access_tokens=access.access_tokens,
-        takes_bearer=access.takes_bearer,
-        authorizer=access.authorizer,
-        occ_discovery=boolean(setting, Config.OCC_DISCOVERY.name),
-        occ_version=read_occ_version(setting[Config.OCC_VERSION.name]),
-        token_max_length=whole_number(setting, Config.TOKEN_MAX_LENGTH.name, minimum=1),
-        max_body_bytes=whole_number(setting, Config.MAX_BODY_BYTES.name, minimum=0),
-        url_prefix=prefix,
-        url_aliases=tuple(aliases),
-        status_route=status_route,
-        status_fields=status_fields,
-        url_prefix_configured=prefix_configured,
-        openapi_url=path(setting[Config.OPENAPI_URL.name], Config.OPENAPI_URL.name) or None,
-        stop_deadline=stop_deadline,
-        force_stop=force_stop,
-        force_stop_timeout=force_stop_timeout,
-        snapshots=resolved if isinstance(resolved, Snapshots) else None,
-        listing=resolved if isinstance(resolved, Listing) else None,
-        reapable=resolved if isinstance(resolved, Reapable) else None,
-        dispatcher=read_dispatcher(setting, resolved, prefix),
-    )
+    occ = read_occ(setting, settings.registry)
     warn_of_access(access, settings.url_prefix)
     app.extensions[EXTENSION_KEY] = settings
+    app.extensions[ACCESS_KEY] = access
+    app.extensions[OCC_KEY] = occ
+    app.extensions[OPERATORS_KEY] = operators
     app.extensions[i18n.EXTENSION_KEY] = localizer
-    check_schema(app, resolved)
+    check_schema(app, settings.registry)
     return settings
 
 

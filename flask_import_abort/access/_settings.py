@@ -1,5 +1,6 @@
-"""Internal: the access keys read and checked: the bearer tokens, OCC's application and signing
-keys, the host's authorizer, anonymous access; and the check they make."""
+"""Internal: who may call, as an app's settings say (the bearer tokens, OCC's application and
+signing keys, the host's authorizer, anonymous access) and the check they make; read and checked
+once per app, kept in ``app.extensions["import_abort.access"]``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from flask.sansio.app import App
 
 from .._config import Config, boolean, callable_of, kind, seconds
 from ._auth import Authorizer, Check, build_check, identity_problem
@@ -19,6 +22,9 @@ from ._signin import (
 )
 
 log = logging.getLogger("flask_import_abort")
+
+#: Where an app's access settings live.
+ACCESS_KEY = "import_abort.access"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,12 @@ class Access:
     #: no application key is configured.
     access_tokens: AccessTokens | None
     allow_anonymous: bool
+
+
+def access_of(app: App) -> Access:
+    """The access settings of an app the plugin is set up on."""
+    access: Access = app.extensions[ACCESS_KEY]
+    return access
 
 
 def read_access(setting: Mapping[str, Any]) -> Access:

@@ -20,6 +20,9 @@ from .._config import EXTENSION_KEY
 from .._context import app_object
 from ._settings import settings_of
 
+#: What the keys of the other rooms' settings start with.
+ROOMS_KEY = f"{EXTENSION_KEY}."
+
 OPENAPI_VERSION = "3.0.3"
 OPENAPI_ENDPOINT = "import_abort_openapi"
 PROJECT_URL = "https://github.com/flask-import-abort/flask-import-abort"
@@ -46,6 +49,9 @@ def build_spec(app: Flask, blueprint: Blueprint) -> dict[str, Any]:
     )
     # The app's own settings, with a document and a cache of the private app's own.
     settings = settings_of(app)
+    private.extensions.update(  # the other rooms' settings too: "import_abort.<room>"
+        (key, value) for key, value in app.extensions.items() if key.startswith(ROOMS_KEY)
+    )
     private.extensions[EXTENSION_KEY] = dataclasses.replace(
         settings, openapi_url=None, openapi_cache={}, documented=set()
     )

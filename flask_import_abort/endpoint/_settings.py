@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask.sansio.app import App
 
-from .._config import EXTENSION_KEY, Config, imported
-from ..access._auth import Authorizer, Check
-from ..access._signin import AccessTokens
+from .._config import (
+    EXTENSION_KEY,
+    Config,
+    imported,
+    optional_seconds,
+    path,
+    prefixes,
+    whole_number,
+)
 from ..processes.contract import AbortOutcome, AbortRequest, ImportRegistry, failures
 from ..processes.lifecycle import Listing, Reapable, Snapshots
-from ..processes.reaping import ForceStop
-from ..processes.webhooks import WebhookDispatcher
 
 __all__ = ["Settings", "settings_of"]
 
@@ -27,55 +31,58 @@ log = logging.getLogger("flask_import_abort")
 @dataclass(frozen=True)
 class Settings:
     """What the endpoint needs on each request, resolved once per app: its
-    ``app.extensions["import_abort"]``."""
+    ``app.extensions["import_abort"]``. The other rooms keep theirs beside it (``access``,
+    ``occ``, ``operators``, the languages)."""
 
     registry: ImportRegistry
     #: What the view calls: the registry's ``abort``, given the ``AbortRequest`` when it takes
     #: one, the token alone otherwise.
     abort: Callable[[str, AbortRequest], AbortOutcome]
-    #: None when anonymous access is allowed.
-    check: Check | None
     token_max_length: int
     max_body_bytes: int
     #: Where the route is mounted; "" for the root.
     url_prefix: str
     #: The other prefixes it answers under, the same in all but the OpenAPI document.
     url_aliases: tuple[str, ...]
-    #: Whether bearer tokens are taken (static ones, or OCC's access tokens), and the host's
-    #: authorizer: what the OpenAPI document says of the operations' security.
-    takes_bearer: bool
-    authorizer: Authorizer | None
-    #: OCC's sign-in: the access tokens issued at /login and checked on every call; None when
-    #: no application key is configured.
-    access_tokens: AccessTokens | None
-    #: Whether OCC's /verify and /registry are served, and the version /verify answers.
-    occ_discovery: bool
-    occ_version: str
-    #: Whether getImportProcess is served, and the host's hook that adds fields to it.
-    status_route: bool
-    status_fields: Callable[[Any], Any] | None
     #: Whether the URL prefix was configured (a key or an argument), rather than the default.
     url_prefix_configured: bool
     #: None when the plugin serves no OpenAPI document of its own.
     openapi_url: str | None
     #: Seconds an abort may go unheeded before its end is forced; None for never.
     stop_deadline: float | None
-    #: The host's hook that stops a worker by force, called once per forced end.
-    force_stop: ForceStop | None
-    #: Seconds a reap waits for the ``force_stop`` calls before it goes on without them.
-    force_stop_timeout: float
     #: The registry again where it has each optional capability (checked once), else None.
     snapshots: Snapshots | None = None
     listing: Listing | None = None
     reapable: Reapable | None = None
-    #: What delivers the webhooks' notices; None while no URL is configured.
-    dispatcher: WebhookDispatcher | None = None
-    #: The job engines given to ``mirror_aborts``: a reap also ends what they cancelled.
-    engines: list[Any] = field(default_factory=list, compare=False, repr=False)
     #: The plugin's own OpenAPI document, rendered on first request.
     openapi_cache: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
     #: The OpenAPI documents (apispec ``APISpec`` s) of host ``Api`` s that document the route.
     documented: set[Any] = field(default_factory=set, compare=False, repr=False)
+
+
+def read_settings(
+    setting: Mapping[str, Any], registry: object, *, url_prefix_configured: bool
+) -> Settings:
+    """The endpoint's keys of ``setting`` (the app's, by key name), each checked; ``registry``
+    is the registry, or its import string."""
+    prefix_key = Config.URL_PREFIX.name
+    prefix, *aliases = prefixes(setting[prefix_key], prefix_key)
+    resolved = read_registry(registry)
+    stop_deadline = optional_seconds(setting, Config.STOP_DEADLINE.name)
+    return Settings(
+        registry=resolved,
+        abort=abort_call(resolved, stop_deadline),
+        token_max_length=whole_number(setting, Config.TOKEN_MAX_LENGTH.name, minimum=1),
+        max_body_bytes=whole_number(setting, Config.MAX_BODY_BYTES.name, minimum=0),
+        url_prefix=prefix,
+        url_aliases=tuple(aliases),
+        url_prefix_configured=url_prefix_configured,
+        openapi_url=path(setting[Config.OPENAPI_URL.name], Config.OPENAPI_URL.name) or None,
+        stop_deadline=stop_deadline,
+        snapshots=resolved if isinstance(resolved, Snapshots) else None,
+        listing=resolved if isinstance(resolved, Listing) else None,
+        reapable=resolved if isinstance(resolved, Reapable) else None,
+    )
 
 
 def settings_of(app: App) -> Settings:

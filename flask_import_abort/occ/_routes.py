@@ -18,10 +18,12 @@ from werkzeug.exceptions import HTTPException
 from .._config import Config, Key
 from .._context import app_object, request_object
 from ..access._auth import ANONYMOUS
+from ..access._settings import access_of
 from ..access._signin import AccessTokens, SignInRefused
 from ..endpoint import _settings as settings
 from ..endpoint._checks import read_body
 from ..errors import BodyTooLarge
+from ._settings import occ_of
 
 #: The roots OCC serves its admin API under; its clients use either.
 OCC_ROOTS = ("/ccadmin/v1", "/ccadminui/v1")
@@ -69,7 +71,7 @@ def authenticate() -> str:
     tokens of OCC's sign-in, the authorizer. Answers the caller's name (``anonymous`` where
     anonymous access is on); raises the plugin's 401 (or the authorizer's error) otherwise, an
     errorModel answer wherever it is raised."""
-    check = settings.settings_of(current_app).check
+    check = access_of(current_app).check
     if check is None:
         return ANONYMOUS
     allowed = check(request_object())
@@ -109,11 +111,12 @@ def _refused(refusal: SignInRefused) -> Response:
     return _oauth(body, refusal.status, challenge)
 
 
-def _signing_in(setup: settings.Settings) -> AccessTokens:
+def _signing_in() -> AccessTokens:
     """The app's access tokens: the sign-in routes exist only where they are configured."""
-    if setup.access_tokens is None:
+    tokens = access_of(current_app).access_tokens
+    if tokens is None:
         raise RuntimeError("OCC's sign-in is not configured on this app.")
-    return setup.access_tokens
+    return tokens
 
 
 def _body(setup: settings.Settings) -> bytes:
@@ -144,7 +147,7 @@ def login() -> Response:
     """OCC's sign-in of an application: ``grant_type=client_credentials``, form-encoded, with
     ``Authorization: Bearer <application key>``; answers OAuth's token answer."""
     setup = settings.settings_of(current_app)
-    tokens = _signing_in(setup)
+    tokens = _signing_in()
     try:
         grant = _form(setup).get("grant_type")
         if not grant:
@@ -165,7 +168,7 @@ def refresh() -> Response:
     """OCC's refresh: a new access token for the valid one the request carries (its body, if
     any, is read within the limit and not used)."""
     setup = settings.settings_of(current_app)
-    tokens = _signing_in(setup)
+    tokens = _signing_in()
     try:
         _body(setup)
         return _oauth(tokens.refresh(request.headers.get("Authorization")))
@@ -183,7 +186,7 @@ setattr(refresh, OPERATION_ATTRIBUTE, Operation("refresh", request_type=FORM))
 def verify() -> Response:
     """What OCC's clients call first: the version, in a header."""
     response = current_app.response_class(b'{"success": true}', mimetype=JSON)
-    response.headers[VERSION_HEADER] = settings.settings_of(current_app).occ_version
+    response.headers[VERSION_HEADER] = occ_of(current_app).version
     return response
 
 
@@ -248,16 +251,16 @@ def path_taken(app: App, path: str, method: str) -> str | None:
 def add_routes(app: App, name: str) -> None:
     """OCC's discovery and sign-in routes under both of its roots, where the settings turn them
     on; a host route already on one of those paths is an error, never shadowed."""
-    setup = settings.settings_of(app)
+    occ = occ_of(app)
     config = Config
     # (path, view, method, the setting that turns it on)
     views: list[tuple[str, Callable[[], Response], str, Key]] = []
-    if setup.occ_discovery:
+    if occ.discovery:
         views += [
             ("verify", verify, "GET", config.OCC_DISCOVERY),
             ("registry", registry, "GET", config.OCC_DISCOVERY),
         ]
-    if setup.access_tokens is not None:
+    if access_of(app).access_tokens is not None:
         views += [
             ("login", login, "POST", config.APPLICATION_KEYS),
             ("refresh", refresh, "POST", config.APPLICATION_KEYS),

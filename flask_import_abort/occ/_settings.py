@@ -1,14 +1,50 @@
-"""Internal: OCC's keys read and checked: getImportProcess, its fields, discovery's version."""
+"""Internal: OCC's settings: getImportProcess and its host fields, discovery and its version;
+read and checked once per app, kept in ``app.extensions["import_abort.occ"]``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+
+from flask.sansio.app import App
 
 from .._config import Config, boolean, callable_of
 from ..processes.contract import ImportRegistry
 from ..processes.lifecycle import Snapshots
+
+#: Where an app's OCC settings live.
+OCC_KEY = "import_abort.occ"
+
+
+@dataclass(frozen=True)
+class Occ:
+    """OCC's admin API beside the abort, as the app's settings say."""
+
+    #: Whether getImportProcess is served, and the host's hook that adds fields to it.
+    status_route: bool
+    status_fields: Callable[[Any], Any] | None
+    #: Whether OCC's /verify and /registry are served, and the version /verify answers.
+    discovery: bool
+    version: str
+
+
+def occ_of(app: App) -> Occ:
+    """The OCC settings of an app the plugin is set up on."""
+    occ: Occ = app.extensions[OCC_KEY]
+    return occ
+
+
+def read_occ(setting: Mapping[str, Any], registry: ImportRegistry) -> Occ:
+    """OCC's keys of ``setting`` (the app's, by key name), each checked."""
+    status_route, status_fields = read_status(setting, registry)
+    return Occ(
+        status_route=status_route,
+        status_fields=status_fields,
+        discovery=boolean(setting, Config.OCC_DISCOVERY.name),
+        version=read_occ_version(setting[Config.OCC_VERSION.name]),
+    )
 
 
 def read_status(

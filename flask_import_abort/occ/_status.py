@@ -13,6 +13,7 @@ from ..endpoint import _settings as settings
 from ..endpoint._schemas import ImportProcessStatus
 from ..processes.contract import EndReason
 from ..processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
+from ._settings import occ_of
 
 #: What a failed process's ``error`` says, by why it ended: (title, detail).
 FAILED = ("The import failed.", "The import process reported a failure and stopped.")
@@ -68,8 +69,9 @@ def describe_import(
         body["parentProcessId"] = snapshot.parent
     if chunks:
         body["chunks"] = [_chunk(chunk) for chunk in chunks]
-    if setup.status_fields is not None:
-        body.update(host_fields(setup.status_fields(snapshot)))
+    fields = occ_of(current_app).status_fields
+    if fields is not None:
+        body.update(host_fields(fields(snapshot)))
     return body
 
 

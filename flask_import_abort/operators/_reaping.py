@@ -9,6 +9,7 @@ from ..endpoint._settings import settings_of
 from ..processes.lifecycle import ProcessSnapshot, Reapable
 from ..processes.reaping import Reaper
 from ..processes.reaping import reap as reap_registry
+from ._settings import operators_of
 
 __all__ = ["reap_app", "reaper"]
 
@@ -21,13 +22,13 @@ def reap_app(app: Flask | None = None, *, dry_run: bool = False) -> list[Process
     app by default. ``dry_run`` lists what would be ended and changes nothing.
     """
     app = app if app is not None else app_object()
-    settings = settings_of(app)
+    operators = operators_of(app)
     return reap_registry(
         _reapable(app),
-        force_stop=settings.force_stop,
-        force_stop_timeout=settings.force_stop_timeout,
+        force_stop=operators.force_stop,
+        force_stop_timeout=operators.force_stop_timeout,
         dry_run=dry_run,
-        engines=settings.engines,
+        engines=operators.engines,
     )
 
 
@@ -35,15 +36,15 @@ def reaper(app: Flask, interval: float) -> Reaper:
     """A :class:`~flask_import_abort.processes.Reaper` of the app's registry, with its
     settings, each round in an app context: ``reaper(app, 5).start()`` or ``with reaper(app,
     5):``. With ``IMPORT_ABORT_WEBHOOK_URLS`` set, each round delivers the notices due too."""
-    settings = settings_of(app)
+    operators = operators_of(app)
     return Reaper(
         _reapable(app),
         interval,
-        force_stop=settings.force_stop,
-        force_stop_timeout=settings.force_stop_timeout,
+        force_stop=operators.force_stop,
+        force_stop_timeout=operators.force_stop_timeout,
         context=app.app_context,
-        engines=settings.engines,
-        dispatcher=settings.dispatcher,
+        engines=operators.engines,
+        dispatcher=operators.dispatcher,
     )
 
 

@@ -1,17 +1,54 @@
-"""Internal: the operators' keys read and checked: the webhooks' (into the dispatcher that
-delivers them) and the reaper's ``force_stop`` hook."""
+"""Internal: the operators' settings: the webhooks' dispatcher, the reaper's ``force_stop`` hook,
+the job engines told of aborts; read and checked once per app, kept in
+``app.extensions["import_abort.operators"]``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from flask.sansio.app import App
 
 from .._config import Config, boolean, callable_of, kind, seconds
 from ..processes.contract import ImportRegistry
 from ..processes.notices import Outbox
 from ..processes.reaping import ForceStop
 from ..processes.webhooks import WebhookDispatcher, checked_url
+
+#: Where an app's operators' settings live.
+OPERATORS_KEY = "import_abort.operators"
+
+
+@dataclass(frozen=True)
+class Operators:
+    """What the reaper, the commands and the metrics need beside the registry."""
+
+    #: What delivers the webhooks' notices; None while no URL is configured.
+    dispatcher: WebhookDispatcher | None
+    #: The host's hook that stops a worker by force, called once per forced end.
+    force_stop: ForceStop | None
+    #: Seconds a reap waits for the ``force_stop`` calls before it goes on without them.
+    force_stop_timeout: float
+    #: The job engines given to ``mirror_aborts``: a reap also ends what they cancelled.
+    engines: list[Any] = field(default_factory=list, compare=False, repr=False)
+
+
+def operators_of(app: App) -> Operators:
+    """The operators' settings of an app the plugin is set up on."""
+    operators: Operators = app.extensions[OPERATORS_KEY]
+    return operators
+
+
+def read_operators(setting: Mapping[str, Any], registry: ImportRegistry, prefix: str) -> Operators:
+    """The operators' keys of ``setting`` (the app's, by key name), each checked."""
+    force_stop, force_stop_timeout = read_force_stop(setting)
+    return Operators(
+        dispatcher=read_dispatcher(setting, registry, prefix),
+        force_stop=force_stop,
+        force_stop_timeout=force_stop_timeout,
+    )
 
 
 def read_dispatcher(

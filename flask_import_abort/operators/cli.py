@@ -35,6 +35,7 @@ from ..processes.contract import AbortOutcome, AbortRequest, StoreUnavailable, f
 from ..processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
 from ..processes.notices import Outbox
 from ._reaping import reap_app
+from ._settings import operators_of
 from ._shown import Duration, notice_dict, notice_line, process_dict, process_line, shown
 
 __all__ = ["add_commands", "group"]
@@ -292,7 +293,7 @@ def reap_command(dry_run: bool) -> None:
 def deliver_command(failed: bool, limit: int) -> None:
     """Deliver the webhooks' notices that are due, once (a cron job's command). Exits 1 when an
     attempt failed."""
-    dispatcher = settings_of(current_app).dispatcher
+    dispatcher = operators_of(current_app).dispatcher
     if dispatcher is None:
         _fail("no webhook is configured: set IMPORT_ABORT_WEBHOOK_URLS and its secret")
     if failed:

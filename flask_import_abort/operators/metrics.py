@@ -44,6 +44,7 @@ from ..processes.contract import AbortOutcome, failures
 from ..processes.lifecycle import ImportState, Listing, ProcessSnapshot
 from ..processes.signals import notice_delivered, notice_failed, notice_retried
 from ..signals import abort_responded, process_ended
+from ._settings import operators_of
 
 __all__ = ["ImportAbortMetrics"]
 
@@ -94,7 +95,7 @@ class ImportAbortMetrics:
         registry = settings_of(app).registry
         abort_responded.connect(self._answered, sender=app, weak=False)
         process_ended.connect(self._ended, sender=registry, weak=False)
-        dispatcher = settings_of(app).dispatcher
+        dispatcher = operators_of(app).dispatcher
         if dispatcher is not None:
             for result, signal in (
                 ("delivered", notice_delivered),

@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 from flask import Flask
 
-from ..endpoint._settings import settings_of
 from ..processes.contract import AbortOutcome
 from ..processes.tokens import token_for_log
 from ..signals import abort_answered
+from ._settings import operators_of
 
 __all__ = ["Mirror", "mirror_aborts"]
 
@@ -40,7 +40,7 @@ def mirror_aborts(app: Flask, imports: Engine) -> Mirror:
     queued job never runs, a running Celery task is marked ``ABORTED`` (what Flower shows)."""
     mirror = Mirror(imports.tell_of_abort)
     abort_answered.connect(mirror.answered, sender=app, weak=False)
-    settings_of(app).engines.append(imports)  # reaping ends what the engine cancelled
+    operators_of(app).engines.append(imports)  # reaping ends what the engine cancelled
     return mirror
 
 

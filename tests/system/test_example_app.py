@@ -761,7 +761,7 @@ def test_the_demos_receiver_takes_a_signed_notice_once_and_refuses_a_forged_one(
 
 def test_without_the_receiver_the_demo_has_no_webhook(make_demo: Callable[..., Flask]) -> None:
     app = make_demo()
-    assert app.extensions["import_abort"].dispatcher is None
+    assert app.extensions["import_abort.operators"].dispatcher is None
     assert app.test_client().post("/demo/webhooks").status_code == 404
     with pytest.raises(TypeError, match="DEMO_WEBHOOK_RECEIVER must be True or False"):
         make_demo(DEMO_WEBHOOK_RECEIVER="false")

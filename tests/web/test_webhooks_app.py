@@ -206,7 +206,7 @@ def test_deliver_failed_tries_the_failed_ones_again_and_without_urls_says_so() -
     registry.abort(token)
     with receiver([404, 404, 404, 404, 404, 200]) as hooks:
         app = _app(registry, IMPORT_ABORT_WEBHOOK_URLS=hooks.url)
-        dispatcher = app.extensions["import_abort"].dispatcher
+        dispatcher = app.extensions["import_abort.operators"].dispatcher
         dispatcher.first_wait = 0.001
         for _ in range(5):
             dispatcher.deliver()
