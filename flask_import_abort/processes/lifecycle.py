@@ -239,6 +239,22 @@ def chunk_failure(chunk: str, *, worker_lost: bool) -> str:
     return f"chunk {chunk} failed" + (" (its worker was lost)" if worker_lost else "")
 
 
+def reaped_end(snapshot: ProcessSnapshot, now: datetime) -> tuple[ImportState, EndReason] | None:
+    """What a reap ends a process as, read at ``now`` (its ``lost`` judged then): a running
+    process past its stop deadline ``aborted`` (forced), a lost one ``failed``, or ``aborted``
+    when its abort was requested; None for any other, and for a parallel import, which ends
+    with its chunks. The in-memory registry applies this; the SQL registry's reap statements
+    implement it."""
+    if snapshot.state not in RUNNING_STATES or snapshot.chunks:
+        return None
+    if snapshot.stop_by is not None and snapshot.stop_by < now:
+        return ImportState.ABORTED, EndReason.STOP_DEADLINE
+    if snapshot.lost:
+        lost_as = ImportState.ABORTED if snapshot.abort_requested else ImportState.FAILED
+        return lost_as, EndReason.WORKER_LOST
+    return None
+
+
 def parallel_end(
     chunks: Sequence[tuple[ImportState, EndReason | None]],
     *,

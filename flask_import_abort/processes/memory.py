@@ -28,6 +28,7 @@ from .lifecycle import (
     chunk_failure,
     chunk_totals,
     parallel_end,
+    reaped_end,
     registrable_chunks,
     summed,
     utc_now,
@@ -379,19 +380,16 @@ class InMemoryImportRegistry:
             ended = []
             for token, process in list(self._processes.items()):
                 if process.state not in RUNNING_STATES or process.chunks:
-                    continue  # a parallel import ends with its chunks
-                if process.stop_by is not None and process.stop_by < now:
-                    end, reason = ImportState.ABORTED, EndReason.STOP_DEADLINE
-                elif self._is_lost(process, now):
-                    failed = ImportState.ABORTED if process.abort_requested else ImportState.FAILED
-                    end, reason = failed, EndReason.WORKER_LOST
-                else:
+                    continue  # the rule's own first test, made before a snapshot is built
+                found = self._snapshot(token, process, now)
+                end = reaped_end(found, now)
+                if end is None:
                     continue
-                if dry_run:
-                    ended.append(self._snapshot(token, process, now))
-                    continue
-                self._end(process, end, now, reason)
-                ended.append(self._snapshot(token, process, now))
+                if not dry_run:
+                    state, reason = end
+                    self._end(process, state, now, reason)
+                    found = self._snapshot(token, process, now)
+                ended.append(found)
             if dry_run:
                 return ended
             for snapshot in list(ended):

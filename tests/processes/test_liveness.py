@@ -23,6 +23,7 @@ from flask_import_abort import (
 from flask_import_abort.operators import reap_app
 from flask_import_abort.processes import EndReason, InvalidTransition, WorkerRegistry, process_ended
 from flask_import_abort.processes import reap as processes_reap
+from flask_import_abort.processes.lifecycle import ProcessSnapshot, reaped_end
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from ..conftest import AUTH, LEASE, SECRET, Clock, SpyRegistry, abort_url
@@ -478,3 +479,35 @@ def test_an_end_forced_by_a_stop_deadline_sends_process_ended_once_not_again_fro
         process_ended.disconnect(receiver)
 
     assert ended == [(token, True)]
+
+
+_NOW = Clock().now
+_BEFORE, _AFTER = _NOW - timedelta(seconds=1), _NOW + timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("state", "changes", "expected"),
+    [
+        (ImportState.PROCESSING, {}, None),  # alive, no deadline: left running
+        (ImportState.PENDING, {"lost": True}, None),  # never started: nothing to reap
+        (ImportState.SUCCEEDED, {"stop_by": _BEFORE}, None),  # ended already
+        (ImportState.PROCESSING, {"stop_by": _AFTER}, None),  # its deadline still ahead
+        (ImportState.PAUSED, {"stop_by": _BEFORE}, (ImportState.ABORTED, EndReason.STOP_DEADLINE)),
+        (ImportState.BLOCKED, {"lost": True}, (ImportState.FAILED, EndReason.WORKER_LOST)),
+        (
+            ImportState.PROCESSING,
+            {"lost": True, "abort_requested": True},
+            (ImportState.ABORTED, EndReason.WORKER_LOST),
+        ),
+        (ImportState.PROCESSING, {"lost": True, "chunks": 4}, None),  # ends with its chunks
+    ],
+)
+def test_what_a_reap_ends_is_one_rule_of_a_process_as_read(
+    state: ImportState,
+    changes: dict[str, Any],
+    expected: tuple[ImportState, EndReason] | None,
+) -> None:
+    """The rule every registry reaps by, as the process layer writes it."""
+    fields = {"abort_requested": False, **changes}
+    snapshot = ProcessSnapshot(token="t1", state=state, created_at=_BEFORE, **fields)
+    assert reaped_end(snapshot, _NOW) == expected
