@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from .notices import Notice
+from .notices import Notice, is_due
 from .tokens import new_token
 
 
@@ -38,9 +38,7 @@ class MemoryOutbox:
                 if len(claimed) >= limit:
                     break
                 held = self._claims.get(notice.id)
-                if notice.state != "pending" or (notice.next_attempt_at or now) > now:
-                    continue
-                if held is not None and held[1] > now:
+                if not is_due(notice, None if held is None else held[1], now):
                     continue
                 claim = new_token()
                 self._claims[notice.id] = (claim, now + timedelta(seconds=lease))

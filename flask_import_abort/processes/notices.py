@@ -29,6 +29,7 @@ __all__ = [
     "Notice",
     "NoticeRefused",
     "Outbox",
+    "is_due",
     "notice_body",
     "signature",
     "standard_signature",
@@ -61,6 +62,15 @@ class Notice:
     last_attempt_at: datetime | None = None
     last_error: str | None = None
     finished_at: datetime | None = None
+
+
+def is_due(notice: Notice, claimed_until: datetime | None, now: datetime) -> bool:
+    """Whether a dispatcher may claim ``notice`` at ``now``: pending, its next attempt come,
+    and no claim on it that still holds (``claimed_until`` none or past). The in-memory outbox
+    applies this; the SQL outbox's ``due`` condition implements it."""
+    if notice.state != "pending" or (claimed_until is not None and claimed_until > now):
+        return False
+    return notice.next_attempt_at is None or notice.next_attempt_at <= now
 
 
 @runtime_checkable

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -25,7 +26,9 @@ from flask_import_abort.processes import (
 )
 from flask_import_abort.processes.notices import (
     SIGNATURE_HEADER,
+    Notice,
     NoticeRefused,
+    is_due,
     signature,
     verify_notice,
 )
@@ -669,3 +672,30 @@ def test_standard_headers_can_be_turned_off(hooked: WorkerRegistry) -> None:
     assert not {"webhook-id", "webhook-signature"} & {name.lower() for name in request.headers}
     with pytest.raises(TypeError, match="standard_headers"):
         _dispatcher(hooked, hooks.url, standard_headers="false")
+
+
+_T0 = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("state", "next_attempt", "claimed_until", "due"),
+    [
+        ("pending", 0, None, True),
+        ("pending", None, None, True),
+        ("pending", 5, None, False),  # its next attempt is still ahead
+        ("pending", 0, 5, False),  # another dispatcher's claim still holds
+        ("pending", 0, -1, True),  # that claim lapsed
+        ("delivered", 0, None, False),
+        ("failed", 0, None, False),
+    ],
+)
+def test_when_a_notice_is_due_is_one_rule(
+    state: str, next_attempt: int | None, claimed_until: int | None, due: bool
+) -> None:
+    """The rule every outbox claims by, as the process layer writes it."""
+
+    def at(seconds: int | None) -> datetime | None:
+        return None if seconds is None else _T0 + timedelta(seconds=seconds)
+
+    notice = Notice("n1", "t1", state, _T0, next_attempt_at=at(next_attempt))
+    assert is_due(notice, at(claimed_until), _T0) is due
