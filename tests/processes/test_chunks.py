@@ -31,8 +31,8 @@ from flask_import_abort.processes import (
 from flask_import_abort.processes.lifecycle import parallel_end
 from flask_import_abort.processes.sql import SQLImportRegistry
 
-from ..conftest import LEASE, Clock
 from ..databases import require_postgres, sql_registry
+from ..helpers import LEASE, Clock
 from .test_upgrades import CURRENT
 
 

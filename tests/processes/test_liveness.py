@@ -26,7 +26,7 @@ from flask_import_abort.processes import reap as processes_reap
 from flask_import_abort.processes.lifecycle import ProcessSnapshot, reaped_end
 from flask_import_abort.processes.sql import SQLImportRegistry
 
-from ..conftest import AUTH, LEASE, SECRET, Clock, SpyRegistry, abort_url
+from ..helpers import AUTH, LEASE, SECRET, Clock, SpyRegistry, abort_url
 
 
 def _running(registry: WorkerRegistry) -> str:

@@ -30,8 +30,8 @@ from flask_import_abort import ImportAbort, ImportState, reaper
 from flask_import_abort.processes import EndReason, WorkerRegistry, run_import
 from flask_import_abort.processes.sql import SQLImportRegistry
 
-from ..conftest import AUTH, SECRET, abort_url, assert_error_model, host
 from ..databases import TcpProxy, require_postgres, sql_registry
+from ..helpers import AUTH, SECRET, abort_url, assert_error_model, host
 from ..import_worker import products_table
 from ..servers import ROOT, gunicorn
 

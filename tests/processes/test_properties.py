@@ -19,7 +19,7 @@ from hypothesis.stateful import (
 from flask_import_abort import ImportState, InMemoryImportRegistry
 from flask_import_abort.processes import EndReason, InvalidTransition
 
-from ..conftest import AUTH, SECRET, Clock, abort_url
+from ..helpers import AUTH, SECRET, Clock, abort_url
 
 RUNNING = {ImportState.PROCESSING, ImportState.PAUSED, ImportState.BLOCKED}
 ENDS = {ImportState.SUCCEEDED, ImportState.FAILED, ImportState.ABORTED}

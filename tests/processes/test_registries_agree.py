@@ -35,8 +35,8 @@ from flask_import_abort.processes import reap
 from flask_import_abort.processes.lifecycle import ProcessSnapshot
 from flask_import_abort.processes.sql import SQLImportRegistry
 
-from ..conftest import LEASE, Clock
 from ..databases import require_postgres, sql_registry
+from ..helpers import LEASE, Clock
 
 EXAMPLES = int(os.environ.get("IMPORT_ABORT_STATEFUL_EXAMPLES", "30"))
 #: Seconds an abort gives its import to stop, when it gives any.

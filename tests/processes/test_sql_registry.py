@@ -31,14 +31,6 @@ from flask_import_abort.processes.sql import SQLImportRegistry, import_process_t
 from flask_import_abort.processes.sql._store import _Hot
 
 from .. import databases
-from ..conftest import (
-    AUTH,
-    SECRET,
-    abort_url,
-    assert_answers_every_outcome,
-    assert_error_model,
-    host,
-)
 from ..databases import (
     POSTGRES_URL,
     TcpProxy,
@@ -46,6 +38,14 @@ from ..databases import (
     require_postgres,
     sql_registry,
     unique_table_name,
+)
+from ..helpers import (
+    AUTH,
+    SECRET,
+    abort_url,
+    assert_answers_every_outcome,
+    assert_error_model,
+    host,
 )
 from ..import_worker import products_table
 from ..servers import ROOT, fire, free_port, gunicorn

@@ -19,8 +19,8 @@ from flask_import_abort import ImportAbort, ImportState
 from flask_import_abort.processes import EndReason
 from flask_import_abort.processes.sql import SQLImportRegistry
 
-from ..conftest import abort_url, assert_error_model
 from ..databases import require_postgres, unique_table_name
+from ..helpers import abort_url, assert_error_model
 
 #: The schema version this package's statements need.
 CURRENT = 8

@@ -37,8 +37,8 @@ from flask_import_abort.processes.sql import SQLImportRegistry
 from flask_import_abort.processes.webhooks import Delivered, WebhookDispatcher
 
 from .. import celery_app
-from ..conftest import LEASE, Clock, _database
 from ..databases import require_postgres, sql_registry
+from ..helpers import LEASE, Clock, database_for
 from ..receiver import receiver, verified
 
 SECRET = "webhook-secret-of-the-tests"
@@ -50,7 +50,7 @@ def hooked(request: pytest.FixtureRequest, tmp_path: Any, clock: Clock) -> Itera
     if request.param == "memory":
         yield InMemoryImportRegistry(lease=LEASE, clock=clock, webhooks=True)
         return
-    url = _database(request.param, tmp_path)
+    url = database_for(request.param, tmp_path)
     with sql_registry(url, lease=LEASE, clock=clock, webhooks=True) as registry:
         yield registry
 

@@ -27,7 +27,6 @@ from flask_import_abort.processes import EndReason
 from flask_import_abort.processes.sql import SQLImportRegistry
 
 from .. import celery_app, engine_imports, rq_app
-from ..conftest import AUTH, SECRET, abort_url, assert_error_model
 from ..databases import (
     TcpProxy,
     require_postgres,
@@ -35,6 +34,7 @@ from ..databases import (
     require_redis,
     unique_table_name,
 )
+from ..helpers import AUTH, SECRET, abort_url, assert_error_model
 from ..servers import ROOT, free_port, wait_for_port
 
 pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on the newest Python

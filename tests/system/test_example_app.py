@@ -36,8 +36,8 @@ from flask_import_abort import ImportState
 from flask_import_abort.processes import EndReason
 from flask_import_abort.processes.sql import SQLImportRegistry
 
-from ..conftest import abort_url, assert_error_model
 from ..databases import require_rabbitmq, require_redis
+from ..helpers import abort_url, assert_error_model
 from ..servers import ROOT, demo
 
 TOKEN = "demo-test-token"

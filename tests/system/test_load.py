@@ -15,7 +15,7 @@ import pytest
 from flask_import_abort import ImportState
 from flask_import_abort.processes.sql import SQLImportRegistry
 
-from ..conftest import AUTH, SECRET, abort_url
+from ..helpers import AUTH, SECRET, abort_url
 from ..servers import gunicorn
 
 pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on the newest Python

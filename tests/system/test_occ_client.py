@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import SECRET
+from ..helpers import SECRET
 from ..servers import Server, gunicorn
 
 pytestmark = pytest.mark.slow  # a real server and a Node.js client: run once, on the newest Python

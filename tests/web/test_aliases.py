@@ -11,7 +11,7 @@ from flask_smorest import Api
 
 from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry, blp
 
-from ..conftest import AUTH, SECRET, SpyRegistry, assert_answers_every_outcome
+from ..helpers import AUTH, SECRET, SpyRegistry, assert_answers_every_outcome
 
 PREFIXES = ["/ccadmin/v1/importProcess", "/ccadminui/v1/importProcess"]
 JSON = "application/json"

@@ -16,7 +16,7 @@ from werkzeug.exceptions import Forbidden
 from flask_import_abort import Identity, ImportAbort
 from flask_import_abort.access._auth import BearerTokens
 
-from ..conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_error_model
+from ..helpers import AUTH, SECRET, SpyRegistry, abort_url, assert_error_model
 
 
 def _host(spy: SpyRegistry, **config: Any) -> Flask:

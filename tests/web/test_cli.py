@@ -20,8 +20,8 @@ from flask_import_abort import AbortRequest, ImportAbort, ImportState, InMemoryI
 from flask_import_abort.processes import WorkerRegistry
 from flask_import_abort.processes.sql import SQLImportRegistry
 
-from ..conftest import LEASE, SECRET, Clock, SpyRegistry
 from ..databases import database_clock
+from ..helpers import LEASE, SECRET, Clock, SpyRegistry
 from ..servers import ROOT, demo, free_port
 
 

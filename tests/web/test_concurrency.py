@@ -15,7 +15,7 @@ from flask import Flask
 from flask_import_abort import AbortOutcome, ImportRun, ImportState, InMemoryImportRegistry
 from flask_import_abort.signals import abort_answered
 
-from ..conftest import AUTH, abort_url, assert_error_model, host
+from ..helpers import AUTH, abort_url, assert_error_model, host
 
 THREADS = 64
 

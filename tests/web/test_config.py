@@ -13,7 +13,7 @@ from flask_import_abort import AbortOutcome, ImportAbort, InMemoryImportRegistry
 from flask_import_abort._config import DEFAULTS, Config
 from flask_import_abort.endpoint._settings import settings_of
 
-from ..conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_answers_every_outcome
+from ..helpers import AUTH, SECRET, SpyRegistry, abort_url, assert_answers_every_outcome
 
 #: A registry that config can name by import string.
 shared_spy = SpyRegistry()

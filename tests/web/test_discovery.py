@@ -11,7 +11,7 @@ from flask import Flask
 
 from flask_import_abort import ImportAbort, InMemoryImportRegistry, occ_operation
 
-from ..conftest import SECRET
+from ..helpers import SECRET
 
 ROOTS = ["/ccadmin/v1", "/ccadminui/v1"]
 FIELDS = {

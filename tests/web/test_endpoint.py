@@ -16,7 +16,7 @@ from flask_import_abort.endpoint._checks import DISCARD_BYTES
 from flask_import_abort.endpoint._schemas import AbortImportProcessRequest
 from flask_import_abort.errors import ImportAbortError
 
-from ..conftest import AUTH, ExplodingStream, SpyRegistry, abort_url, assert_error_model
+from ..helpers import AUTH, ExplodingStream, SpyRegistry, abort_url, assert_error_model
 
 RUNNING = "ezzPxcPRmJIlXYCyOTQNT9HMacA_10000"
 

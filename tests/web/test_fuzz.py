@@ -17,7 +17,7 @@ from schemathesis.checks import CHECKS, Failure, FailureGroup, load_all_checks
 from example_app import close_app, create_app
 from flask_import_abort import InMemoryImportRegistry
 
-from ..conftest import SECRET, host
+from ..helpers import SECRET, host
 
 #: Cases per run of each test below; four runs make 1,200 cases per `make test`.
 CASES = 300

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from flask_import_abort import AbortOutcome, ImportAbort
 
-from ..conftest import AUTH, PREFIX, SECRET, SpyRegistry, assert_error_model, host
+from ..helpers import AUTH, PREFIX, SECRET, SpyRegistry, assert_error_model, host
 
 VALID = "import_1"
 JSON = "application/json"

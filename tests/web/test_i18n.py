@@ -23,7 +23,7 @@ from flask_import_abort import ImportAbort, InMemoryImportRegistry, errors
 from flask_import_abort.errors import ImportAbortError
 from flask_import_abort.languages._catalogs import shipped_locales
 
-from ..conftest import AUTH, SECRET, SpyRegistry, abort_url, assert_error_model, host
+from ..helpers import AUTH, SECRET, SpyRegistry, abort_url, assert_error_model, host
 
 ROOT = Path(__file__).parents[2]
 #: Each catalog folder: its domain, and the code its messages come from.

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry
 
-from ..conftest import (
+from ..helpers import (
     AUTH,
     SECRET,
     abort_url,

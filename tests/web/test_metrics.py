@@ -14,7 +14,7 @@ from flask_import_abort.operators import reap_app
 from flask_import_abort.operators.metrics import ImportAbortMetrics
 from flask_import_abort.processes import WorkerRegistry
 
-from ..conftest import AUTH, LEASE, PREFIX, SECRET, Clock, abort_url
+from ..helpers import AUTH, LEASE, PREFIX, SECRET, Clock, abort_url
 
 
 def _mounted(registry: Any) -> tuple[Flask, ImportAbortMetrics]:

@@ -32,7 +32,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from flask_import_abort import ImportAbort, InMemoryImportRegistry
 from flask_import_abort.access.oidc import OIDCAuthorizer
 
-from ..conftest import AUTH, PREFIX, SECRET, abort_url, assert_error_model
+from ..helpers import AUTH, PREFIX, SECRET, abort_url, assert_error_model
 from ..servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.slow  # a real identity provider: run once, on the newest Python

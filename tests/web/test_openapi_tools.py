@@ -30,7 +30,7 @@ from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry
 from flask_import_abort.access.oidc import OIDCAuthorizer
 from flask_import_abort.errors import RegistryUnavailable
 
-from ..conftest import AUTH, SECRET, SpyRegistry, abort_url
+from ..helpers import AUTH, SECRET, SpyRegistry, abort_url
 from ..servers import demo
 
 pytestmark = pytest.mark.slow  # real servers, workers or tools: run once, on the newest Python

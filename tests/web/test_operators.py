@@ -27,7 +27,7 @@ from flask_import_abort.signals import (
     process_started,
 )
 
-from ..conftest import LEASE, Clock, SpyRegistry, abort_url, assert_error_model
+from ..helpers import LEASE, Clock, SpyRegistry, abort_url, assert_error_model
 
 TOKENS = {"ops-team": "ops-secret-1", "nightly-ci": "ci-secret-2"}
 

@@ -26,7 +26,7 @@ from flask_import_abort import (
     occ_operation,
 )
 
-from ..conftest import AUTH, PREFIX, SECRET, ExplodingStream, abort_url, assert_error_model
+from ..helpers import AUTH, PREFIX, SECRET, ExplodingStream, abort_url, assert_error_model
 
 APP_KEY = "ci-application-key"
 HS_KEY = "k" * 32

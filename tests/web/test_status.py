@@ -19,7 +19,7 @@ from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAP
 from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry
 from flask_import_abort.processes import ProcessSnapshot
 
-from ..conftest import AUTH, PREFIX, SECRET, SpyRegistry, abort_url, assert_error_model
+from ..helpers import AUTH, PREFIX, SECRET, SpyRegistry, abort_url, assert_error_model
 
 UI_PREFIX = "/ccadminui/v1/importProcess"
 OCC_FIELDS = {"completed", "completedPercentage", "startTime", "endTime", "progress", "links"}

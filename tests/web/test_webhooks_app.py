@@ -18,8 +18,8 @@ from flask import Flask
 from flask_import_abort import ImportAbort, ImportState, InMemoryImportRegistry, reaper
 from flask_import_abort.processes.sql import SQLImportRegistry
 
-from ..conftest import AUTH, abort_url
-from ..conftest import SECRET as BEARER
+from ..helpers import AUTH, abort_url
+from ..helpers import SECRET as BEARER
 from ..receiver import receiver, verified
 from ..servers import ROOT
 
