@@ -5,6 +5,8 @@ tests of real workers running them are in test_engines and tests/hosts."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -170,3 +172,21 @@ def test_a_run_reports_its_total_only_once_started() -> None:
         written = list(run.batches([["a"]], total=1))
 
     assert (run.started, written, run.state) == (False, [], ImportState.ABORTED)
+
+
+@pytest.mark.parametrize(
+    ("engine", "module", "extra"),
+    [("celery", "celery", "celery"), ("rq", "rq", "rq")],
+)
+def test_an_engine_not_installed_is_one_import_error_naming_the_module_and_the_extra(
+    monkeypatch: pytest.MonkeyPatch, engine: str, module: str, extra: str
+) -> None:
+    """Without its engine, an integration says which of its modules needs what, and how to
+    install it."""
+    integration = f"flask_import_abort.processes.integrations.{engine}"
+    monkeypatch.setitem(sys.modules, module, None)  # what Python makes of a missing package
+    monkeypatch.delitem(sys.modules, integration)
+    with pytest.raises(ImportError) as refused:
+        importlib.import_module(integration)
+    assert str(refused.value).startswith(f"{integration} needs ")
+    assert f"pip install 'flask-import-abort[{extra}]'" in str(refused.value)

@@ -49,7 +49,7 @@ try:
     import celery
 except ImportError as missing:
     raise ImportError(
-        "flask_import_abort.integrations.celery needs Celery: "
+        "flask_import_abort.processes.integrations.celery needs Celery: "
         "pip install 'flask-import-abort[celery]'"
     ) from missing
 

@@ -50,7 +50,8 @@ try:
     import rq
 except ImportError as missing:
     raise ImportError(
-        "flask_import_abort.integrations.rq needs RQ: pip install 'flask-import-abort[rq]'"
+        "flask_import_abort.processes.integrations.rq needs RQ: "
+        "pip install 'flask-import-abort[rq]'"
     ) from missing
 
 
