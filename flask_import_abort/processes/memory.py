@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from ._memory_outbox import MemoryOutbox
@@ -38,30 +39,6 @@ from .signals import announce_end
 from .tokens import new_token, registrable_token
 
 
-@dataclass
-class _Process:
-    state: ImportState
-    created_at: datetime
-    abort_requested: bool = False
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    processed: int = 0
-    total: int | None = None
-    heartbeat_at: datetime | None = None
-    stop_by: datetime | None = None
-    end_reason: EndReason | None = None
-    abort_requested_at: datetime | None = None
-    aborted_by: str | None = None
-    abort_reason: str | None = None
-    abort_request_id: str | None = None
-    parent: str | None = None
-    chunk_index: int | None = None
-    chunks: int = 0
-    continue_on_error: bool = False
-    metadata: Mapping[str, Any] | None = None
-    failed: int = 0
-
-
 class InMemoryImportRegistry:
     """Import processes held in a dict behind a lock, for tests, demos and single-process hosts.
 
@@ -81,6 +58,11 @@ class InMemoryImportRegistry:
     :class:`~flask_import_abort.processes.webhooks.WebhookDispatcher` to deliver, in this
     process's memory: best effort, as every process it holds (a restart loses them). The SQL
     registry's outbox keeps them through crashes.
+
+    Each process is kept as the :class:`~flask_import_abort.processes.ProcessSnapshot` of its
+    last change (a new one for every change), and applies the life cycle's pure rules
+    (``MOVES``, ``parallel_end``, ``reaped_end``) that the SQL registry's statements implement.
+    Its ``lost``, and a parallel import's sums over its chunks, are worked out as it is read.
     """
 
     retryable_errors: tuple[type[BaseException], ...] = ()
@@ -98,16 +80,15 @@ class InMemoryImportRegistry:
         self.webhooks = webhooks
         self._clock = clock
         self._lock = threading.Lock()
-        self._processes: dict[str, _Process] = {}
+        self._processes: dict[str, ProcessSnapshot] = {}
         self._outbox = MemoryOutbox(clock)
 
+    # Registering: a new record (or several, in one step) under the lock.
     def add(self, state: ImportState = ImportState.PENDING, *, token: str | None = None) -> str:
         """Record a process already in ``state`` (for tests and demos) and return its token."""
-        now = self._clock()
-        process = _Process(ImportState(state), created_at=now)
-        if process.state in RUNNING_STATES:
-            process.started_at = process.heartbeat_at = now
-        return self._insert(token, process)
+        state, now = ImportState(state), self._clock()
+        running = now if state in RUNNING_STATES else None
+        return self._insert(_new(token, now, state=state, started_at=running, heartbeat_at=running))
 
     def register(
         self,
@@ -118,21 +99,8 @@ class InMemoryImportRegistry:
     ) -> str:
         """Record a new ``pending`` process and return its token (a random one by default);
         ``metadata``, a JSON object, is what the host says of it (see ``webhooks``)."""
-        process = _Process(
-            ImportState.PENDING,
-            created_at=self._clock(),
-            total=total,
-            metadata=checked_metadata(metadata),
-        )
-        return self._insert(token, process)
-
-    def _insert(self, token: str | None, process: _Process) -> str:
-        token = new_token() if token is None else registrable_token(token)
-        with self._lock:
-            if token in self._processes:
-                raise ValueError(f"an import process with token {token!r} exists already")
-            self._processes[token] = process
-        return token
+        metadata = checked_metadata(metadata)
+        return self._insert(_new(token, self._clock(), total=total, metadata=metadata))
 
     def register_chunks(
         self,
@@ -148,43 +116,40 @@ class InMemoryImportRegistry:
         random one by default) and its chunks' (``<token>-1``, ...). ``totals`` are each
         chunk's expected records, when known. Unless ``continue_on_error``, the first chunk to
         fail stops the others."""
-        token = new_token() if token is None else registrable_token(token)
-        chunks = registrable_chunks(token, count)
-        expected = chunk_totals(totals, count)
         now = self._clock()
-        with self._lock:
-            if token in self._processes:
-                raise ValueError(f"an import process with token {token!r} exists already")
-            self._processes[token] = _Process(
-                ImportState.PENDING,
-                created_at=now,
-                total=total,
-                chunks=count,
-                continue_on_error=bool(continue_on_error),
-                metadata=checked_metadata(metadata),
-            )
-            for index, (chunk, chunk_total) in enumerate(zip(chunks, expected, strict=True), 1):
-                self._processes[chunk] = _Process(
-                    ImportState.PENDING,
-                    created_at=now,
-                    total=chunk_total,
-                    parent=token,
-                    chunk_index=index,
-                )
-        return ChunkedImport(token, chunks)
+        parent = _new(
+            token,
+            now,
+            total=total,
+            chunks=count,
+            continue_on_error=bool(continue_on_error),
+            metadata=checked_metadata(metadata),
+        )
+        chunks = registrable_chunks(parent.token, count)
+        expected = chunk_totals(totals, count)
+        self._insert(
+            parent,
+            *(
+                _new(chunk, now, total=chunk_total, parent=parent.token, chunk_index=index)
+                for index, (chunk, chunk_total) in enumerate(zip(chunks, expected, strict=True), 1)
+            ),
+        )
+        return ChunkedImport(parent.token, chunks)
 
-    def chunks(self, token: str) -> list[ProcessSnapshot]:
-        """The chunks of the parallel import ``token``, in order (``[]`` for a process run by
-        one worker)."""
+    def _insert(self, first: ProcessSnapshot, *more: ProcessSnapshot) -> str:
         with self._lock:
-            return self._chunks(token, self._get(token), self._clock())
+            if first.token in self._processes:
+                raise ValueError(f"an import process with token {first.token!r} exists already")
+            for process in (first, *more):
+                self._processes[process.token] = process
+        return first.token
 
+    # The abort, as the endpoint asks it.
     def abort(self, token: str, request: AbortRequest | None = None) -> AbortOutcome:
         with self._lock:
             process = self._processes.get(token)
             if process is not None and process.parent is not None:
-                token = process.parent  # a chunk's abort is its parallel import's
-                process = self._processes[token]
+                process = self._processes[process.parent]  # a chunk's abort is its import's
             if process is None:
                 return AbortOutcome.NOT_FOUND
             if process.state in (ImportState.SUCCEEDED, ImportState.FAILED):
@@ -194,56 +159,70 @@ class InMemoryImportRegistry:
             now = self._clock()
             self._abort(process, now, request)
             if process.chunks:
-                for chunk in self._chunks_of(token):
-                    if chunk.state in ABORTABLE_STATES and not chunk.abort_requested:
-                        self._abort(chunk, now, request)
-                self._end_parent(process, now)
+                self._abort_chunks(process.token, now, request)
+                self._end_parent(process.token, now)
             return AbortOutcome.REQUESTED
 
-    def _abort(self, process: _Process, now: datetime, request: AbortRequest | None) -> None:
-        process.abort_requested = True
-        process.abort_requested_at = now
+    def _abort(self, process: ProcessSnapshot, now: datetime, request: AbortRequest | None) -> None:
+        asked: dict[str, Any] = {"abort_requested": True, "abort_requested_at": now}
         if request is not None:
-            process.aborted_by = request.actor
-            process.abort_reason = request.reason
-            process.abort_request_id = request.request_id
-            process.end_reason = request.end_reason
+            asked.update(
+                aborted_by=request.actor,
+                abort_reason=request.reason,
+                abort_request_id=request.request_id,
+                end_reason=request.end_reason,
+            )
+        process = self._update(process, **asked)
         if process.state is ImportState.PENDING:
-            self._end(process, ImportState.ABORTED, now, process.end_reason)
+            self._end(process, now, ImportState.ABORTED, process.end_reason)
         elif self._is_lost(process, now):
-            self._end(process, ImportState.ABORTED, now, EndReason.WORKER_LOST)
+            self._end(process, now, ImportState.ABORTED, EndReason.WORKER_LOST)
         elif request is not None and request.stop_deadline is not None:
-            process.stop_by = now + timedelta(seconds=request.stop_deadline)
+            self._update(process, stop_by=now + timedelta(seconds=request.stop_deadline))
 
-    def _chunks_of(self, token: str) -> list[_Process]:
-        return [process for process in self._processes.values() if process.parent == token]
+    def _abort_chunks(self, token: str, now: datetime, request: AbortRequest | None) -> None:
+        for chunk in self._chunks_of(token):
+            if chunk.state in ABORTABLE_STATES and not chunk.abort_requested:
+                self._abort(chunk, now, request)
 
-    def _chunk_ended(self, chunk: _Process, now: datetime) -> ProcessSnapshot | None:
-        """A chunk ended: its first failure stops its siblings (unless its import goes on past
-        failures), and the last chunk to end ends its import; that end, when written here."""
-        token = chunk.parent or ""
-        parent = self._processes[token]
+    # A parallel import: its chunks, and its end when they have all ended.
+    def chunks(self, token: str) -> list[ProcessSnapshot]:
+        """The chunks of the parallel import ``token``, in order (``[]`` for a process run by
+        one worker)."""
+        with self._lock:
+            self._get(token)
+            return self._chunks(token, self._clock())
+
+    def _chunks_of(self, token: str) -> list[ProcessSnapshot]:
+        chunks = [process for process in self._processes.values() if process.parent == token]
+        return sorted(chunks, key=lambda chunk: chunk.chunk_index or 0)
+
+    def _chunks(self, token: str, now: datetime) -> list[ProcessSnapshot]:
+        return [self._read(chunk, now) for chunk in self._chunks_of(token)]
+
+    def _chunk_ended(self, token: str, now: datetime) -> ProcessSnapshot | None:
+        """The chunk ``token`` ended: its first failure stops its siblings (unless its import
+        goes on past failures), and the last chunk to end ends its import; that end, when
+        written here."""
+        chunk = self._processes[token]
+        parent = self._processes[chunk.parent or ""]
         if chunk.state is ImportState.FAILED and not parent.continue_on_error:
+            worker_lost = chunk.end_reason is EndReason.WORKER_LOST
             stopping = AbortRequest(
-                reason=chunk_failure(
-                    f"{token}-{chunk.chunk_index}",
-                    worker_lost=chunk.end_reason is EndReason.WORKER_LOST,
-                ),
+                reason=chunk_failure(token, worker_lost=worker_lost),
                 end_reason=EndReason.CHUNK_FAILED,
             )
-            for sibling in self._chunks_of(token):
-                if sibling.state in ABORTABLE_STATES and not sibling.abort_requested:
-                    self._abort(sibling, now, stopping)
-        if self._end_parent(parent, now):
-            return self._snapshot(token, parent, now)
+            self._abort_chunks(parent.token, now, stopping)
+        if self._end_parent(parent.token, now):
+            return self._read(self._processes[parent.token], now)
         return None
 
-    def _end_parent(self, parent: _Process, now: datetime) -> bool:
+    def _end_parent(self, token: str, now: datetime) -> bool:
         """End a parallel import whose chunks have all ended, as the SQL registry's
         ``end_parents`` does; whether it was ended here."""
+        parent = self._processes[token]
         if parent.state.is_final:
             return False
-        token = next(token for token, process in self._processes.items() if process is parent)
         end = parallel_end(
             [(chunk.state, chunk.end_reason) for chunk in self._chunks_of(token)],
             abort_requested=parent.abort_requested,
@@ -251,10 +230,10 @@ class InMemoryImportRegistry:
         )
         if end is None:
             return False
-        state, reason = end
-        self._end(parent, state, now, reason)
+        self._end(parent, now, *end)
         return True
 
+    # The worker API.
     def should_stop(self, token: str) -> bool:
         """Whether the import should stop after its current batch; a heartbeat too."""
         return self.heartbeat(token)
@@ -264,7 +243,7 @@ class InMemoryImportRegistry:
         with self._lock:
             process = self._get(token)
             if process.state in RUNNING_STATES:
-                process.heartbeat_at = self._clock()
+                self._update(process, heartbeat_at=self._clock())
             return process.abort_requested or process.state.is_final
 
     def start(self, token: str) -> bool:
@@ -276,16 +255,17 @@ class InMemoryImportRegistry:
             if process.state is not ImportState.PENDING:
                 raise InvalidTransition(f"import process {token!r} is {process.state.value}")
             if process.parent is not None:
-                parent = self._processes[process.parent]
-                if parent.state not in ABORTABLE_STATES or parent.abort_requested:
-                    raise InvalidTransition(
-                        f"import process {token!r}: its parallel import is {parent.state.value}"
-                    )
-                if parent.state is ImportState.PENDING:
-                    parent.state = ImportState.PROCESSING
-                    parent.started_at = self._clock()
-            self._move(token, process, ImportState.PROCESSING)
+                self._start_parent(token, self._processes[process.parent])
+            self._move(process, ImportState.PROCESSING)
             return True
+
+    def _start_parent(self, token: str, parent: ProcessSnapshot) -> None:
+        if parent.state not in ABORTABLE_STATES or parent.abort_requested:
+            raise InvalidTransition(
+                f"import process {token!r}: its parallel import is {parent.state.value}"
+            )
+        if parent.state is ImportState.PENDING:
+            self._update(parent, state=ImportState.PROCESSING, started_at=self._clock())
 
     def report_progress(
         self, token: str, processed: int, *, total: int | None = None, failed: int | None = None
@@ -298,22 +278,23 @@ class InMemoryImportRegistry:
                 raise InvalidTransition(
                     f"import process {token!r} is {process.state.value}, not running"
                 )
-            process.processed = processed
-            process.heartbeat_at = self._clock()
-            if total is not None:
-                process.total = total
-            if failed is not None:
-                process.failed = failed
+            self._update(
+                process,
+                processed=processed,
+                heartbeat_at=self._clock(),
+                total=process.total if total is None else total,
+                failed=process.failed if failed is None else failed,
+            )
 
     def set_state(self, token: str, state: ImportState) -> ImportState:
         """Record a move of a running process: pause, block, resume, or its end; return the
         state recorded (an end after a requested abort is ``aborted``)."""
         with self._lock:
             process = self._get(token)
-            recorded = self._move(token, process, ImportState(state))
+            recorded = self._move(process, ImportState(state))
             ended = None
             if recorded.is_final and process.parent is not None:
-                ended = self._chunk_ended(process, self._clock())
+                ended = self._chunk_ended(token, self._clock())
         if ended is not None:
             announce_end(self, ended)
         return recorded
@@ -325,18 +306,28 @@ class InMemoryImportRegistry:
             raise InvalidTransition(f"{state} is not an end state")
         return self.set_state(token, state)
 
+    def _move(self, process: ProcessSnapshot, state: ImportState) -> ImportState:
+        if state not in MOVES.get(process.state, ()):
+            raise InvalidTransition(
+                f"import process {process.token!r} cannot go from {process.state.value} "
+                f"to {state.value}"
+            )
+        now = self._clock()
+        if state.is_final:
+            if process.abort_requested:  # an end after a requested abort is that abort's
+                state = ImportState.ABORTED
+            self._end(process, now, state, process.end_reason if process.abort_requested else None)
+            return state
+        first_start = state is ImportState.PROCESSING and process.started_at is None
+        started_at = now if first_start else process.started_at
+        self._update(process, state=state, heartbeat_at=now, started_at=started_at)
+        return state
+
+    # Reading.
     def snapshot(self, token: str) -> ProcessSnapshot:
         """The process as it is now."""
         with self._lock:
-            return self._snapshot(token, self._get(token), self._clock())
-
-    def _chunks(self, token: str, parent: _Process, now: datetime) -> list[ProcessSnapshot]:
-        chunks = [
-            self._snapshot(chunk_token, chunk, now)
-            for chunk_token, chunk in self._processes.items()
-            if chunk.parent == token
-        ]
-        return sorted(chunks, key=lambda chunk: chunk.chunk_index or 0)
+            return self._read(self._get(token), self._clock())
 
     def recent(
         self,
@@ -351,53 +342,20 @@ class InMemoryImportRegistry:
         with self._lock:
             now = self._clock()
             registered_before = None if older_than is None else now - older_than
-            found: list[ProcessSnapshot] = []
-            for token, process in reversed(self._processes.items()):
-                if len(found) >= limit:
-                    break
-                if process.parent is not None:
-                    continue  # a chunk: read through its import
-                if wanted is not None and process.state not in wanted:
-                    continue
-                if registered_before is not None and process.created_at > registered_before:
-                    continue
-                found.append(self._snapshot(token, process, now))
-            return found
+            found = (
+                process
+                for process in reversed(self._processes.values())
+                if process.parent is None  # a chunk is read through its import
+                and (wanted is None or process.state in wanted)
+                and (registered_before is None or process.created_at <= registered_before)
+            )
+            return [self._read(process, now) for process in islice(found, max(limit, 0))]
 
     def count_by_state(self) -> dict[ImportState, int]:
         """How many processes are in each state."""
         with self._lock:
-            return dict(
-                Counter(
-                    process.state for process in self._processes.values() if process.parent is None
-                )
-            )
-
-    def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
-        """End the running processes past their stop deadline or lost; return them as ended."""
-        with self._lock:
-            now = self._clock()
-            ended = []
-            for token, process in list(self._processes.items()):
-                if process.state not in RUNNING_STATES or process.chunks:
-                    continue  # the rule's own first test, made before a snapshot is built
-                found = self._snapshot(token, process, now)
-                end = reaped_end(found, now)
-                if end is None:
-                    continue
-                if not dry_run:
-                    state, reason = end
-                    self._end(process, state, now, reason)
-                    found = self._snapshot(token, process, now)
-                ended.append(found)
-            if dry_run:
-                return ended
-            for snapshot in list(ended):
-                if snapshot.parent is not None:
-                    parent = self._chunk_ended(self._processes[snapshot.token], now)
-                    if parent is not None:
-                        ended.append(parent)
-            return ended
+            imports = (process for process in self._processes.values() if process.parent is None)
+            return dict(Counter(process.state for process in imports))
 
     def state(self, token: str) -> ImportState:
         """The process's current state."""
@@ -408,36 +366,70 @@ class InMemoryImportRegistry:
         with self._lock:
             return list(self._processes)
 
-    def _get(self, token: str) -> _Process:
+    def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
+        """End the running processes past their stop deadline or lost; return them as ended."""
+        with self._lock:
+            now = self._clock()
+            ended = []
+            for process in list(self._processes.values()):
+                if process.state not in RUNNING_STATES or process.chunks:
+                    continue  # the rule's own first test, made before a snapshot is built
+                found = self._read(process, now)
+                end = reaped_end(found, now)
+                if end is not None and not dry_run:
+                    found = self._read(self._end(process, now, *end), now)
+                if end is not None:
+                    ended.append(found)
+            if dry_run:
+                return ended
+            for snapshot in [found for found in ended if found.parent is not None]:
+                parent = self._chunk_ended(snapshot.token, now)
+                if parent is not None:
+                    ended.append(parent)
+            return ended
+
+    # The records.
+    def _get(self, token: str) -> ProcessSnapshot:
         try:
             return self._processes[token]
         except KeyError:
             raise UnknownImport(token) from None
 
-    def _is_lost(self, process: _Process, now: datetime) -> bool:
+    def _update(self, process: ProcessSnapshot, **changes: Any) -> ProcessSnapshot:
+        """Keep ``process`` as it is after ``changes``: a new record in place of its last."""
+        changed = self._processes[process.token] = dataclasses.replace(
+            self._processes[process.token], **changes
+        )
+        return changed
+
+    def _end(
+        self,
+        process: ProcessSnapshot,
+        now: datetime,
+        state: ImportState,
+        reason: EndReason | None = None,
+    ) -> ProcessSnapshot:
+        ended = self._update(process, state=state, finished_at=now, end_reason=reason)
+        if self.webhooks and ended.parent is None:
+            self._outbox.add(ended.token, now)
+        return ended
+
+    def _is_lost(self, process: ProcessSnapshot, now: datetime) -> bool:
         return (
             process.state in RUNNING_STATES
             and process.heartbeat_at is not None
             and (now - process.heartbeat_at).total_seconds() > self.lease
         )
 
-    def _snapshot(self, token: str, process: _Process, now: datetime) -> ProcessSnapshot:
-        snapshot = ProcessSnapshot(
-            token=token, lost=self._is_lost(process, now), **dataclasses.asdict(process)
+    def _read(self, process: ProcessSnapshot, now: datetime) -> ProcessSnapshot:
+        """``process`` as its readers see it: ``lost`` worked out, its metadata a copy of its
+        own, a parallel import summed over its chunks."""
+        read = dataclasses.replace(
+            process,
+            lost=self._is_lost(process, now),
+            metadata=copy.deepcopy(process.metadata),
         )
-        if not process.chunks:
-            return snapshot
-        return summed(snapshot, self._chunks(token, process, now))
-
-    def _end(
-        self, process: _Process, state: ImportState, now: datetime, reason: EndReason | None = None
-    ) -> None:
-        process.state = state
-        process.finished_at = now
-        process.end_reason = reason
-        if self.webhooks and process.parent is None:
-            token = next(token for token, held in self._processes.items() if held is process)
-            self._outbox.add(token, now)
+        return summed(read, self._chunks(process.token, now)) if process.chunks else read
 
     # The outbox, in memory: see ``_memory_outbox``.
     def claim_notices(self, limit: int, lease: float) -> list[Notice]:
@@ -460,23 +452,10 @@ class InMemoryImportRegistry:
         """Remove the notices delivered more than ``older_than`` seconds ago; how many."""
         return self._outbox.purge_delivered(older_than)
 
-    def _move(self, token: str, process: _Process, state: ImportState) -> ImportState:
-        if state not in MOVES.get(process.state, ()):
-            raise InvalidTransition(
-                f"import process {token!r} cannot go from {process.state.value} to {state.value}"
-            )
-        now = self._clock()
-        if state.is_final:
-            aborted = process.abort_requested
-            self._end(
-                process,
-                ImportState.ABORTED if aborted else state,
-                now,
-                process.end_reason if aborted else None,
-            )
-            return process.state
-        process.state = state
-        process.heartbeat_at = now
-        if state is ImportState.PROCESSING and process.started_at is None:
-            process.started_at = now
-        return state
+
+def _new(token: str | None, now: datetime, **fields: Any) -> ProcessSnapshot:
+    """A new process's record: ``pending`` unless ``fields`` say otherwise, under ``token``
+    (a random token by default)."""
+    token = new_token() if token is None else registrable_token(token)
+    fields.setdefault("state", ImportState.PENDING)
+    return ProcessSnapshot(token=token, abort_requested=False, created_at=now, **fields)
