@@ -22,30 +22,35 @@ within its timeout however the receiver behaves (one that answers a byte a secon
 redirects are not followed, and no more than 16 KiB of an answer are read,
 none logged.
 
-This module is the only one that imports httpx (the ``[webhooks]`` extra), when a dispatcher
-first delivers; the store writes notices without it.
+This module schedules the attempts and records them; its HTTP side (the checks of what it
+posts to, and one POST bounded in time) is ``_posting``, the one module that imports httpx (the
+``[webhooks]`` extra), when a dispatcher is made. The store writes notices without it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import ipaddress
 import json
 import logging
-import re
-import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from ._posting import (
+    Cutter,
+    checked_basic_auth,
+    checked_headers,
+    checked_url,
+    httpx_available,
+    new_client,
+    post,
+    shown_url,
+    url_digest,
+)
 from .lifecycle import Snapshots, checked_seconds
 from .notices import (
     SIGNATURE_HEADER,
-    STANDARD_HEADERS,
     Notice,
     Outbox,
     notice_body,
@@ -55,7 +60,7 @@ from .notices import (
 from .signals import announce, notice_delivered, notice_failed, notice_retried
 from .tokens import token_for_log
 
-__all__ = ["ATTEMPTS", "Delivered", "WebhookDispatcher"]
+__all__ = ["ATTEMPTS", "Delivered", "WebhookDispatcher", "checked_url"]
 
 log = logging.getLogger("flask_import_abort.webhooks")
 
@@ -63,40 +68,6 @@ log = logging.getLogger("flask_import_abort.webhooks")
 ATTEMPTS = 5
 #: Seconds before the second attempt; each later wait is twice the one before.
 FIRST_WAIT = 2.0
-#: The most of an answer's body that is read (and then thrown away, never logged).
-READ_LIMIT = 16 * 1024
-#: The hosts an ``http`` URL may name without ``allow_http``.
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
-
-
-def checked_url(url: object, *, allow_http: bool = False) -> str:
-    """``url``, an ``https`` URL (``http`` only to a loopback host, or with ``allow_http``);
-    else a ``ValueError`` or ``TypeError`` saying why."""
-    if not isinstance(url, str):
-        raise TypeError(f"a webhook URL is a string; got {type(url).__name__}.")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"a webhook URL is an absolute https URL; got {url!r}.")
-    if parts.username or parts.password:
-        raise ValueError(
-            "a webhook URL carries no credentials: give them as the basic authentication "
-            "setting, which is never logged."
-        )
-    if parts.scheme == "http" and not (allow_http or _is_loopback(parts.hostname)):
-        raise ValueError(
-            f"webhook URLs must be https (http only to this machine, or with http allowed "
-            f"explicitly, for development); got {url!r}."
-        )
-    return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass
@@ -157,8 +128,8 @@ class WebhookDispatcher:
         self.outbox = outbox
         self.store: Snapshots = store or outbox  # type: ignore[assignment]
         self._secret = secret
-        self.basic_auth = _basic_auth(basic_auth)
-        self.headers = _headers(headers)
+        self.basic_auth = checked_basic_auth(basic_auth)
+        self.headers = checked_headers(headers)
         self.base_url = base_url
         self.path = path
         self.timeout = checked_seconds(timeout, "timeout")
@@ -170,13 +141,13 @@ class WebhookDispatcher:
         #: How long a claim lasts: one notice's attempt of every URL, and a margin. Notices are
         #: claimed one at a time, so that no claim lapses while its dispatcher still works.
         self.lease = self.timeout * len(self.urls) + 30.0
-        self._cutter = _Cutter()
+        self._cutter = Cutter()
         self._client: Any = None
         self._client_lock = threading.Lock()
         httpx_available()  # a missing extra is said here, not at the first end
 
     def __repr__(self) -> str:  # never the secret
-        return f"WebhookDispatcher(urls={[_shown(url) for url in self.urls]!r})"
+        return f"WebhookDispatcher(urls={[shown_url(url) for url in self.urls]!r})"
 
     def deliver(self, *, limit: int = 100, stop: threading.Event | None = None) -> Delivered:
         """Deliver the notices due now, up to ``limit`` of them, one attempt each; then remove
@@ -212,13 +183,7 @@ class WebhookDispatcher:
         alive."""
         with self._client_lock:
             if self._client is None:
-                httpx = httpx_available()
-                self._client = httpx.Client(
-                    timeout=httpx.Timeout(self.timeout),
-                    follow_redirects=False,
-                    auth=self.basic_auth,
-                    limits=httpx.Limits(max_keepalive_connections=0),
-                )
+                self._client = new_client(self.timeout, self.basic_auth)
             return self._client
 
     def _attempt(self, notice: Notice, done: Delivered, client: Any) -> None:
@@ -238,14 +203,14 @@ class WebhookDispatcher:
             ).encode("utf-8")
             headers = self._headers_of(notice, body)  # signed once an attempt, not once a URL
             for url in self.urls:
-                digest = _digest(url)
+                digest = url_digest(url)
                 if digest in reached:
                     continue
-                error = self._post(client, url, body, headers)
+                error = post(client, self._cutter, url, body, headers, self.timeout)
                 if error is None:
                     reached.append(digest)
                 else:
-                    errors.append(f"{_shown(url)}: {error}")
+                    errors.append(f"{shown_url(url)}: {error}")
         except Exception as error:  # whatever stops an attempt is a failed attempt, recorded
             log.exception("notice %s: the attempt failed", notice.id)
             errors.append(f"the attempt failed: {type(error).__name__}")
@@ -320,155 +285,3 @@ class WebhookDispatcher:
             headers["webhook-timestamp"] = str(now)
             headers["webhook-signature"] = standard_signature(notice.id, now, body, self._secret)
         return headers
-
-    def _post(self, client: Any, url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
-        """One POST of ``body`` to ``url``, within :attr:`timeout` in all: None when it was
-        answered 2xx, else what went wrong (never the answer's body)."""
-        httpx = httpx_available()
-        deadline = time.monotonic() + self.timeout
-        sockets: list[socket.socket] = []
-
-        def trace(event: str, info: Mapping[str, Any]) -> None:
-            if event == "connection.connect_tcp.complete":
-                found = info["return_value"].get_extra_info("socket")
-                if found is not None:
-                    sockets.append(found)
-
-        try:
-            with (
-                self._cutter.bound(sockets, deadline),
-                client.stream(
-                    "POST", url, content=body, headers=headers, extensions={"trace": trace}
-                ) as answer,
-            ):
-                read = 0
-                for chunk in answer.iter_raw():
-                    read += len(chunk)
-                    if read >= READ_LIMIT or time.monotonic() >= deadline:
-                        break
-                status = answer.status_code
-        except httpx.HTTPError as error:
-            if time.monotonic() >= deadline:
-                return f"no answer within {self.timeout:g} s"
-            return type(error).__name__
-        if time.monotonic() >= deadline:
-            return f"no answer within {self.timeout:g} s"
-        if 200 <= status < 300:
-            return None
-        return f"answered {status}"
-
-
-def _digest(url: str) -> str:
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-
-
-def _shown(url: str) -> str:
-    """A URL as a log line, ``show`` or a ``repr`` shows it: ``scheme://host[:port]/…``. Its
-    path and query are left out: a receiver's URL often carries a key in either (a chat
-    service's ``/hooks/T000/B000/<secret>``)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}/…"
-
-
-def _basic_auth(value: object) -> tuple[str, str] | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, tuple | list)
-        and len(value) == 2
-        and all(isinstance(part, str) for part in value)
-    ):
-        return (value[0], value[1])
-    raise TypeError("basic_auth is a (user, password) pair of strings, or None.")
-
-
-#: A header's name: RFC 9110's ``token``.
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-#: A header's value: visible ASCII, and spaces or tabs between (no CR, no LF).
-_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
-
-
-def _headers(value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(
-        isinstance(name, str) and isinstance(text, str) for name, text in value.items()
-    ):
-        raise TypeError("headers is a mapping of header names to strings, or None.")
-    for name, text in value.items():
-        if not _HEADER_NAME.fullmatch(name):
-            raise ValueError(f"the header name {name!r:.60} is not a token of RFC 9110.")
-        if not _HEADER_VALUE.fullmatch(text):
-            raise ValueError(
-                f"the value of the header {name!r} is not visible ASCII (no CR, LF or other "
-                "control character, no byte past 0x7e, no space around it)."
-            )
-    taken = {name.lower() for name in value} & {
-        SIGNATURE_HEADER.lower(),
-        *STANDARD_HEADERS,
-        "content-type",
-        "idempotency-key",
-        "authorization",
-        "host",
-        "content-length",
-    }
-    if taken:
-        raise ValueError(f"headers may not set {sorted(taken)}: the dispatcher sets them.")
-    return dict(value)
-
-
-class _Cutter:
-    """Shuts the sockets of an attempt down once its deadline passes, so that a receiver that
-    drips its answer a byte at a time, or never answers, holds an attempt no longer."""
-
-    def __init__(self, tick: float = 0.05) -> None:
-        self._tick = tick
-        self._armed: dict[int, tuple[float, list[socket.socket]]] = {}
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def bound(self, sockets: list[socket.socket], deadline: float) -> _Armed:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._watch, name="flask-import-abort-webhooks", daemon=True
-                )
-                self._thread.start()
-        return _Armed(self, sockets, deadline)
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(self._tick)
-            now = time.monotonic()
-            with self._lock:
-                due = [key for key, (deadline, _) in self._armed.items() if deadline <= now]
-                expired = [self._armed.pop(key)[1] for key in due]
-            for sockets in expired:
-                for found in sockets:
-                    with contextlib.suppress(OSError):
-                        found.shutdown(socket.SHUT_RDWR)
-
-
-class _Armed:
-    def __init__(self, cutter: _Cutter, sockets: list[socket.socket], deadline: float) -> None:
-        self._cutter, self._sockets, self._deadline = cutter, sockets, deadline
-
-    def __enter__(self) -> None:
-        with self._cutter._lock:
-            self._cutter._armed[id(self)] = (self._deadline, self._sockets)
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._cutter._lock:
-            self._cutter._armed.pop(id(self), None)
-
-
-def httpx_available() -> Any:
-    """httpx, or an ``ImportError`` naming the extra."""
-    try:
-        import httpx
-    except ImportError as missing:
-        raise ImportError(
-            "delivering webhooks needs httpx: pip install 'flask-import-abort[webhooks]'"
-        ) from missing
-    return httpx
