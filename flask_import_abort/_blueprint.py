@@ -43,6 +43,7 @@ from .occ._routes import OPERATION_ATTRIBUTE, Operation, add_routes, path_taken
 from .occ._settings import occ_of
 from .occ._status import describe_import
 from .operators import cli
+from .processes.capabilities import Chunked
 from .processes.contract import (
     AbortOutcome,
     AbortRequest,
@@ -50,7 +51,7 @@ from .processes.contract import (
     StoreUnavailable,
     failures,
 )
-from .processes.lifecycle import Chunked, UnknownImport
+from .processes.lifecycle import UnknownImport
 from .processes.signals import announce
 from .processes.tokens import token_for_log
 from .signals import abort_responded

@@ -125,6 +125,7 @@ class ImportAbortError(HTTPException):
     def _response(
         self, response_class: type[Response], catalog: Catalog, vary: str | None = None
     ) -> Response:
+        """The errorModel answer in ``catalog``'s language, with this error's headers."""
         response = response_class(self.body(catalog), self.code, content_type="application/json")
         # Headers.add, one by one, costs a request less than the constructor's headers=.
         add = response.headers.add

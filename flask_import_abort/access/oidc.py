@@ -56,6 +56,7 @@ class _Unreachable(Exception):
 
 
 def _invalid(description: str) -> NotAuthenticated:
+    """The 401 of a bearer token that did not verify, saying why to the developer."""
     return NotAuthenticated(
         more_info=SEND_TOKEN,
         dev_message=description,
@@ -151,6 +152,9 @@ class OIDCAuthorizer:
         return {SCHEME: [self.read_scope if operation == "getImportProcess" else self.scope]}
 
     def __call__(self, request: Request) -> Identity | bool:
+        """Let the request through when it carries a provider's access token that verifies:
+        its identity the token's ``identity_claim``. No bearer token leaves it to the other
+        checks; a token without the operation's scope is a 403 naming the scope."""
         scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -171,6 +175,9 @@ class OIDCAuthorizer:
         return Identity(identity)
 
     def _verified_token(self, token: str) -> tuple[str, frozenset[str]]:
+        """The identity and the scopes of ``token``, verified once and then kept until it
+        expires (the most recent :data:`VERIFIED_KEPT` tokens); a 401 when it does not
+        verify."""
         now = time.time()
         with self._lock:
             kept = self._verified.get(token)

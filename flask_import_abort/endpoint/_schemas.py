@@ -28,6 +28,8 @@ class _AtMost(ma.validate.Length):
     """At most ``max`` characters, saying how many there were."""
 
     def __call__(self, value: Any) -> Any:
+        """``value``, when it is at most ``max`` characters; else a validation error giving
+        both lengths."""
         if self.max is not None and len(value) > self.max:
             raise ma.ValidationError(
                 f"The reason is {len(value)} characters long; at most {self.max} are allowed."
@@ -45,6 +47,8 @@ class _NoControlCharacters(ma.validate.Regexp):
 
 
 def _no_lone_surrogate(value: str) -> str:
+    """``value``, when UTF-8 can write it (no lone surrogate, which JSON's ``\\u`` escapes
+    can carry); else a validation error."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -110,6 +114,8 @@ class AbortImportProcessResponse(ma.Schema):
 
 
 class _ErrorFields(ma.Schema):
+    """The fields of OCC's errorModel, as its reference describes them."""
+
     devMessage = _string(
         "An optional non-localized message containing technical information for developers"
     )
@@ -335,6 +341,7 @@ def error_response_name(status: int) -> str:
 
 
 def _error_model_response(description: str, headers: Mapping[str, object], oas3: bool) -> Any:
+    """An errorModel answer's OpenAPI response, in the version's shape."""
     response: dict[str, Any] = {"description": description}
     if oas3:
         response["content"] = {"application/json": {"schema": ErrorModel}}
@@ -381,6 +388,8 @@ class _Security(BasePlugin):
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
+        """Give each of the package's operations its own security requirement (none for a
+        public one)."""
         for operation in (operations or {}).values():
             if not isinstance(operation, dict):
                 continue
@@ -425,6 +434,7 @@ def document_security(
 
 
 def _add_bearer_scheme(spec: Any, oas3: bool) -> None:
+    """Declare the bearer scheme, once, in the version's shape."""
     components = spec.components
     if SECURITY_SCHEME not in components.security_schemes:
         scheme = (

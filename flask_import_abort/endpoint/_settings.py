@@ -20,8 +20,8 @@ from .._config import (
     prefixes,
     whole_number,
 )
+from ..processes.capabilities import Listing, Reapable, Snapshots
 from ..processes.contract import AbortOutcome, AbortRequest, ImportRegistry, failures
-from ..processes.lifecycle import Listing, Reapable, Snapshots
 
 __all__ = ["Settings", "settings_of"]
 

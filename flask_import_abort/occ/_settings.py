@@ -11,8 +11,8 @@ from typing import Any
 from flask.sansio.app import App
 
 from .._config import Config, boolean, callable_of
+from ..processes.capabilities import Snapshots
 from ..processes.contract import ImportRegistry
-from ..processes.lifecycle import Snapshots
 
 #: Where an app's OCC settings live.
 OCC_KEY = "import_abort.occ"

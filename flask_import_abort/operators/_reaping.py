@@ -6,7 +6,8 @@ from flask import Flask
 
 from .._context import app_object
 from ..endpoint._settings import settings_of
-from ..processes.lifecycle import ProcessSnapshot, Reapable
+from ..processes.capabilities import Reapable
+from ..processes.lifecycle import ProcessSnapshot
 from ..processes.reaping import Reaper
 from ..processes.reaping import reap as reap_registry
 from ._settings import operators_of

@@ -23,6 +23,8 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
     name = "duration"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
+        """``value`` as a ``timedelta``, at most :data:`MAX_DURATION`; else a usage error
+        naming the option."""
         if isinstance(value, timedelta):
             return value
         found = _DURATION.fullmatch(str(value).strip())
@@ -51,6 +53,8 @@ def shown(text: str) -> str:
 
 
 def process_dict(snapshot: ProcessSnapshot) -> dict[str, Any]:
+    """A process as ``--json`` shows it: its fields by name, times in ISO 8601, states and
+    reasons as their values."""
     described = {
         "token": snapshot.token,
         "state": snapshot.state.value,
@@ -76,6 +80,7 @@ def process_dict(snapshot: ProcessSnapshot) -> dict[str, Any]:
 
 
 def notice_dict(notice: Notice) -> dict[str, Any]:
+    """A notice as ``--json`` shows it, its times in ISO 8601."""
     moments = ("created_at", "last_attempt_at", "next_attempt_at", "finished_at")
     described: dict[str, Any] = {
         "id": notice.id,
@@ -90,6 +95,8 @@ def notice_dict(notice: Notice) -> dict[str, Any]:
 
 
 def notice_line(notice: Notice) -> str:
+    """A notice in one line: its state, its attempts, and when it is due again or why it
+    failed."""
     line = f"{notice.state}, {notice.attempts} attempt(s)"
     if notice.state == "pending" and notice.next_attempt_at is not None:
         line += f", next {notice.next_attempt_at.isoformat(timespec='seconds')}"
@@ -101,6 +108,8 @@ def notice_line(notice: Notice) -> str:
 
 
 def process_line(snapshot: ProcessSnapshot) -> str:
+    """A process in one line: its state (and why the package ended it), its progress and
+    who asked for its abort."""
     state = snapshot.state.value + (", lost" if snapshot.lost else "")
     if snapshot.end_reason is not None:
         state += f" ({snapshot.end_reason.value})"

@@ -31,8 +31,9 @@ from ..endpoint._aborting import answered
 from ..endpoint._checks import invalid_reason
 from ..endpoint._schemas import AbortImportProcessRequest
 from ..endpoint._settings import settings_of
+from ..processes.capabilities import Chunked
 from ..processes.contract import AbortOutcome, AbortRequest, StoreUnavailable, failures
-from ..processes.lifecycle import ABORTABLE_STATES, Chunked, ImportState, ProcessSnapshot
+from ..processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
 from ..processes.notices import Outbox
 from ._reaping import reap_app
 from ._settings import operators_of
@@ -79,6 +80,8 @@ def _registry_call(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _listing(limit: int, states: Iterable[str], older_than: timedelta | None) -> list[Any]:
+    """The processes the listing options choose, newest first; exit code 1 when the
+    registry cannot list them."""
     settings = settings_of(current_app)
     registry = settings.listing
     if registry is None:
@@ -212,6 +215,8 @@ def abort_command(
 
 
 def _confirmed(count: int) -> bool:
+    """Whether the user says yes to aborting ``count`` processes; a usage error when no
+    one can answer."""
     try:
         return click.confirm(f"Abort {count} import processes?")
     except click.Abort:  # no one to answer (stdin closed), or Ctrl-C at the prompt
@@ -246,6 +251,8 @@ _SAID = {
 
 
 def _dry_run(tokens: Iterable[str]) -> None:
+    """Say, for each of ``tokens``, what an abort would do, as the registry reads it now;
+    change nothing."""
     registry = settings_of(current_app).snapshots
     snapshot_of = None if registry is None else registry.snapshot
     for token in tokens:

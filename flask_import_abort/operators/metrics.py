@@ -40,8 +40,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..endpoint._settings import settings_of
+from ..processes.capabilities import Listing
 from ..processes.contract import AbortOutcome, failures
-from ..processes.lifecycle import ImportState, Listing, ProcessSnapshot
+from ..processes.lifecycle import ImportState, ProcessSnapshot
 from ..processes.signals import notice_delivered, notice_failed, notice_retried
 from ..signals import abort_responded, process_ended
 from ._settings import operators_of
@@ -115,6 +116,8 @@ class ImportAbortMetrics:
         )
 
     def _scraped(self) -> CollectorRegistry:
+        """What a scrape reads: this process's registry, or under a multiprocess server
+        (``PROMETHEUS_MULTIPROC_DIR``) every worker's files and the states read once."""
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             return self.registry
         if self._every_process is None:
@@ -146,6 +149,8 @@ class _States(Collector):
         self.registries: list[Listing] = []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The processes by state, read from the registries at scrape time; every state is
+        given, 0 when no process is in it."""
         gauge = GaugeMetricFamily(
             "import_abort_processes",
             "Import processes by state, as the registry holds them at scrape time.",

@@ -6,22 +6,18 @@ The SQL registry is :mod:`flask_import_abort.processes.sql` (extra ``[sql]``), t
 :mod:`flask_import_abort.processes.integrations.celery` and ``.rq``.
 """
 
+from .capabilities import Chunked, Listing, Reapable, Snapshots, WorkerRegistry
 from .contract import AbortOutcome, AbortRequest, ImportRegistry, StoreOutdated, StoreUnavailable
 from .lifecycle import (
     ABORTABLE_STATES,
     DEFAULT_LEASE,
     RUNNING_STATES,
-    Chunked,
     ChunkedImport,
     EndReason,
     ImportState,
     InvalidTransition,
-    Listing,
     ProcessSnapshot,
-    Reapable,
-    Snapshots,
     UnknownImport,
-    WorkerRegistry,
 )
 from .memory import InMemoryImportRegistry
 from .parallel import ThreadChunks, ThreadedImport, split

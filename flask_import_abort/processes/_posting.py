@@ -64,6 +64,7 @@ def checked_url(url: object, *, allow_http: bool = False) -> str:
 
 
 def _is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: ``localhost`` or a loopback address."""
     if host.lower() in LOOPBACK_NAMES:
         return True
     try:
@@ -217,6 +218,7 @@ class Cutter:
                 self._armed.pop(id(key), None)
 
     def _watch(self) -> None:
+        """The watching thread: every tick, shut the sockets whose deadline has passed."""
         while True:
             time.sleep(self._tick)
             now = time.monotonic()

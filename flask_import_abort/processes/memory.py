@@ -137,6 +137,8 @@ class InMemoryImportRegistry:
         return ChunkedImport(parent.token, chunks)
 
     def _insert(self, first: ProcessSnapshot, *more: ProcessSnapshot) -> str:
+        """Keep ``first`` and ``more`` (a parallel import's chunks) in one step under the lock, or
+        none of them when ``first``'s token is taken; ``first``'s token."""
         with self._lock:
             if first.token in self._processes:
                 raise ValueError(f"an import process with token {first.token!r} exists already")
@@ -146,6 +148,9 @@ class InMemoryImportRegistry:
 
     # The abort, as the endpoint asks it.
     def abort(self, token: str, request: AbortRequest | None = None) -> AbortOutcome:
+        """Ask the process ``token`` to stop, as the endpoint does: a chunk's token asks its
+        parallel import, whose chunks are all asked in the same step; the outcome says what
+        the endpoint answers."""
         with self._lock:
             process = self._processes.get(token)
             if process is not None and process.parent is not None:
@@ -164,6 +169,9 @@ class InMemoryImportRegistry:
             return AbortOutcome.REQUESTED
 
     def _abort(self, process: ProcessSnapshot, now: datetime, request: AbortRequest | None) -> None:
+        """Record the abort of ``process`` and what ``request`` says of it. A process still to
+        start, or whose worker is lost, ends ``aborted`` at once; a running one is given its
+        stop deadline, when the request has one, and ends when its worker reads the flag."""
         asked: dict[str, Any] = {"abort_requested": True, "abort_requested_at": now}
         if request is not None:
             asked.update(
@@ -260,6 +268,8 @@ class InMemoryImportRegistry:
             return True
 
     def _start_parent(self, token: str, parent: ProcessSnapshot) -> None:
+        """A chunk of ``token``'s parallel import starts: its import starts with its first
+        chunk, and no chunk starts once the import has ended or was asked to stop."""
         if parent.state not in ABORTABLE_STATES or parent.abort_requested:
             raise InvalidTransition(
                 f"import process {token!r}: its parallel import is {parent.state.value}"
@@ -307,6 +317,9 @@ class InMemoryImportRegistry:
         return self.set_state(token, state)
 
     def _move(self, process: ProcessSnapshot, state: ImportState) -> ImportState:
+        """Move ``process`` to ``state`` if :data:`MOVES` allows it; the state recorded. An end
+        after a requested abort is ``aborted``, for the abort's reason; a running move is a
+        heartbeat, and the first ``processing`` is the start."""
         if state not in MOVES.get(process.state, ()):
             raise InvalidTransition(
                 f"import process {process.token!r} cannot go from {process.state.value} "
@@ -409,12 +422,15 @@ class InMemoryImportRegistry:
         state: ImportState,
         reason: EndReason | None = None,
     ) -> ProcessSnapshot:
+        """Record the end of ``process`` as ``state`` (for ``reason``, when the package ended
+        it), and keep a notice of it when webhooks are on (never of a chunk); the record."""
         ended = self._update(process, state=state, finished_at=now, end_reason=reason)
         if self.webhooks and ended.parent is None:
             self._outbox.add(ended.token, now)
         return ended
 
     def _is_lost(self, process: ProcessSnapshot, now: datetime) -> bool:
+        """Whether ``process`` is running and its last heartbeat is older than the lease."""
         return (
             process.state in RUNNING_STATES
             and process.heartbeat_at is not None

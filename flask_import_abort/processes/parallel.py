@@ -23,8 +23,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .capabilities import WorkerRegistry, chunked
 from .contract import AbortRequest
-from .lifecycle import ChunkedImport, ImportState, WorkerRegistry, chunked
+from .lifecycle import ChunkedImport, ImportState
 from .run import ImportRun
 
 __all__ = ["ThreadChunks", "ThreadedImport", "split"]

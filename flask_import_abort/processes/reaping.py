@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol, runtime_checkable
 
+from .capabilities import Reapable
 from .contract import StoreOutdated
-from .lifecycle import EndReason, ProcessSnapshot, Reapable
+from .lifecycle import EndReason, ProcessSnapshot
 from .signals import announce_end
 from .tokens import token_for_log
 from .webhooks import WebhookDispatcher

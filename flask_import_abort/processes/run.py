@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from types import TracebackType
 from typing import TypeVar
 
-from .lifecycle import ImportState, InvalidTransition, WorkerRegistry
+from .capabilities import WorkerRegistry
+from .lifecycle import ImportState, InvalidTransition
 from .signals import announce, announce_end_of, process_started
 
 log = logging.getLogger("flask_import_abort.worker")

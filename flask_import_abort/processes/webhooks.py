@@ -48,7 +48,8 @@ from ._posting import (
     shown_url,
     url_digest,
 )
-from .lifecycle import Snapshots, checked_seconds
+from .capabilities import Snapshots
+from .lifecycle import checked_seconds
 from .notices import (
     SIGNATURE_HEADER,
     Notice,
@@ -187,6 +188,10 @@ class WebhookDispatcher:
             return self._client
 
     def _attempt(self, notice: Notice, done: Delivered, client: Any) -> None:
+        """One attempt of ``notice``: its body built from the process as it is now, signed once,
+        and POSTed to each URL it has not reached yet. Every URL answered 2xx: delivered;
+        else it is due again after a wait that doubles each attempt, or failed after the
+        last. A notice whose process is gone fails at once."""
         try:
             snapshot = self.store.snapshot(notice.token)
         except KeyError:  # the process was deleted: nothing left to announce
@@ -232,6 +237,9 @@ class WebhookDispatcher:
         wait: float,
         done: Delivered,
     ) -> None:
+        """Record the attempt under the notice's claim, count it in ``done``, log it and send
+        its signal; when the claim lapsed meanwhile, another dispatcher owns the notice, and
+        only the lapse is counted."""
         kept = self.outbox.record_attempt(
             notice, delivered_to=reached, error=error, state=state, wait=wait
         )

@@ -57,8 +57,9 @@ from celery.contrib.abortable import ABORTED, AbortableAsyncResult
 from celery.exceptions import Ignore
 from celery.signals import task_revoked
 
+from ..capabilities import WorkerRegistry, chunked
 from ..contract import AbortOutcome, AbortRequest, failures
-from ..lifecycle import ImportState, WorkerRegistry, checked_seconds, chunked
+from ..lifecycle import ImportState, checked_seconds
 from ..parallel import Chunks
 from ..run import ImportRun
 from ..signals import announce_end_of

@@ -60,15 +60,14 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, get_current_job
 from rq.registry import CanceledJobRegistry
 
+from ..capabilities import WorkerRegistry, chunked
 from ..contract import AbortOutcome, AbortRequest
 from ..lifecycle import (
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
     UnknownImport,
-    WorkerRegistry,
     checked_seconds,
-    chunked,
 )
 from ..run import ImportRun
 from ..tokens import token_for_log

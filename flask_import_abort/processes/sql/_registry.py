@@ -89,6 +89,11 @@ class SQLImportRegistry(SQLStore):
     # The endpoint's side.
 
     def abort(self, token: str, request: AbortRequest | None = None) -> AbortOutcome:
+        """Ask the process ``token`` to stop, within the request timeout. A connection the
+        database dropped is tried once more (a repeated abort is harmless); a database that
+        cannot answer is :class:`~flask_import_abort.processes.StoreUnavailable`, with the
+        seconds to wait; a table older than this version is
+        :class:`~flask_import_abort.processes.StoreOutdated`."""
         deadline = time.monotonic() + self.request_timeout
         try:
             try:
@@ -126,6 +131,10 @@ class SQLImportRegistry(SQLStore):
     def _abort_once(
         self, token: str, request: AbortRequest | None, deadline: float
     ) -> AbortOutcome:
+        """One try of the abort, each step a transaction. A running import's abort is one
+        ``UPDATE`` (the hot path); anything else abortable takes the general statement, and
+        a parallel import its chunks with it. When nothing changed, the row says why; a
+        chunk's token is read again as its parallel import's."""
         request = request or _NO_DETAILS
         values = {
             "key": token,

@@ -103,6 +103,8 @@ class Statements:
         self._siblings(terms)
 
     def _aborts(self, terms: _Terms) -> None:
+        """The abort's statements: ``abort_running`` (the hot path), the general ``abort``,
+        ``abort_chunks``, and the locks a parallel import's abort takes in order."""
         table, c, key, now, stale = terms.table, terms.c, terms.key, terms.now, terms.stale
         running, not_asked, abort_values = terms.running, terms.not_asked, terms.abort_values
         #: The abort of what is aborted most: a running import that is neither lost nor
@@ -158,6 +160,8 @@ class Statements:
         )
 
     def _reads(self, terms: _Terms) -> None:
+        """What registers a process and reads it: ``register``, ``read_state``, ``read``, its
+        chunks, the listing and the counts by state."""
         table, c, key, now = terms.table, terms.c, terms.key, terms.now
         self.register = table.insert().values(created_at=now)
         self.read_state = select(c.state, c.abort_requested_at, c.parent_token).where(key)
@@ -180,6 +184,8 @@ class Statements:
         )
 
     def _work(self, terms: _Terms) -> None:
+        """The worker API's writes: heartbeats, ``start`` (a chunk's import with its first
+        chunk), progress, and each move that :data:`MOVES` allows."""
         table, c, key, now = terms.table, terms.c, terms.key, terms.now
         running, pending, aborted = terms.running, terms.pending, terms.aborted
         not_asked = terms.not_asked
@@ -239,6 +245,8 @@ class Statements:
                 self.moves[state] = move.values(values)
 
     def _reaps(self, terms: _Terms) -> None:
+        """The reap's two writes, forced ends first and then the lost (each as
+        :func:`reaped_end` says), and what a dry run reads in their place."""
         table, c, now, running, aborted = (
             terms.table,
             terms.c,
@@ -277,6 +285,8 @@ class Statements:
         ]
 
     def _parallel(self, terms: _Terms) -> None:
+        """The end of a parallel import from its chunks' ends, as :func:`parallel_end` says: of
+        every import whose chunks have all ended, and of one."""
         table, c, key, now, aborted = terms.table, terms.c, terms.key, terms.now, terms.aborted
         chunk = table.alias("chunk")
         of_it = chunk.c.parent_token == c.token
@@ -331,6 +341,7 @@ class Statements:
         self.end_parent = self.end_parents.where(key)
 
     def _siblings(self, terms: _Terms) -> None:
+        """What a chunk's failure does to the other chunks of its import."""
         table, c, not_asked, abort_values = (
             terms.table,
             terms.c,
