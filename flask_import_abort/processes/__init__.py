@@ -6,8 +6,15 @@ The SQL registry is :mod:`flask_import_abort.processes.sql` (extra ``[sql]``), t
 :mod:`flask_import_abort.processes.integrations.celery` and ``.rq``.
 """
 
-from .capabilities import Chunked, Listing, Reapable, Snapshots, WorkerRegistry
-from .contract import AbortOutcome, AbortRequest, ImportRegistry, StoreOutdated, StoreUnavailable
+from .capabilities import Chunked, Kinded, Listing, Reapable, Snapshots, WorkerRegistry
+from .contract import (
+    AbortOutcome,
+    AbortRequest,
+    ImportRegistry,
+    ProcessKind,
+    StoreOutdated,
+    StoreUnavailable,
+)
 from .lifecycle import (
     ABORTABLE_STATES,
     DEFAULT_LEASE,
@@ -40,7 +47,9 @@ __all__ = [
     "ImportState",
     "InMemoryImportRegistry",
     "InvalidTransition",
+    "Kinded",
     "Listing",
+    "ProcessKind",
     "ProcessSnapshot",
     "Reapable",
     "Reaper",

@@ -8,10 +8,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from .contract import AbortOutcome, AbortRequest, ImportRegistry
+from .contract import AbortOutcome, AbortRequest, ImportRegistry, ProcessKind
 from .lifecycle import ChunkedImport, ImportState, ProcessSnapshot
 
-__all__ = ["Chunked", "Listing", "Reapable", "Snapshots", "WorkerRegistry", "chunked"]
+__all__ = [
+    "Chunked",
+    "Kinded",
+    "Listing",
+    "Reapable",
+    "Snapshots",
+    "WorkerRegistry",
+    "chunked",
+]
 
 
 @runtime_checkable
@@ -27,8 +35,10 @@ class Chunked(Protocol):
         token: str | None = None,
         continue_on_error: bool = False,
         metadata: Mapping[str, Any] | None = None,
+        kind: ProcessKind | str = ProcessKind.IMPORT,
     ) -> ChunkedImport:
-        """Record a pending parallel import of ``count`` pending chunks, in one transaction."""
+        """Record a pending parallel import (or export, by ``kind``) of ``count`` pending
+        chunks, in one transaction."""
         ...
 
     def chunks(self, token: str) -> list[ProcessSnapshot]:
@@ -68,14 +78,26 @@ class Listing(Protocol):
         *,
         states: Iterable[ImportState] | None = None,
         older_than: timedelta | None = None,
+        kind: ProcessKind | str | None = None,
     ) -> list[ProcessSnapshot]:
         """The ``limit`` processes registered last, newest first: what a dashboard lists;
-        only those in ``states`` and registered ``older_than`` ago or more, when given."""
+        only those in ``states``, registered ``older_than`` ago or more, and of ``kind``
+        (where the registry records kinds), when given."""
         ...
 
     def count_by_state(self) -> dict[ImportState, int]:
         """How many processes are in each state (the states none is in are left out)."""
         ...
+
+
+@runtime_checkable
+class Kinded(Protocol):
+    """A registry that records each process's kind, an import or an export: what serves
+    both kinds' routes from one registry. Its ``abort`` answers ``NOT_FOUND`` for a process
+    of another kind than its request's, and its ``register`` takes ``kind``."""
+
+    #: The kinds it records: every :class:`~flask_import_abort.processes.ProcessKind`.
+    kinds: frozenset[ProcessKind]
 
 
 @runtime_checkable
@@ -122,10 +144,11 @@ class WorkerRegistry(ImportRegistry, Snapshots, Listing, Reapable, Protocol):
         total: int | None = None,
         token: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        kind: ProcessKind | str = ProcessKind.IMPORT,
     ) -> str:
         """Record a new ``pending`` process; return its token (by default a new random one).
         ``metadata`` is what the host says of it, a JSON object (the webhooks' notices name
-        the item by its ``format`` and ``id``)."""
+        the item by its ``format`` and ``id``); ``kind`` is ``"import"`` or ``"export"``."""
         ...
 
     def start(self, token: str) -> bool:

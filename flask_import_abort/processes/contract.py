@@ -12,6 +12,7 @@ __all__ = [
     "AbortRequest",
     "EndReason",
     "ImportRegistry",
+    "ProcessKind",
     "StoreOutdated",
     "StoreUnavailable",
     "failures",
@@ -75,6 +76,24 @@ class EndReason(str, enum.Enum):
     CHUNK_FAILED = "chunk_failed"
 
 
+class ProcessKind(str, enum.Enum):
+    """What a process does: an import, or an export (OCC's bulk export, which mirrors its
+    import with the same three operations). Every rule of the life cycle is the same for both;
+    a registry that records kinds keeps each kind's tokens unknown to the other kind's routes."""
+
+    IMPORT = "import"
+    EXPORT = "export"
+
+
+def checked_kind(kind: object) -> ProcessKind:
+    """``kind``, ``"import"`` or ``"export"`` (or the :class:`ProcessKind` itself); else a
+    ``ValueError`` saying what it may be."""
+    try:
+        return ProcessKind(kind)
+    except ValueError:
+        raise ValueError(f"kind is 'import' or 'export'; got {kind!r}.") from None
+
+
 @dataclass(frozen=True, slots=True)
 class AbortRequest:
     """What the endpoint knows of an abort beyond its token: who asked, why, and how long the
@@ -97,6 +116,11 @@ class AbortRequest:
     #: Why the process ends, recorded with the abort when given (an ``EndReason``, such as
     #: ``shutdown``); a lost worker's end is ``worker_lost`` all the same.
     end_reason: EndReason | None = None
+    #: The kind of process the caller means (the route it came by); None for any (the
+    #: command line). A registry that records kinds answers ``NOT_FOUND`` for a process of
+    #: the other kind, so that an export's token never aborts an import; one that does not
+    #: ignores it.
+    kind: ProcessKind | None = None
 
 
 class StoreUnavailable(Exception):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .contract import EndReason
+from .contract import EndReason, ProcessKind
 from .tokens import registrable_token
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "EndReason",
     "ImportState",
     "InvalidTransition",
+    "ProcessKind",
     "ProcessSnapshot",
     "UnknownImport",
 ]
@@ -186,6 +187,8 @@ class ProcessSnapshot:
     metadata: Mapping[str, Any] | None = None
     #: Records the import reported failed (``report_progress(..., failed=)``).
     failed: int = 0
+    #: An import or an export; a parallel import's chunks are of their import's kind.
+    kind: ProcessKind = ProcessKind.IMPORT
 
     @property
     def is_chunk(self) -> bool:

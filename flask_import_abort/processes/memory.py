@@ -12,7 +12,7 @@ from itertools import islice
 from typing import Any
 
 from ._memory_outbox import MemoryOutbox
-from .contract import AbortOutcome, AbortRequest
+from .contract import AbortOutcome, AbortRequest, ProcessKind, checked_kind
 from .lifecycle import (
     ABORTABLE_STATES,
     DEFAULT_LEASE,
@@ -66,6 +66,8 @@ class InMemoryImportRegistry:
     """
 
     retryable_errors: tuple[type[BaseException], ...] = ()
+    #: It records each process's kind: an import and an export never answer for each other.
+    kinds: frozenset[ProcessKind] = frozenset(ProcessKind)
 
     def __init__(
         self,
@@ -84,11 +86,20 @@ class InMemoryImportRegistry:
         self._outbox = MemoryOutbox(clock)
 
     # Registering: a new record (or several, in one step) under the lock.
-    def add(self, state: ImportState = ImportState.PENDING, *, token: str | None = None) -> str:
-        """Record a process already in ``state`` (for tests and demos) and return its token."""
-        state, now = ImportState(state), self._clock()
+    def add(
+        self,
+        state: ImportState = ImportState.PENDING,
+        *,
+        token: str | None = None,
+        kind: ProcessKind | str = ProcessKind.IMPORT,
+    ) -> str:
+        """Record a process (an import unless ``kind`` says ``"export"``) already in ``state``
+        (for tests and demos) and return its token."""
+        state, now, kind = ImportState(state), self._clock(), checked_kind(kind)
         running = now if state in RUNNING_STATES else None
-        return self._insert(_new(token, now, state=state, started_at=running, heartbeat_at=running))
+        return self._insert(
+            _new(token, now, state=state, started_at=running, heartbeat_at=running, kind=kind)
+        )
 
     def register(
         self,
@@ -96,11 +107,13 @@ class InMemoryImportRegistry:
         total: int | None = None,
         token: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        kind: ProcessKind | str = ProcessKind.IMPORT,
     ) -> str:
-        """Record a new ``pending`` process and return its token (a random one by default);
-        ``metadata``, a JSON object, is what the host says of it (see ``webhooks``)."""
-        metadata = checked_metadata(metadata)
-        return self._insert(_new(token, self._clock(), total=total, metadata=metadata))
+        """Record a new ``pending`` process (an import, or an export with ``kind="export"``)
+        and return its token (a random one by default); ``metadata``, a JSON object, is what
+        the host says of it (see ``webhooks``)."""
+        metadata, kind = checked_metadata(metadata), checked_kind(kind)
+        return self._insert(_new(token, self._clock(), total=total, metadata=metadata, kind=kind))
 
     def register_chunks(
         self,
@@ -111,12 +124,13 @@ class InMemoryImportRegistry:
         token: str | None = None,
         continue_on_error: bool = False,
         metadata: Mapping[str, Any] | None = None,
+        kind: ProcessKind | str = ProcessKind.IMPORT,
     ) -> ChunkedImport:
-        """Record a pending parallel import of ``count`` pending chunks: the import's token (a
-        random one by default) and its chunks' (``<token>-1``, ...). ``totals`` are each
-        chunk's expected records, when known. Unless ``continue_on_error``, the first chunk to
-        fail stops the others."""
-        now = self._clock()
+        """Record a pending parallel import (or export, by ``kind``) of ``count`` pending
+        chunks: the import's token (a random one by default) and its chunks' (``<token>-1``,
+        ...). ``totals`` are each chunk's expected records, when known. Unless
+        ``continue_on_error``, the first chunk to fail stops the others."""
+        now, kind = self._clock(), checked_kind(kind)
         parent = _new(
             token,
             now,
@@ -124,13 +138,16 @@ class InMemoryImportRegistry:
             chunks=count,
             continue_on_error=bool(continue_on_error),
             metadata=checked_metadata(metadata),
+            kind=kind,
         )
         chunks = registrable_chunks(parent.token, count)
         expected = chunk_totals(totals, count)
         self._insert(
             parent,
             *(
-                _new(chunk, now, total=chunk_total, parent=parent.token, chunk_index=index)
+                _new(
+                    chunk, now, total=chunk_total, parent=parent.token, chunk_index=index, kind=kind
+                )
                 for index, (chunk, chunk_total) in enumerate(zip(chunks, expected, strict=True), 1)
             ),
         )
@@ -155,7 +172,7 @@ class InMemoryImportRegistry:
             process = self._processes.get(token)
             if process is not None and process.parent is not None:
                 process = self._processes[process.parent]  # a chunk's abort is its import's
-            if process is None:
+            if process is None or not _of_kind(process, request):
                 return AbortOutcome.NOT_FOUND
             if process.state in (ImportState.SUCCEEDED, ImportState.FAILED):
                 return AbortOutcome.FINISHED
@@ -348,9 +365,11 @@ class InMemoryImportRegistry:
         *,
         states: Iterable[ImportState] | None = None,
         older_than: timedelta | None = None,
+        kind: ProcessKind | str | None = None,
     ) -> list[ProcessSnapshot]:
-        """The ``limit`` processes registered last, newest first; only those in ``states``
-        and registered ``older_than`` ago or more, when given."""
+        """The ``limit`` processes registered last, newest first; only those in ``states``,
+        registered ``older_than`` ago or more, and of ``kind``, when given."""
+        of_kind = None if kind is None else checked_kind(kind)
         wanted = None if states is None else {ImportState(state) for state in states}
         with self._lock:
             now = self._clock()
@@ -360,6 +379,7 @@ class InMemoryImportRegistry:
                 for process in reversed(self._processes.values())
                 if process.parent is None  # a chunk is read through its import
                 and (wanted is None or process.state in wanted)
+                and (of_kind is None or process.kind is of_kind)
                 and (registered_before is None or process.created_at <= registered_before)
             )
             return [self._read(process, now) for process in islice(found, max(limit, 0))]
@@ -475,3 +495,8 @@ def _new(token: str | None, now: datetime, **fields: Any) -> ProcessSnapshot:
     token = new_token() if token is None else registrable_token(token)
     fields.setdefault("state", ImportState.PENDING)
     return ProcessSnapshot(token=token, abort_requested=False, created_at=now, **fields)
+
+
+def _of_kind(process: ProcessSnapshot, request: AbortRequest | None) -> bool:
+    """Whether ``process`` is of the kind the abort means (any, when it names none)."""
+    return request is None or request.kind is None or process.kind == request.kind

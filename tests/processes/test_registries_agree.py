@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 from sqlalchemy import delete
 
 from flask_import_abort import AbortRequest, ImportState, InMemoryImportRegistry
-from flask_import_abort.processes import reap
+from flask_import_abort.processes import ProcessKind, reap
 from flask_import_abort.processes.lifecycle import ProcessSnapshot
 from flask_import_abort.processes.sql import SQLImportRegistry
 
@@ -39,6 +39,8 @@ from ..databases import require_postgres, sql_registry
 from ..helpers import LEASE, Clock
 
 EXAMPLES = int(os.environ.get("IMPORT_ABORT_STATEFUL_EXAMPLES", "30"))
+#: The kinds a host registers, as it writes them.
+KINDS = ["import", "export"]
 #: Seconds an abort gives its import to stop, when it gives any.
 DEADLINE = 30.0
 #: Time passing: within every bound, past a stop deadline, past the lease.
@@ -128,21 +130,26 @@ class RegistriesAgree(RuleBasedStateMachine):
         return first[1]
 
     @precondition(lambda self: len(self.tokens) < 8)
-    @rule(target=processes, total=st.none() | st.integers(0, 50))
-    def host_registers(self, total: int | None) -> str:
-        token = self.registries["memory"].register(total=total, metadata={"id": "catalog"})
+    @rule(target=processes, total=st.none() | st.integers(0, 50), kind=st.sampled_from(KINDS))
+    def host_registers(self, total: int | None, kind: str) -> str:
+        memory = self.registries["memory"]
+        token = memory.register(total=total, metadata={"id": "catalog"}, kind=kind)
         for name in ("sqlite", "postgresql"):
-            self.registries[name].register(total=total, token=token, metadata={"id": "catalog"})
+            self.registries[name].register(
+                total=total, token=token, metadata={"id": "catalog"}, kind=kind
+            )
         self.tokens.append(token)
         return token
 
     @precondition(lambda self: len(self.tokens) < 8)
-    @rule(count=st.integers(1, 3), continue_on_error=st.booleans())
-    def host_registers_chunks(self, count: int, continue_on_error: bool) -> None:
-        made = self.registries["memory"].register_chunks(count, continue_on_error=continue_on_error)
+    @rule(count=st.integers(1, 3), continue_on_error=st.booleans(), kind=st.sampled_from(KINDS))
+    def host_registers_chunks(self, count: int, continue_on_error: bool, kind: str) -> None:
+        made = self.registries["memory"].register_chunks(
+            count, continue_on_error=continue_on_error, kind=kind
+        )
         for name in ("sqlite", "postgresql"):
             again = self.registries[name].register_chunks(
-                count, token=made.token, continue_on_error=continue_on_error
+                count, token=made.token, continue_on_error=continue_on_error, kind=kind
             )
             assert tuple(again.chunks) == tuple(made.chunks)
         self.tokens += [made.token, *made.chunks]
@@ -176,10 +183,15 @@ class RegistriesAgree(RuleBasedStateMachine):
         pick=st.integers(0, 10**6),
         deadline=st.none() | st.just(DEADLINE),
         actor=st.sampled_from(["ops", "cli:root"]),
+        kind=st.none() | st.sampled_from(ProcessKind),
     )
-    def client_aborts(self, pick: int, deadline: float | None, actor: str) -> None:
+    def client_aborts(
+        self, pick: int, deadline: float | None, actor: str, kind: ProcessKind | None
+    ) -> None:
+        """An abort by one kind's route (an export's token is unknown to an import's), or
+        by the command line, which names no kind."""
         token = self.tokens[pick % len(self.tokens)]
-        request = AbortRequest(stop_deadline=deadline, actor=actor, reason="wrong file")
+        request = AbortRequest(stop_deadline=deadline, actor=actor, reason="wrong file", kind=kind)
         self.each(lambda registry: registry.abort(token, request))
 
     @rule(seconds=st.sampled_from(STEPS))

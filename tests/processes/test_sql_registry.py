@@ -92,6 +92,7 @@ def test_the_table_holds_the_documented_columns_keyed_by_token() -> None:
         "continue_on_error",
         "metadata",
         "failed_count",
+        "kind",
     ]
     assert sorted(index.columns.keys() for index in table.indexes) == [
         ["created_at"],

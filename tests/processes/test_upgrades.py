@@ -23,7 +23,7 @@ from ..databases import require_postgres, unique_table_name
 from ..helpers import abort_url, assert_error_model
 
 #: The schema version this package's statements need.
-CURRENT = 8
+CURRENT = 9
 
 
 def table_of_0_1_0(metadata: MetaData, name: str) -> Table:
@@ -280,6 +280,37 @@ def test_the_upgrade_to_8_makes_the_index_on_parent_token_hold_the_chunks_alone(
             found = registry.chunks(chunked.token)
             assert [chunk.token for chunk in found] == list(chunked.chunks)
             assert registry.snapshot(single).state is ImportState.PENDING
+        finally:
+            registry.drop_table()
+
+
+def test_the_upgrade_to_9_records_every_process_before_it_as_an_import(
+    database_url: str,
+) -> None:
+    """A version-8 table has no ``kind``: the upgrade adds it, every row it holds is an
+    import (an import's abort reaches it, an export's does not), and exports register."""
+    from flask_import_abort import AbortOutcome, AbortRequest
+    from flask_import_abort.processes import ProcessKind
+
+    with SQLImportRegistry(database_url, table_name=unique_table_name()) as registry:
+        try:
+            registry.create_table()
+            older = registry.register()
+            with registry.engine.begin() as connection:
+                connection.exec_driver_sql(f"ALTER TABLE {registry.table.name} DROP COLUMN kind")
+                connection.execute(registry.version_table.update().values(version=8))
+            assert "it lacks kind" in (registry.schema_problem() or "")
+
+            assert registry.upgrade_table() == (8, CURRENT)
+
+            assert registry.snapshot(older).kind is ProcessKind.IMPORT
+            export = AbortRequest(kind=ProcessKind.EXPORT)
+            assert registry.abort(older, export) is AbortOutcome.NOT_FOUND
+            assert registry.abort(older, AbortRequest(kind=ProcessKind.IMPORT)) is (
+                AbortOutcome.REQUESTED
+            )
+            exported = registry.register(kind="export")
+            assert registry.snapshot(exported).kind is ProcessKind.EXPORT
         finally:
             registry.drop_table()
 

@@ -5,27 +5,31 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..contract import AbortOutcome, AbortRequest, StoreOutdated, StoreUnavailable
+from ..contract import (
+    AbortOutcome,
+    AbortRequest,
+    ProcessKind,
+    StoreOutdated,
+    StoreUnavailable,
+    checked_kind,
+)
 from ..lifecycle import (
     ChunkedImport,
     EndReason,
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
-    UnknownImport,
     checked_metadata,
     chunk_failure,
     chunk_totals,
     registrable_chunks,
-    summed,
 )
 from ..signals import announce_end, process_ended
 from ..tokens import new_token, registrable_token, token_for_log
@@ -79,6 +83,8 @@ class SQLImportRegistry(SQLStore):
     """
 
     retryable_errors: tuple[type[BaseException], ...] = UNAVAILABLE
+    #: It records each process's kind: an import and an export never answer for each other.
+    kinds: frozenset[ProcessKind] = frozenset(ProcessKind)
 
     def __enter__(self) -> SQLImportRegistry:
         return self
@@ -143,6 +149,7 @@ class SQLImportRegistry(SQLStore):
             "reason": request.reason,
             "request_id": request.request_id,
             "end_reason": None if request.end_reason is None else request.end_reason.value,
+            "of_kind": None if request.kind is None else checked_kind(request.kind).value,
         }
         while True:
             with self._connection(deadline) as connection:
@@ -164,7 +171,7 @@ class SQLImportRegistry(SQLStore):
                 if changed is not None:
                     return AbortOutcome.REQUESTED
                 row = connection.execute(self._statements.read_state, {"key": token}).first()
-            if row is None:
+            if row is None or row.kind != (values["of_kind"] or row.kind):  # none of its kind
                 return AbortOutcome.NOT_FOUND
             if row.parent_token is not None:  # a chunk's abort is its parallel import's
                 token = values["key"] = row.parent_token
@@ -185,18 +192,14 @@ class SQLImportRegistry(SQLStore):
         total: int | None = None,
         token: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        kind: ProcessKind | str = ProcessKind.IMPORT,
     ) -> str:
         """Record a new ``pending`` process and return its token (a random one by default).
         ``metadata``, a JSON object, is what the host says of the import (the webhook's notice
-        names the item by its ``format`` and ``id``)."""
+        names the item by its ``format`` and ``id``); ``kind``, ``"import"`` or
+        ``"export"``."""
         token = new_token() if token is None else registrable_token(token)
-        values = {
-            "token": token,
-            "state": ImportState.PENDING.value,
-            "processed_count": 0,
-            "total_count": total,
-            "metadata": _metadata_json(metadata),
-        }
+        values = _pending(token, total, kind, metadata=_metadata_json(metadata))
         try:
             with self.engine.begin() as connection:
                 connection.execute(self._statements.register, values)
@@ -213,33 +216,25 @@ class SQLImportRegistry(SQLStore):
         token: str | None = None,
         continue_on_error: bool = False,
         metadata: Mapping[str, Any] | None = None,
+        kind: ProcessKind | str = ProcessKind.IMPORT,
     ) -> ChunkedImport:
-        """Record a pending parallel import of ``count`` pending chunks, in one transaction:
-        the import's token (a random one by default) and its chunks' (``<token>-1``, ...).
-        ``totals`` are each chunk's expected records, when known. Unless
-        ``continue_on_error``, the first chunk to fail stops the others."""
+        """Record a pending parallel import (or export, by ``kind``) of ``count`` pending
+        chunks, in one transaction: the import's token (a random one by default) and its
+        chunks' (``<token>-1``, ...). ``totals`` are each chunk's expected records, when
+        known. Unless ``continue_on_error``, the first chunk to fail stops the others."""
         token = new_token() if token is None else registrable_token(token)
         chunks = registrable_chunks(token, count)
         expected = chunk_totals(totals, count)
-        parent = {
-            "token": token,
-            "state": ImportState.PENDING.value,
-            "processed_count": 0,
-            "total_count": total,
-            "chunk_count": count,
-            "continue_on_error": bool(continue_on_error),
-            "metadata": _metadata_json(metadata),
-        }
+        parent = _pending(
+            token,
+            total,
+            kind,
+            chunk_count=count,
+            continue_on_error=bool(continue_on_error),
+            metadata=_metadata_json(metadata),
+        )
         rows = [
-            {
-                "token": chunk,
-                "state": ImportState.PENDING.value,
-                "processed_count": 0,
-                "total_count": chunk_total,
-                "parent_token": token,
-                "chunk_index": index,
-                "metadata": None,
-            }
+            _pending(chunk, chunk_total, kind, parent_token=token, chunk_index=index)
             for index, (chunk, chunk_total) in enumerate(zip(chunks, expected, strict=True), 1)
         ]
         try:
@@ -249,13 +244,6 @@ class SQLImportRegistry(SQLStore):
         except IntegrityError:
             raise ValueError(f"an import process with token {token!r} exists already") from None
         return ChunkedImport(token, chunks)
-
-    def chunks(self, token: str) -> list[ProcessSnapshot]:
-        """The chunks of the parallel import ``token``, in order (``[]`` for a process run by
-        one worker)."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(self._statements.chunks, {"key": token}).all()
-        return [self._snapshot(row) for row in rows]
 
     def start(self, token: str) -> bool:
         """Move a pending process to ``processing``; False if it was aborted before it began.
@@ -375,58 +363,6 @@ class SQLImportRegistry(SQLStore):
             raise InvalidTransition(f"{state} is not an end state")
         return self.set_state(token, state)
 
-    def snapshot(self, token: str) -> ProcessSnapshot:
-        """The process as it is now."""
-        with self.engine.connect() as connection:
-            row = connection.execute(self._statements.read, {"key": token}).first()
-            if row is None:
-                raise UnknownImport(token)
-            snapshot = self._snapshot(row)
-            if row.chunk_count is None:
-                return snapshot
-            chunks = connection.execute(self._statements.chunks, {"key": token}).all()
-        return summed(snapshot, [self._snapshot(chunk) for chunk in chunks])
-
-    def recent(
-        self,
-        limit: int = 50,
-        *,
-        states: Iterable[ImportState] | None = None,
-        older_than: timedelta | None = None,
-    ) -> list[ProcessSnapshot]:
-        """The ``limit`` processes registered last, newest first: one read on the index; only
-        those in ``states`` and registered ``older_than`` ago or more, when given."""
-        query = self._statements.recent
-        parameters: dict[str, Any] = {"limit": max(limit, 0)}
-        if states is not None:
-            chosen = [ImportState(state).value for state in states]
-            query = query.where(self.table.c.state.in_(chosen))
-        if older_than is not None:
-            query = query.where(self._statements.registered_before)
-            parameters["older_than"] = -older_than.total_seconds()
-        with self.engine.connect() as connection:
-            rows = connection.execute(query, parameters).all()
-            parents = [row.token for row in rows if row.chunk_count is not None]
-            found: dict[str, list[ProcessSnapshot]] = {parent: [] for parent in parents}
-            if parents:
-                c = self.table.c
-                chunks = self._statements.chunks_of.where(c.parent_token.in_(parents))
-                for chunk in connection.execute(chunks):
-                    found[chunk.parent_token].append(self._snapshot(chunk))
-        return [
-            self._snapshot(row)
-            if row.chunk_count is None
-            else summed(self._snapshot(row), found[row.token])
-            for row in rows
-        ]
-
-    def count_by_state(self) -> dict[ImportState, int]:
-        """How many processes are in each state: one read on the state index, which ends
-        within ``request_timeout`` seconds however the server behaves."""
-        with self._connection(time.monotonic() + self.request_timeout) as connection:
-            rows = connection.execute(self._statements.count_by_state).all()
-        return {ImportState(state): count for state, count in rows}
-
     def reap(self, *, dry_run: bool = False) -> list[ProcessSnapshot]:
         """End the running processes past their stop deadline (``aborted``, forced) or lost
         (``failed``, or ``aborted`` when an abort was requested); return them as ended.
@@ -492,3 +428,17 @@ class SQLImportRegistry(SQLStore):
 def _metadata_json(metadata: Mapping[str, Any] | None) -> str | None:
     checked = checked_metadata(metadata)
     return None if checked is None else json.dumps(checked)
+
+
+def _pending(token: str, total: int | None, kind: ProcessKind | str, **more: Any) -> dict[str, Any]:
+    """A new pending process's row: a parallel import's or a chunk's with ``more``. Every row
+    of one ``INSERT`` has the same columns: those a row leaves out are NULL."""
+    return {
+        "token": token,
+        "state": ImportState.PENDING.value,
+        "processed_count": 0,
+        "total_count": total,
+        "kind": checked_kind(kind).value,
+        "metadata": None,
+        **more,
+    }

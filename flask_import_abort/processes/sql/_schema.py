@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
+from ..contract import ProcessKind
 from ..tokens import DEFAULT_MAX_LENGTH
 from ._watchdog import Watchdog
 
@@ -67,6 +68,8 @@ def import_process_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> 
     ``metadata``            text, null          what the host said of the import at
                                                 registration (JSON: its ``format``, ``id``)
     ``failed_count``        integer, null       records the import reported failed
+    ``kind``                varchar(16)         ``import`` or ``export`` (by default
+                                                ``import``): a ``ProcessKind`` value
     ======================  ==================  ==========================================
 
     The schema has a version, kept in a one-row table beside it, ``<name>_version`` (see
@@ -109,6 +112,7 @@ def _columns() -> list[Column[Any]]:
         Column("continue_on_error", Boolean),
         Column("metadata", Text),
         Column("failed_count", Integer),
+        Column("kind", String(16), nullable=False, server_default=ProcessKind.IMPORT.value),
     ]
 
 

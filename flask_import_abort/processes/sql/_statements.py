@@ -59,6 +59,8 @@ class _Terms:
         self.table = table
         self.c = c = table.c
         self.key = c.token == bindparam("key")
+        #: Of the kind the abort means, or of any kind when it names none.
+        self.of_kind = c.kind == func.coalesce(bindparam("of_kind", type_=String()), c.kind)
         self.now = now = database_now()
         self.stale = database_now(-lease)
         self.pending = pending = _is(c.state, ImportState.PENDING)
@@ -115,6 +117,7 @@ class Statements:
             update(table)
             .where(
                 key,
+                terms.of_kind,
                 running,
                 c.heartbeat_at >= stale,
                 not_asked,
@@ -134,7 +137,13 @@ class Statements:
         #: chunk count, so that a parallel import's chunks are aborted after it.
         self.abort = (
             update(table)
-            .where(key, _one_of(c.state, ABORTABLE_STATES), not_asked, c.parent_token.is_(None))
+            .where(
+                key,
+                terms.of_kind,
+                _one_of(c.state, ABORTABLE_STATES),
+                not_asked,
+                c.parent_token.is_(None),
+            )
             .values(abort_values)
             .returning(c.chunk_count, c.state)
         )
@@ -164,7 +173,7 @@ class Statements:
         chunks, the listing and the counts by state."""
         table, c, key, now = terms.table, terms.c, terms.key, terms.now
         self.register = table.insert().values(created_at=now)
-        self.read_state = select(c.state, c.abort_requested_at, c.parent_token).where(key)
+        self.read_state = select(c.state, c.abort_requested_at, c.parent_token, c.kind).where(key)
         is_lost = terms.is_lost
         self.read = select(table, is_lost).where(key)
         #: The chunks of the parallel import ``key``, in order.

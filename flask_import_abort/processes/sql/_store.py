@@ -1,6 +1,7 @@
 """Internal: the SQL registry's store: its engine, its table and the table's schema, its
-connections and the hot statements compiled once, a row read as a snapshot, and the outbox of
-the webhooks' notices. :class:`SQLImportRegistry` keeps the life cycle on top of it."""
+connections and the hot statements compiled once, its reads (a row as a snapshot, a process,
+the processes registered last, the counts by state), and the outbox of the webhooks' notices.
+:class:`SQLImportRegistry` keeps the life cycle on top of it: every change."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, MetaData, Row
@@ -20,14 +21,16 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from ..contract import StoreOutdated
+from ..contract import ProcessKind, StoreOutdated, checked_kind
 from ..lifecycle import (
     DEFAULT_LEASE,
     EndReason,
     ImportState,
     ProcessSnapshot,
+    UnknownImport,
     checked_lease,
     checked_seconds,
+    summed,
 )
 from ..notices import Notice
 from ..tokens import new_token
@@ -275,7 +278,73 @@ class SQLStore:
             continue_on_error=bool(row.continue_on_error),
             metadata=None if row.metadata is None else json.loads(row.metadata),
             failed=row.failed_count or 0,
+            kind=ProcessKind(row.kind),
         )
+
+    # The reads.
+
+    def chunks(self, token: str) -> list[ProcessSnapshot]:
+        """The chunks of the parallel import ``token``, in order (``[]`` for a process run by
+        one worker)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(self._statements.chunks, {"key": token}).all()
+        return [self._snapshot(row) for row in rows]
+
+    def snapshot(self, token: str) -> ProcessSnapshot:
+        """The process as it is now."""
+        with self.engine.connect() as connection:
+            row = connection.execute(self._statements.read, {"key": token}).first()
+            if row is None:
+                raise UnknownImport(token)
+            snapshot = self._snapshot(row)
+            if row.chunk_count is None:
+                return snapshot
+            chunks = connection.execute(self._statements.chunks, {"key": token}).all()
+        return summed(snapshot, [self._snapshot(chunk) for chunk in chunks])
+
+    def recent(
+        self,
+        limit: int = 50,
+        *,
+        states: Iterable[ImportState] | None = None,
+        older_than: timedelta | None = None,
+        kind: ProcessKind | str | None = None,
+    ) -> list[ProcessSnapshot]:
+        """The ``limit`` processes registered last, newest first: one read on the index; only
+        those in ``states``, registered ``older_than`` ago or more, and of ``kind``, when
+        given."""
+        query = self._statements.recent
+        parameters: dict[str, Any] = {"limit": max(limit, 0)}
+        if states is not None:
+            chosen = [ImportState(state).value for state in states]
+            query = query.where(self.table.c.state.in_(chosen))
+        if kind is not None:
+            query = query.where(self.table.c.kind == checked_kind(kind).value)
+        if older_than is not None:
+            query = query.where(self._statements.registered_before)
+            parameters["older_than"] = -older_than.total_seconds()
+        with self.engine.connect() as connection:
+            rows = connection.execute(query, parameters).all()
+            parents = [row.token for row in rows if row.chunk_count is not None]
+            found: dict[str, list[ProcessSnapshot]] = {parent: [] for parent in parents}
+            if parents:
+                c = self.table.c
+                chunks = self._statements.chunks_of.where(c.parent_token.in_(parents))
+                for chunk in connection.execute(chunks):
+                    found[chunk.parent_token].append(self._snapshot(chunk))
+        return [
+            self._snapshot(row)
+            if row.chunk_count is None
+            else summed(self._snapshot(row), found[row.token])
+            for row in rows
+        ]
+
+    def count_by_state(self) -> dict[ImportState, int]:
+        """How many processes are in each state: one read on the state index, which ends
+        within ``request_timeout`` seconds however the server behaves."""
+        with self._connection(time.monotonic() + self.request_timeout) as connection:
+            rows = connection.execute(self._statements.count_by_state).all()
+        return {ImportState(state): count for state, count in rows}
 
     def _write_notices(self, connection: Connection, tokens: Sequence[str]) -> None:
         """Write a notice of the end of each of ``tokens``, in the caller's transaction (the

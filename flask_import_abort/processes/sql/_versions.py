@@ -167,6 +167,11 @@ STEPS: Sequence[Step] = (
         _both(_add_columns("metadata", "failed_count"), _create_outbox),
     ),
     Step(8, "the index on parent_token holds the chunks alone", _chunks_only),
+    Step(
+        9,
+        "process kinds: kind, import or export (every process before it an import)",
+        _add_columns("kind"),
+    ),
 )
 #: The version this package's statements need.
 CURRENT = STEPS[-1].version
