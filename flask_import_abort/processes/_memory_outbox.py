@@ -8,6 +8,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from .notices import Notice, is_due
 from .tokens import new_token
@@ -103,3 +104,30 @@ class MemoryOutbox:
             for key in gone:
                 del self._notices[key]
             return len(gone)
+
+
+class NoticesInMemory:
+    """The outbox's side of a registry that keeps its notices in a :class:`MemoryOutbox` (the
+    in-memory registry): what a dispatcher calls, handed to that outbox."""
+
+    _outbox: MemoryOutbox
+
+    def claim_notices(self, limit: int, lease: float) -> list[Notice]:
+        """Claim up to ``limit`` due notices for ``lease`` seconds."""
+        return self._outbox.claim_notices(limit, lease)
+
+    def record_attempt(self, notice: Notice, **attempt: Any) -> bool:
+        """Record one attempt of ``notice`` under its claim; whether the claim still held."""
+        return self._outbox.record_attempt(notice, **attempt)
+
+    def notices(self, token: str) -> list[Notice]:
+        """The notices of the process ``token``, oldest first."""
+        return self._outbox.notices(token)
+
+    def retry_failed(self) -> int:
+        """Make every failed notice due again, its attempts from zero; how many."""
+        return self._outbox.retry_failed()
+
+    def purge_delivered(self, older_than: float) -> int:
+        """Remove the notices delivered more than ``older_than`` seconds ago; how many."""
+        return self._outbox.purge_delivered(older_than)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from ._memory_outbox import MemoryOutbox
+from ._memory_outbox import MemoryOutbox, NoticesInMemory
 from .contract import AbortOutcome, AbortRequest, ProcessKind, checked_kind
 from .lifecycle import (
     ABORTABLE_STATES,
@@ -34,12 +34,11 @@ from .lifecycle import (
     summed,
     utc_now,
 )
-from .notices import Notice
 from .signals import announce_end
 from .tokens import new_token, registrable_token
 
 
-class InMemoryImportRegistry:
+class InMemoryImportRegistry(NoticesInMemory):
     """Import processes held in a dict behind a lock, for tests, demos and single-process hosts.
 
     The life cycle::
@@ -466,27 +465,6 @@ class InMemoryImportRegistry:
             metadata=copy.deepcopy(process.metadata),
         )
         return summed(read, self._chunks(process.token, now)) if process.chunks else read
-
-    # The outbox, in memory: see ``_memory_outbox``.
-    def claim_notices(self, limit: int, lease: float) -> list[Notice]:
-        """Claim up to ``limit`` due notices for ``lease`` seconds."""
-        return self._outbox.claim_notices(limit, lease)
-
-    def record_attempt(self, notice: Notice, **attempt: Any) -> bool:
-        """Record one attempt of ``notice`` under its claim; whether the claim still held."""
-        return self._outbox.record_attempt(notice, **attempt)
-
-    def notices(self, token: str) -> list[Notice]:
-        """The notices of the process ``token``, oldest first."""
-        return self._outbox.notices(token)
-
-    def retry_failed(self) -> int:
-        """Make every failed notice due again, its attempts from zero; how many."""
-        return self._outbox.retry_failed()
-
-    def purge_delivered(self, older_than: float) -> int:
-        """Remove the notices delivered more than ``older_than`` seconds ago; how many."""
-        return self._outbox.purge_delivered(older_than)
 
 
 def _new(token: str | None, now: datetime, **fields: Any) -> ProcessSnapshot:

@@ -98,6 +98,7 @@ class Statements:
     def __init__(self, table: Table, lease: float) -> None:
         terms = _Terms(table, lease)
         self._aborts(terms)
+        self._locks(terms)
         self._reads(terms)
         self._work(terms)
         self._reaps(terms)
@@ -106,7 +107,7 @@ class Statements:
 
     def _aborts(self, terms: _Terms) -> None:
         """The abort's statements: ``abort_running`` (the hot path), the general ``abort``,
-        ``abort_chunks``, and the locks a parallel import's abort takes in order."""
+        and ``abort_chunks``."""
         table, c, key, now, stale = terms.table, terms.c, terms.key, terms.now, terms.stale
         running, not_asked, abort_values = terms.running, terms.not_asked, terms.abort_values
         #: The abort of what is aborted most: a running import that is neither lost nor
@@ -156,6 +157,10 @@ class Statements:
             )
             .values(abort_values)
         )
+
+    def _locks(self, terms: _Terms) -> None:
+        """The row locks a parallel import's changes take, in one order."""
+        c, key = terms.c, terms.key
         #: The locks a transaction that changes a parallel import and its chunks takes first,
         #: on a database that has row locks: the import's row, then its chunks' rows by token.
         #: Every such transaction takes them in this one order, so that none waits on another
