@@ -119,7 +119,7 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
             }
             for call in range(calls):
                 abort_values = {
-                    **{"key": theirs[call], "stop_deadline": None},
+                    **{"key": theirs[call], "stop_deadline": None, "of_kind": None},
                     **{"actor": None, "reason": None, "request_id": None, "end_reason": None},
                 }
                 progress_values = {"key": beat_theirs, "processed": call}

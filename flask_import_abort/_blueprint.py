@@ -3,67 +3,64 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import Any
 
 import marshmallow as ma
 from flask import Flask, Request, Response, current_app, request
 from flask.sansio.app import App
 from flask.sansio.blueprints import BlueprintSetupState
 from flask_smorest import Blueprint
-from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import HTTPException
 
 from . import errors
 from ._config import DEFAULT_URL_PREFIX, Config
-from ._context import app_object, request_object
+from ._context import request_object
 from ._install import setup
-from .access._auth import ANONYMOUS
 from .access._settings import Access, access_of
 from .endpoint import _openapi
 from .endpoint import _settings as settings
-from .endpoint._aborting import answered, request_id
-from .endpoint._checks import check_token, invalid_reason, load_body, sends_no_body
+from .endpoint._aborting import request_id
+from .endpoint._answering import (
+    ABORT_RULE,
+    DOCUMENTED_RESPONSES,
+    OTHER_METHODS_LIST,
+    STATUS_RESPONSES,
+    STATUS_RULE,
+    SUCCESS,
+    BodyParser,
+    answer_abort,
+    answered_by_the_plugin,
+)
 from .endpoint._schemas import (
-    ERROR_RESPONSE,
-    ERROR_RESPONSES,
     SECURITY_SCHEME,
     AbortImportProcessRequest,
     AbortImportProcessResponse,
     ImportProcessStatus,
     add_components,
     document_security,
-    error_response_name,
     security_schemes,
     token_parameter,
+)
+from .exports._settings import exports_of
+from .exports._views import (
+    abort_export_process,
+    export_docs,
+    export_method_not_allowed,
+    export_status_docs,
+    get_export_process,
 )
 from .occ._routes import OPERATION_ATTRIBUTE, Operation, add_routes, path_taken
 from .occ._settings import occ_of
 from .occ._status import describe_import
 from .operators import cli
 from .processes.capabilities import Chunked
-from .processes.contract import (
-    AbortOutcome,
-    AbortRequest,
-    StoreOutdated,
-    StoreUnavailable,
-    failures,
-)
+from .processes.contract import AbortRequest, ProcessKind
 from .processes.lifecycle import UnknownImport
-from .processes.signals import announce
-from .processes.tokens import token_for_log
-from .signals import abort_responded
 
 log = logging.getLogger("flask_import_abort")
 
-ABORT_RULE = "/<token>/abort"
-STATUS_RULE = "/<token>"
 
-#: What the view answers a successful abort: the response schema's body, made once.
-SUCCESS = {"success": True}
-SUCCESS_BODY = json.dumps(AbortImportProcessResponse().dump(SUCCESS)).encode()
 #: The registry's two refusals, each the same every time (raised nowhere, only rendered).
 NOT_FOUND = errors.ImportNotFound(error_path="token")
 FINISHED = errors.ImportFinished(error_path="token")
@@ -73,41 +70,9 @@ OTHER_METHODS = (
     "POST aborts. OPTIONS answers 200 with `Allow: OPTIONS, POST`; every other method answers "
     "405 with an errorModel body (errorCode 30009) and the same `Allow` header."
 )
-#: The error answers, each a response component with the headers it carries, for the doc
-#: decorator (one decorator for them all: each alt_response adds a wrapper run on every request).
-DOCUMENTED_RESPONSES: dict[int | str, str] = {
-    "default": ERROR_RESPONSE,
-    **{status: error_response_name(status) for status in ERROR_RESPONSES},
-}
 METHOD_NOT_ALLOWED = errors.MethodNotAllowed(
     more_info=f"Allowed methods: {ALLOW}.", headers=[("Allow", ALLOW)]
 )
-
-
-class BodyParser(FlaskParser):
-    """webargs' parser of the abort's body: what ``load_body`` takes, within the app's
-    ``IMPORT_ABORT_MAX_BODY_BYTES``, loaded by the route's schema; a field the schema refuses
-    is the plugin's errorModel, never webargs' 422.
-
-    The route has one schema and one location, so ``parse`` does what webargs' own would do
-    for them (read, then ``schema.load``) without looking the location up on each request."""
-
-    def parse(
-        self, argmap: Any, req: Request | None = None, *, unknown: Any = None, **_: Any
-    ) -> Any:
-        """What the body says; nothing to load when the request sends no body (most aborts:
-        OCC's clients send none), which the schema would load as the empty object it is."""
-        # webargs passes no request from a Flask view: the parser's is Flask's own.
-        current = request if req is None else req
-        if sends_no_body(current.environ):
-            return {}
-        body = load_body(current, settings.settings_of(current_app).max_body_bytes)
-        if body is ma.missing:
-            return {}
-        try:
-            return cast(ma.Schema, argmap).load(body, unknown=unknown)
-        except ma.ValidationError as error:
-            raise invalid_reason(error) from None
 
 
 class AbortBlueprint(Blueprint):  # type: ignore[misc]
@@ -144,18 +109,30 @@ class AbortBlueprint(Blueprint):  # type: ignore[misc]
         add_components(spec, with_status=status_route)
         oas3 = spec.openapi_version.major >= 3
         schemes = security_schemes(access.authorizer) if oas3 else {}
+        exports = exports_of(app).on
+        operations = ["abortImportProcess", "getImportProcess"]
+        if exports:
+            operations += ["abortExportProcess", "getExportProcess"]
         requirements = {
-            operation: _security(access, operation, schemes)
-            for operation in ("abortImportProcess", "getImportProcess")
+            operation: _security(access, operation, schemes) for operation in operations
         }
         document_security(spec, requirements, schemes)
         path_parameters = [*(parameters or []), token_parameter(setup.token_max_length, oas3)]
         super().register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
+        documented = [abort_import_process]
         if status_route:
             status_docs.register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
+        if exports:
+            documented.append(abort_export_process)
+            export_docs.register_views_in_doc(api, app, spec, name=name, parameters=path_parameters)
+        if exports and status_route:
+            export_status_docs.register_views_in_doc(
+                api, app, spec, name=name, parameters=path_parameters
+            )
         if oas3:  # OpenAPI 2 has no description of a path
-            rule = next(app.url_map.iter_rules(f"{name}.{abort_import_process.__name__}"))
-            spec.path(rule=rule, parameters=path_parameters, description=OTHER_METHODS)
+            for view in documented:
+                rule = next(app.url_map.iter_rules(f"{name}.{view.__name__}"))
+                spec.path(rule=rule, parameters=path_parameters, description=OTHER_METHODS)
 
 
 blp = AbortBlueprint(
@@ -182,63 +159,13 @@ def _security(
     return found or None
 
 
-#: getImportProcess's error answers: the abort's, but those of a body and of a finished import.
-STATUS_RESPONSES: dict[int | str, str] = {
-    "default": ERROR_RESPONSE,
-    **{status: error_response_name(status) for status in (400, 401, 403, 404, 500, 503)},
-}
 #: getImportProcess, documented with flask-smorest's decorators on a blueprint of its own that
 #: is never registered: the abort's blueprint adds its rules where the settings turn it on.
 status_docs = Blueprint("import_abort_status", __name__)
 
 
-def _answered_by_the_plugin(
-    view: Callable[..., Response], *, announced: bool = True
-) -> Callable[[str], Response]:
-    """The outside of a route: authorization, then the token, then the view (which reads
-    the body); whatever is raised on the way is answered here, as an errorModel, so that no
-    error of the plugin's ever reaches the host's error handlers. ``announced``: the answer
-    is an abort's, sent with the ``abort_responded`` signal."""
-
-    @functools.wraps(view)
-    def answer(token: str) -> Response:
-        app: Flask = app_object()
-        setup = settings.settings_of(app)
-        check = access_of(app).check
-        current_request: Request = request_object()
-        try:
-            if check is None:
-                actor = ANONYMOUS
-            else:
-                allowed = check(current_request)
-                if not isinstance(allowed, str):  # the refusal is this route's own answer
-                    refused = allowed.response_to(app, current_request.environ)
-                    return _responded(app, refused) if announced else refused
-                actor = allowed
-            check_token(token, setup.token_max_length)
-            return view(token=token, actor=actor, app=app, setup=setup)
-        except HTTPException as error:
-            response = errors.error_response(error)
-        except StoreUnavailable as error:
-            response = errors.RegistryUnavailable(error.retry_after).get_response()
-        except StoreOutdated:  # the store logged what to run, once
-            response = errors.InternalError().get_response()
-        except failures():
-            log.exception("%s of import process %s failed", view.__name__, token_for_log(token))
-            response = errors.InternalError().get_response()
-        return _responded(app, response) if announced else response
-
-    return answer
-
-
-def _responded(app: Flask, response: Response, outcome: AbortOutcome | None = None) -> Response:
-    if abort_responded.receivers:
-        announce(abort_responded, app, status=response.status_code, outcome=outcome)
-    return response
-
-
 @blp.route(ABORT_RULE, methods=["POST"])
-@_answered_by_the_plugin
+@functools.partial(answered_by_the_plugin, operation="abortImportProcess")
 @blp.doc(
     operationId="abortImportProcess",
     responses=DOCUMENTED_RESPONSES,
@@ -273,24 +200,9 @@ def abort_import_process(
         actor,
         body.get("reason") or None,
         request_id(current_request.environ.get("HTTP_X_REQUEST_ID")),
+        kind=ProcessKind.IMPORT,  # an export's token is unknown here
     )
-    outcome = setup.abort(token, details)
-    if outcome is AbortOutcome.REQUESTED or outcome is AbortOutcome.ALREADY_REQUESTED:
-        # The response schema's body, made once (flask-smorest passes a Response on as it is).
-        answer = app.response_class(SUCCESS_BODY, mimetype="application/json")
-    elif outcome is AbortOutcome.NOT_FOUND:
-        answer = NOT_FOUND.response_to(app, current_request.environ)
-    elif outcome is AbortOutcome.FINISHED:
-        answer = FINISHED.response_to(app, current_request.environ)
-    else:
-        log.error(
-            "the import registry answered %r for import process %s, not an AbortOutcome",
-            outcome,
-            token_for_log(token),
-        )
-        return _responded(app, errors.InternalError().get_response())
-    answered(app, setup.registry, token, outcome, details)
-    return _responded(app, answer, outcome)
+    return answer_abort(app, setup.registry, setup.abort, token, details, NOT_FOUND, FINISHED)
 
 
 setattr(abort_import_process, OPERATION_ATTRIBUTE, Operation("abortImportProcess"))
@@ -300,7 +212,7 @@ abort_import_process.provide_automatic_options = False
 
 
 @status_docs.route(STATUS_RULE, methods=["GET"])
-@functools.partial(_answered_by_the_plugin, announced=False)
+@functools.partial(answered_by_the_plugin, operation="getImportProcess", announced=False)
 @status_docs.doc(
     operationId="getImportProcess",
     responses=STATUS_RESPONSES,
@@ -317,6 +229,8 @@ def get_import_process(*, token: str, actor: str, app: Flask, setup: settings.Se
     registry = setup.snapshots
     try:
         snapshot = registry.snapshot(token)  # type: ignore[union-attr]
+        if snapshot.kind is not ProcessKind.IMPORT:
+            raise UnknownImport(token)  # an export's token: unknown to the import routes
         chunks = registry.chunks(token) if isinstance(registry, Chunked) else None
     except UnknownImport:
         current_request: Request = request_object()
@@ -334,10 +248,6 @@ def method_not_allowed(token: str) -> Response:
     if request.method == "OPTIONS":
         return current_app.response_class(status=200, headers={"Allow": ALLOW})
     return METHOD_NOT_ALLOWED.get_response()
-
-
-#: The methods the abort URL answers with a 405 errorModel.
-OTHER_METHODS_LIST = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
 def _other_methods(state: BlueprintSetupState) -> None:
@@ -402,5 +312,50 @@ def _occ_routes(state: BlueprintSetupState) -> None:
     add_routes(state.app, state.name)
 
 
+def _exports(state: BlueprintSetupState) -> None:
+    """abortExportProcess under every export prefix, with getExportProcess where the status
+    route is on, where the settings turn exports on: plain rules of the blueprint's endpoints
+    (its handlers apply), the first prefix's documented."""
+    app = state.app
+    exports = exports_of(app)
+    if not exports.on:
+        return
+    status_route = occ_of(app).status_route
+    for number, prefix in enumerate((exports.url_prefix, *exports.url_aliases)):
+        suffix = f"_alias_{number}" if number else ""
+        rule = f"{prefix}{ABORT_RULE}"
+        view = abort_export_process.__name__
+        app.add_url_rule(
+            rule,
+            f"{state.name}.{view}{suffix}",
+            abort_export_process,
+            methods=["POST"],
+            provide_automatic_options=False,
+            defaults={},  # as a blueprint's rule has: what flask-smorest documents reads them
+        )
+        app.add_url_rule(
+            rule,
+            f"{state.name}.export_method_not_allowed{suffix}",
+            export_method_not_allowed,
+            methods=OTHER_METHODS_LIST,
+            provide_automatic_options=False,
+        )
+        if status_route:
+            taken = path_taken(app, f"{prefix}/any-token", "GET")
+            if taken is not None:
+                raise ValueError(
+                    f"{Config.EXPORTS.name} and {Config.STATUS_ROUTE.name} are on, but the "
+                    f"app's route {taken!r} answers GET {prefix}/<token> already: remove it, or "
+                    "leave one of the settings off."
+                )
+            app.add_url_rule(
+                f"{prefix}{STATUS_RULE}",
+                f"{state.name}.{get_export_process.__name__}{suffix}",
+                get_export_process,
+                defaults={},
+            )
+
+
 blp.record(_status)
+blp.record(_exports)
 blp.record(_occ_routes)

@@ -22,6 +22,7 @@ __all__ = ["ARGUMENTS", "DEFAULTS", "EXTENSION_KEY", "KEYS", "Config", "Key"]
 #: Where an app's settings live: ``app.extensions[EXTENSION_KEY]``.
 EXTENSION_KEY = "import_abort"
 DEFAULT_URL_PREFIX = "/ccadmin/v1/importProcess"
+DEFAULT_EXPORT_URL_PREFIX = "/ccadmin/v1/exportProcess"
 #: The language of the answers when the request asks for none the catalogs have.
 DEFAULT_LOCALE = "en"
 
@@ -75,6 +76,29 @@ class Config:
         "`None`",
         "A callable taking the `ProcessSnapshot` (or its import string) that returns a mapping "
         "of the host's own fields for getImportProcess's answer (`recordsWritten`, ...).",
+    )
+    EXPORTS = Key(
+        "IMPORT_ABORT_EXPORTS",
+        False,
+        "`False`",
+        "Also serve OCC's abortExportProcess, `POST {export prefix}/{token}/abort`, and, with "
+        "the status route on, getExportProcess, `GET {export prefix}/{token}`. A real `bool`. "
+        "The registry must record kinds (the shipped ones do), or exports have a registry of "
+        "their own (the next-but-one key). See [Exports](exports.md).",
+    )
+    EXPORT_URL_PREFIX = Key(
+        "IMPORT_ABORT_EXPORT_URL_PREFIX",
+        DEFAULT_EXPORT_URL_PREFIX,
+        f"`{DEFAULT_EXPORT_URL_PREFIX}`",
+        "Where the export routes are mounted; a list mounts them under each, the first "
+        "documented, the others aliases (`/ccadminui/v1/exportProcess`), as for imports.",
+    )
+    EXPORT_REGISTRY = Key(
+        "IMPORT_ABORT_EXPORT_REGISTRY",
+        None,
+        "`None`: the registry above",
+        "A registry of exports alone (or its import string), for a host whose own registry "
+        "knows no kinds: the export routes call it, naming no kind.",
     )
     BEARER_TOKENS = Key(
         "IMPORT_ABORT_BEARER_TOKENS",

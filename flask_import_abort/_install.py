@@ -12,6 +12,7 @@ from flask.sansio.app import App
 from ._config import EXTENSION_KEY, KEYS, Config, path
 from .access._settings import ACCESS_KEY, read_access, warn_of_access
 from .endpoint._settings import Settings, check_schema, read_settings
+from .exports._settings import EXPORTS_KEY, read_exports
 from .languages import _catalogs as i18n
 from .languages._settings import read_localizer
 from .occ._settings import OCC_KEY, read_occ
@@ -67,10 +68,12 @@ def install(
     operators = read_operators(setting, settings.registry, settings.url_prefix)
     localizer = read_localizer(setting, app.extensions)
     occ = read_occ(setting, settings.registry)
+    exports = read_exports(setting, settings, status_route=occ.status_route)
     warn_of_access(access, settings.url_prefix)
     app.extensions[EXTENSION_KEY] = settings
     app.extensions[ACCESS_KEY] = access
     app.extensions[OCC_KEY] = occ
+    app.extensions[EXPORTS_KEY] = exports
     app.extensions[OPERATORS_KEY] = operators
     app.extensions[i18n.EXTENSION_KEY] = localizer
     check_schema(app, settings.registry)

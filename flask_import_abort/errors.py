@@ -213,6 +213,26 @@ class ImportFinished(ImportAbortError):
     message = N_("The import process has already finished, so it can no longer be aborted.")
 
 
+class ExportNotFound(ImportAbortError):
+    """An export's 404: no export process has the token (an import's token included)."""
+
+    code = 404
+    error_code = ImportNotFound.error_code
+    message = N_("No export process has that token.")
+
+
+class ExportMethodNotAllowed(ImportAbortError):
+    code = 405
+    error_code = MethodNotAllowed.error_code
+    message = N_("Use POST to abort an export process.")
+
+
+class ExportFinished(ImportAbortError):
+    code = 409
+    error_code = ImportFinished.error_code
+    message = N_("The export process has already finished, so it can no longer be aborted.")
+
+
 class RegistryUnavailable(ImportAbortError):
     """The registry's store cannot be reached now; the answer says when to try again."""
 

@@ -24,6 +24,9 @@ Check = Callable[[Request], "str | ImportAbortError"]
 #: The actor of a call let through by anonymous access, and of one an authorizer let through
 #: with a plain True.
 ANONYMOUS = "anonymous"
+#: Where the plugin's routes put the OCC operation a request calls (``abortImportProcess``, ...)
+#: in its WSGI environ, before they check it: an authorizer may need a scope for each.
+OPERATION_KEY = "flask_import_abort.operation"
 AUTHORIZER = "authorizer"
 #: The longest identity kept whole: an OpenID Connect ``sub`` may be 255 characters.
 IDENTITY_MAX_LENGTH = 255

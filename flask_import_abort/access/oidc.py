@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from flask import Request
 
 from ..errors import IdentityProviderUnavailable, NotAllowed, NotAuthenticated, ReadNotAllowed
-from ._auth import Identity, identity_problem
+from ._auth import OPERATION_KEY, Identity, identity_problem
 from ._signin import ASYMMETRIC, jwt_module
 
 __all__ = ["OIDCAuthorizer"]
@@ -95,6 +95,8 @@ class OIDCAuthorizer:
         algorithms: Iterable[str] = ("RS256",),
         scope: str = "import:abort",
         read_scope: str = "import:read",
+        export_scope: str = "export:abort",
+        export_read_scope: str = "export:read",
         identity_claim: str = "sub",
         fetch_timeout: float = 2.0,
         lifespan: float = 300.0,
@@ -110,14 +112,21 @@ class OIDCAuthorizer:
                 f"OIDCAuthorizer(algorithms=...) takes the provider's asymmetric algorithms "
                 f"({', '.join(sorted(ASYMMETRIC))}); got {refused or 'none'}."
             )
-        for name, value in (("issuer", issuer), ("audience", audience), ("scope", scope)):
-            problem = identity_problem(value)
-            if problem is not None:
-                raise ValueError(f"OIDCAuthorizer({name}=...): {problem}.")
+        scopes = {"scope": scope, "export_scope": export_scope}
+        _names(issuer=issuer, audience=audience, export_read_scope=export_read_scope, **scopes)
         self.issuer = issuer
         self.audience = audience
         self.scope = scope
         self.read_scope = read_scope
+        self.export_scope = export_scope
+        self.export_read_scope = export_read_scope
+        #: The scope each of the plugin's operations needs.
+        self.scopes = {
+            "abortImportProcess": scope,
+            "getImportProcess": read_scope,
+            "abortExportProcess": export_scope,
+            "getExportProcess": export_read_scope,
+        }
         self.identity_claim = identity_claim
         self.refetch_interval = refetch_interval
         if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not leeway >= 0:
@@ -131,25 +140,22 @@ class OIDCAuthorizer:
         )
         #: OpenAPI 3's description of how callers get a token: the provider's token URL for
         #: the client-credentials flow, else its discovery document.
-        flow_scopes = {scope: "Abort import processes.", read_scope: "Read import processes."}
-        self.security_schemes = {
-            SCHEME: {
-                "type": "oauth2",
-                "flows": {"clientCredentials": {"tokenUrl": token_url, "scopes": flow_scopes}},
-            }
-            if token_url
-            else {
-                "type": "openIdConnect",
-                "openIdConnectUrl": f"{issuer.rstrip('/')}/.well-known/openid-configuration",
-            }
-        }
+        self.security_schemes = {SCHEME: _scheme(issuer, token_url, self.scopes)}
         self._verified: OrderedDict[str, tuple[float, str, frozenset[str]]] = OrderedDict()
         self._lock = threading.Lock()
         self._warned: OrderedDict[object, None] = OrderedDict()
 
     def security_requirement(self, operation: str) -> Mapping[str, list[str]]:
         """The scope each operation needs, as the OpenAPI document says it."""
-        return {SCHEME: [self.read_scope if operation == "getImportProcess" else self.scope]}
+        return {SCHEME: [self.scopes.get(operation, self.scope)]}
+
+    def _needed(self, request: Request) -> str:
+        """The scope ``request`` needs: its operation's, on the plugin's routes; on a host's
+        route (``access_required``), the read scope to read and the abort's otherwise."""
+        operation = request.environ.get(OPERATION_KEY)
+        if operation in self.scopes:
+            return self.scopes[operation]
+        return self.read_scope if request.method in READING else self.scope
 
     def __call__(self, request: Request) -> Identity | bool:
         """Let the request through when it carries a provider's access token that verifies:
@@ -160,7 +166,7 @@ class OIDCAuthorizer:
         if scheme.lower() != "bearer" or not token:
             return False
         identity, scopes = self._verified_token(token)
-        needed = self.read_scope if request.method in READING else self.scope
+        needed = self._needed(request)
         if needed not in scopes:
             refusal = ReadNotAllowed if request.method in READING else NotAllowed
             raise refusal(
@@ -414,3 +420,31 @@ def _cut(opened: list[socket.socket]) -> None:
     for sock in opened:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def _scheme(issuer: str, token_url: str | None, scopes: Mapping[str, str]) -> dict[str, Any]:
+    """The OpenAPI security scheme of the provider: OAuth 2's client-credentials flow at its
+    ``token_url`` with every scope an operation needs, else its discovery document."""
+    if not token_url:
+        discovery = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+        return {"type": "openIdConnect", "openIdConnectUrl": discovery}
+    said = {
+        "abortImportProcess": "Abort import processes.",
+        "getImportProcess": "Read import processes.",
+        "abortExportProcess": "Abort export processes.",
+        "getExportProcess": "Read export processes.",
+    }
+    flow_scopes = {scope: said[operation] for operation, scope in scopes.items()}
+    return {
+        "type": "oauth2",
+        "flows": {"clientCredentials": {"tokenUrl": token_url, "scopes": flow_scopes}},
+    }
+
+
+def _names(**named: str) -> None:
+    """Each of ``named`` a name that can be compared as given; else a ``ValueError`` naming
+    the argument."""
+    for name, value in named.items():
+        problem = identity_problem(value)
+        if problem is not None:
+            raise ValueError(f"OIDCAuthorizer({name}=...): {problem}.")

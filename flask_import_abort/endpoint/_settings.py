@@ -91,21 +91,20 @@ def settings_of(app: App) -> Settings:
     return settings
 
 
-def read_registry(value: object) -> ImportRegistry:
+def read_registry(value: object, key: str = Config.REGISTRY.name) -> ImportRegistry:
+    """The registry ``value`` (or the one its import string names), set as ``key``; else a
+    ``RuntimeError`` (none given) or a ``TypeError`` naming the key."""
     if value is None:
         raise RuntimeError(
             "flask-import-abort needs an import registry: pass ImportAbort(app, registry=...) "
-            f"or set {Config.REGISTRY.name} to a registry or its 'module:attribute' import string."
+            f"or set {key} to a registry or its 'module:attribute' import string."
         )
-    registry = imported(value, Config.REGISTRY.name) if isinstance(value, str) else value
+    registry = imported(value, key) if isinstance(value, str) else value
     if isinstance(registry, type):
-        raise TypeError(
-            f"{Config.REGISTRY.name} is the class {registry.__name__}; give an instance of it."
-        )
+        raise TypeError(f"{key} is the class {registry.__name__}; give an instance of it.")
     if not isinstance(registry, ImportRegistry) or not callable(registry.abort):
         raise TypeError(
-            f"{Config.REGISTRY.name} must have an abort(token) method; "
-            f"{type(registry).__name__} has none."
+            f"{key} must have an abort(token) method; {type(registry).__name__} has none."
         )
     return registry
 

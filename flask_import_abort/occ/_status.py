@@ -35,16 +35,22 @@ OWN_FIELDS = frozenset(ImportProcessStatus().fields)
 
 
 def describe_import(
-    snapshot: ProcessSnapshot, *, chunks: Sequence[ProcessSnapshot] | None = None
+    snapshot: ProcessSnapshot,
+    *,
+    chunks: Sequence[ProcessSnapshot] | None = None,
+    prefix: str | None = None,
 ) -> dict[str, Any]:
     """What getImportProcess answers for ``snapshot`` on the current app: OCC's fields, who
     aborted it and why, and the fields of the app's ``IMPORT_ABORT_STATUS_FIELDS`` hook; for
     a parallel import, each of its ``chunks`` (a registry's ``chunks(token)``) when given.
 
     A host's own list of processes answers each item with it, so that they read alike.
+    Its links are under ``prefix``: by default the import routes'; an export's are under the
+    export routes' (getExportProcess answers it too).
     """
-    setup = settings.settings_of(current_app)
-    path = f"{setup.url_prefix}/{snapshot.token}"
+    if prefix is None:
+        prefix = settings.settings_of(current_app).url_prefix
+    path = f"{prefix}/{snapshot.token}"
     state = snapshot.state
     body: dict[str, Any] = {
         "processId": snapshot.token,

@@ -5,7 +5,8 @@
 //   node provider.mjs <port> <private JWKS file>
 //
 // The client "importer" (secret "importer-secret") may ask for import:abort and import:read;
-// the client "reader" (secret "reader-secret") for import:read alone.
+// the client "reader" (secret "reader-secret") for import:read alone; the client "exporter"
+// (secret "exporter-secret") for export:abort and export:read.
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -18,6 +19,7 @@ const [port, keysFile] = process.argv.slice(2);
 const issuer = `http://127.0.0.1:${port}`;
 export const RESOURCE = "urn:flask-import-abort:imports";
 const SCOPES = "import:abort import:read";
+const EXPORT_SCOPES = "export:abort export:read";
 
 const provider = new Provider(issuer, {
   clients: [
@@ -25,8 +27,10 @@ const provider = new Provider(issuer, {
       redirect_uris: [], response_types: [], scope: SCOPES },
     { client_id: "reader", client_secret: "reader-secret", grant_types: ["client_credentials"],
       redirect_uris: [], response_types: [], scope: "import:read" },
+    { client_id: "exporter", client_secret: "exporter-secret", grant_types: ["client_credentials"],
+      redirect_uris: [], response_types: [], scope: EXPORT_SCOPES },
   ],
-  scopes: ["openid", "import:abort", "import:read"],
+  scopes: ["openid", "import:abort", "import:read", "export:abort", "export:read"],
   jwks: JSON.parse(readFileSync(keysFile, "utf8")),
   features: {
     devInteractions: { enabled: false },
@@ -37,7 +41,7 @@ const provider = new Provider(issuer, {
       useGrantedResource: () => true,
       // JWT access tokens: oidc-provider issues opaque ones unless a resource asks for JWTs.
       getResourceServerInfo: () => ({
-        scope: SCOPES,
+        scope: `${SCOPES} ${EXPORT_SCOPES}`,
         audience: RESOURCE,
         accessTokenTTL: 300,
         accessTokenFormat: "jwt",

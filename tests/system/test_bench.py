@@ -105,7 +105,7 @@ def test_the_floor_sends_the_registrys_own_statements_and_changes_the_same_rows(
         registry.start(token)
 
         values = {"key": token, "stop_deadline": None, "actor": "raw"}
-        values.update(reason=None, request_id=None, end_reason=None)
+        values.update(reason=None, request_id=None, end_reason=None, of_kind=None)
         with closing(floor._raw_connection(url)) as raw:
             raw.execute(abort.sql, abort.parameters(values))
             raw.commit()

@@ -60,11 +60,22 @@ def test_every_catalog_error_has_its_row_in_the_errors_table(
     assert row in _section("Errors")
 
 
+#: The export routes' errors, each answering with the code of its import twin.
+TWINS = {
+    errors.ExportNotFound: errors.ImportNotFound,
+    errors.ExportMethodNotAllowed: errors.MethodNotAllowed,
+    errors.ExportFinished: errors.ImportFinished,
+}
+
+
 def test_error_codes_are_unique_numeric_strings() -> None:
-    codes = [cls.error_code for cls in CATALOG if cls is not errors.ImportAbortError]
+    own = [cls for cls in CATALOG if cls is not errors.ImportAbortError and cls not in TWINS]
+    codes = [cls.error_code for cls in own]
     codes.append(errors.FOREIGN_ERROR_CODE)
 
     assert len(codes) == len(set(codes))
+    for export, twin in TWINS.items():
+        assert (export.code, export.error_code) == (twin.code, twin.error_code)
     assert all(code.isdigit() for code in codes)
     assert f"| any | `{errors.FOREIGN_ERROR_CODE}` |" in _section("Errors")
 

@@ -32,11 +32,16 @@ AUTHORIZED = {"Authorization": f"Bearer {SECRET}"}
 
 
 def fuzz(
-    app: Flask, mode: GenerationMode, headers: dict[str, str]
+    app: Flask,
+    mode: GenerationMode,
+    headers: dict[str, str],
+    operation_path: tuple[str, str] = ("/ccadmin/v1/importProcess/{token}/abort", "POST"),
 ) -> tuple[Counter[int], list[str]]:
-    """Send ``CASES`` generated requests to the abort operation; the statuses and the failures."""
+    """Send ``CASES`` generated requests to the operation at ``operation_path`` (the import's
+    abort by default); the statuses and the failures."""
     schema = schemathesis.openapi.from_wsgi(app.config["IMPORT_ABORT_OPENAPI_URL"], app)
-    operation = schema["/ccadmin/v1/importProcess/{token}/abort"]["POST"]
+    path, method = operation_path
+    operation = schema[path][method]
     statuses: Counter[int] = Counter()
     failures: list[str] = []
 
@@ -90,6 +95,36 @@ def test_generated_unauthorized_requests_are_all_documented_401s(
     assert failures == []
     assert statuses.keys() == {401}
     assert AT_LEAST <= statuses[401] <= CASES
+
+
+#: The export operations, and what each may answer.
+EXPORT_OPERATIONS = {
+    "abortExportProcess": (
+        ("/ccadmin/v1/exportProcess/{token}/abort", "POST"),
+        {200, 400, 401, 404, 409, 413, 415},
+    ),
+    "getExportProcess": (("/ccadmin/v1/exportProcess/{token}", "GET"), {200, 400, 401, 404}),
+}
+
+
+@pytest.mark.parametrize("operation", EXPORT_OPERATIONS)
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_generated_requests_to_the_export_operations_get_documented_answers(
+    mode: GenerationMode, operation: str
+) -> None:
+    registry = InMemoryImportRegistry()
+    registry.register(kind="export", token="export_1")
+    registry.register(token="import_1")
+    config = {"IMPORT_ABORT_EXPORTS": True, "IMPORT_ABORT_STATUS_ROUTE": True}
+    operation_path, answers = EXPORT_OPERATIONS[operation]
+
+    statuses, failures = fuzz(host(config, registry=registry), mode, AUTHORIZED, operation_path)
+
+    assert failures == []
+    assert AT_LEAST <= statuses.total() <= CASES
+    assert statuses.keys() <= answers
+    assert statuses[404] > 0  # generated tokens reached the registry
+    assert not registry.snapshot("import_1").abort_requested
 
 
 class _Broken(InMemoryImportRegistry):

@@ -40,6 +40,7 @@ pytestmark = pytest.mark.slow  # a real identity provider: run once, on the newe
 ROOT = Path(__file__).parents[2]
 PROVIDER = (Path(__file__).parents[1] / "oidc") / "provider.mjs"
 RESOURCE = "urn:flask-import-abort:imports"
+EXPORTS = "/ccadmin/v1/exportProcess"
 INVALID = 'Bearer error="invalid_token"'
 
 
@@ -311,6 +312,31 @@ def test_a_provider_that_hangs_holds_a_request_no_longer_than_the_fetch_timeout(
         listener.close()
 
 
+def test_exports_take_scopes_of_their_own(idp: Provider) -> None:
+    """An importer's token neither aborts nor reads an export; an exporter's does both, and
+    reaches no import."""
+    app = _app(_authorizer(idp.issuer), IMPORT_ABORT_EXPORTS=True)
+    client = app.test_client()
+    registry: InMemoryImportRegistry = app.extensions["import_abort"].registry
+    imported, exported = _running(app), registry.register(kind="export")
+    importer, exporter = idp.token(), idp.token("export:abort export:read", client="exporter")
+    export_url = f"{EXPORTS}/{exported}"
+
+    refused = client.post(f"{export_url}/abort", headers=_bearer(importer))
+    assert_error_model(refused, 403, "30006")
+    assert 'scope="export:abort"' in refused.headers["WWW-Authenticate"]
+    unread = client.get(export_url, headers=_bearer(importer))
+    assert_error_model(unread, 403, "30016")
+    assert 'scope="export:read"' in unread.headers["WWW-Authenticate"]
+    assert_error_model(client.post(abort_url(imported), headers=_bearer(exporter)), 403, "30006")
+
+    assert client.get(export_url, headers=_bearer(exporter)).status_code == 200
+    aborted = client.post(f"{export_url}/abort", headers=_bearer(exporter))
+    assert aborted.get_json() == {"success": True}
+    assert registry.snapshot(exported).aborted_by == "exporter"
+    assert not registry.snapshot(imported).abort_requested
+
+
 def test_the_document_names_the_providers_scheme_and_scopes(idp: Provider) -> None:
     app = _app(_authorizer(idp.issuer, token_url=f"{idp.issuer}/token"))
     document = app.test_client().get("/import-abort/openapi.json").get_json()
@@ -323,6 +349,8 @@ def test_the_document_names_the_providers_scheme_and_scopes(idp: Provider) -> No
     assert document["paths"][f"{PREFIX}/{{token}}"]["get"]["security"] == [
         {"oidcAuth": ["import:read"]}
     ]
+    flow = scheme["flows"]["clientCredentials"]["scopes"]
+    assert set(flow) == {"import:abort", "import:read", "export:abort", "export:read"}
 
 
 @pytest.mark.parametrize(

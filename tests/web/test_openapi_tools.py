@@ -188,7 +188,16 @@ DOCUMENTED_SETTINGS = {
         "IMPORT_ABORT_SIGNING_KEYS": {"k1": "k" * 32},
         "IMPORT_ABORT_STATUS_ROUTE": True,
     },
+    "exports": {"IMPORT_ABORT_EXPORTS": True, "IMPORT_ABORT_STATUS_ROUTE": True},
+    "exports, aliases": {
+        "IMPORT_ABORT_EXPORTS": True,
+        "IMPORT_ABORT_EXPORT_URL_PREFIX": [
+            "/ccadmin/v1/exportProcess",
+            "/ccadminui/v1/exportProcess",
+        ],
+    },
     "an identity provider": {
+        "IMPORT_ABORT_EXPORTS": True,
         "IMPORT_ABORT_AUTHORIZE": OIDCAuthorizer(
             issuer="https://login.example.com",
             audience="urn:imports",

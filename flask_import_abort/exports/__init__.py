@@ -1,0 +1,1 @@
+"""OCC's exports beside its imports: abortExportProcess and getExportProcess."""

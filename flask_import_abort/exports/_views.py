@@ -1,0 +1,147 @@
+"""Internal: abortExportProcess and getExportProcess, declared with flask-smorest's decorators on
+blueprints that are never registered: the plugin's blueprint adds their rules under the export
+prefixes where the settings turn them on, and documents them beside the import routes."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import marshmallow as ma
+from flask import Flask, Request, Response, current_app, request
+from flask_smorest import Blueprint
+
+from .. import errors
+from .._context import request_object
+from ..endpoint import _settings as settings
+from ..endpoint._aborting import request_id
+from ..endpoint._answering import (
+    ABORT_RULE,
+    DOCUMENTED_RESPONSES,
+    STATUS_RESPONSES,
+    STATUS_RULE,
+    SUCCESS,
+    BodyParser,
+    answer_abort,
+    answered_by_the_plugin,
+)
+from ..endpoint._schemas import (
+    AbortImportProcessRequest,
+    AbortImportProcessResponse,
+    ImportProcessStatus,
+)
+from ..occ._routes import OPERATION_ATTRIBUTE, Operation
+from ..occ._status import describe_import
+from ..processes.capabilities import Chunked
+from ..processes.contract import AbortRequest
+from ..processes.lifecycle import ImportState, UnknownImport
+from ._settings import exports_of
+
+__all__ = ["abort_export_process", "export_docs", "export_status_docs", "get_export_process"]
+
+#: The export routes' refusals, each the same every time (raised nowhere, only rendered).
+NOT_FOUND = errors.ExportNotFound(error_path="token")
+FINISHED = errors.ExportFinished(error_path="token")
+ALLOW = "OPTIONS, POST"
+METHOD_NOT_ALLOWED = errors.ExportMethodNotAllowed(
+    more_info=f"Allowed methods: {ALLOW}.", headers=[("Allow", ALLOW)]
+)
+#: What the document says of the export abort URL's other methods.
+OTHER_METHODS = (
+    "POST aborts. OPTIONS answers 200 with `Allow: OPTIONS, POST`; every other method answers "
+    "405 with an errorModel body (errorCode 30009) and the same `Allow` header."
+)
+
+
+class _Docs(Blueprint):  # type: ignore[misc]
+    """A blueprint that only documents: its body parser is the abort route's own."""
+
+    ARGUMENTS_PARSER = BodyParser()
+
+
+#: abortExportProcess, and getExportProcess (a blueprint of its own, documented only where the
+#: status route is on).
+export_docs = _Docs("import_abort_exports", __name__)
+export_status_docs = Blueprint("import_abort_export_status", __name__)
+
+
+@export_docs.route(ABORT_RULE, methods=["POST"])
+@functools.partial(answered_by_the_plugin, operation="abortExportProcess")
+@export_docs.doc(operationId="abortExportProcess", responses=DOCUMENTED_RESPONSES)
+@export_docs.arguments(
+    AbortImportProcessRequest(),
+    location="json",
+    required=False,
+    error_status_code=400,
+    unknown=ma.EXCLUDE,
+    description="Optional: no body, an empty body, or a JSON object. Its `reason` is "
+    "recorded; other keys are ignored.",
+)
+@export_docs.response(
+    200,
+    AbortImportProcessResponse,
+    description="Following model is returned when operation succeeds.",
+    example=SUCCESS,
+)
+def abort_export_process(
+    body: dict[str, Any], *, token: str, actor: str, app: Flask, setup: settings.Settings
+) -> Response:
+    """Abort Export Process
+
+    Abort an export process. The export stops after the batch of records it is writing, and
+    its file is left incomplete. `success: true` means the abort command was passed to the
+    export process; poll the process until its progress is `aborted`.
+    """
+    exports = exports_of(app)
+    current_request: Request = request_object()
+    details = AbortRequest(
+        setup.stop_deadline,
+        actor,
+        body.get("reason") or None,
+        request_id(current_request.environ.get("HTTP_X_REQUEST_ID")),
+        kind=exports.kind,
+    )
+    return answer_abort(app, exports.registry, exports.abort, token, details, NOT_FOUND, FINISHED)
+
+
+setattr(abort_export_process, OPERATION_ATTRIBUTE, Operation("abortExportProcess"))
+
+
+@export_status_docs.route(STATUS_RULE, methods=["GET"])
+@functools.partial(answered_by_the_plugin, operation="getExportProcess", announced=False)
+@export_status_docs.doc(operationId="getExportProcess", responses=STATUS_RESPONSES)
+@export_status_docs.response(
+    200, ImportProcessStatus, description="Following model is returned when operation succeeds."
+)
+def get_export_process(*, token: str, actor: str, app: Flask, setup: settings.Settings) -> Response:
+    """Get Export Process
+
+    Get the status of an export process: its `progress`, how much of it is done, when it
+    started and ended, who aborted it and why, and, once it has succeeded, the link to its
+    file (`rel: "file"`).
+    """
+    exports = exports_of(app)
+    registry = exports.snapshots
+    try:
+        snapshot = registry.snapshot(token)  # type: ignore[union-attr]
+        if exports.kind is not None and snapshot.kind is not exports.kind:
+            raise UnknownImport(token)  # an import's token: unknown to the export routes
+        chunks = registry.chunks(token) if isinstance(registry, Chunked) else None
+    except UnknownImport:
+        return NOT_FOUND.response_to(app, request_object().environ)
+    body = describe_import(snapshot, chunks=chunks, prefix=exports.url_prefix)
+    file = (snapshot.metadata or {}).get("fileLink")
+    if snapshot.state is ImportState.SUCCEEDED and isinstance(file, str):
+        body["links"].append({"rel": "file", "href": file})
+    return app.response_class(app.json.dumps(body), mimetype="application/json")
+
+
+setattr(get_export_process, OPERATION_ATTRIBUTE, Operation("getExportProcess"))
+
+
+def export_method_not_allowed(token: str) -> Response:
+    """Any other method on the export abort URL: 405 errorModel, or the allowed methods for
+    OPTIONS."""
+    if request.method == "OPTIONS":
+        return current_app.response_class(status=200, headers={"Allow": ALLOW})
+    return METHOD_NOT_ALLOWED.get_response()
