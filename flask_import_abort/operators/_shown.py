@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..processes.contract import ProcessKind
 from ..processes.lifecycle import ProcessSnapshot
 from ..processes.notices import Notice
 
@@ -57,6 +58,7 @@ def process_dict(snapshot: ProcessSnapshot) -> dict[str, Any]:
     reasons as their values."""
     described = {
         "token": snapshot.token,
+        "kind": snapshot.kind.value,
         "state": snapshot.state.value,
         "percentage": snapshot.percentage,
         "processed": snapshot.processed,
@@ -108,9 +110,11 @@ def notice_line(notice: Notice) -> str:
 
 
 def process_line(snapshot: ProcessSnapshot) -> str:
-    """A process in one line: its state (and why the package ended it), its progress and
-    who asked for its abort."""
+    """A process in one line: its kind when it is an export, its state (and why the package
+    ended it), its progress and who asked for its abort."""
     state = snapshot.state.value + (", lost" if snapshot.lost else "")
+    if snapshot.kind is not ProcessKind.IMPORT:  # an import's line is as it always was
+        state = f"{snapshot.kind.value}, {state}"
     if snapshot.end_reason is not None:
         state += f" ({snapshot.end_reason.value})"
     when = snapshot.created_at.isoformat(timespec="seconds")

@@ -31,8 +31,14 @@ from ..endpoint._aborting import answered
 from ..endpoint._checks import invalid_reason
 from ..endpoint._schemas import AbortImportProcessRequest
 from ..endpoint._settings import settings_of
-from ..processes.capabilities import Chunked
-from ..processes.contract import AbortOutcome, AbortRequest, StoreUnavailable, failures
+from ..processes.capabilities import Chunked, Kinded
+from ..processes.contract import (
+    AbortOutcome,
+    AbortRequest,
+    ProcessKind,
+    StoreUnavailable,
+    failures,
+)
 from ..processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
 from ..processes.notices import Outbox
 from ._reaping import reap_app
@@ -44,6 +50,7 @@ __all__ = ["add_commands", "group"]
 group = AppGroup("import-abort", help="The import processes of the abort endpoint's registry.")
 
 _STATES = click.Choice([state.value for state in ImportState])
+_KINDS = click.Choice([kind.value for kind in ProcessKind])
 
 
 def add_commands(app: App) -> None:
@@ -79,7 +86,9 @@ def _registry_call(call: Any, *args: Any, **kwargs: Any) -> Any:
         _fail(f"the registry failed: {type(error).__name__}{': ' if detail else ''}{detail}"[:300])
 
 
-def _listing(limit: int, states: Iterable[str], older_than: timedelta | None) -> list[Any]:
+def _listing(
+    limit: int, states: Iterable[str], older_than: timedelta | None, kind: str | None = None
+) -> list[Any]:
     """The processes the listing options choose, newest first; exit code 1 when the
     registry cannot list them."""
     settings = settings_of(current_app)
@@ -90,11 +99,13 @@ def _listing(limit: int, states: Iterable[str], older_than: timedelta | None) ->
             "has no recent(); give abort the tokens themselves"
         )
     chosen = [ImportState(state) for state in states] or None
+    by_kind: dict[str, Any] = {}
+    if kind is not None:
+        if not isinstance(registry, Kinded):
+            _fail(f"the registry ({type(registry).__name__}) records no kinds: leave --kind out")
+        by_kind["kind"] = kind
     snapshots: list[ProcessSnapshot] = _registry_call(
-        registry.recent,
-        limit,
-        states=chosen,
-        older_than=older_than,
+        registry.recent, limit, states=chosen, older_than=older_than, **by_kind
     )
     return snapshots
 
@@ -103,12 +114,17 @@ def _listing(limit: int, states: Iterable[str], older_than: timedelta | None) ->
 @click.option("--state", "states", multiple=True, type=_STATES, help="Only in this state.")
 @click.option("--older-than", type=Duration(), help="Only registered this long ago or more.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--kind", type=_KINDS, help="Only imports, or only exports.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON list.")
 def list_command(
-    states: tuple[str, ...], older_than: timedelta | None, limit: int, as_json: bool
+    states: tuple[str, ...],
+    older_than: timedelta | None,
+    limit: int,
+    kind: str | None,
+    as_json: bool,
 ) -> None:
     """The processes registered last, newest first."""
-    snapshots = _listing(limit, states, older_than)
+    snapshots = _listing(limit, states, older_than, kind)
     if as_json:
         click.echo(json.dumps([process_dict(snapshot) for snapshot in snapshots], indent=2))
         return

@@ -6,10 +6,10 @@ Nothing is mounted until the host says where::
     app.add_url_rule("/metrics", view_func=metrics.exposition)   # behind the host's own auth
 
 ``import_abort_answers_total{outcome, status}`` counts the endpoint's answers;
-``import_abort_abort_to_stop_seconds`` is the time from an abort to the end it brought, observed
-where the end is recorded (this process's ``ImportRun`` s and reaps: a Celery or RQ worker
-exposes its own); ``import_abort_processes{state}`` is read from the registry at scrape time,
-within the registry's own time bound.
+``import_abort_abort_to_stop_seconds{kind}`` is the time from an abort to the end it brought,
+observed where the end is recorded (this process's ``ImportRun`` s and reaps: a Celery or RQ
+worker exposes its own); ``import_abort_processes{kind, state}`` is read from the registry at
+scrape time, within the registry's own time bound. ``kind`` is ``import`` or ``export``.
 
 Under a server of several worker processes (gunicorn ``--workers 4``), each process counts its
 own answers, and a scrape reaches one of them. Use prometheus_client's multiprocess mode: set
@@ -40,8 +40,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..endpoint._settings import settings_of
-from ..processes.capabilities import Listing
-from ..processes.contract import AbortOutcome, failures
+from ..processes.capabilities import Kinded, Listing
+from ..processes.contract import AbortOutcome, ProcessKind, failures
 from ..processes.lifecycle import ImportState, ProcessSnapshot
 from ..processes.signals import notice_delivered, notice_failed, notice_retried
 from ..signals import abort_responded, process_ended
@@ -72,7 +72,9 @@ class ImportAbortMetrics:
         )
         self.abort_to_stop = Histogram(
             "import_abort_abort_to_stop_seconds",
-            "Seconds from an abort to the end it brought, for the ends recorded here.",
+            "Seconds from an abort to the end it brought, for the ends recorded here, by the "
+            "process's kind (import or export).",
+            ["kind"],
             buckets=BUCKETS,
             registry=self.registry,
         )
@@ -139,7 +141,8 @@ class ImportAbortMetrics:
     def _ended(self, sender: object, *, snapshot: ProcessSnapshot, **_: Any) -> None:
         asked, ended = snapshot.abort_requested_at, snapshot.finished_at
         if snapshot.state is ImportState.ABORTED and asked is not None and ended is not None:
-            self.abort_to_stop.observe(max(0.0, (ended - asked).total_seconds()))
+            kind = self.abort_to_stop.labels(snapshot.kind.value)
+            kind.observe(max(0.0, (ended - asked).total_seconds()))
 
 
 class _States(Collector):
@@ -153,20 +156,34 @@ class _States(Collector):
         given, 0 when no process is in it."""
         gauge = GaugeMetricFamily(
             "import_abort_processes",
-            "Import processes by state, as the registry holds them at scrape time.",
-            labels=["state"],
+            "Processes by kind (import or export) and state, as the registry holds them at "
+            "scrape time.",
+            labels=["kind", "state"],
         )
-        counts = dict.fromkeys(ImportState, 0)
+        counts = {(kind, state): 0 for kind in ProcessKind for state in ImportState}
         for registry in self.registries:
             try:
-                for state, count in registry.count_by_state().items():
-                    counts[ImportState(state)] += count
+                for kind, state, count in _counted(registry):
+                    counts[kind, state] += count
             except failures():
                 log.warning("import processes could not be counted for a scrape", exc_info=True)
                 return
-        for state, count in counts.items():
-            gauge.add_metric([state.value], count)
+        for (kind, state), count in counts.items():
+            gauge.add_metric([kind.value, state.value], count)
         yield gauge
 
     def describe(self) -> list[Any]:
         return []
+
+
+def _counted(registry: Listing) -> Iterator[tuple[ProcessKind, ImportState, int]]:
+    """``registry``'s processes counted by kind and state: every one an import where the
+    registry records no kinds."""
+    kinds = registry.kinds if isinstance(registry, Kinded) else None
+    if kinds is None:
+        for state, count in registry.count_by_state().items():
+            yield ProcessKind.IMPORT, ImportState(state), count
+        return
+    for kind in sorted(kinds):
+        for state, count in registry.count_by_state(kind=kind).items():
+            yield kind, ImportState(state), count

@@ -85,8 +85,9 @@ class Listing(Protocol):
         (where the registry records kinds), when given."""
         ...
 
-    def count_by_state(self) -> dict[ImportState, int]:
-        """How many processes are in each state (the states none is in are left out)."""
+    def count_by_state(self, *, kind: ProcessKind | str | None = None) -> dict[ImportState, int]:
+        """How many processes are in each state (the states none is in are left out); only
+        those of ``kind`` (where the registry records kinds), when given."""
         ...
 
 

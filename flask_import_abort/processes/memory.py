@@ -383,10 +383,15 @@ class InMemoryImportRegistry(NoticesInMemory):
             )
             return [self._read(process, now) for process in islice(found, max(limit, 0))]
 
-    def count_by_state(self) -> dict[ImportState, int]:
-        """How many processes are in each state."""
+    def count_by_state(self, *, kind: ProcessKind | str | None = None) -> dict[ImportState, int]:
+        """How many processes (of ``kind``, when given) are in each state."""
+        of_kind = None if kind is None else checked_kind(kind)
         with self._lock:
-            imports = (process for process in self._processes.values() if process.parent is None)
+            imports = (
+                process
+                for process in self._processes.values()
+                if process.parent is None and (of_kind is None or process.kind is of_kind)
+            )
             return dict(Counter(process.state for process in imports))
 
     def state(self, token: str) -> ImportState:

@@ -89,6 +89,37 @@ def test_list_shows_the_latest_processes_and_filters_them(
     assert len(lines.output.splitlines()) == 2
 
 
+def test_list_chooses_a_kind_and_show_names_an_export(worker_registry: WorkerRegistry) -> None:
+    imported, exported = _running(worker_registry), worker_registry.register(kind="export")
+    cli = _cli(worker_registry)
+
+    exports = cli.invoke(args=["import-abort", "list", "--kind", "export", "--json"])
+    imports = cli.invoke(args=["import-abort", "list", "--kind", "import"])
+    shown = cli.invoke(args=["import-abort", "show", exported])
+    as_json = cli.invoke(args=["import-abort", "show", imported, "--json"])
+
+    assert [(item["token"], item["kind"]) for item in json.loads(exports.output)] == [
+        (exported, "export")
+    ]
+    assert [line.split()[0] for line in imports.output.splitlines()] == [imported]
+    assert shown.output.startswith(f"{exported}  export, pending  0%")
+    assert json.loads(as_json.output)["kind"] == "import"
+
+
+def test_a_kind_is_refused_where_the_registry_records_none() -> None:
+    class Listing(SpyRegistry):
+        def recent(self, limit: int = 50, **_: Any) -> list[Any]:
+            return []
+
+        def count_by_state(self) -> dict[ImportState, int]:
+            return {}
+
+    result = _cli(Listing()).invoke(args=["import-abort", "list", "--kind", "export"])
+
+    assert result.exit_code == 1
+    assert "records no kinds" in result.output
+
+
 def test_show_gives_one_process_with_who_aborted_it(worker_registry: WorkerRegistry) -> None:
     token = _running(worker_registry)
     cli = _cli(worker_registry)

@@ -108,13 +108,19 @@ def test_the_processes_are_counted_by_state_at_scrape_time(
         worker_registry.register()
     running = worker_registry.register()
     worker_registry.start(running)
+    exporting = worker_registry.register(kind="export")
+    worker_registry.start(exporting)
 
-    states = {s.labels["state"]: s.value for s in _scrape(app)["import_abort_processes"]}
+    scraped = _scrape(app)["import_abort_processes"]
+    states = {(s.labels["kind"], s.labels["state"]): s.value for s in scraped}
 
-    assert states["pending"] == 3.0
-    assert states["processing"] == 1.0
-    assert states["succeeded"] == 0.0
-    assert set(states) == {state.value for state in ImportState}
+    assert states["import", "pending"] == 3.0
+    assert states["import", "processing"] == 1.0
+    assert states["export", "processing"] == 1.0
+    assert states["export", "pending"] == states["import", "succeeded"] == 0.0
+    assert set(states) == {
+        (kind, state.value) for kind in ("import", "export") for state in ImportState
+    }
 
 
 def test_abort_to_stop_is_observed_when_an_aborted_import_ends(clock: Clock) -> None:
@@ -136,8 +142,51 @@ def test_abort_to_stop_is_observed_when_an_aborted_import_ends(clock: Clock) -> 
     samples = {
         (s.name, s.labels.get("le")): s.value
         for s in _scrape(app)["import_abort_abort_to_stop_seconds"]
+        if s.labels["kind"] == "import"
     }
     assert samples[("import_abort_abort_to_stop_seconds_count", None)] == 2.0
     assert samples[("import_abort_abort_to_stop_seconds_sum", None)] == pytest.approx(3 + LEASE + 1)
     assert samples[("import_abort_abort_to_stop_seconds_bucket", "2.5")] == 0.0
     assert samples[("import_abort_abort_to_stop_seconds_bucket", "5.0")] == 1.0
+
+
+def test_an_exports_abort_to_stop_is_observed_under_its_kind() -> None:
+    registry = InMemoryImportRegistry()
+    app, _ = _mounted(registry)
+    token = registry.register(kind="export")
+    with ImportRun(registry, token) as run:
+        for _ in run.batches([[1], [2]]):
+            registry.abort(token)
+
+    counted = {
+        s.labels["kind"]: s.value
+        for s in _scrape(app)["import_abort_abort_to_stop_seconds"]
+        if s.name.endswith("_count")
+    }
+    assert counted == {"export": 1.0}
+
+
+class _Listed:
+    """A host's registry that lists its processes and records no kinds."""
+
+    def abort(self, token: str) -> Any:
+        raise AssertionError("not called")
+
+    def snapshot(self, token: str) -> Any:
+        raise KeyError(token)
+
+    def recent(self, limit: int = 50, **_: Any) -> list[Any]:
+        return []
+
+    def count_by_state(self) -> dict[ImportState, int]:
+        return {ImportState.PROCESSING: 2}
+
+
+def test_a_registry_that_records_no_kinds_is_counted_as_imports() -> None:
+    app, _ = _mounted(_Listed())
+
+    scraped = _scrape(app)["import_abort_processes"]
+    states = {(s.labels["kind"], s.labels["state"]): s.value for s in scraped}
+
+    assert states["import", "processing"] == 2.0
+    assert states["export", "processing"] == 0.0

@@ -339,11 +339,15 @@ class SQLStore:
             for row in rows
         ]
 
-    def count_by_state(self) -> dict[ImportState, int]:
-        """How many processes are in each state: one read on the state index, which ends
-        within ``request_timeout`` seconds however the server behaves."""
+    def count_by_state(self, *, kind: ProcessKind | str | None = None) -> dict[ImportState, int]:
+        """How many processes (of ``kind``, when given) are in each state: one read on the
+        state index, which ends within ``request_timeout`` seconds however the server
+        behaves."""
+        query = self._statements.count_by_state
+        if kind is not None:
+            query = query.where(self.table.c.kind == checked_kind(kind).value)
         with self._connection(time.monotonic() + self.request_timeout) as connection:
-            rows = connection.execute(self._statements.count_by_state).all()
+            rows = connection.execute(query).all()
         return {ImportState(state): count for state, count in rows}
 
     def _write_notices(self, connection: Connection, tokens: Sequence[str]) -> None:
