@@ -236,6 +236,14 @@ class Config:
         "of them, each `https` (`http` only to this machine, or with the next-but-one key). "
         "The registry must write notices (`webhooks=True`). See [Webhooks](webhooks.md).",
     )
+    WEBHOOK_EXPORT_URLS = Key(
+        "IMPORT_ABORT_WEBHOOK_EXPORT_URLS",
+        None,
+        "`None` (off)",
+        "Where OCC's Export Complete webhook (`dataExport`) announces every end of an export: "
+        "a URL or a list of them, checked as the import's. An export's notice goes to these "
+        "alone; the secret, headers and timeout are the import's. See [Exports](exports.md).",
+    )
     WEBHOOK_SECRET = Key(
         "IMPORT_ABORT_WEBHOOK_SECRET",
         None,

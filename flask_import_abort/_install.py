@@ -65,10 +65,11 @@ def install(
     access = read_access(setting)
     chosen = registry if registry is not None else setting[Config.REGISTRY.name]
     settings = read_settings(setting, chosen, url_prefix_configured=prefix_configured)
-    operators = read_operators(setting, settings.registry, settings.url_prefix)
-    localizer = read_localizer(setting, app.extensions)
     occ = read_occ(setting, settings.registry)
     exports = read_exports(setting, settings, status_route=occ.status_route)
+    export_prefix = exports.url_prefix
+    operators = read_operators(setting, settings.registry, settings.url_prefix, export_prefix)
+    localizer = read_localizer(setting, app.extensions)
     warn_of_access(access, settings.url_prefix)
     app.extensions[EXTENSION_KEY] = settings
     app.extensions[ACCESS_KEY] = access

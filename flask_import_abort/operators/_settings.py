@@ -41,25 +41,30 @@ def operators_of(app: App) -> Operators:
     return operators
 
 
-def read_operators(setting: Mapping[str, Any], registry: ImportRegistry, prefix: str) -> Operators:
-    """The operators' keys of ``setting`` (the app's, by key name), each checked."""
+def read_operators(
+    setting: Mapping[str, Any], registry: ImportRegistry, prefix: str, export_prefix: str = ""
+) -> Operators:
+    """The operators' keys of ``setting`` (the app's, by key name), each checked; ``prefix``
+    and ``export_prefix`` are the import and export routes', which the notices link to."""
     force_stop, force_stop_timeout = read_force_stop(setting)
     return Operators(
-        dispatcher=read_dispatcher(setting, registry, prefix),
+        dispatcher=read_dispatcher(setting, registry, prefix, export_prefix),
         force_stop=force_stop,
         force_stop_timeout=force_stop_timeout,
     )
 
 
 def read_dispatcher(
-    setting: Mapping[str, Any], registry: ImportRegistry, prefix: str
+    setting: Mapping[str, Any], registry: ImportRegistry, prefix: str, export_prefix: str = ""
 ) -> WebhookDispatcher | None:
-    """The webhooks' dispatcher, from the app's settings; None while no URL is set. Each
-    setting that is wrong is a ``TypeError`` or ``ValueError`` naming its key."""
-    configured = _webhook_urls(setting)
-    if configured is None:
+    """The webhooks' dispatcher, from the app's settings; None while no URL is set (for
+    imports or for exports). Each setting that is wrong is a ``TypeError`` or ``ValueError``
+    naming its key."""
+    listed = _webhook_urls(setting, Config.WEBHOOK_URLS.name)
+    exports = _webhook_urls(setting, Config.WEBHOOK_EXPORT_URLS.name)
+    if not listed and not exports:
         return None
-    listed, allow_http = configured
+    allow_http = boolean(setting, Config.WEBHOOK_ALLOW_HTTP.name)
     secret = setting[Config.WEBHOOK_SECRET.name]
     if not isinstance(secret, str) or not secret:
         raise ValueError(
@@ -87,6 +92,8 @@ def read_dispatcher(
             secret,
             base_url=base_url,
             path=prefix,
+            export_urls=exports,
+            export_path=export_prefix,
             timeout=seconds(setting, Config.WEBHOOK_TIMEOUT.name),
             retention=seconds(setting, Config.WEBHOOK_RETENTION.name),
             allow_http=allow_http,
@@ -102,22 +109,21 @@ def read_dispatcher(
         raise ValueError(f"{Config.WEBHOOK_HEADERS.name}: {error}") from None
 
 
-def _webhook_urls(setting: Mapping[str, Any]) -> tuple[list[str], bool] | None:
-    """The webhooks' URLs, each checked, and whether ``http`` is allowed; None while no URL
-    is set."""
-    urls = setting[Config.WEBHOOK_URLS.name]
+def _webhook_urls(setting: Mapping[str, Any], key: str) -> list[str]:
+    """The webhooks' URLs of ``key``, each checked; none while it is unset."""
+    urls = setting[key]
     if urls is None or urls == []:
-        return None
+        return []
     listed = [urls] if isinstance(urls, str) else urls
     if not isinstance(listed, list | tuple) or not listed:
-        raise TypeError(f"{Config.WEBHOOK_URLS.name} is a URL or a list of them; got {urls!r}.")
+        raise TypeError(f"{key} is a URL or a list of them; got {urls!r}.")
     allow_http = boolean(setting, Config.WEBHOOK_ALLOW_HTTP.name)
     for url in listed:
         try:
             checked_url(url, allow_http=allow_http)
         except (TypeError, ValueError) as error:
-            raise type(error)(f"{Config.WEBHOOK_URLS.name}: {error}") from None
-    return list(listed), allow_http
+            raise type(error)(f"{key}: {error}") from None
+    return list(listed)
 
 
 def read_force_stop(setting: Mapping[str, Any]) -> tuple[ForceStop | None, float]:

@@ -173,6 +173,12 @@ class WorkerRegistry(ImportRegistry, Snapshots, Listing, Reapable, Protocol):
         as :meth:`should_stop`."""
         ...
 
+    def update_metadata(self, token: str, metadata: Mapping[str, Any]) -> None:
+        """Add ``metadata``'s keys to what the host said of the process, checked as at
+        registration: what a worker learns as it runs, such as an export's ``fileLink``,
+        written before its end so that the end's notice carries it."""
+        ...
+
     def set_state(self, token: str, state: ImportState) -> ImportState:
         """Record a move of a running process: pause, block, resume, or its end. Return the
         state recorded: an end after an abort was requested is recorded ``aborted``."""

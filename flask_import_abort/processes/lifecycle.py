@@ -118,6 +118,14 @@ def checked_metadata(metadata: object) -> Mapping[str, Any] | None:
     return loaded
 
 
+def merged_metadata(current: Mapping[str, Any] | None, changes: object) -> Mapping[str, Any] | None:
+    """``current`` metadata with the keys of ``changes`` added (a later value wins), checked as
+    at registration; a ``TypeError`` when ``changes`` is not a mapping."""
+    if not isinstance(changes, Mapping):
+        raise TypeError(f"metadata is a mapping, as JSON's objects; got {type(changes).__name__}.")
+    return checked_metadata({**(current or {}), **changes})
+
+
 def checked_seconds(value: object, name: str, *, minimum: float = 0.0, why: str = "") -> float:
     """``value``, a number of seconds past ``minimum`` (at least it, when it is above 0) and at
     most :data:`MAX_SECONDS`, as a float; else a ``TypeError`` or ``ValueError`` naming ``name``.

@@ -28,6 +28,7 @@ from .lifecycle import (
     checked_metadata,
     chunk_failure,
     chunk_totals,
+    merged_metadata,
     parallel_end,
     reaped_end,
     registrable_chunks,
@@ -311,6 +312,13 @@ class InMemoryImportRegistry(NoticesInMemory):
                 total=process.total if total is None else total,
                 failed=process.failed if failed is None else failed,
             )
+
+    def update_metadata(self, token: str, metadata: Mapping[str, Any]) -> None:
+        """Add ``metadata``'s keys to what the host said of the process (an export's
+        ``fileLink``, set by its worker at its end), checked as at registration."""
+        with self._lock:
+            process = self._get(token)
+            self._update(process, metadata=merged_metadata(process.metadata, metadata))
 
     def set_state(self, token: str, state: ImportState) -> ImportState:
         """Record a move of a running process: pause, block, resume, or its end; return the

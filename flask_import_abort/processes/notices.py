@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from .contract import ProcessKind
 from .lifecycle import ProcessSnapshot
 
 __all__ = [
+    "EXPORT_LINKS",
     "LINKS",
     "SIGNATURE_HEADER",
     "STANDARD_HEADERS",
@@ -157,17 +159,21 @@ def verify_notice(
 
 #: The metadata keys whose links OCC's ``dataImport`` body carries, under the same names.
 LINKS = ("metaLink", "failedRecordsFileLink", "failedAssociationsFileLink")
+#: Those of its ``dataExport`` body: the status archive and the exported file.
+EXPORT_LINKS = ("metaLink", "fileLink")
 
 
 def notice_body(
     snapshot: ProcessSnapshot, *, delivery_id: str, base_url: str | None = None, path: str = ""
 ) -> dict[str, Any]:
     """The JSON body of the notice of ``snapshot``'s end, in the shape of OCC's ``dataImport``
-    body: ``processId``; the item, from the metadata the import was registered with, under
-    ``standaloneItem`` (``id``, ``format``, ``result``), or under ``bundleItems`` as a list of
-    one (``fileName`` too) when its ``mode`` is ``bundle``; ``result`` its counts (a parallel
-    import's summed: one item); ``metaLink``, ``failedRecordsFileLink`` and
-    ``failedAssociationsFileLink`` from the metadata keys of those names. Then, beside OCC's,
+    body (an export's in its ``dataExport`` shape: the same, with ``fileLink`` in place of the
+    failed-records links): ``processId``; the item, from the metadata the import was
+    registered with, under ``standaloneItem`` (``id``, ``format``, ``result``), or under
+    ``bundleItems`` as a list of one (``fileName`` too) when its ``mode`` is ``bundle``;
+    ``result`` its counts (a parallel import's summed: one item); ``metaLink``,
+    ``failedRecordsFileLink`` and ``failedAssociationsFileLink`` (an export's ``metaLink`` and
+    ``fileLink``) from the metadata keys of those names. Then, beside OCC's,
     this package's own fields: the status link (with ``base_url``), the delivery's id, the end,
     and for an abort who, why, when and the request's id. Absent fields are left out, never
     sent as null."""
@@ -179,7 +185,8 @@ def notice_body(
         body["bundleItems"] = [_present({"fileName": metadata.get("fileName"), **item})]
     else:
         body["standaloneItem"] = _present(item)
-    body.update((link, metadata[link]) for link in LINKS if metadata.get(link))
+    links = EXPORT_LINKS if snapshot.kind is ProcessKind.EXPORT else LINKS
+    body.update((link, metadata[link]) for link in links if metadata.get(link))
     if base_url:
         status = f"{base_url.rstrip('/')}{path}/{snapshot.token}"
         body["links"] = [{"rel": "status", "href": status}]

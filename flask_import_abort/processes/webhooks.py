@@ -49,6 +49,7 @@ from ._posting import (
     url_digest,
 )
 from .capabilities import Snapshots
+from .contract import ProcessKind
 from .lifecycle import checked_seconds
 from .notices import (
     SIGNATURE_HEADER,
@@ -91,9 +92,11 @@ class WebhookDispatcher:
     ``store`` reads the processes the notices are of (the registry; by default ``outbox``
     itself). ``basic_auth`` is a ``(user, password)`` pair and ``headers`` more headers, both
     sent with every attempt; ``base_url`` (with ``path``, the endpoint's prefix) makes the
-    notices' status links. Each attempt of each URL ends within ``timeout`` seconds. Delivered
-    notices are removed ``retention`` seconds after; failed ones stay until
-    :meth:`retry_failed` makes them due again.
+    notices' status links. An export's notices go to ``export_urls`` alone (OCC configures its
+    Export Complete webhook apart), their links under ``export_path``; an import's go to
+    ``urls``; a notice of a kind with no URL is delivered at once, to none. Each attempt of
+    each URL ends within ``timeout`` seconds. Delivered notices are removed ``retention``
+    seconds after; failed ones stay until :meth:`retry_failed` makes them due again.
     """
 
     def __init__(
@@ -107,6 +110,8 @@ class WebhookDispatcher:
         headers: Mapping[str, str] | None = None,
         base_url: str | None = None,
         path: str = "",
+        export_urls: str | Iterable[str] = (),
+        export_path: str = "",
         timeout: float = 10.0,
         attempts: int = ATTEMPTS,
         first_wait: float = FIRST_WAIT,
@@ -122,10 +127,12 @@ class WebhookDispatcher:
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} is True or False; got {type(flag).__name__}.")
         self.standard_headers = standard_headers
-        listed = [urls] if isinstance(urls, str) else list(urls)
-        if not listed:
+        self.urls = _urls(urls, allow_http)
+        #: Where an export's notices go (OCC's Export Complete webhook is configured apart):
+        #: these alone, and the export routes' prefix for their status links.
+        self.export_urls, self.export_path = _urls(export_urls, allow_http), export_path
+        if not self.urls and not self.export_urls:
             raise ValueError("a webhook dispatcher needs one URL at least.")
-        self.urls = [checked_url(url, allow_http=allow_http) for url in listed]
         self.outbox = outbox
         self.store: Snapshots = store or outbox  # type: ignore[assignment]
         self._secret = secret
@@ -141,14 +148,18 @@ class WebhookDispatcher:
         self.retention = checked_seconds(retention, "retention")
         #: How long a claim lasts: one notice's attempt of every URL, and a margin. Notices are
         #: claimed one at a time, so that no claim lapses while its dispatcher still works.
-        self.lease = self.timeout * len(self.urls) + 30.0
+        self.lease = self.timeout * max(len(self.urls), len(self.export_urls)) + 30.0
         self._cutter = Cutter()
         self._client: Any = None
         self._client_lock = threading.Lock()
         httpx_available()  # a missing extra is said here, not at the first end
 
     def __repr__(self) -> str:  # never the secret
-        return f"WebhookDispatcher(urls={[shown_url(url) for url in self.urls]!r})"
+        shown = [shown_url(url) for url in self.urls]
+        if not self.export_urls:
+            return f"WebhookDispatcher(urls={shown!r})"
+        exports = [shown_url(url) for url in self.export_urls]
+        return f"WebhookDispatcher(urls={shown!r}, export_urls={exports!r})"
 
     def deliver(self, *, limit: int = 100, stop: threading.Event | None = None) -> Delivered:
         """Deliver the notices due now, up to ``limit`` of them, one attempt each; then remove
@@ -199,15 +210,15 @@ class WebhookDispatcher:
             return
         reached = list(notice.delivered_to)
         errors = []
+        exported = snapshot.kind is ProcessKind.EXPORT
+        urls, path = (self.export_urls, self.export_path) if exported else (self.urls, self.path)
         try:
             body = json.dumps(
-                notice_body(
-                    snapshot, delivery_id=notice.id, base_url=self.base_url, path=self.path
-                ),
+                notice_body(snapshot, delivery_id=notice.id, base_url=self.base_url, path=path),
                 separators=(",", ":"),
             ).encode("utf-8")
             headers = self._headers_of(notice, body)  # signed once an attempt, not once a URL
-            for url in self.urls:
+            for url in urls:
                 digest = url_digest(url)
                 if digest in reached:
                     continue
@@ -293,3 +304,9 @@ class WebhookDispatcher:
             headers["webhook-timestamp"] = str(now)
             headers["webhook-signature"] = standard_signature(notice.id, now, body, self._secret)
         return headers
+
+
+def _urls(urls: str | Iterable[str], allow_http: bool) -> list[str]:
+    """``urls``, one or several, each checked."""
+    listed = [urls] if isinstance(urls, str) else list(urls)
+    return [checked_url(url, allow_http=allow_http) for url in listed]

@@ -119,3 +119,22 @@ def test_the_listing_chooses_a_kind(worker_registry: WorkerRegistry) -> None:
     assert [s.token for s in worker_registry.recent(kind="export")] == [exported]
     assert [s.token for s in worker_registry.recent(kind=ProcessKind.IMPORT)] == [imported]
     assert {s.token for s in worker_registry.recent()} == {imported, exported}
+
+
+def test_a_worker_adds_to_the_metadata_as_it_learns_and_it_is_checked(
+    worker_registry: WorkerRegistry,
+) -> None:
+    token = worker_registry.register(kind="export", metadata={"format": "json"})
+    link = "https://files.example.com/exports/products.json"
+
+    worker_registry.update_metadata(token, {"fileLink": link})
+    worker_registry.update_metadata(token, {"format": "csv"})
+
+    assert worker_registry.snapshot(token).metadata == {"format": "csv", "fileLink": link}
+    with pytest.raises(TypeError, match="mapping"):
+        worker_registry.update_metadata(token, ["fileLink", link])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at most 4000"):
+        worker_registry.update_metadata(token, {"fileLink": "x" * 5000})
+    with pytest.raises(KeyError):
+        worker_registry.update_metadata("no-such-process", {"fileLink": link})
+    assert worker_registry.snapshot(token).metadata == {"format": "csv", "fileLink": link}

@@ -173,6 +173,12 @@ class RegistriesAgree(RuleBasedStateMachine):
         self.each(lambda registry: registry.should_stop(token))
 
     @precondition(lambda self: self.tokens)
+    @rule(pick=st.integers(0, 10**6), file=st.sampled_from(["a.json", "b.json"]))
+    def worker_adds_metadata(self, pick: int, file: str) -> None:
+        token = self.tokens[pick % len(self.tokens)]
+        self.each(lambda registry: registry.update_metadata(token, {"fileLink": file}))
+
+    @precondition(lambda self: self.tokens)
     @rule(pick=st.integers(0, 10**6), to=st.sampled_from(ImportState))
     def worker_moves(self, pick: int, to: ImportState) -> None:
         token = self.tokens[pick % len(self.tokens)]

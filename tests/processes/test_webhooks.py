@@ -699,3 +699,74 @@ def test_when_a_notice_is_due_is_one_rule(
 
     notice = Notice("n1", "t1", state, _T0, next_attempt_at=at(next_attempt))
     assert is_due(notice, at(claimed_until), _T0) is due
+
+
+# Exports: OCC's Export Complete webhook, configured apart.
+
+
+def test_an_exports_notice_is_occs_data_export_and_goes_to_the_export_urls_alone(
+    hooked: WorkerRegistry,
+) -> None:
+    imported = _ended(hooked, ImportState.SUCCEEDED)
+    said = {"format": "json", "id": "Products", "metaLink": "https://files.example.com/m.zip"}
+    exported = hooked.register(kind="export", metadata=said)
+    hooked.start(exported)
+    hooked.report_progress(exported, 120, total=120)
+    link = "https://files.example.com/exports/products.json"
+    hooked.update_metadata(exported, {"fileLink": link, "failedRecordsFileLink": "not OCC's"})
+    hooked.finish(exported, ImportState.SUCCEEDED)
+
+    with receiver([200]) as imports, receiver([200]) as exports:
+        done = _dispatcher(
+            hooked,
+            imports.url,
+            export_urls=[exports.url],
+            base_url="https://shop.example.com",
+            path="/ccadmin/v1/importProcess",
+            export_path="/ccadmin/v1/exportProcess",
+        ).deliver()
+        [to_imports], [to_exports] = imports.took(), exports.took()
+
+    assert done.delivered == 2
+    assert json.loads(to_imports.body)["processId"] == imported
+    body = json.loads(to_exports.body)
+    assert verified(to_exports.body, to_exports.headers[SIGNATURE_HEADER], SECRET)
+    assert body["processId"] == exported
+    assert body["standaloneItem"] == {
+        "result": {"successCount": 120, "failureCount": 0},
+        "format": "json",
+        "id": "Products",
+    }
+    assert (body["fileLink"], body["metaLink"]) == (link, said["metaLink"])
+    assert "failedRecordsFileLink" not in body  # dataExport has fileLink in its place
+    status = f"https://shop.example.com/ccadmin/v1/exportProcess/{exported}"
+    assert body["links"] == [{"rel": "status", "href": status}]
+
+
+def test_a_notice_of_a_kind_with_no_url_is_delivered_to_none(hooked: WorkerRegistry) -> None:
+    exported = hooked.register(kind="export")
+    hooked.start(exported)
+    hooked.finish(exported, ImportState.FAILED)
+
+    with receiver([200]) as imports:
+        done = _dispatcher(hooked, imports.url).deliver()
+        assert imports.took() == []
+
+    assert done.delivered == 1
+    [notice] = hooked.notices(exported)  # type: ignore[attr-defined]
+    assert (notice.state, notice.delivered_to) == ("delivered", ())
+
+
+def test_a_dispatcher_of_export_urls_alone_delivers_exports() -> None:
+    registry = InMemoryImportRegistry(webhooks=True)
+    exported = registry.register(kind="export")
+    registry.start(exported)
+    registry.finish(exported, ImportState.SUCCEEDED)
+
+    with receiver([200]) as exports:
+        done = _dispatcher(registry, [], export_urls=exports.url).deliver()
+        [request] = exports.took()
+
+    assert (done.delivered, json.loads(request.body)["processId"]) == (1, exported)
+    with pytest.raises(ValueError, match="one URL at least"):
+        WebhookDispatcher(registry, [], SECRET)

@@ -26,9 +26,11 @@ from ..lifecycle import (
     ImportState,
     InvalidTransition,
     ProcessSnapshot,
+    UnknownImport,
     checked_metadata,
     chunk_failure,
     chunk_totals,
+    merged_metadata,
     registrable_chunks,
 )
 from ..signals import announce_end, process_ended
@@ -303,6 +305,18 @@ class SQLImportRegistry(SQLStore):
             return row[0] is not None
         snapshot = self.snapshot(token)  # UnknownImport when there is no such process
         return snapshot.abort_requested or snapshot.state.is_final
+
+    def update_metadata(self, token: str, metadata: Mapping[str, Any]) -> None:
+        """Add ``metadata``'s keys to what the host said of the process (an export's
+        ``fileLink``, set by its worker at its end), checked as at registration: one
+        transaction, the row locked between its read and its write."""
+        with self.engine.begin() as connection:
+            row = connection.execute(self._statements.read_metadata, {"key": token}).first()
+            if row is None:
+                raise UnknownImport(token)
+            current = None if row.metadata is None else json.loads(row.metadata)
+            merged = json.dumps(merged_metadata(current, metadata))
+            connection.execute(self._statements.set_metadata, {"key": token, "metadata": merged})
 
     def set_state(self, token: str, state: ImportState) -> ImportState:
         """Record a move of a running process: pause, block, resume, or its end; return the

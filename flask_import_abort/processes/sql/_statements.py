@@ -179,6 +179,10 @@ class Statements:
         table, c, key, now = terms.table, terms.c, terms.key, terms.now
         self.register = table.insert().values(created_at=now)
         self.read_state = select(c.state, c.abort_requested_at, c.parent_token, c.kind).where(key)
+        #: What the host said of a process, locked for its change (the change's parameters
+        #: name the column: ``{"key": token, "metadata": ...}``).
+        self.read_metadata = select(c.metadata).where(key).with_for_update()
+        self.set_metadata = update(table).where(key)
         is_lost = terms.is_lost
         self.read = select(table, is_lost).where(key)
         #: The chunks of the parallel import ``key``, in order.
