@@ -24,7 +24,7 @@ from flask_import_abort.processes.sql import SQLImportRegistry, create_tables
 
 from . import settings
 from .importer import Importer
-from .occ import api, dashboard, status_fields
+from .occ import EXPORT_PREFIX, api, dashboard, status_fields
 from .products import products_table
 from .receiver import PATH as RECEIVER_PATH
 from .receiver import notices_table, receiver
@@ -53,6 +53,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         executor=app.config["DEMO_EXECUTOR"],
         max_running=int(app.config["DEMO_MAX_RUNNING_IMPORTS"]),
         parallelism=app.config["DEMO_PARALLELISM"],  # chunks of each import, a worker each
+        export_folder=app.config["DEMO_EXPORT_FOLDER"],  # exports' files, served by the demo
+        export_link=f"{app.config['DEMO_PUBLIC_URL'].rstrip('/')}{EXPORT_PREFIX}/{{token}}/file",
     )
     importer.create_tables()  # or upgrades them, from an older version's
     app.config.setdefault("IMPORT_ABORT_FORCE_STOP", importer.force_stop())  # the engine's kill
@@ -63,6 +65,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if webhooks:  # OCC's Import Complete webhook, to the receiver below; the reaper delivers
         public = app.config["DEMO_PUBLIC_URL"].rstrip("/")
         app.config["IMPORT_ABORT_WEBHOOK_URLS"] = [f"{public}{RECEIVER_PATH}"]
+        app.config["IMPORT_ABORT_WEBHOOK_EXPORT_URLS"] = [f"{public}{RECEIVER_PATH}"]
         app.config.setdefault("IMPORT_ABORT_WEBHOOK_SECRET", secrets.token_urlsafe(32))
         app.config["IMPORT_ABORT_WEBHOOK_BASE_URL"] = public
     ImportAbort(app, registry=registry)  # abortImportProcess, and getImportProcess

@@ -44,3 +44,8 @@ def import_products(
     run: ImportRun, path: str, batch_size: int, pause: float, part: int = 0, parts: int = 1
 ) -> None:
     jobs.import_products(run, registry, products, path, batch_size, pause, part, parts)
+
+
+@imports.task
+def export_products(run: ImportRun, folder: str, link: str, batch_size: int, pause: float) -> None:
+    jobs.export_products(run, registry, products, folder, link, batch_size, pause)

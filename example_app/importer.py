@@ -52,6 +52,8 @@ SHUTDOWN = AbortRequest(
 #: What the demo imports, as executeImport names it and OCC's webhook reports it (with the
 #: file's name).
 ITEM = {"mode": "standalone", "id": "Products", "format": "json"}
+#: What the demo exports: the products table, as a JSON file.
+EXPORT_ITEM = {"mode": "standalone", "id": "Products", "format": "json"}
 
 
 class TooManyImports(Exception):
@@ -80,6 +82,9 @@ class Importer:
     executor: str = "thread"
     max_running: int = 2
     parallelism: int = 1
+    #: Where exports write their files, and the address a file is served at (``{token}``).
+    export_folder: str = "exports"
+    export_link: str = "/ccadmin/v1/exportProcess/{token}/file"
     runs: Table = field(init=False)
     _threads: dict[str, threading.Thread] | None = field(init=False, default=None)
     _chunks: ThreadChunks | None = field(init=False, default=None)
@@ -142,6 +147,28 @@ class Importer:
             connection.execute(insert(self.runs).values(row))
         return token
 
+    def start_export(self) -> str:
+        """Register an export of the products table, hand it to the executor, and return its
+        process id. A thread's export counts towards ``max_running`` as an import does."""
+        arguments = (self.export_folder, self.export_link, self.batch_size, self.pause)
+        if self._threads is not None:
+            with self._lock:
+                if len(self._threads) >= self.max_running:
+                    raise TooManyImports(self.max_running)
+                token = self.registry.register(kind="export", metadata=EXPORT_ITEM)
+                thread = threading.Thread(
+                    target=self._export_here, args=(token, *arguments), name=f"export-{token[:8]}"
+                )
+                self._threads[token] = thread
+            thread.start()
+        else:
+            job = self._engine().export_products.options(kind="export", metadata=EXPORT_ITEM)
+            token = job.enqueue(*arguments)
+        with self.registry.engine.begin() as connection:
+            row = {"process_id": token, "executor": self.executor, "file_name": f"{token}.json"}
+            connection.execute(insert(self.runs).values(row))
+        return token
+
     def force_stop(self) -> Callable[[str], object] | None:
         """The engine's way to stop a worker by force, for ``IMPORT_ABORT_FORCE_STOP``."""
         return None if self._threads is not None else self._engine().imports.force_stop
@@ -160,6 +187,18 @@ class Importer:
             log.exception("import %s failed", token)
         else:
             log.info("import %s ended %s", token, run.state.value)
+        finally:
+            with self._lock:
+                self._threads.pop(token, None)  # type: ignore[union-attr]
+
+    def _export_here(self, token: str, *arguments: Any) -> None:
+        try:
+            with ImportRun(self.registry, token) as run:
+                jobs.export_products(run, self.registry, self.products, *arguments)
+        except Exception:  # ImportRun recorded it failed; the traceback goes to the log
+            log.exception("export %s failed", token)
+        else:
+            log.info("export %s ended %s", token, run.state.value)
         finally:
             with self._lock:
                 self._threads.pop(token, None)  # type: ignore[union-attr]

@@ -2,9 +2,13 @@
 
 executeImport       POST /ccadmin/v1/importProcess
 the demo's list     GET  /ccadmin/v1/importProcess?limit=20   (newest first)
+executeExport       POST /ccadmin/v1/exportProcess             (the products table, as JSON)
+the demo's list     GET  /ccadmin/v1/exportProcess?limit=20
+an export's file    GET  /ccadmin/v1/exportProcess/<id>/file   (once it has succeeded)
 
-The package serves getImportProcess (``IMPORT_ABORT_STATUS_ROUTE``) and abortImportProcess; the
-list answers each item as getImportProcess does, with the demo's fields (``status_fields``).
+The package serves getImportProcess (``IMPORT_ABORT_STATUS_ROUTE``) and abortImportProcess, and
+their export twins (``IMPORT_ABORT_EXPORTS``); the lists answer each item as the package's
+status routes do, with the demo's fields (``status_fields``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request, send_from_directory
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.security import safe_join
 
@@ -20,11 +24,12 @@ from flask_import_abort import authenticate, occ_operation
 from flask_import_abort.errors import ImportAbortError
 from flask_import_abort.languages._catalogs import N_
 from flask_import_abort.occ import describe_import
-from flask_import_abort.processes import ProcessSnapshot
+from flask_import_abort.processes import ImportState, ProcessKind, ProcessSnapshot
 
 from .importer import Importer, TooManyImports
 
 PREFIX = "/ccadmin/v1/importProcess"
+EXPORT_PREFIX = "/ccadmin/v1/exportProcess"
 api = Blueprint("occ_imports", __name__)
 dashboard = Blueprint("dashboard", __name__)
 
@@ -65,6 +70,14 @@ class ExecutorUnavailable(ImportAbortError):
     code = 503
     error_code = "91003"
     message = N_("The import could not be queued right now; try again later.")
+
+
+class NoExportFile(ImportAbortError):
+    """No export of that id has a file (it is unknown, or has not succeeded)."""
+
+    code = 404
+    error_code = "91005"
+    message = N_("No export file has that id.")
 
 
 def importer() -> Importer:
@@ -116,9 +129,56 @@ def list_import_processes() -> Any:
     registry = importer().registry
     items = [
         describe_import(one, chunks=registry.chunks(one.token) if one.chunks else None)
-        for one in registry.recent(limit)
+        for one in registry.recent(limit, kind="import")
     ]
     return jsonify(items=items)
+
+
+@api.post(EXPORT_PREFIX)
+@occ_operation("executeExport")
+def execute_export() -> Any:
+    """OCC's executeExport, as the demo has it: the products table, to a JSON file."""
+    try:
+        token = importer().start_export()
+    except TooManyImports as bound:
+        raise TooManyRunning(
+            dev_message=f"DEMO_MAX_RUNNING_IMPORTS is {bound.args[0]}.",
+            headers=[("Retry-After", "5")],
+            values={"limit": bound.args[0]},
+        ) from None
+    except Exception:  # the broker or Redis is down: the process was ended, never queued
+        current_app.logger.exception("an export could not be queued")
+        raise ExecutorUnavailable(headers=[("Retry-After", "5")]) from None
+    return jsonify(processId=token, status="submitted")
+
+
+@api.get(EXPORT_PREFIX)
+@occ_operation("listExportProcesses")
+def list_export_processes() -> Any:
+    limit = max(1, min(request.args.get("limit", 20, type=int), 100))
+    items = []
+    for one in importer().registry.recent(limit, kind="export"):
+        item = describe_import(one, prefix=EXPORT_PREFIX)
+        file = (one.metadata or {}).get("fileLink")
+        if one.state is ImportState.SUCCEEDED and file:
+            item["links"].append({"rel": "file", "href": file})
+        items.append(item)
+    return jsonify(items=items)
+
+
+@api.get(f"{EXPORT_PREFIX}/<token>/file")
+def export_file(token: str) -> Any:
+    """A succeeded export's file, behind the same bearer token as the other endpoints."""
+    try:
+        snapshot = importer().registry.snapshot(token)
+    except KeyError:
+        raise NoExportFile() from None
+    linked = (snapshot.metadata or {}).get("fileLink")
+    if snapshot.kind is not ProcessKind.EXPORT or snapshot.state is not ImportState.SUCCEEDED:
+        raise NoExportFile()
+    if not linked:
+        raise NoExportFile()
+    return send_from_directory(current_app.config["DEMO_EXPORT_FOLDER"], f"{token}.json")
 
 
 def status_fields(snapshot: ProcessSnapshot) -> dict[str, Any]:
@@ -126,9 +186,12 @@ def status_fields(snapshot: ProcessSnapshot) -> dict[str, Any]:
     the import has in the table now, the executor that ran it, and whether its worker was lost.
     """
     token = snapshot.token
+    exported = snapshot.kind is ProcessKind.EXPORT  # an export writes a file, not the table
     return {
         "recordsTotal": snapshot.total,
-        "recordsWritten": importer().records_written_by(snapshot),
+        "recordsWritten": snapshot.processed
+        if exported
+        else importer().records_written_by(snapshot),
         "executor": importer().executors([token]).get(token),
         "workerLost": snapshot.lost,
     }

@@ -26,6 +26,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DEMO_APPLICATION_KEY": None,
         "DEMO_DATABASE_URL": f"sqlite:///{Path(instance_path, 'imports.db')}",
         "DEMO_IMPORT_FOLDER": str(DATA),
+        # Where exports write the products table (each served at .../exportProcess/<id>/file).
+        "DEMO_EXPORT_FOLDER": str(Path(instance_path, "exports")),
         "DEMO_BATCH_SIZE": 500,
         "DEMO_BATCH_PAUSE": 0.5,
         "DEMO_LEASE": 15.0,
@@ -49,6 +51,12 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "IMPORT_ABORT_URL_PREFIX": ["/ccadmin/v1/importProcess", "/ccadminui/v1/importProcess"],
         "IMPORT_ABORT_STATUS_ROUTE": True,
         "IMPORT_ABORT_OCC_DISCOVERY": True,
+        # OCC's exports too: abortExportProcess and getExportProcess under both roots.
+        "IMPORT_ABORT_EXPORTS": True,
+        "IMPORT_ABORT_EXPORT_URL_PREFIX": [
+            "/ccadmin/v1/exportProcess",
+            "/ccadminui/v1/exportProcess",
+        ],
         # An abort left unheeded this long is forced (the engines' hooks stop the worker).
         "IMPORT_ABORT_STOP_DEADLINE": 30.0,
         # The demo's own messages in every language the plugin speaks.

@@ -2,6 +2,7 @@
 "use strict";
 
 const API = "/ccadmin/v1/importProcess";
+const EXPORT_API = "/ccadmin/v1/exportProcess";
 const ABORTABLE = new Set(["pending", "processing", "paused", "blocked"]);
 const REFRESH_MS = 500;
 const TOKEN_KEY = "demoBearerToken";
@@ -166,6 +167,60 @@ function render(processes) {
   document.getElementById("empty").hidden = processes.length > 0;
 }
 
+// The exports, each with its bar, its Abort while it runs, and its file once it has succeeded.
+function renderExports(exports) {
+  const body = document.querySelector("#exports tbody");
+  body.replaceChildren();
+  for (const process of exports) {
+    const row = body.insertRow();
+    row.dataset.processId = process.processId;
+    row.dataset.progress = process.progress;
+    cell(row, "id", element("code", { textContent: process.processId }));
+    cell(row, "state", element("span", {
+      className: `state ${process.progress}`,
+      textContent: stateText(process),
+    }));
+    cell(row, "executor", process.executor || "");
+    progressCell(row, process);
+    recordsCell(row, process.recordsWritten, process.recordsTotal);
+    cell(row, "aborted-by", abortedBy(process));
+    cell(row, "started", when(process.startTime));
+    cell(row, "ended", when(process.endTime));
+    const file = process.links.find((link) => link.rel === "file");
+    const fileCell = cell(row, "file");
+    if (file) {
+      const button = element("button", { className: "download", type: "button", textContent: "Download" });
+      button.addEventListener("click", () => download(process.processId));
+      fileCell.append(button);
+    }
+    const actions = cell(row, "actions");
+    if (ABORTABLE.has(process.progress) && !process.abortRequested) {
+      const button = element("button", { className: "abort", type: "button", textContent: "Abort" });
+      button.addEventListener("click", () => {
+        const reason = prompt("Why abort this export? (optional)", "");
+        if (reason !== null) abortProcess(process.processId, reason.trim(), EXPORT_API);
+      });
+      actions.append(button);
+    }
+  }
+  document.getElementById("no-exports").hidden = exports.length > 0;
+}
+
+// The file is behind the bearer token: fetched with it, then handed to the browser.
+async function download(processId) {
+  try {
+    const response = await fetch(`${EXPORT_API}/${encodeURIComponent(processId)}/file`, {
+      headers: { Authorization: `Bearer ${bearerToken()}` },
+    });
+    if (!response.ok) throw new ApiError(`${response.status}: ${response.statusText}`);
+    const link = element("a", { href: URL.createObjectURL(await response.blob()), download: `${processId}.json` });
+    link.click();
+    URL.revokeObjectURL(link.href);
+  } catch (error) {
+    notify(error.message, true);
+  }
+}
+
 // The notices of OCC's Import Complete webhook the demo's own receiver took, when it is on.
 function renderNotices(items) {
   const body = document.querySelector("#notices tbody");
@@ -186,6 +241,8 @@ async function refresh() {
   try {
     const { items } = await call("GET", `${API}?limit=20`);
     render(items);
+    const exports = (await call("GET", `${EXPORT_API}?limit=20`)).items;
+    renderExports(exports);
     const notices = document.getElementById("notices");
     let waiting = false;
     if (notices) {
@@ -194,7 +251,8 @@ async function refresh() {
       const noticed = new Set(taken.items.map((notice) => notice.processId));
       waiting = items.some((process) => process.completed && !noticed.has(process.processId));
     }
-    if (waiting || items.some((process) => !process.completed)) {
+    const running = [...items, ...exports].some((process) => !process.completed);
+    if (waiting || running) {
       refreshTimer = setTimeout(refresh, REFRESH_MS);
     }
   } catch (error) {
@@ -213,11 +271,22 @@ async function startImport(fileName) {
   await refresh();
 }
 
-async function abortProcess(processId, reason = "") {
+async function startExport() {
+  try {
+    const { processId } = await call("POST", EXPORT_API);
+    notify(`Export ${processId} submitted.`);
+  } catch (error) {
+    notify(error.message, true);
+  }
+  await refresh();
+}
+
+async function abortProcess(processId, reason = "", api = API) {
   try {
     const body = reason ? { reason } : undefined;
-    await call("POST", `${API}/${encodeURIComponent(processId)}/abort`, body);
-    notify(`Abort of ${processId} passed on: an import stops after the batch it is writing.`);
+    await call("POST", `${api}/${encodeURIComponent(processId)}/abort`, body);
+    const what = api === EXPORT_API ? "an export" : "an import";
+    notify(`Abort of ${processId} passed on: ${what} stops after the batch it is writing.`);
   } catch (error) {
     notify(error.message, true);
   }
@@ -238,6 +307,7 @@ document.addEventListener("DOMContentLoaded", () => {
     refresh();
   });
   onSubmit("start", () => startImport(document.getElementById("file-name").value.trim()));
+  onSubmit("export", () => startExport());
   onSubmit("abort-by-id", () => abortProcess(document.getElementById("process-id").value.trim()));
   refresh();
 });

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .capabilities import WorkerRegistry, chunked
-from .contract import AbortRequest
+from .contract import AbortRequest, ProcessKind
 from .lifecycle import ChunkedImport, ImportState
 from .run import ImportRun
 
@@ -122,11 +122,12 @@ class ThreadChunks:
         total: int | None = None,
         continue_on_error: bool = False,
         metadata: Mapping[str, Any] | None = None,
+        kind: ProcessKind | str = ProcessKind.IMPORT,
     ) -> ThreadedImport:
-        """Register a parallel import of one chunk per item of ``parts`` and run each as
-        ``work(run, *part)``, ``run`` the chunk's :class:`ImportRun`. When the pool takes no
-        more (it was shut down), the import is aborted, which ends it and its chunks, and the
-        error goes on."""
+        """Register a parallel import (or export, by ``kind``) of one chunk per item of
+        ``parts`` and run each as ``work(run, *part)``, ``run`` the chunk's :class:`ImportRun`.
+        When the pool takes no more (it was shut down), the import is aborted, which ends it
+        and its chunks, and the error goes on."""
         futures: list[Future[ImportState]] = []
 
         def send(chunks: Chunks) -> None:
@@ -142,6 +143,7 @@ class ThreadChunks:
             total=total,
             continue_on_error=continue_on_error,
             metadata=metadata,
+            kind=kind,
         )
         return ThreadedImport(parallel.token, parallel.chunks, tuple(futures))
 

@@ -96,6 +96,13 @@ class ImportRun:
         began (its job engine's job then ends quietly, its body never run)."""
         return self._started
 
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`batches` stopped before its batches ran out: the process was aborted,
+        or ended by the package, or never started. An export names its file only when this is
+        False after its loop: then every batch was written."""
+        return self._stopped or not self._started
+
     def batches(self, batches: Iterable[Batch], *, total: int | None = None) -> Iterator[Batch]:
         """Yield each batch until they run out or the process should stop. ``total``, the
         records expected when known, is reported first, once the process has started: a job

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..contract import ProcessKind, checked_kind
 from ..parallel import NOT_SENT, Chunks, send_chunks
 
 __all__ = ["Enqueuing", "ImportOptions"]
@@ -38,9 +39,11 @@ class Enqueuing:
         metadata: Mapping[str, Any] | None = None,
         totals: Sequence[int | None] | None = None,
         continue_on_error: bool = False,
+        kind: ProcessKind | str = ProcessKind.IMPORT,
     ) -> ImportOptions:
-        """What the import is registered with, beside the job's own arguments."""
-        return ImportOptions(self, total, metadata, totals, continue_on_error)
+        """What the import is registered with, beside the job's own arguments (an export
+        with ``kind="export"``)."""
+        return ImportOptions(self, total, metadata, totals, continue_on_error, checked_kind(kind))
 
     def enqueue(self, *args: Any, **kwargs: Any) -> str:
         """Register a pending process, hand the job ``args`` and ``kwargs`` under its token,
@@ -58,7 +61,9 @@ class Enqueuing:
         """Register one process with ``options`` and hand the job over; its token. A job the
         engine does not take ends its process ``aborted`` (it will never run)."""
         registry = self.imports.registry
-        token: str = registry.register(total=options.total, metadata=options.metadata)
+        token: str = registry.register(
+            total=options.total, metadata=options.metadata, kind=options.kind
+        )
         try:
             self.hand_over(token, args, kwargs)
         except Exception:
@@ -100,14 +105,16 @@ class Enqueuing:
 class ImportOptions:
     """A job or task with what its import is registered with: ``total`` (records expected)
     and ``metadata`` (what the host says of it: OCC's ``mode``, ``fileName``, ``id``,
-    ``format``, the webhooks' links); for a parallel import, also ``totals`` (each chunk's)
-    and ``continue_on_error``. Made by the job's or task's ``options(...)``."""
+    ``format``, the webhooks' links), ``kind`` (an import, or an export); for a parallel
+    import, also ``totals`` (each chunk's) and ``continue_on_error``. Made by the job's or
+    task's ``options(...)``."""
 
     job: Enqueuing = field(repr=False)
     total: int | None = None
     metadata: Mapping[str, Any] | None = None
     totals: Sequence[int | None] | None = None
     continue_on_error: bool = False
+    kind: ProcessKind = ProcessKind.IMPORT
 
     def enqueue(self, *args: Any, **kwargs: Any) -> str:
         """Register a pending process with these options, hand the job ``args`` and
@@ -137,4 +144,5 @@ class ImportOptions:
             "total": self.total,
             "continue_on_error": self.continue_on_error,
             "metadata": self.metadata,
+            "kind": self.kind,
         }
