@@ -8,6 +8,8 @@
 // Commands (each prints one JSON line a step):
 //   connect                          verify, registry, login, refresh
 //   abort <fileName>                 executeImport, abortImportProcess, poll getImportProcess
+//   export <fileName>                executeImport (a part of it, aborted), then executeExport,
+//                                    abortExportProcess, poll getExportProcess
 //   error <language> <operation> <argument>   the error of a call, as the client shows it
 
 const PROFILE_TYPE = "adminUI";
@@ -158,6 +160,7 @@ async function main() {
     return;
   }
   const [fileName] = rest;
+  if (command === "export") return exportAndAbort(client, fileName);
   const started = await client.executeImport({ fileName, mode: "standalone", id: "Products", format: "json" });
   say("executeImport", started);
   const deadline = Date.now() + 30_000;
@@ -174,6 +177,39 @@ async function main() {
     status = await client.getImportProcess(started.processId);
   } while (!status.completed && Date.now() < deadline);
   say("getImportProcess", status);
+}
+
+// Until ``ended(status)`` or 30 s: the status of ``id`` by the operation ``read``.
+async function poll(client, read, id, ended, every = 100) {
+  const deadline = Date.now() + 30_000;
+  let status;
+  do {
+    await sleep(every);
+    status = await client[read](id);
+  } while (!ended(status) && Date.now() < deadline);
+  return status;
+}
+
+// Products to export first (a quarter of the file, the import then aborted), then an export of
+// them, aborted once it has written a page, and read until it has ended.
+async function exportAndAbort(client, fileName) {
+  const imported = await client.executeImport({ fileName, mode: "standalone", id: "Products", format: "json" });
+  const written = await poll(client, "getImportProcess", imported.processId, (s) => s.completedPercentage >= 25 || s.completed);
+  say("imported", written);
+  await client.abortImportProcess(imported.processId);
+  await poll(client, "getImportProcess", imported.processId, (s) => s.completed);
+  const started = await client.executeExport();
+  say("executeExport", started);
+  const running = await poll(client, "getExportProcess", started.processId, (s) => s.completedPercentage > 0 || s.completed);
+  say("exporting", running);
+  say("abortExportProcess", await client.abortExportProcess(started.processId));
+  say("getExportProcess", await poll(client, "getExportProcess", started.processId, (s) => s.completed, 200));
+  try {
+    await client.abortImportProcess(started.processId);
+    say("crossed", { shown: null });
+  } catch (error) {
+    say("crossed", { shown: error.message, status: error.status });
+  }
 }
 
 main().catch((error) => {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -297,3 +298,49 @@ def test_with_its_receiver_on_the_page_lists_the_notice_of_an_aborted_import(
         expect(notices.first.locator(".col-state")).to_have_text("aborted")
         expect(notices.first.locator(".col-succeeded")).to_have_text(str(written(row)))
         steps.shot("notice")
+
+
+def test_a_person_exports_the_products_watches_the_bar_aborts_one_and_downloads_another(
+    server: Server, page: Page
+) -> None:
+    steps = Steps(page, "export")
+    notice = page.locator("#notice")
+    exports = page.locator("#exports tbody tr")
+
+    page.goto(f"http://{server.host}/#token={TOKEN}")
+    expect(page.locator("#no-exports")).to_be_visible()
+    page.get_by_role("button", name="Start import").click()
+    expect(page.locator("#processes tbody tr").first).to_have_attribute(
+        "data-progress", "succeeded", timeout=30_000
+    )
+
+    # An export of the products the import wrote: its bar moves; an abort stops it.
+    page.get_by_role("button", name="Export products").click()
+    expect(notice).to_contain_text("Export")
+    expect(exports).to_have_count(1)
+    row = exports.first
+    export_id = row.get_attribute("data-process-id")
+    assert export_id is not None
+    expect(row.locator(".percentage")).not_to_have_text("0 %")
+    expect(row).to_have_attribute("data-progress", "processing")
+    steps.shot("exporting")
+    page.once("dialog", lambda dialog: dialog.accept("Not today"))
+    row.get_by_role("button", name="Abort").click()
+    expect(notice).to_contain_text(f"Abort of {export_id} passed on: an export stops")
+    expect(row).to_have_attribute("data-progress", "aborted")
+    expect(row.locator(".col-aborted-by")).to_have_text("demo-admin: Not today")
+    assert 0 < written(row) < COUNT
+    expect(row.get_by_role("button", name="Download")).to_have_count(0)
+    steps.shot("export-aborted")
+
+    # A second export runs to its end, and its file is downloaded with the page's token.
+    page.get_by_role("button", name="Export products").click()
+    done = exports.first
+    expect(done).to_have_attribute("data-progress", "succeeded", timeout=30_000)
+    assert done.get_attribute("data-process-id") != export_id
+    assert written(done) == COUNT
+    with page.expect_download() as waiting:
+        done.get_by_role("button", name="Download").click()
+    saved = waiting.value.path()
+    assert len(json.loads(Path(saved).read_text())["products"]) == COUNT
+    steps.shot("export-downloaded")

@@ -68,6 +68,9 @@ def test_it_connects_signs_in_and_refreshes_with_only_an_address_and_a_key(examp
     for operation in [
         "abortImportProcess",
         "getImportProcess",
+        "abortExportProcess",
+        "getExportProcess",
+        "executeExport",
         "executeImport",
         "login",
         "refresh",
@@ -91,6 +94,23 @@ def test_it_starts_an_import_aborts_it_by_id_and_reads_it_aborted(example: Serve
     assert (status["progress"], status["completed"]) == ("aborted", True)
     assert status["abortedBy"] == "demo-client"
     assert 0 < status["recordsWritten"] < status["recordsTotal"]
+
+
+def test_it_exports_aborts_the_export_by_id_and_reads_it_aborted(example: Server) -> None:
+    steps = {step["step"]: step for step in _client(example, "export", "products.json")}
+
+    assert "failed" not in steps, steps.get("failed")
+    assert steps["executeExport"]["status"] == "submitted"
+    assert steps["exporting"]["progress"] == "processing"
+    assert steps["abortExportProcess"]["success"] is True
+    status = steps["getExportProcess"]
+    assert (status["progress"], status["completed"]) == ("aborted", True)
+    assert status["abortedBy"] == "demo-client"
+    assert 0 < status["recordsWritten"] < status["recordsTotal"]
+    assert [link["rel"] for link in status["links"]] == ["self"]
+    # an export's token, on the import's operation: unknown there
+    assert steps["crossed"]["status"] == 404
+    assert steps["crossed"]["shown"].startswith("OCC Error 30007:")
 
 
 def test_it_shows_an_error_as_occ_error_in_the_language_it_asks_for(example: Server) -> None:
