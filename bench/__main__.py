@@ -17,6 +17,7 @@ from typing import Any
 from . import (
     endtoend,
     engines,
+    exports,
     floor,
     inprocess,
     instructions,
@@ -63,6 +64,12 @@ TARGETS = {
     "parallel heartbeat": 1.2,
     # The worker's end without its webhook notice over the end with it: at least.
     "webhooks end": 0.80,
+    # abortExportProcess: the import abort's targets, in process and against the floor.
+    "exports success": 0.85,
+    "exports 404": 0.85,
+    "exports 401": 0.85,
+    "exports floor sqlite": 0.55,
+    "exports floor postgresql": 0.70,
 }
 
 
@@ -78,6 +85,7 @@ SECTIONS = [
     "signin",
     "parallel",
     "webhooks",
+    "exports",
     "versions",
 ]
 
@@ -291,6 +299,20 @@ def print_webhooks(results: dict[str, Any]) -> None:
         )
 
 
+def print_exports(results: dict[str, Any]) -> None:
+    print("\nabortExportProcess in process: µs per request (median of interleaved rounds)")
+    print(f"{'path':8} {'plugin':>8} {'bare':>8}  ratio  target")
+    for kind, row in results["inprocess"].items():
+        cells = f"{row['plugin']['us_per_request']:8.1f} {row['bare']['us_per_request']:8.1f}"
+        mark = _mark(row["ratio"], TARGETS[f"exports {kind}"])
+        print(f"{kind:8} {cells}  {mark}{_quartiles(row)}")
+    print("\nThe SQL registry's export abort against the raw driver: µs per call (medians)")
+    for database, row in results["floor"].items():
+        mark = _mark(row["ratio"], TARGETS[f"exports floor {database}"])
+        cells = f"{row['registry_us']:8.0f} {row['raw_us']:8.0f}"
+        print(f"{database + ', abort':30} {cells}  {mark}{_quartiles(row)}")
+
+
 def print_versions(results: dict[str, Any]) -> None:
     this, other = "this", results["against"]
     names = {label: f"{label} ({results['versions'][label]})" for label in (this, other)}
@@ -348,6 +370,11 @@ _SECTIONS: dict[str, tuple[Callable[..., Any], dict[str, Any], Callable[[Any], N
     "signin": (signin.run, {"calls": 100, "requests": 600, "tokens": 20}, print_signin),
     "parallel": (parallel.run, {"trials": 2, "rounds": 1, "beats": 100}, print_parallel),
     "webhooks": (webhooks.run, {"rounds": 3, "ends": 10, "trials": 2}, print_webhooks),
+    "exports": (
+        exports.run,
+        {"rounds": 3, "calls": 200, "floor_rounds": 3, "floor_calls": 30},
+        print_exports,
+    ),
     "versions": (versions.run, {"rounds": 3, "calls": 10, "requests": 300}, print_versions),
 }
 

@@ -36,6 +36,7 @@ from flask_import_abort import (
 )
 from flask_import_abort.access._auth import BearerTokens
 from flask_import_abort.languages import _catalogs as i18n
+from flask_import_abort.processes import ProcessKind
 
 SECRET = "bench-admin-token"
 AUTH = f"Bearer {SECRET}"
@@ -134,11 +135,12 @@ def monolingual_app(registry: ImportRegistry) -> Flask:
     return app
 
 
-def bare_app(registry: Any) -> Flask:
+def bare_app(registry: Any, rule: str = RULE, kind: ProcessKind | None = None) -> Flask:
+    """The abort written by hand, at ``rule``, naming ``kind`` in its abort when given."""
     app = Flask(__name__)
     tokens = BearerTokens([SECRET])
 
-    @app.post(RULE)
+    @app.post(rule)
     def abort_import_process(token: str) -> Any:
         authorization = request.headers.get("Authorization")
         actor = tokens.match(authorization)
@@ -147,7 +149,7 @@ def bare_app(registry: Any) -> Flask:
             return jsonify(BARE_NOT_AUTHENTICATED), 401, {"WWW-Authenticate": challenge}
         body = request.get_json(silent=True) if request.content_length else None
         reason = body.get("reason") if isinstance(body, dict) else None
-        outcome = registry.abort(token, AbortRequest(actor=actor, reason=reason))
+        outcome = registry.abort(token, AbortRequest(actor=actor, reason=reason, kind=kind))
         if outcome is AbortOutcome.NOT_FOUND:
             language = "en"
             if "HTTP_ACCEPT_LANGUAGE" in request.environ:

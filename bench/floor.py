@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from flask_import_abort.processes import AbortRequest, ProcessKind
 from flask_import_abort.processes.sql import SQLImportRegistry
 from flask_import_abort.processes.sql._store import _Compiled
 
@@ -62,8 +63,9 @@ def _timed(call: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
-    """Per operation: µs per call through the registry and through the raw driver, and ratio."""
+def measure(url: str, rounds: int, calls: int, kind: str = "import") -> dict[str, Any]:
+    """Per operation: µs per call through the registry and through the raw driver, and ratio;
+    on processes of ``kind``, aborted as that kind's route aborts them."""
     registry = SQLImportRegistry(url, table_name="bench_floor")
     registry.drop_table()
     registry.create_table()
@@ -82,7 +84,7 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
     workers = SQLImportRegistry(url, table_name="bench_floor")
 
     def running(count: int) -> list[str]:
-        tokens = [workers.register() for _ in range(count)]
+        tokens = [workers.register(kind=kind) for _ in range(count)]
         for token in tokens:
             workers.start(token)
         return tokens
@@ -106,6 +108,8 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
         cursor.close()
         raw.commit()
 
+    asked = AbortRequest(kind=ProcessKind(kind))  # as the route of that kind asks
+
     try:
         samples: dict[str, dict[str, list[float]]] = {
             name: {"registry": [], "raw": [], "ratio": []} for name in OPERATIONS
@@ -119,13 +123,13 @@ def measure(url: str, rounds: int, calls: int) -> dict[str, Any]:
             }
             for call in range(calls):
                 abort_values = {
-                    **{"key": theirs[call], "stop_deadline": None, "of_kind": None},
+                    **{"key": theirs[call], "stop_deadline": None, "of_kind": kind},
                     **{"actor": None, "reason": None, "request_id": None, "end_reason": None},
                 }
                 progress_values = {"key": beat_theirs, "processed": call}
                 pairs = {
                     "abort": (
-                        partial(registry.abort, ours[call]),
+                        partial(registry.abort, ours[call], asked),
                         partial(floor, "abort", abort_values),
                     ),
                     "abort, simplest": (

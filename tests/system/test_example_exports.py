@@ -4,15 +4,27 @@ through abortExportProcess after the batch in hand, its file linked once it has 
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from ..helpers import assert_error_model
-from .test_example_app import AUTH, make_demo, start_import, wait_for
+from ..servers import demo
+from .test_example_app import (
+    AUTH,
+    IMPORT,
+    PROCESSES,
+    _on_its_engine,
+    call,
+    make_demo,
+    start_import,
+    wait_for,
+)
 
 __all__ = ["make_demo"]  # the fixture, shared with the import tests
 
@@ -108,3 +120,42 @@ def test_an_exports_token_is_unknown_to_the_import_routes(
     assert_error_model(client.post(f"/ccadmin/v1/importProcess/{token}/abort", headers=AUTH), 404)
     assert_error_model(client.get(f"/ccadmin/v1/importProcess/{token}", headers=AUTH), 404)
     ended(client, token)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["thread", "celery", "rq"])
+def test_the_served_demos_export_on_each_executor_is_aborted_and_its_notice_received(
+    executor: str, tmp_path: Path
+) -> None:
+    with _on_its_engine(executor, tmp_path, products=400, pause=0.05) as (_, env):
+        env.update(FLASK_DEMO_WEBHOOK_RECEIVER="true", FLASK_DEMO_REAP_INTERVAL="0.2")
+        with demo(tmp_path / "demo.log", env) as server:
+            imports, exports = (f"http://{server.host}{path}" for path in (PROCESSES, EXPORTS))
+            _, submitted = call(imports, "POST", IMPORT)
+            imported = f"{imports}/{submitted['processId']}"
+            wait_for(lambda: call(imported)[1]["completed"], timeout=60)
+            _, started = call(exports, "POST")
+            token = started["processId"]
+            status = f"{exports}/{token}"
+            wait_for(lambda: call(status)[1]["recordsWritten"] >= 20)
+
+            aborted = call(f"{status}/abort", "POST", {"reason": "wrong catalog"})
+            final = wait_for(lambda: (found := call(status)[1])["completed"] and found)
+            notices = wait_for(
+                lambda: [
+                    item
+                    for item in call(f"http://{server.host}/demo/webhooks")[1]["items"]
+                    if item["processId"] == token
+                ],
+                timeout=30,
+            )
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=40) == 0
+
+    assert aborted == (200, {"success": True})
+    assert (final["progress"], final["executor"]) == ("aborted", executor)
+    assert 20 <= final["recordsWritten"] < 400
+    assert final["recordsWritten"] % 10 == 0  # whole batches only
+    [notice] = notices
+    assert notice["progress"] == "aborted"
+    assert notice["result"]["successCount"] == final["recordsWritten"]

@@ -131,6 +131,19 @@ def test_the_benchmarks_page_states_the_benchmarks_targets() -> None:
             assert row, key
             assert float(row[1]) == target
             continue
+        if kind == "exports" and path.startswith("floor "):
+            database = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[path.split()[1]]
+            row = re.search(
+                rf"^\| Exports, floor, {database}, abort \|.*\| ≥ ([\d.]+) \|$", section, re.M
+            )
+            assert row, key
+            assert float(row[1]) == target
+            continue
+        if kind == "exports":
+            row = re.search(rf"^\| Exports, {path}: .*\| ≥ ([\d.]+) \|$", section, re.M)
+            assert row, key
+            assert float(row[1]) == target
+            continue
         if kind == "scaling":
             rows = re.findall(r"^\| Scaling, \w+ \|.*\| ≤ ([\d.]+) \|$", section, re.M)
             assert [float(found) for found in rows] == [target, target]
