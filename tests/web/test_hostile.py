@@ -335,6 +335,35 @@ def test_hostile_request_gets_its_answer_and_reaches_the_registry_only_when_it_m
         assert len(message) < 400
 
 
+@pytest.mark.parametrize("case", CORPUS, ids=[case.name for case in CORPUS])
+def test_hostile_request_to_the_export_route_gets_the_same_answer(
+    spy: SpyRegistry, case: Hostile
+) -> None:
+    """The export route answers the corpus as the import route does: the same statuses and
+    codes, the host's own page where the import route gives it, its registry reached only
+    when it may."""
+    config = {"IMPORT_ABORT_EXPORTS": True, "IMPORT_ABORT_EXPORT_REGISTRY": spy}
+    imports = SpyRegistry(AbortOutcome.NOT_FOUND)
+    client = host(config, registry=imports).test_client()
+
+    response = client.open(
+        f"/ccadmin/v1/exportProcess/{case.segment}/abort",
+        method=case.method,
+        headers=list(case.headers),
+        data=case.body,
+        content_type=case.content_type,
+        environ_overrides=dict(case.environ),
+    )
+
+    if case.code is None:
+        assert response.status_code == case.status
+        assert response.mimetype == "text/html"
+    else:
+        assert_error_model(response, case.status, case.code)
+    assert spy.calls == ([] if case.reaches is None else [case.reaches])
+    assert imports.calls == []
+
+
 @dataclass(frozen=True)
 class HostileSetting:
     """A setting as an environment, a secrets file or a typo gives it: refused at init_app."""
@@ -358,6 +387,11 @@ SETTINGS_CORPUS = [
     HostileSetting("tokens as a number in a list", "BEARER_TOKENS", [12345], ValueError),
     HostileSetting("an empty registry string", "REGISTRY", "", ValueError),
     HostileSetting("a registry that does not import", "REGISTRY", "no.such:thing", ValueError),
+    HostileSetting("exports as the string true", "EXPORTS", "true", TypeError),
+    HostileSetting("exports as the number 1", "EXPORTS", 1, TypeError),
+    HostileSetting("an export prefix with a converter", "EXPORT_URL_PREFIX", "/t/<x>", ValueError),
+    HostileSetting("a relative export prefix", "EXPORT_URL_PREFIX", "ccadmin", ValueError),
+    HostileSetting("export webhook as a number", "WEBHOOK_EXPORT_URLS", 443, TypeError),
     HostileSetting("a prefix with a converter", "URL_PREFIX", "/t/<tenant>", ValueError),
     HostileSetting("a prefix with a typed converter", "URL_PREFIX", "/t/<int:id>", ValueError),
     HostileSetting("a relative prefix", "URL_PREFIX", "ccadmin", ValueError),
