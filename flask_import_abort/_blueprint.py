@@ -64,6 +64,8 @@ log = logging.getLogger("flask_import_abort")
 #: The registry's two refusals, each the same every time (raised nowhere, only rendered).
 NOT_FOUND = errors.ImportNotFound(error_path="token")
 FINISHED = errors.ImportFinished(error_path="token")
+#: The kind the import routes name in their aborts.
+IMPORT = ProcessKind.IMPORT
 ALLOW = "OPTIONS, POST"
 #: What the document says of the methods other than POST, at the level of the path.
 OTHER_METHODS = (
@@ -200,9 +202,12 @@ def abort_import_process(
         actor,
         body.get("reason") or None,
         request_id(current_request.environ.get("HTTP_X_REQUEST_ID")),
-        kind=ProcessKind.IMPORT,  # an export's token is unknown here
+        kind=IMPORT,  # an export's token is unknown here
     )
-    return answer_abort(app, setup.registry, setup.abort, token, details, NOT_FOUND, FINISHED)
+    environ = current_request.environ
+    return answer_abort(
+        app, setup.registry, setup.abort, token, details, NOT_FOUND, FINISHED, environ
+    )
 
 
 setattr(abort_import_process, OPERATION_ATTRIBUTE, Operation("abortImportProcess"))

@@ -143,18 +143,20 @@ def answer_abort(
     details: AbortRequest,
     not_found: errors.ImportAbortError,
     finished: errors.ImportAbortError,
+    environ: dict[str, Any],
 ) -> Response:
     """Ask ``abort`` (the registry's) to abort ``token`` with ``details``, and answer what it
-    said: success for an abort requested now or before, ``not_found`` or ``finished`` (each
-    the same every time), a 500 for an answer that is no ``AbortOutcome``."""
+    said, in the language the request's ``environ`` asks for: success for an abort requested
+    now or before, ``not_found`` or ``finished`` (each the same every time), a 500 for an
+    answer that is no ``AbortOutcome``."""
     outcome = abort(token, details)
     if outcome is AbortOutcome.REQUESTED or outcome is AbortOutcome.ALREADY_REQUESTED:
         # The response schema's body, made once (flask-smorest passes a Response on as it is).
         answer = app.response_class(SUCCESS_BODY, mimetype="application/json")
     elif outcome is AbortOutcome.NOT_FOUND:
-        answer = not_found.response_to(app, request_object().environ)
+        answer = not_found.response_to(app, environ)
     elif outcome is AbortOutcome.FINISHED:
-        answer = finished.response_to(app, request_object().environ)
+        answer = finished.response_to(app, environ)
     else:
         log.error(
             "the import registry answered %r for import process %s, not an AbortOutcome",

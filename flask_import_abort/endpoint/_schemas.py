@@ -46,19 +46,9 @@ class _NoControlCharacters(ma.validate.Regexp):
         return value
 
 
-def _no_lone_surrogate(value: str) -> str:
-    """``value``, when UTF-8 can write it (no lone surrogate, which JSON's ``\\u`` escapes
-    can carry); else a validation error."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        message = "The reason holds a lone surrogate (\\ud800 to \\udfff)."
-        raise ma.ValidationError(message) from None
-    return value
-
-
 class _Reason(ma.fields.String):
-    """A string, or the JSON type it is instead."""
+    """A string that UTF-8 can write (no lone surrogate, which JSON's ``\\u`` escapes can
+    carry), or the JSON type it is instead; its validators hold it to the rest."""
 
     default_error_messages = {  # noqa: RUF012 (marshmallow's own name and type)
         "null": "The reason is a JSON null, not a string."
@@ -67,6 +57,12 @@ class _Reason(ma.fields.String):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, str):
             raise ma.ValidationError(f"The reason is a JSON {json_type(value)}, not a string.")
+        if not value.isascii():  # an ASCII string has no surrogate: the common reason's
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                message = "The reason holds a lone surrogate (\\ud800 to \\udfff)."
+                raise ma.ValidationError(message) from None
         return super()._deserialize(value, attr, data, **kwargs)
 
 
@@ -85,7 +81,6 @@ class AbortImportProcessRequest(ma.Schema):
     reason = _Reason(
         validate=[
             _AtMost(max=REASON_MAX_LENGTH),
-            _no_lone_surrogate,
             _NoControlCharacters(
                 REASON_PATTERN,
                 error="The reason holds control characters (a line break, a tab, a "

@@ -101,7 +101,16 @@ def abort_export_process(
         request_id(current_request.environ.get("HTTP_X_REQUEST_ID")),
         kind=exports.kind,
     )
-    return answer_abort(app, exports.registry, exports.abort, token, details, NOT_FOUND, FINISHED)
+    return answer_abort(
+        app,
+        exports.registry,
+        exports.abort,
+        token,
+        details,
+        NOT_FOUND,
+        FINISHED,
+        current_request.environ,
+    )
 
 
 setattr(abort_export_process, OPERATION_ATTRIBUTE, Operation("abortExportProcess"))

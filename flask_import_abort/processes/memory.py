@@ -172,8 +172,10 @@ class InMemoryImportRegistry(NoticesInMemory):
             process = self._processes.get(token)
             if process is not None and process.parent is not None:
                 process = self._processes[process.parent]  # a chunk's abort is its import's
-            if process is None or not _of_kind(process, request):
+            if process is None:
                 return AbortOutcome.NOT_FOUND
+            if request is not None and request.kind is not None and process.kind != request.kind:
+                return AbortOutcome.NOT_FOUND  # of another kind than the route's
             if process.state in (ImportState.SUCCEEDED, ImportState.FAILED):
                 return AbortOutcome.FINISHED
             if process.abort_requested or process.state is ImportState.ABORTED:
@@ -486,8 +488,3 @@ def _new(token: str | None, now: datetime, **fields: Any) -> ProcessSnapshot:
     token = new_token() if token is None else registrable_token(token)
     fields.setdefault("state", ImportState.PENDING)
     return ProcessSnapshot(token=token, abort_requested=False, created_at=now, **fields)
-
-
-def _of_kind(process: ProcessSnapshot, request: AbortRequest | None) -> bool:
-    """Whether ``process`` is of the kind the abort means (any, when it names none)."""
-    return request is None or request.kind is None or process.kind == request.kind
