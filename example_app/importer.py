@@ -157,7 +157,10 @@ class Importer:
                     raise TooManyImports(self.max_running)
                 token = self.registry.register(kind="export", metadata=EXPORT_ITEM)
                 thread = threading.Thread(
-                    target=self._export_here, args=(token, *arguments), name=f"export-{token[:8]}"
+                    target=self._run_here,
+                    args=(token, *arguments),
+                    kwargs={"job": jobs.export_products, "what": "export"},
+                    name=f"export-{token[:8]}",
                 )
                 self._threads[token] = thread
             thread.start()
@@ -179,26 +182,17 @@ class Importer:
         if self._threads is None:
             mirror_aborts(app, self._engine().imports)
 
-    def _run_here(self, token: str, path: str, batch_size: int, pause: float) -> None:
+    def _run_here(self, token: str, *arguments: Any, job: Any = None, what: str = "import") -> None:
+        """Run the process ``token`` in this thread: ``job`` (the import's by default) with
+        ``arguments``, its end recorded, and the thread's place given back."""
+        job = jobs.import_products if job is None else job
         try:
             with ImportRun(self.registry, token) as run:
-                jobs.import_products(run, self.registry, self.products, path, batch_size, pause)
+                job(run, self.registry, self.products, *arguments)
         except Exception:  # ImportRun recorded it failed; the traceback goes to the log
-            log.exception("import %s failed", token)
+            log.exception("%s %s failed", what, token)
         else:
-            log.info("import %s ended %s", token, run.state.value)
-        finally:
-            with self._lock:
-                self._threads.pop(token, None)  # type: ignore[union-attr]
-
-    def _export_here(self, token: str, *arguments: Any) -> None:
-        try:
-            with ImportRun(self.registry, token) as run:
-                jobs.export_products(run, self.registry, self.products, *arguments)
-        except Exception:  # ImportRun recorded it failed; the traceback goes to the log
-            log.exception("export %s failed", token)
-        else:
-            log.info("export %s ended %s", token, run.state.value)
+            log.info("%s %s ended %s", what, token, run.state.value)
         finally:
             with self._lock:
                 self._threads.pop(token, None)  # type: ignore[union-attr]

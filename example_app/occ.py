@@ -13,6 +13,7 @@ status routes do, with the demo's fields (``status_fields``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,18 +109,9 @@ def execute_import() -> Any:
         raise InvalidImportRequest(
             N_("No import file is named %(name)s."), values={"name": repr(job["fileName"][:100])}
         )
-    try:
-        token = importer().start(Path(path))
-    except TooManyImports as bound:
-        raise TooManyRunning(
-            dev_message=f"DEMO_MAX_RUNNING_IMPORTS is {bound.args[0]}.",
-            headers=[("Retry-After", "5")],
-            values={"limit": bound.args[0]},
-        ) from None
-    except Exception:  # the broker or Redis is down: the process was ended, never queued
-        current_app.logger.exception("an import of %r could not be queued", job["fileName"][:100])
-        raise ExecutorUnavailable(headers=[("Retry-After", "5")]) from None
-    return jsonify(processId=token, status="submitted")
+    return _submitted(
+        lambda: importer().start(Path(path)), f"an import of {job['fileName']!r:.100}"
+    )
 
 
 @api.get(PREFIX)
@@ -138,8 +130,14 @@ def list_import_processes() -> Any:
 @occ_operation("executeExport")
 def execute_export() -> Any:
     """OCC's executeExport, as the demo has it: the products table, to a JSON file."""
+    return _submitted(importer().start_export, "an export")
+
+
+def _submitted(start: Callable[[], str], what: str) -> Any:
+    """``start`` a process: its id, submitted; a full thread executor's 429, or a 503 when
+    the job engine's broker cannot take it (its process was ended, never queued)."""
     try:
-        token = importer().start_export()
+        token = start()
     except TooManyImports as bound:
         raise TooManyRunning(
             dev_message=f"DEMO_MAX_RUNNING_IMPORTS is {bound.args[0]}.",
@@ -147,7 +145,7 @@ def execute_export() -> Any:
             values={"limit": bound.args[0]},
         ) from None
     except Exception:  # the broker or Redis is down: the process was ended, never queued
-        current_app.logger.exception("an export could not be queued")
+        current_app.logger.exception("%s could not be queued", what)
         raise ExecutorUnavailable(headers=[("Retry-After", "5")]) from None
     return jsonify(processId=token, status="submitted")
 

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import marshmallow as ma
 from flask import Flask, Request, Response, current_app, request
 from flask.sansio.app import App
 from flask.sansio.blueprints import BlueprintSetupState
@@ -23,19 +22,16 @@ from .endpoint import _settings as settings
 from .endpoint._aborting import request_id
 from .endpoint._answering import (
     ABORT_RULE,
-    DOCUMENTED_RESPONSES,
     OTHER_METHODS_LIST,
     STATUS_RESPONSES,
     STATUS_RULE,
-    SUCCESS,
     BodyParser,
+    abort_documented,
     answer_abort,
     answered_by_the_plugin,
 )
 from .endpoint._schemas import (
     SECURITY_SCHEME,
-    AbortImportProcessRequest,
-    AbortImportProcessResponse,
     ImportProcessStatus,
     add_components,
     document_security,
@@ -168,25 +164,7 @@ status_docs = Blueprint("import_abort_status", __name__)
 
 @blp.route(ABORT_RULE, methods=["POST"])
 @functools.partial(answered_by_the_plugin, operation="abortImportProcess")
-@blp.doc(
-    operationId="abortImportProcess",
-    responses=DOCUMENTED_RESPONSES,
-)
-@blp.arguments(
-    AbortImportProcessRequest(),  # an instance: webargs would make one per request of a class
-    location="json",
-    required=False,
-    error_status_code=400,
-    unknown=ma.EXCLUDE,
-    description="Optional: no body, an empty body, or a JSON object. Its `reason` is "
-    "recorded; other keys are ignored.",
-)
-@blp.response(
-    200,
-    AbortImportProcessResponse,
-    description="Following model is returned when operation succeeds.",
-    example=SUCCESS,
-)
+@abort_documented(blp, "abortImportProcess")
 def abort_import_process(
     body: dict[str, Any], *, token: str, actor: str, app: Flask, setup: settings.Settings
 ) -> Response:

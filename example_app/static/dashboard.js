@@ -134,34 +134,46 @@ function chunksToggle(process) {
   return toggle;
 }
 
+// A process's row, as both tables show it: its id, state, executor, bar, records, who aborted
+// it, and when it started and ended.
+function processRow(body, process) {
+  const row = body.insertRow();
+  row.dataset.processId = process.processId;
+  row.dataset.progress = process.progress;
+  cell(row, "id", element("code", { textContent: process.processId }));
+  cell(row, "state", element("span", {
+    className: `state ${process.progress}`,
+    textContent: stateText(process),
+  }));
+  cell(row, "executor", process.executor || "");
+  progressCell(row, process);
+  recordsCell(row, process.recordsWritten, process.recordsTotal);
+  cell(row, "aborted-by", abortedBy(process));
+  cell(row, "started", when(process.startTime));
+  cell(row, "ended", when(process.endTime));
+  return row;
+}
+
+// Its Abort, while it can still be aborted: asks why, then calls the kind's abort.
+function abortCell(row, process, kind, api) {
+  const actions = cell(row, "actions");
+  if (ABORTABLE.has(process.progress) && !process.abortRequested) {
+    const button = element("button", { className: "abort", type: "button", textContent: "Abort" });
+    button.addEventListener("click", () => {
+      const reason = prompt(`Why abort this ${kind}? (optional)`, "");
+      if (reason !== null) abortProcess(process.processId, reason.trim(), api);
+    });
+    actions.append(button);
+  }
+}
+
 function render(processes) {
   const body = document.querySelector("#processes tbody");
   body.replaceChildren();
   for (const process of processes) {
-    const row = body.insertRow();
-    row.dataset.processId = process.processId;
-    row.dataset.progress = process.progress;
-    const id = cell(row, "id", element("code", { textContent: process.processId }));
-    if (process.chunks) id.append(" ", chunksToggle(process));
-    cell(row, "state", element("span", {
-      className: `state ${process.progress}`,
-      textContent: stateText(process),
-    }));
-    cell(row, "executor", process.executor || "");
-    progressCell(row, process);
-    recordsCell(row, process.recordsWritten, process.recordsTotal);
-    cell(row, "aborted-by", abortedBy(process));
-    cell(row, "started", when(process.startTime));
-    cell(row, "ended", when(process.endTime));
-    const actions = cell(row, "actions");
-    if (ABORTABLE.has(process.progress) && !process.abortRequested) {
-      const button = element("button", { className: "abort", type: "button", textContent: "Abort" });
-      button.addEventListener("click", () => {
-        const reason = prompt("Why abort this import? (optional)", "");
-        if (reason !== null) abortProcess(process.processId, reason.trim());
-      });
-      actions.append(button);
-    }
+    const row = processRow(body, process);
+    if (process.chunks) row.cells[0].append(" ", chunksToggle(process));
+    abortCell(row, process, "import", API);
     if (process.chunks && opened.has(process.processId)) renderChunks(body, process);
   }
   document.getElementById("empty").hidden = processes.length > 0;
@@ -172,20 +184,7 @@ function renderExports(exports) {
   const body = document.querySelector("#exports tbody");
   body.replaceChildren();
   for (const process of exports) {
-    const row = body.insertRow();
-    row.dataset.processId = process.processId;
-    row.dataset.progress = process.progress;
-    cell(row, "id", element("code", { textContent: process.processId }));
-    cell(row, "state", element("span", {
-      className: `state ${process.progress}`,
-      textContent: stateText(process),
-    }));
-    cell(row, "executor", process.executor || "");
-    progressCell(row, process);
-    recordsCell(row, process.recordsWritten, process.recordsTotal);
-    cell(row, "aborted-by", abortedBy(process));
-    cell(row, "started", when(process.startTime));
-    cell(row, "ended", when(process.endTime));
+    const row = processRow(body, process);
     const file = process.links.find((link) => link.rel === "file");
     const fileCell = cell(row, "file");
     if (file) {
@@ -193,15 +192,7 @@ function renderExports(exports) {
       button.addEventListener("click", () => download(process.processId));
       fileCell.append(button);
     }
-    const actions = cell(row, "actions");
-    if (ABORTABLE.has(process.progress) && !process.abortRequested) {
-      const button = element("button", { className: "abort", type: "button", textContent: "Abort" });
-      button.addEventListener("click", () => {
-        const reason = prompt("Why abort this export? (optional)", "");
-        if (reason !== null) abortProcess(process.processId, reason.trim(), EXPORT_API);
-      });
-      actions.append(button);
-    }
+    abortCell(row, process, "export", EXPORT_API);
   }
   document.getElementById("no-exports").hidden = exports.length > 0;
 }

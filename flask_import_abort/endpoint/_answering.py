@@ -36,6 +36,7 @@ from ._checks import check_token, invalid_reason, load_body, sends_no_body
 from ._schemas import (
     ERROR_RESPONSE,
     ERROR_RESPONSES,
+    AbortImportProcessRequest,
     AbortImportProcessResponse,
     error_response_name,
 )
@@ -133,6 +134,32 @@ def responded(app: Flask, response: Response, outcome: AbortOutcome | None = Non
     if abort_responded.receivers:
         announce(abort_responded, app, status=response.status_code, outcome=outcome)
     return response
+
+
+def abort_documented(docs: Any, operation: str) -> Callable[[Callable[..., Response]], Any]:
+    """An abort route's documentation on ``docs`` (a flask-smorest ``Blueprint``), as its
+    decorators declare it: the operation id and the error answers, the optional body its
+    parser reads, and the success; the import and the export abort alike."""
+
+    def documented(view: Callable[..., Response]) -> Any:
+        view = docs.response(
+            200,
+            AbortImportProcessResponse,
+            description="Following model is returned when operation succeeds.",
+            example=SUCCESS,
+        )(view)
+        view = docs.arguments(
+            AbortImportProcessRequest(),  # an instance: webargs would make one a request
+            location="json",
+            required=False,
+            error_status_code=400,
+            unknown=ma.EXCLUDE,
+            description="Optional: no body, an empty body, or a JSON object. Its `reason` is "
+            "recorded; other keys are ignored.",
+        )(view)
+        return docs.doc(operationId=operation, responses=DOCUMENTED_RESPONSES)(view)
+
+    return documented
 
 
 def answer_abort(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import marshmallow as ma
 from flask import Flask, Request, Response, current_app, request
 from flask_smorest import Blueprint
 
@@ -17,17 +16,14 @@ from ..endpoint import _settings as settings
 from ..endpoint._aborting import request_id
 from ..endpoint._answering import (
     ABORT_RULE,
-    DOCUMENTED_RESPONSES,
     STATUS_RESPONSES,
     STATUS_RULE,
-    SUCCESS,
     BodyParser,
+    abort_documented,
     answer_abort,
     answered_by_the_plugin,
 )
 from ..endpoint._schemas import (
-    AbortImportProcessRequest,
-    AbortImportProcessResponse,
     ImportProcessStatus,
 )
 from ..occ._routes import OPERATION_ATTRIBUTE, Operation
@@ -67,22 +63,7 @@ export_status_docs = Blueprint("import_abort_export_status", __name__)
 
 @export_docs.route(ABORT_RULE, methods=["POST"])
 @functools.partial(answered_by_the_plugin, operation="abortExportProcess")
-@export_docs.doc(operationId="abortExportProcess", responses=DOCUMENTED_RESPONSES)
-@export_docs.arguments(
-    AbortImportProcessRequest(),
-    location="json",
-    required=False,
-    error_status_code=400,
-    unknown=ma.EXCLUDE,
-    description="Optional: no body, an empty body, or a JSON object. Its `reason` is "
-    "recorded; other keys are ignored.",
-)
-@export_docs.response(
-    200,
-    AbortImportProcessResponse,
-    description="Following model is returned when operation succeeds.",
-    example=SUCCESS,
-)
+@abort_documented(export_docs, "abortExportProcess")
 def abort_export_process(
     body: dict[str, Any], *, token: str, actor: str, app: Flask, setup: settings.Settings
 ) -> Response:
