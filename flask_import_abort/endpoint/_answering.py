@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import marshmallow as ma
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, Response
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
@@ -77,10 +77,10 @@ class BodyParser(FlaskParser):
         """What the body says; nothing to load when the request sends no body (most aborts:
         OCC's clients send none), which the schema would load as the empty object it is."""
         # webargs passes no request from a Flask view: the parser's is Flask's own.
-        current = request if req is None else req
+        current = request_object() if req is None else req  # one look-up, not one an access
         if sends_no_body(current.environ):
             return {}
-        body = load_body(current, settings.settings_of(current_app).max_body_bytes)
+        body = load_body(current, settings.settings_of(app_object()).max_body_bytes)
         if body is ma.missing:
             return {}
         try:
