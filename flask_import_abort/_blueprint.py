@@ -19,7 +19,6 @@ from ._install import setup
 from .access._settings import Access, access_of
 from .endpoint import _openapi
 from .endpoint import _settings as settings
-from .endpoint._aborting import request_id
 from .endpoint._answering import (
     ABORT_RULE,
     OTHER_METHODS_LIST,
@@ -29,6 +28,7 @@ from .endpoint._answering import (
     abort_documented,
     answer_abort,
     answered_by_the_plugin,
+    requested,
 )
 from .endpoint._schemas import (
     SECURITY_SCHEME,
@@ -51,7 +51,7 @@ from .occ._settings import occ_of
 from .occ._status import describe_import
 from .operators import cli
 from .processes.capabilities import Chunked
-from .processes.contract import AbortRequest, ProcessKind
+from .processes.contract import ProcessKind
 from .processes.lifecycle import UnknownImport
 
 log = logging.getLogger("flask_import_abort")
@@ -174,15 +174,8 @@ def abort_import_process(
     and may leave partial data behind. `success: true` means the abort command was passed to
     the import process; poll the process until its progress is `aborted`.
     """
-    current_request: Request = request_object()
-    details = AbortRequest(
-        setup.stop_deadline,
-        actor,
-        body.get("reason") or None,
-        request_id(current_request.environ.get("HTTP_X_REQUEST_ID")),
-        kind=IMPORT,  # an export's token is unknown here
-    )
-    environ = current_request.environ
+    environ = request_object().environ
+    details = requested(setup, actor, body, IMPORT, environ)  # an export's token: unknown
     return answer_abort(
         app, setup.registry, setup.abort, token, details, NOT_FOUND, FINISHED, environ
     )

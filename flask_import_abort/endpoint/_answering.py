@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import marshmallow as ma
@@ -23,6 +23,7 @@ from ..processes.contract import (
     AbortOutcome,
     AbortRequest,
     ImportRegistry,
+    ProcessKind,
     StoreOutdated,
     StoreUnavailable,
     failures,
@@ -31,7 +32,7 @@ from ..processes.signals import announce
 from ..processes.tokens import token_for_log
 from ..signals import abort_responded
 from . import _settings as settings
-from ._aborting import answered
+from ._aborting import answered, request_id
 from ._checks import check_token, invalid_reason, load_body, sends_no_body
 from ._schemas import (
     ERROR_RESPONSE,
@@ -160,6 +161,20 @@ def abort_documented(docs: Any, operation: str) -> Callable[[Callable[..., Respo
         return docs.doc(operationId=operation, responses=DOCUMENTED_RESPONSES)(view)
 
     return documented
+
+
+def requested(
+    setup: settings.Settings,
+    actor: str,
+    body: Mapping[str, Any],
+    kind: ProcessKind | None,
+    environ: Mapping[str, Any],
+) -> AbortRequest:
+    """What an abort route passes on of its request: the stop deadline, who asked, why (the
+    body's ``reason``), the request's ``X-Request-ID``, and the kind of process it means."""
+    reason = body.get("reason") or None
+    found = request_id(environ.get("HTTP_X_REQUEST_ID"))
+    return AbortRequest(setup.stop_deadline, actor, reason, found, kind=kind)
 
 
 def answer_abort(

@@ -7,13 +7,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_smorest import Blueprint
 
 from .. import errors
 from .._context import request_object
 from ..endpoint import _settings as settings
-from ..endpoint._aborting import request_id
 from ..endpoint._answering import (
     ABORT_RULE,
     STATUS_RESPONSES,
@@ -22,6 +21,7 @@ from ..endpoint._answering import (
     abort_documented,
     answer_abort,
     answered_by_the_plugin,
+    requested,
 )
 from ..endpoint._schemas import (
     ImportProcessStatus,
@@ -29,7 +29,6 @@ from ..endpoint._schemas import (
 from ..occ._routes import OPERATION_ATTRIBUTE, Operation
 from ..occ._status import describe_import
 from ..processes.capabilities import Chunked
-from ..processes.contract import AbortRequest
 from ..processes.lifecycle import ImportState, UnknownImport
 from ._settings import exports_of
 
@@ -74,23 +73,10 @@ def abort_export_process(
     export process; poll the process until its progress is `aborted`.
     """
     exports = exports_of(app)
-    current_request: Request = request_object()
-    details = AbortRequest(
-        setup.stop_deadline,
-        actor,
-        body.get("reason") or None,
-        request_id(current_request.environ.get("HTTP_X_REQUEST_ID")),
-        kind=exports.kind,
-    )
+    environ = request_object().environ
+    details = requested(setup, actor, body, exports.kind, environ)
     return answer_abort(
-        app,
-        exports.registry,
-        exports.abort,
-        token,
-        details,
-        NOT_FOUND,
-        FINISHED,
-        current_request.environ,
+        app, exports.registry, exports.abort, token, details, NOT_FOUND, FINISHED, environ
     )
 
 
