@@ -50,6 +50,8 @@ def read_exports(setting: Mapping[str, Any], endpoint: Settings, *, status_route
     prefix_key = Config.EXPORT_URL_PREFIX.name
     prefix, *aliases = prefixes(setting[prefix_key], prefix_key)
     own = setting[Config.EXPORT_REGISTRY.name]
+    if own is not None:  # read whether exports are on or not: a typo is said at start-up
+        own = read_registry(own, Config.EXPORT_REGISTRY.name)
     if not on:
         return Exports(False, prefix, tuple(aliases), endpoint.registry, endpoint.abort, None, None)
     taken = {prefix, *aliases} & {endpoint.url_prefix, *endpoint.url_aliases}
@@ -58,7 +60,7 @@ def read_exports(setting: Mapping[str, Any], endpoint: Settings, *, status_route
             f"{prefix_key} and {Config.URL_PREFIX.name} both name {sorted(taken)}: the export "
             "routes need prefixes of their own."
         )
-    registry = endpoint.registry if own is None else read_registry(own, Config.EXPORT_REGISTRY.name)
+    registry = endpoint.registry if own is None else own
     if own is None and not isinstance(registry, Kinded):
         raise ValueError(
             f"{Config.EXPORTS.name} is on, but {type(registry).__name__} records no kinds, so "

@@ -15,17 +15,18 @@ from ..processes.contract import EndReason
 from ..processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
 from ._settings import occ_of
 
-#: What a failed process's ``error`` says, by why it ended: (title, detail).
-FAILED = ("The import failed.", "The import process reported a failure and stopped.")
+#: What a failed process's ``error`` says, by why it ended: (title, detail), ``{kind}`` the
+#: process's kind (an import, an export).
+FAILED = ("The {kind} failed.", "The {kind} process reported a failure and stopped.")
 FAILED_BECAUSE = {
     EndReason.WORKER_LOST: (
-        "The import's worker was lost.",
-        "No heartbeat came from the import's worker within the registry's lease: it died or "
+        "The {kind}'s worker was lost.",
+        "No heartbeat came from the {kind}'s worker within the registry's lease: it died or "
         "hung, so the process was ended.",
     ),
     EndReason.CHUNK_FAILED: (
-        "Another chunk of the import failed.",
-        "A chunk of the same import failed, and the import stops at its first failure.",
+        "Another chunk of the {kind} failed.",
+        "A chunk of the same {kind} failed, and the {kind} stops at its first failure.",
     ),
 }
 
@@ -83,16 +84,14 @@ def describe_import(
 
 def _error(snapshot: ProcessSnapshot) -> dict[str, str]:
     """Why a failed process failed; for a parallel import, which chunk failed it."""
-    reason = snapshot.end_reason
+    reason, process = snapshot.end_reason, snapshot.kind.value
     title, detail = FAILED if reason is None else FAILED_BECAUSE.get(reason, FAILED)
+    title, detail = title.format(kind=process), detail.format(kind=process)
     kind = "failed" if snapshot.end_reason is None else snapshot.end_reason.value
     if snapshot.failed_chunk is not None:
-        title = f"Chunk {snapshot.failed_chunk} of the import failed."
-        detail = f"{detail} " + (
-            "The import's other chunks went on."
-            if snapshot.continue_on_error
-            else "The import's other chunks were stopped."
-        )
+        title = f"Chunk {snapshot.failed_chunk} of the {process} failed."
+        went = "went on" if snapshot.continue_on_error else "were stopped"
+        detail = f"{detail} The {process}'s other chunks {went}."
     return {"detail": detail, "title": title, "type": kind}
 
 

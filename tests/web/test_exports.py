@@ -232,3 +232,18 @@ def test_the_document_lists_both_kinds_operations(both: InMemoryImportRegistry) 
         "abortExportProcess",
         "getExportProcess",
     }
+
+
+def test_a_failed_exports_error_speaks_of_an_export(both: InMemoryImportRegistry) -> None:
+    client = host(ON, registry=both).test_client()
+    both.finish("export_1", ImportState.FAILED)
+    both.finish("import_1", ImportState.FAILED)
+
+    exported = client.get(f"{EXPORTS}/export_1", headers=AUTH).get_json()["error"]
+    imported = client.get("/ccadmin/v1/importProcess/import_1", headers=AUTH).get_json()["error"]
+
+    assert (exported["title"], exported["detail"]) == (
+        "The export failed.",
+        "The export process reported a failure and stopped.",
+    )
+    assert imported["title"] == "The import failed."

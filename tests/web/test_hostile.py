@@ -392,6 +392,7 @@ SETTINGS_CORPUS = [
     HostileSetting("an export prefix with a converter", "EXPORT_URL_PREFIX", "/t/<x>", ValueError),
     HostileSetting("a relative export prefix", "EXPORT_URL_PREFIX", "ccadmin", ValueError),
     HostileSetting("export webhook as a number", "WEBHOOK_EXPORT_URLS", 443, TypeError),
+    HostileSetting("an export registry that does not import", "EXPORT_REGISTRY", "a:b", ValueError),
     HostileSetting("a prefix with a converter", "URL_PREFIX", "/t/<tenant>", ValueError),
     HostileSetting("a prefix with a typed converter", "URL_PREFIX", "/t/<int:id>", ValueError),
     HostileSetting("a relative prefix", "URL_PREFIX", "ccadmin", ValueError),
