@@ -154,14 +154,8 @@ def _submitted(start: Callable[[], str], what: str) -> Any:
 @occ_operation("listExportProcesses")
 def list_export_processes() -> Any:
     limit = max(1, min(request.args.get("limit", 20, type=int), 100))
-    items = []
-    for one in importer().registry.recent(limit, kind="export"):
-        item = describe_import(one, prefix=EXPORT_PREFIX)
-        file = (one.metadata or {}).get("fileLink")
-        if one.state is ImportState.SUCCEEDED and file:
-            item["links"].append({"rel": "file", "href": file})
-        items.append(item)
-    return jsonify(items=items)
+    exports = importer().registry.recent(limit, kind="export")
+    return jsonify(items=[describe_import(one, prefix=EXPORT_PREFIX) for one in exports])
 
 
 @api.get(f"{EXPORT_PREFIX}/<token>/file")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Response, current_app, request
 from flask.sansio.app import App
 from flask.sansio.blueprints import BlueprintSetupState
 from flask_smorest import Blueprint
@@ -48,11 +48,10 @@ from .exports._views import (
 )
 from .occ._routes import OPERATION_ATTRIBUTE, Operation, add_routes, path_taken
 from .occ._settings import occ_of
-from .occ._status import describe_import
+from .occ._status import status_answer
 from .operators import cli
-from .processes.capabilities import Chunked
+from .processes.capabilities import Snapshots
 from .processes.contract import ProcessKind
-from .processes.lifecycle import UnknownImport
 
 log = logging.getLogger("flask_import_abort")
 
@@ -202,18 +201,9 @@ def get_import_process(*, token: str, actor: str, app: Flask, setup: settings.Se
     Get the status of an import process: its `progress`, how much of it is done, when it
     started and ended, and who aborted it and why.
     """
-    registry = setup.snapshots
-    try:
-        snapshot = registry.snapshot(token)  # type: ignore[union-attr]
-        if snapshot.kind is not ProcessKind.IMPORT:
-            raise UnknownImport(token)  # an export's token: unknown to the import routes
-        chunks = registry.chunks(token) if isinstance(registry, Chunked) else None
-    except UnknownImport:
-        current_request: Request = request_object()
-        return NOT_FOUND.response_to(app, current_request.environ)
-    body = describe_import(snapshot, chunks=chunks)
-    # the app's JSON provider, as Flask's jsonify: a host field may be a date, a Decimal, a UUID
-    return app.response_class(app.json.dumps(body), mimetype="application/json")
+    # served only where the registry reads snapshots (read_status checks it)
+    registry = cast(Snapshots, setup.snapshots)
+    return status_answer(app, registry, token, kind=IMPORT, not_found=NOT_FOUND)
 
 
 setattr(get_import_process, OPERATION_ATTRIBUTE, Operation("getImportProcess"))

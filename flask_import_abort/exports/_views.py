@@ -5,7 +5,7 @@ prefixes where the settings turn them on, and documents them beside the import r
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, current_app, request
 from flask_smorest import Blueprint
@@ -27,9 +27,8 @@ from ..endpoint._schemas import (
     ImportProcessStatus,
 )
 from ..occ._routes import OPERATION_ATTRIBUTE, Operation
-from ..occ._status import describe_import
-from ..processes.capabilities import Chunked
-from ..processes.lifecycle import ImportState, UnknownImport
+from ..occ._status import status_answer
+from ..processes.capabilities import Snapshots
 from ._settings import exports_of
 
 __all__ = ["abort_export_process", "export_docs", "export_status_docs", "get_export_process"]
@@ -97,19 +96,11 @@ def get_export_process(*, token: str, actor: str, app: Flask, setup: settings.Se
     file (`rel: "file"`).
     """
     exports = exports_of(app)
-    registry = exports.snapshots
-    try:
-        snapshot = registry.snapshot(token)  # type: ignore[union-attr]
-        if exports.kind is not None and snapshot.kind is not exports.kind:
-            raise UnknownImport(token)  # an import's token: unknown to the export routes
-        chunks = registry.chunks(token) if isinstance(registry, Chunked) else None
-    except UnknownImport:
-        return NOT_FOUND.response_to(app, request_object().environ)
-    body = describe_import(snapshot, chunks=chunks, prefix=exports.url_prefix)
-    file = (snapshot.metadata or {}).get("fileLink")
-    if snapshot.state is ImportState.SUCCEEDED and isinstance(file, str):
-        body["links"].append({"rel": "file", "href": file})
-    return app.response_class(app.json.dumps(body), mimetype="application/json")
+    # served only where the registry reads snapshots (read_exports checks it)
+    registry = cast(Snapshots, exports.snapshots)
+    return status_answer(
+        app, registry, token, kind=exports.kind, not_found=NOT_FOUND, prefix=exports.url_prefix
+    )
 
 
 setattr(get_export_process, OPERATION_ATTRIBUTE, Operation("getExportProcess"))

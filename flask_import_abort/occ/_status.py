@@ -6,13 +6,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
+from flask import Flask, Response, current_app
 
 from .._config import Config
+from .._context import request_object
 from ..endpoint import _settings as settings
 from ..endpoint._schemas import ImportProcessStatus
-from ..processes.contract import EndReason
-from ..processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot
+from ..errors import ImportAbortError
+from ..processes.capabilities import Chunked, Snapshots
+from ..processes.contract import EndReason, ProcessKind
+from ..processes.lifecycle import ABORTABLE_STATES, ImportState, ProcessSnapshot, UnknownImport
 from ._settings import occ_of
 
 #: What a failed process's ``error`` says, by why it ended: (title, detail), ``{kind}`` the
@@ -47,7 +50,8 @@ def describe_import(
 
     A host's own list of processes answers each item with it, so that they read alike.
     Its links are under ``prefix``: by default the import routes'; an export's are under the
-    export routes' (getExportProcess answers it too).
+    export routes' (getExportProcess answers it too), with its file (``rel: "file"``, its
+    metadata's ``fileLink``) once it has succeeded.
     """
     if prefix is None:
         prefix = settings.settings_of(current_app).url_prefix
@@ -70,6 +74,10 @@ def describe_import(
     }
     if state in ABORTABLE_STATES:  # an ended process has nothing left to abort
         body["links"].append({"rel": "abort", "href": f"{path}/abort"})
+    file = (snapshot.metadata or {}).get("fileLink")
+    exported = snapshot.kind is ProcessKind.EXPORT
+    if exported and state is ImportState.SUCCEEDED and isinstance(file, str):
+        body["links"].append({"rel": "file", "href": file})  # the exported file, once whole
     if state is ImportState.FAILED:  # as OCC answers: only a failed process has one
         body["error"] = _error(snapshot)
     if snapshot.parent is not None:
@@ -80,6 +88,30 @@ def describe_import(
     if fields is not None:
         body.update(host_fields(fields(snapshot)))
     return body
+
+
+def status_answer(
+    app: Flask,
+    registry: Snapshots,
+    token: str,
+    *,
+    kind: ProcessKind | None,
+    not_found: ImportAbortError,
+    prefix: str | None = None,
+) -> Response:
+    """A status route's answer for ``token``: the process described (with its chunks, where
+    the registry keeps them), or ``not_found`` when no process of ``kind`` (of any, for None)
+    has it, so that a token of the other kind is unknown to the route."""
+    try:
+        snapshot = registry.snapshot(token)
+        if kind is not None and snapshot.kind is not kind:
+            raise UnknownImport(token)
+        chunks = registry.chunks(token) if isinstance(registry, Chunked) else None
+    except UnknownImport:
+        return not_found.response_to(app, request_object().environ)
+    body = describe_import(snapshot, chunks=chunks, prefix=prefix)
+    # the app's JSON provider, as Flask's jsonify: a host field may be a date, a Decimal, a UUID
+    return app.response_class(app.json.dumps(body), mimetype="application/json")
 
 
 def _error(snapshot: ProcessSnapshot) -> dict[str, str]:
