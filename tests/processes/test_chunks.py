@@ -672,3 +672,18 @@ def test_how_a_parallel_import_ends_is_one_rule_of_its_chunks_ends(
 ) -> None:
     """The rule every registry ends a parallel import by, as the process layer writes it."""
     assert parallel_end(chunks, abort_requested=abort_requested, end_reason=end_reason) == expected
+
+
+def test_a_refused_chunk_start_leaves_its_import_still_to_start(
+    worker_registry: WorkerRegistry,
+) -> None:
+    """A chunk moved to processing by hand (its import still pending) is refused a start, and
+    the refusal starts nothing: the stateful test's finding, on every registry."""
+    made = worker_registry.register_chunks(2)  # type: ignore[attr-defined]
+    worker_registry.set_state(made.chunks[0], ImportState.PROCESSING)
+
+    with pytest.raises(InvalidTransition):
+        worker_registry.start(made.chunks[0])
+
+    parent = worker_registry.snapshot(made.token)
+    assert (parent.state, parent.started_at) == (ImportState.PENDING, None)

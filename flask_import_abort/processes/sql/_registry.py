@@ -259,9 +259,9 @@ class SQLImportRegistry(SQLStore):
                 if not going_on:
                     connection.rollback()
                     return self._refused_start(token)
-            changed = connection.execute(statements.start, {"key": token}).rowcount
-        if not changed:
-            return self._refused_start(token)
+            if not connection.execute(statements.start, {"key": token}).rowcount:
+                connection.rollback()  # its import is not started for a chunk that is not
+                return self._refused_start(token)
         return True
 
     def _refused_start(self, token: str) -> bool:
